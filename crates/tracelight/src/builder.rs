@@ -1,0 +1,507 @@
+//! [`Builder`]: tracelight's set-up in code, and the [`Guard`] that flushes on drop.
+
+use std::io::IsTerminal as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::{EnvFilter, Registry};
+
+use crate::config::{check_filter, Config};
+use crate::context::ContextValue;
+use crate::error::Error;
+use crate::fields::{is_reserved, write_str, RENAME_PREFIX};
+use crate::redact::Redactor;
+use crate::route::{
+    render_statics, Format, Inner, Output, Rendering, Stream, StreamRt, StreamSink, TracelightLayer,
+};
+use crate::sink::{Counters, Destination, LineWriter, Queue, StreamStats};
+
+/// Default capacity of the queue in front of the writer thread, in bytes.
+pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Sets tracelight up in code. Start from [`builder()`](crate::builder) (defaults) or
+/// [`Builder::from_env`] (the environment), change what you need, then [`init`](Builder::init).
+///
+/// ```
+/// use tracelight::Format;
+/// let writer = tracelight::sink::MemoryWriter::new();
+/// let _guard = tracelight::builder()
+///     .service("shop")
+///     .env("staging")
+///     .filter("debug,hyper=warn")
+///     .format(Format::Json)
+///     .field("region", "eu-west-1")
+///     .span_list(true)
+///     .writer(writer.clone())
+///     .init_local()?;
+/// tracing::debug!(items = 3, "cart loaded");
+/// assert!(writer.contents().contains("\"region\":\"eu-west-1\""));
+/// # Ok::<(), tracelight::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    filter: Option<String>,
+    format: Format,
+    service: Option<String>,
+    env: Option<String>,
+    fields: Vec<(String, Vec<u8>)>,
+    span_list: bool,
+    streams: Vec<Stream>,
+    default_output: Output,
+    redactor: Option<Redactor>,
+    context_fields: Vec<String>,
+    catch_panics: bool,
+    queue_bytes: usize,
+    lossy: bool,
+    ansi: Option<bool>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            filter: None,
+            format: Format::Auto,
+            service: None,
+            env: None,
+            fields: Vec::new(),
+            span_list: false,
+            streams: Vec::new(),
+            default_output: Output::Stdout,
+            redactor: Some(Redactor::default()),
+            context_fields: Vec::new(),
+            catch_panics: true,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            lossy: false,
+            ansi: None,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the settings of the environment (see [`Config`]).
+    pub fn from_env() -> Result<Builder, Error> {
+        Ok(Config::from_env()?.into_builder())
+    }
+
+    /// Applies the settings present in `config`.
+    pub fn config(mut self, config: Config) -> Builder {
+        if let Some(f) = config.filter {
+            self.filter = Some(f);
+        }
+        if let Some(f) = config.format {
+            self.format = f;
+        }
+        if let Some(s) = config.service {
+            self.service = Some(s);
+        }
+        if let Some(e) = config.env {
+            self.env = Some(e);
+        }
+        if let Some(s) = config.span_list {
+            self.span_list = s;
+        }
+        self
+    }
+
+    /// Which events are enabled, in `EnvFilter` syntax (`info`, `warn,my_crate=debug`).
+    /// Default `info`. Checked when the subscriber is built.
+    pub fn filter(mut self, directives: impl Into<String>) -> Builder {
+        self.filter = Some(directives.into());
+        self
+    }
+
+    /// Enables events at `level` and above (a shorthand for [`filter`](Builder::filter)).
+    pub fn level(mut self, level: tracing::Level) -> Builder {
+        self.filter = Some(level.as_str().to_ascii_lowercase());
+        self
+    }
+
+    /// The format of streams that do not set their own. Default [`Format::Auto`].
+    pub fn format(mut self, format: Format) -> Builder {
+        self.format = format;
+        self
+    }
+
+    /// The `service` key. Default: the executable's name.
+    pub fn service(mut self, name: impl Into<String>) -> Builder {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// The `env` key (`production`, `staging`…). Omitted when unset.
+    pub fn env(mut self, env: impl Into<String>) -> Builder {
+        self.env = Some(env.into());
+        self
+    }
+
+    /// A static field written at the root of every JSON line (`region`, `version`…).
+    pub fn field<V: ContextValue + ?Sized>(mut self, key: impl Into<String>, value: &V) -> Builder {
+        let mut v = Vec::new();
+        value.render_json(&mut v);
+        self.fields.push((key.into(), v));
+        self
+    }
+
+    /// Also writes the whole span path, root first, under `spans`. Default off.
+    pub fn span_list(mut self, on: bool) -> Builder {
+        self.span_list = on;
+        self
+    }
+
+    /// Sends the default stream to a synchronous [`LineWriter`] instead of stdout (tests, custom
+    /// sinks). Ignored for streams added with [`stream`](Builder::stream).
+    pub fn writer<W: LineWriter>(mut self, writer: W) -> Builder {
+        self.default_output = Output::Writer(Arc::new(writer));
+        self
+    }
+
+    /// Sends the default stream to this output.
+    pub fn output(mut self, output: Output) -> Builder {
+        self.default_output = output;
+        self
+    }
+
+    /// Adds a stream. Once any stream is added, only the added streams are written.
+    pub fn stream(mut self, stream: Stream) -> Builder {
+        self.streams.push(stream);
+        self
+    }
+
+    /// The redaction rules. Default: [`Redactor::default`].
+    pub fn redactor(mut self, redactor: Redactor) -> Builder {
+        self.redactor = Some(redactor);
+        self
+    }
+
+    /// Turns redaction off (not for production).
+    pub fn without_redaction(mut self) -> Builder {
+        self.redactor = None;
+        self
+    }
+
+    /// A span field that joins the correlation context (like `request_id`, which always does): once
+    /// a span records it, every line in that span and below carries it at the root.
+    pub fn context_field(mut self, name: impl Into<String>) -> Builder {
+        self.context_fields.push(name.into());
+        self
+    }
+
+    /// Whether [`init`](Builder::init) installs a panic hook that logs panics as ERROR events and
+    /// flushes. Default on.
+    pub fn catch_panics(mut self, on: bool) -> Builder {
+        self.catch_panics = on;
+        self
+    }
+
+    /// Capacity of the queue in front of the writer thread, in bytes. Default 8 MiB.
+    pub fn queue_bytes(mut self, bytes: usize) -> Builder {
+        self.queue_bytes = bytes;
+        self
+    }
+
+    /// Drops lines (counting them, and saying so in the stream) instead of waiting when the queue is
+    /// full. Default off: the caller waits, nothing is lost.
+    pub fn lossy(mut self, on: bool) -> Builder {
+        self.lossy = on;
+        self
+    }
+
+    /// Forces colours in text output on or off. Default: on for a terminal unless `NO_COLOR` is set.
+    pub fn ansi(mut self, on: bool) -> Builder {
+        self.ansi = Some(on);
+        self
+    }
+
+    fn env_filter(&self) -> Result<EnvFilter, Error> {
+        let directives = self.filter.clone().unwrap_or_else(|| "info".to_owned());
+        check_filter(&directives).map_err(|reason| Error::InvalidFilter {
+            filter: directives.clone(),
+            reason,
+        })?;
+        EnvFilter::builder()
+            .parse(&directives)
+            .map_err(|e| Error::InvalidFilter {
+                filter: directives,
+                reason: e.to_string(),
+            })
+    }
+
+    fn statics(&self) -> (Vec<u8>, Vec<String>) {
+        let service = self.service.clone().unwrap_or_else(default_service);
+        let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
+        let quoted = |s: &str| {
+            let mut v = Vec::new();
+            write_str(&mut v, s);
+            v
+        };
+        pairs.push(("service".into(), quoted(&service)));
+        if let Some(env) = &self.env {
+            pairs.push(("env".into(), quoted(env)));
+        }
+        pairs.push(("host".into(), quoted(&hostname())));
+        let mut pid = Vec::new();
+        crate::fields::write_u64(&mut pid, u64::from(std::process::id()));
+        pairs.push(("pid".into(), pid));
+        let mut keys: Vec<String> = Vec::new();
+        for (k, v) in &self.fields {
+            let mut key = k.clone();
+            while is_reserved(&key) || keys.contains(&key) {
+                key = format!("{RENAME_PREFIX}{key}");
+            }
+            keys.push(key.clone());
+            pairs.push((key, v.clone()));
+        }
+        (render_statics(&pairs), keys)
+    }
+
+    /// Builds the layer and its guard, to compose with other layers on a registry of your own.
+    /// Filtering is then yours to add (the filter set here is used by [`init`](Builder::init)).
+    pub fn build(self) -> Result<(TracelightLayer, Guard), Error> {
+        let streams = if self.streams.is_empty() {
+            vec![Stream::new("app", self.default_output.clone())]
+        } else {
+            self.streams.clone()
+        };
+        if streams.len() > 64 {
+            return Err(Error::InvalidSetting {
+                setting: "stream".into(),
+                reason: format!("{} streams given; at most 64 are supported", streams.len()),
+            });
+        }
+        for (i, s) in streams.iter().enumerate() {
+            if streams[..i].iter().any(|o| o.name == s.name) {
+                return Err(Error::InvalidSetting {
+                    setting: "stream".into(),
+                    reason: format!("two streams are named `{}`", s.name),
+                });
+            }
+        }
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let (statics_json, static_keys) = self.statics();
+        let mut rts = Vec::new();
+        let mut queued: Vec<(String, Box<dyn Destination>, Arc<Counters>)> = Vec::new();
+        let mut renderings = 0u8;
+        let mut any_tagged = false;
+        for s in &streams {
+            let (terminal, sink) = match &s.output {
+                Output::Stdout => {
+                    let c = Arc::new(Counters::default());
+                    queued.push((s.name.clone(), Box::new(crate::sink::Stdout), c));
+                    (
+                        std::io::stdout().is_terminal(),
+                        StreamSink::Queue(queued.len() - 1),
+                    )
+                }
+                Output::Stderr => {
+                    let c = Arc::new(Counters::default());
+                    queued.push((s.name.clone(), Box::new(crate::sink::Stderr), c));
+                    (
+                        std::io::stderr().is_terminal(),
+                        StreamSink::Queue(queued.len() - 1),
+                    )
+                }
+                Output::Writer(w) => (false, StreamSink::Writer(Arc::clone(w))),
+            };
+            let format = s.format.unwrap_or(self.format);
+            let text = match format {
+                Format::Json => false,
+                Format::Text => true,
+                Format::Auto => terminal,
+            };
+            let ansi = self.ansi.unwrap_or(terminal && !no_color);
+            let rendering = match (text, ansi) {
+                (false, _) => Rendering::Json,
+                (true, false) => Rendering::Text,
+                (true, true) => Rendering::TextAnsi,
+            };
+            renderings |= 1 << rendering as u8;
+            any_tagged |= s.rule.is_tagged();
+            rts.push(StreamRt {
+                name: s.name.clone(),
+                rendering,
+                rule: s.rule.clone(),
+                sink,
+                counters: Arc::new(Counters::default()),
+            });
+        }
+        let queue = if queued.is_empty() {
+            None
+        } else {
+            let report_renderings: Vec<(String, Rendering)> =
+                rts.iter().map(|r| (r.name.clone(), r.rendering)).collect();
+            let statics = statics_json.clone();
+            let report = Box::new(move |stream: &str, dropped: u64| {
+                let rendering = report_renderings
+                    .iter()
+                    .find(|(n, _)| n == stream)
+                    .map_or(Rendering::Json, |(_, r)| *r);
+                crate::route::drop_report_line(rendering, &statics, stream, dropped)
+            });
+            Some(
+                Queue::start(queued, self.queue_bytes, self.lossy, report).map_err(|source| {
+                    Error::Io {
+                        what: "cannot start the tracelight writer thread".into(),
+                        source,
+                    }
+                })?,
+            )
+        };
+        let inner = Arc::new(Inner {
+            streams: rts,
+            renderings,
+            statics_json,
+            static_keys,
+            redactor: self.redactor.clone(),
+            span_list: self.span_list,
+            context_fields: self.context_fields.clone(),
+            any_tagged,
+            queue,
+        });
+        let guard = Guard {
+            inner: Arc::clone(&inner),
+            done: AtomicBool::new(false),
+        };
+        Ok((TracelightLayer { inner }, guard))
+    }
+
+    /// Installs tracelight as the global subscriber (with the filter, the `log` bridge and, unless
+    /// turned off, the panic hook). Fails with [`Error::AlreadyInitialized`] if a global subscriber
+    /// is already set.
+    pub fn init(self) -> Result<Guard, Error> {
+        let filter = self.env_filter()?;
+        let catch_panics = self.catch_panics;
+        let (layer, guard) = self.build()?;
+        let max = filter.max_level_hint();
+        let subscriber = Registry::default().with(filter).with(layer);
+        tracing::subscriber::set_global_default(subscriber)
+            .map_err(|_| Error::AlreadyInitialized)?;
+        // Route the `log` crate's records through the same pipeline. Another logger may already be
+        // installed; then its records keep going there, and we say so once.
+        let log_level = match max {
+            Some(l) if l == tracing::level_filters::LevelFilter::OFF => log::LevelFilter::Off,
+            Some(l) if l == tracing::level_filters::LevelFilter::ERROR => log::LevelFilter::Error,
+            Some(l) if l == tracing::level_filters::LevelFilter::WARN => log::LevelFilter::Warn,
+            Some(l) if l == tracing::level_filters::LevelFilter::INFO => log::LevelFilter::Info,
+            Some(l) if l == tracing::level_filters::LevelFilter::DEBUG => log::LevelFilter::Debug,
+            _ => log::LevelFilter::Trace,
+        };
+        if tracing_log::LogTracer::builder()
+            .with_max_level(log_level)
+            .init()
+            .is_err()
+        {
+            tracing::warn!(
+                target: "tracelight",
+                "another `log` logger is already installed: records of the `log` crate go there, not through tracelight"
+            );
+        }
+        if catch_panics {
+            crate::panic::install(Arc::clone(&guard.inner));
+        }
+        Ok(guard)
+    }
+
+    /// Installs tracelight as the default subscriber of the current thread only, until the returned
+    /// guard is dropped: for tests and examples that must not touch global state.
+    pub fn init_local(self) -> Result<LocalGuard, Error> {
+        let filter = self.env_filter()?;
+        let (layer, guard) = self.build()?;
+        let subscriber = Registry::default().with(filter).with(layer);
+        let default = tracing::subscriber::set_default(subscriber);
+        Ok(LocalGuard {
+            _default: default,
+            guard,
+        })
+    }
+}
+
+fn default_service() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown_service".to_owned())
+}
+
+/// The host name: `/proc/sys/kernel/hostname`, `/etc/hostname`, `HOSTNAME`, or `localhost`.
+pub(crate) fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .or_else(|| std::env::var("COMPUTERNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Flushes every stream when dropped, and stops the writer thread; lines logged afterwards are
+/// written synchronously, so none is lost. Keep it alive for the life of `main`:
+/// `let _guard = tracelight::init()?;` (not `let _ = …`, which drops it at once).
+pub struct Guard {
+    pub(crate) inner: Arc<Inner>,
+    done: AtomicBool,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// Returns when every line logged before the call is written.
+    pub fn flush(&self) {
+        self.inner.flush();
+    }
+
+    /// Per-stream statistics: events, bytes, dropped lines, write errors, rotations.
+    ///
+    /// ```
+    /// let w = tracelight::sink::MemoryWriter::new();
+    /// let g = tracelight::builder().writer(w).init_local().unwrap();
+    /// tracing::info!("one");
+    /// assert_eq!(g.stats()[0].events, 1);
+    /// ```
+    pub fn stats(&self) -> Vec<StreamStats> {
+        self.inner.stats()
+    }
+
+    /// Flushes and stops the writer thread now (what dropping the guard does).
+    pub fn shutdown(&self) {
+        if self.done.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(q) = &self.inner.queue {
+            q.shutdown();
+        }
+        self.inner.flush();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The guard of [`Builder::init_local`]: the subscriber is the thread's default until it drops.
+pub struct LocalGuard {
+    // Field order matters: the thread default is reset before the writer shuts down.
+    _default: tracing::subscriber::DefaultGuard,
+    guard: Guard,
+}
+
+impl std::fmt::Debug for LocalGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalGuard").finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for LocalGuard {
+    type Target = Guard;
+    fn deref(&self) -> &Guard {
+        &self.guard
+    }
+}

@@ -1,0 +1,338 @@
+//! Correlation context: the request id and bound fields that follow the work.
+//!
+//! Every span carries a [`Context`] shared with its parent (an `Arc`: a child span costs a reference
+//! count, not a copy). A span that records a context field — `request_id` always, plus any name
+//! configured with [`Builder::context_field`](crate::Builder::context_field) — gets a new context:
+//! the parent's entries plus its own (copy-on-write). [`bind`] does the same for the current span
+//! from code. Every line written inside the span, or inside any span opened below it afterwards,
+//! carries the context's entries at the root of the JSON object.
+//!
+//! Context follows the *span*, not the thread: work moved to another task keeps it when the task is
+//! instrumented with the span ([`tracing::Instrument::in_current_span`], or [`spawn`] here), and is
+//! lost when it is not. See `docs/correlation.md`.
+//!
+//! ```
+//! # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local();
+//! let span = tracing::info_span!("request", request_id = "req-42");
+//! let _enter = span.enter();
+//! tracelight::bind("user_id", 7);
+//! assert_eq!(tracelight::current_request_id().as_deref(), Some("req-42"));
+//! tracing::info!("every line here carries request_id and user_id");
+//! ```
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+
+use tracing_subscriber::registry::{LookupSpan, Registry};
+
+use crate::fields::{self, write_key, write_str};
+
+/// The key of the request id in every line.
+pub const REQUEST_ID: &str = "request_id";
+
+/// A shared, immutable set of correlation fields. Cloning is a reference count.
+#[derive(Debug, Default)]
+pub struct Context {
+    entries: Vec<(Box<str>, Box<[u8]>)>,
+    /// The entries rendered as JSON members, each followed by a comma.
+    json: Vec<u8>,
+}
+
+impl Context {
+    /// The request id, if one is set in this context.
+    pub fn request_id(&self) -> Option<String> {
+        self.get_json(REQUEST_ID).map(json_to_string)
+    }
+
+    /// The rendered JSON value of `key`.
+    pub(crate) fn get_json(&self, key: &str) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
+    }
+
+    /// `(key, JSON value)` pairs in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// The entries as JSON members with trailing commas (`"request_id":"…","user_id":7,`).
+    #[inline]
+    pub(crate) fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// Whether the context has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A new context: these entries plus `key` (replacing an earlier value of the same key).
+    pub(crate) fn with(parent: Option<&Context>, key: &str, json_value: &[u8]) -> Context {
+        let mut entries: Vec<(Box<str>, Box<[u8]>)> = parent
+            .map(|p| {
+                p.entries
+                    .iter()
+                    .filter(|(k, _)| &**k != key)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The request id always comes first so lines read the same everywhere.
+        let entry = (Box::from(key), Box::from(json_value));
+        if key == REQUEST_ID {
+            entries.insert(0, entry);
+        } else {
+            entries.push(entry);
+        }
+        let mut json = Vec::new();
+        for (k, v) in &entries {
+            write_key(&mut json, k);
+            json.extend_from_slice(v);
+            json.push(b',');
+        }
+        Context { entries, json }
+    }
+}
+
+/// Converts a rendered JSON value to the string it holds (unquoted and unescaped for strings).
+pub(crate) fn json_to_string(v: &[u8]) -> String {
+    if v.first() == Some(&b'"') {
+        let inner = &v[1..v.len().saturating_sub(1)];
+        if !inner.contains(&b'\\') {
+            return String::from_utf8_lossy(inner).into_owned();
+        }
+        return unescape(inner);
+    }
+    String::from_utf8_lossy(v).into_owned()
+}
+
+fn unescape(s: &[u8]) -> String {
+    let text = String::from_utf8_lossy(s);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                if let Some(ch) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    out.push(ch);
+                }
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+/// A value that can be bound into the context with [`bind`].
+pub trait ContextValue {
+    /// Appends the value as JSON.
+    fn render_json(&self, buf: &mut Vec<u8>);
+}
+
+macro_rules! int_context_value {
+    ($($t:ty => $f:ident),*) => {$(
+        impl ContextValue for $t {
+            fn render_json(&self, buf: &mut Vec<u8>) {
+                fields::$f(buf, (*self).into());
+            }
+        }
+    )*};
+}
+int_context_value!(u8 => write_u64, u16 => write_u64, u32 => write_u64, u64 => write_u64,
+    i8 => write_i64, i16 => write_i64, i32 => write_i64, i64 => write_i64);
+
+impl ContextValue for usize {
+    fn render_json(&self, buf: &mut Vec<u8>) {
+        fields::write_u64(buf, *self as u64);
+    }
+}
+impl ContextValue for f64 {
+    fn render_json(&self, buf: &mut Vec<u8>) {
+        fields::write_f64(buf, *self);
+    }
+}
+impl ContextValue for bool {
+    fn render_json(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+impl ContextValue for str {
+    fn render_json(&self, buf: &mut Vec<u8>) {
+        write_str(buf, self);
+    }
+}
+impl ContextValue for String {
+    fn render_json(&self, buf: &mut Vec<u8>) {
+        write_str(buf, self);
+    }
+}
+impl<T: ContextValue + ?Sized> ContextValue for &T {
+    fn render_json(&self, buf: &mut Vec<u8>) {
+        (**self).render_json(buf);
+    }
+}
+/// Binds a value by its `Display` output.
+///
+/// ```
+/// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local();
+/// # let _s = tracing::info_span!("s").entered();
+/// let addr: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+/// tracelight::bind("client_ip", &tracelight::context::DisplayValue(addr));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct DisplayValue<T>(pub T);
+
+impl<T: std::fmt::Display> ContextValue for DisplayValue<T> {
+    fn render_json(&self, buf: &mut Vec<u8>) {
+        buf.push(b'"');
+        let _ = write!(fields::JsonEscaper(buf), "{}", self.0);
+        buf.push(b'"');
+    }
+}
+
+/// Per-span state kept in the span's extensions: rendered fields and the shared context.
+#[derive(Debug, Default)]
+pub(crate) struct SpanState {
+    pub(crate) fields: fields::SpanFields,
+    pub(crate) ctx: Option<Arc<Context>>,
+}
+
+fn with_current_state<R>(f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {
+    let mut f = Some(f);
+    tracing::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        let current = dispatch.current_span();
+        let id = current.id()?;
+        let span = registry.span(id)?;
+        let mut ext = span.extensions_mut();
+        let state = ext.get_mut::<SpanState>()?;
+        f.take().map(|f| f(state))
+    })
+}
+
+/// Adds `key = value` to the current span's context: every later line in this span and in spans
+/// opened below it carries it at the root. Returns `false` when there is no current span (or no
+/// tracelight layer), in which case nothing is bound.
+///
+/// Spans opened *before* the bind keep the context they started with.
+///
+/// ```
+/// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local();
+/// let span = tracing::info_span!("checkout");
+/// let _e = span.enter();
+/// assert!(tracelight::bind("account_id", "acme"));
+/// tracing::info!("charged"); // {"account_id":"acme", …}
+/// ```
+pub fn bind<V: ContextValue + ?Sized>(key: &str, value: &V) -> bool {
+    let mut rendered = Vec::with_capacity(16);
+    value.render_json(&mut rendered);
+    bind_json(key, &rendered)
+}
+
+/// Like [`bind`], with a value already rendered as JSON.
+pub(crate) fn bind_json(key: &str, json: &[u8]) -> bool {
+    with_current_state(|state| {
+        let next = Context::with(state.ctx.as_deref(), key, json);
+        state.ctx = Some(Arc::new(next));
+    })
+    .is_some()
+}
+
+/// Binds several fields to the current span's context at once.
+///
+/// ```
+/// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local();
+/// let span = tracing::info_span!("request");
+/// let _e = span.enter();
+/// tracelight::bind!(user_id = 7, account = "acme");
+/// ```
+#[macro_export]
+macro_rules! bind {
+    ($($key:ident = $value:expr),+ $(,)?) => {{
+        $( $crate::bind(stringify!($key), &$value); )+
+    }};
+}
+
+/// The request id of the current span's context, if any.
+///
+/// ```
+/// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local();
+/// assert_eq!(tracelight::current_request_id(), None);
+/// let span = tracing::info_span!("request", request_id = "abc");
+/// let _e = span.enter();
+/// assert_eq!(tracelight::current_request_id().as_deref(), Some("abc"));
+/// ```
+pub fn current_request_id() -> Option<String> {
+    with_current_state(|s| s.ctx.as_ref().and_then(|c| c.request_id())).flatten()
+}
+
+/// The current span's whole context, if any.
+pub fn current_context() -> Option<Arc<Context>> {
+    with_current_state(|s| s.ctx.clone()).flatten()
+}
+
+/// Spawns `future` on the Tokio runtime inside the current span, so its lines keep the request
+/// id and bound fields (a bare `tokio::spawn` loses them).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let span = tracing::info_span!("request", request_id = "r-1");
+/// let handle = {
+///     let _e = span.enter();
+///     tracelight::spawn(async { tracelight::current_request_id() })
+/// };
+/// assert_eq!(handle.await.unwrap(), None); // no subscriber in this doctest
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use tracing::Instrument as _;
+    tokio::spawn(future.in_current_span())
+}
+
+/// Wraps `future` so it runs inside the current span wherever it is polled — for executors other
+/// than Tokio, or to hand a future to a task pool.
+pub fn propagate<F: Future>(future: F) -> tracing::instrument::Instrumented<F> {
+    use tracing::Instrument as _;
+    future.in_current_span()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_replaces_and_orders_request_id_first() {
+        let a = Context::with(None, "user_id", b"7");
+        let b = Context::with(Some(&a), REQUEST_ID, b"\"r1\"");
+        let c = Context::with(Some(&b), "user_id", b"8");
+        assert_eq!(c.json(), b"\"request_id\":\"r1\",\"user_id\":8,");
+        assert_eq!(c.request_id().as_deref(), Some("r1"));
+        assert_eq!(a.request_id(), None);
+    }
+
+    #[test]
+    fn json_to_string_unescapes() {
+        assert_eq!(json_to_string(b"\"a\\nb\\u0001\""), "a\nb\u{1}");
+        assert_eq!(json_to_string(b"42"), "42");
+    }
+}

@@ -1,0 +1,796 @@
+//! Rendering field values as JSON (and as `key=value` text) straight into a byte buffer.
+//!
+//! Every format goes through this module, so it is the one place where escaping happens and the one
+//! place where redaction is applied: sibling layers see the raw fields, so a "redaction layer" could
+//! not stop a secret from reaching another layer's output. The functions here never allocate beyond
+//! growing the caller's buffer, and every byte they write is valid JSON string content: quotes,
+//! backslashes and control characters are escaped, and `Debug` output (which may contain anything) is
+//! escaped as it is produced.
+//!
+//! Span fields are rendered once, when the span is created or recorded, and kept in the span's
+//! extensions as a ready-made JSON fragment ([`SpanFields`]); an event inside the span copies the
+//! bytes instead of visiting the fields again.
+
+use std::fmt::{self, Write as _};
+
+use tracing_core::field::{Field, Visit};
+
+use crate::redact::Redactor;
+
+/// Bytes that must be escaped inside a JSON string: control characters, `"` and `\`.
+const fn needs_escape_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+}
+static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` to `buf` as the content of a JSON string (without the surrounding quotes).
+#[inline]
+pub(crate) fn escape_into(buf: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
+        if start < i {
+            buf.extend_from_slice(&bytes[start..i]);
+        }
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            0x08 => buf.extend_from_slice(b"\\b"),
+            0x0c => buf.extend_from_slice(b"\\f"),
+            _ => buf.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]),
+        }
+        start = i + 1;
+    }
+    if start < bytes.len() {
+        buf.extend_from_slice(&bytes[start..]);
+    }
+}
+
+/// Appends `s` as a quoted JSON string.
+#[inline]
+pub(crate) fn write_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    escape_into(buf, s);
+    buf.push(b'"');
+}
+
+/// Appends `"key":` to `buf`.
+#[inline]
+pub(crate) fn write_key(buf: &mut Vec<u8>, key: &str) {
+    buf.push(b'"');
+    escape_into(buf, key);
+    buf.extend_from_slice(b"\":");
+}
+
+/// A `fmt::Write` adapter that escapes everything written through it as JSON string content.
+pub(crate) struct JsonEscaper<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl fmt::Write for JsonEscaper<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
+}
+
+/// Appends `value`'s `Debug` output as a quoted JSON string.
+#[inline]
+pub(crate) fn write_debug(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
+    buf.push(b'"');
+    // A Debug impl may return an error; what it wrote so far is still valid escaped content.
+    let _ = write!(JsonEscaper(buf), "{value:?}");
+    buf.push(b'"');
+}
+
+/// Appends `value`'s `Display` output as a quoted JSON string.
+#[inline]
+pub(crate) fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
+    buf.push(b'"');
+    let _ = write!(JsonEscaper(buf), "{value}");
+    buf.push(b'"');
+}
+
+#[inline]
+pub(crate) fn write_u64(buf: &mut Vec<u8>, v: u64) {
+    buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+#[inline]
+pub(crate) fn write_i64(buf: &mut Vec<u8>, v: i64) {
+    buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends a float; JSON has no NaN or infinity, so those become the strings `"NaN"`, `"inf"`, `"-inf"`.
+#[inline]
+pub(crate) fn write_f64(buf: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        buf.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    } else if v.is_nan() {
+        buf.extend_from_slice(b"\"NaN\"");
+    } else if v > 0.0 {
+        buf.extend_from_slice(b"\"inf\"");
+    } else {
+        buf.extend_from_slice(b"\"-inf\"");
+    }
+}
+
+/// The marker written in place of a redacted value.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Keys that tracelight writes itself at the root of a JSON line. An event or context field with one
+/// of these names is written as `fields.<name>` instead, so no object ever has a duplicate key.
+pub const RESERVED_KEYS: &[&str] = &[
+    "timestamp",
+    "level",
+    "message",
+    "target",
+    "file",
+    "line",
+    "service",
+    "env",
+    "host",
+    "pid",
+    "thread",
+    "span",
+    "spans",
+    "error",
+    "error_fingerprint",
+    "trace_id",
+    "span_id",
+];
+
+/// Whether `key` is one of [`RESERVED_KEYS`] (a `match` the compiler turns into a length switch).
+#[inline]
+pub(crate) fn is_reserved(key: &str) -> bool {
+    matches!(
+        key,
+        "timestamp"
+            | "level"
+            | "message"
+            | "target"
+            | "file"
+            | "line"
+            | "service"
+            | "env"
+            | "host"
+            | "pid"
+            | "thread"
+            | "span"
+            | "spans"
+            | "error"
+            | "error_fingerprint"
+            | "trace_id"
+            | "span_id"
+    )
+}
+
+/// The prefix given to a field whose name is already taken in the object it is written to.
+pub const RENAME_PREFIX: &str = "fields.";
+
+/// Keys written so far in one JSON object, to keep every key unique (see [`RESERVED_KEYS`]).
+///
+/// Objects hold a handful of keys, so a linear scan over a fixed array beats hashing; keys past
+/// the array's capacity are still checked against the reserved list.
+pub(crate) struct KeySet<'a> {
+    keys: [&'a str; 16],
+    len: usize,
+    reserved: bool,
+    /// Keys past the array's capacity (rare; allocated only then).
+    overflow: Vec<&'a str>,
+    /// Keys written under a new name (rare; allocated only then).
+    renamed: Vec<String>,
+}
+
+impl<'a> KeySet<'a> {
+    /// A set for an object whose reserved keys are [`RESERVED_KEYS`] when `reserved` is true
+    /// (the root of a line) and just `name` otherwise (a span object).
+    #[inline]
+    pub(crate) fn new(reserved: bool) -> Self {
+        KeySet {
+            keys: [""; 16],
+            len: 0,
+            reserved,
+            overflow: Vec::new(),
+            renamed: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn taken(&self, key: &str) -> bool {
+        if self.reserved {
+            if is_reserved(key) {
+                return true;
+            }
+        } else if key == "name" {
+            return true;
+        }
+        self.keys[..self.len].iter().any(|k| *k == key)
+            || (!self.overflow.is_empty() && self.overflow.iter().any(|k| *k == key))
+            || (!self.renamed.is_empty() && self.renamed.iter().any(|k| k == key))
+    }
+
+    /// Records a key written by other means (static and context fields), without checking it.
+    #[inline]
+    pub(crate) fn add(&mut self, key: &'a str) {
+        if self.len < self.keys.len() {
+            self.keys[self.len] = key;
+            self.len += 1;
+        } else {
+            self.overflow.push(key);
+        }
+    }
+
+    /// Records `key` and writes it to `buf`, renamed with [`RENAME_PREFIX`] (and a counter, if
+    /// need be) when it is already taken.
+    #[inline]
+    pub(crate) fn write_key(&mut self, buf: &mut Vec<u8>, key: &'a str) {
+        if !self.taken(key) {
+            self.add(key);
+            write_key(buf, key);
+            return;
+        }
+        self.write_renamed(buf, key);
+    }
+
+    #[cold]
+    fn write_renamed(&mut self, buf: &mut Vec<u8>, key: &str) {
+        // `fields.<name>`, then `fields.<name>.2`, `.3`… Renamed keys are compared by their
+        // rendered form, kept in a small side list since they are not `&'a str`.
+        let mut n = 1u32;
+        loop {
+            let mut candidate = String::with_capacity(RENAME_PREFIX.len() + key.len() + 4);
+            candidate.push_str(RENAME_PREFIX);
+            candidate.push_str(key);
+            if n > 1 {
+                candidate.push('.');
+                candidate.push_str(itoa::Buffer::new().format(n));
+            }
+            if !self.taken(&candidate) {
+                write_key(buf, &candidate);
+                self.renamed.push(candidate);
+                return;
+            }
+            n += 1;
+        }
+    }
+}
+
+/// A visitor that writes each field as `"key":value,` into a buffer.
+///
+/// It is used for span fields (stored pre-rendered) and for event fields. The `message` field and
+/// the first `error` field are diverted to their own buffers so the formatter can place them where
+/// the schema says.
+pub(crate) struct JsonVisitor<'a, 'k> {
+    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) keys: &'a mut KeySet<'k>,
+    pub(crate) redactor: Option<&'a Redactor>,
+    /// Where the `message` field goes (event visits only).
+    pub(crate) message: Option<&'a mut Vec<u8>>,
+    /// Where the first error goes, as the members of the `error` object (event visits only).
+    pub(crate) error: Option<&'a mut Vec<u8>>,
+    pub(crate) error_taken: bool,
+    /// Set for events that come from the `log` crate: their `log.*` fields are metadata, not data.
+    pub(crate) skip_log_fields: bool,
+}
+
+impl<'a, 'k> JsonVisitor<'a, 'k> {
+    #[inline]
+    fn key(&mut self, field: &Field) -> bool {
+        let name = field.name();
+        if self.skip_log_fields && name.starts_with("log.") {
+            return false;
+        }
+        self.keys.write_key(self.out, name);
+        true
+    }
+
+    #[inline]
+    fn redact_key(&self, field: &Field) -> bool {
+        self.redactor.is_some_and(|r| r.is_secret_key(field.name()))
+    }
+
+    #[inline]
+    fn finish(&mut self) {
+        self.out.push(b',');
+    }
+
+    fn write_string_value(&mut self, field: &Field, value: &str) {
+        if self.redact_key(field) {
+            write_str(self.out, REDACTED);
+            return;
+        }
+        match self.redactor {
+            Some(r) if r.has_value_patterns() => {
+                let start = self.out.len();
+                write_str(self.out, value);
+                r.redact_rendered(self.out, start);
+            }
+            _ => write_str(self.out, value),
+        }
+    }
+
+    fn write_debug_value(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.redact_key(field) {
+            write_str(self.out, REDACTED);
+            return;
+        }
+        let start = self.out.len();
+        write_debug(self.out, value);
+        if let Some(r) = self.redactor {
+            if r.has_value_patterns() {
+                r.redact_rendered(self.out, start);
+            }
+        }
+    }
+}
+
+/// The type name at the start of an error's `Debug` output (`PaymentError { .. }` → `PaymentError`,
+/// `Os { code: 2, .. }` → `Os`). `dyn Error` carries no type name, and this is the one place it shows.
+pub(crate) fn error_type_name(debug: &str) -> &str {
+    let end = debug
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(debug.len());
+    let name = &debug[..end];
+    if name.is_empty() {
+        "Error"
+    } else {
+        name
+    }
+}
+
+/// Writes the members of an `error` object: `"type":…,"message":…,"chain":[…]`.
+pub(crate) fn write_error_members(
+    buf: &mut Vec<u8>,
+    err: &(dyn std::error::Error + 'static),
+    redactor: Option<&Redactor>,
+) {
+    let start = buf.len();
+    let mut scratch = String::new();
+    let _ = write!(scratch, "{err:?}");
+    buf.extend_from_slice(b"\"type\":");
+    write_str(buf, error_type_name(&scratch));
+    buf.extend_from_slice(b",\"message\":");
+    write_display(buf, err);
+    buf.extend_from_slice(b",\"chain\":[");
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut first = true;
+    let mut depth = 0;
+    while let Some(e) = cur {
+        if !first {
+            buf.push(b',');
+        }
+        first = false;
+        write_display(buf, e);
+        cur = e.source();
+        depth += 1;
+        if depth >= 64 {
+            // A cycle in `source()` would otherwise never end.
+            break;
+        }
+    }
+    buf.push(b']');
+    if let Some(r) = redactor {
+        if r.has_value_patterns() {
+            r.redact_rendered(buf, start);
+        }
+    }
+}
+
+impl Visit for JsonVisitor<'_, '_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.key(field) {
+            if self.redact_key(field) {
+                write_str(self.out, REDACTED);
+            } else {
+                write_f64(self.out, value);
+            }
+            self.finish();
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.key(field) {
+            if self.redact_key(field) {
+                write_str(self.out, REDACTED);
+            } else {
+                write_i64(self.out, value);
+            }
+            self.finish();
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.key(field) {
+            if self.redact_key(field) {
+                write_str(self.out, REDACTED);
+            } else {
+                write_u64(self.out, value);
+            }
+            self.finish();
+        }
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        if self.key(field) {
+            if self.redact_key(field) {
+                write_str(self.out, REDACTED);
+            } else {
+                self.out
+                    .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+            }
+            self.finish();
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        if self.key(field) {
+            if self.redact_key(field) {
+                write_str(self.out, REDACTED);
+            } else {
+                self.out
+                    .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+            }
+            self.finish();
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.key(field) {
+            if self.redact_key(field) {
+                write_str(self.out, REDACTED);
+            } else {
+                self.out
+                    .extend_from_slice(if value { b"true" } else { b"false" });
+            }
+            self.finish();
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            if let Some(m) = self.message.as_deref_mut() {
+                escape_into(m, value);
+                if let Some(r) = self.redactor {
+                    if r.has_value_patterns() {
+                        r.redact_raw(m, 0);
+                    }
+                }
+                return;
+            }
+        }
+        if field.name() == "error" && !self.error_taken {
+            if let Some(e) = self.error.as_deref_mut() {
+                self.error_taken = true;
+                e.extend_from_slice(b"\"message\":");
+                let start = e.len();
+                write_str(e, value);
+                if let Some(r) = self.redactor {
+                    if r.has_value_patterns() {
+                        r.redact_rendered(e, start);
+                    }
+                }
+                return;
+            }
+        }
+        if self.key(field) {
+            self.write_string_value(field, value);
+            self.finish();
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if !self.error_taken {
+            if let Some(e) = self.error.as_deref_mut() {
+                self.error_taken = true;
+                write_error_members(e, value, self.redactor);
+                return;
+            }
+        }
+        if self.key(field) {
+            self.out.push(b'{');
+            write_error_members(self.out, value, self.redactor);
+            self.out.push(b'}');
+            self.finish();
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            if let Some(m) = self.message.as_deref_mut() {
+                let start = m.len();
+                let _ = write!(JsonEscaper(m), "{value:?}");
+                if let Some(r) = self.redactor {
+                    if r.has_value_patterns() {
+                        r.redact_raw(m, start);
+                    }
+                }
+                return;
+            }
+        }
+        if field.name() == "error" && !self.error_taken {
+            if let Some(e) = self.error.as_deref_mut() {
+                self.error_taken = true;
+                e.extend_from_slice(b"\"message\":");
+                let start = e.len();
+                write_debug(e, value);
+                if let Some(r) = self.redactor {
+                    if r.has_value_patterns() {
+                        r.redact_rendered(e, start);
+                    }
+                }
+                return;
+            }
+        }
+        if self.key(field) {
+            self.write_debug_value(field, value);
+            self.finish();
+        }
+    }
+}
+
+/// A span's fields, rendered once as a JSON fragment (`"k":v,"k2":v2` without braces) and as
+/// `k=v` text, kept in the span's extensions.
+#[derive(Debug, Default, Clone)]
+pub struct SpanFields {
+    /// `"k":v,` pairs, each followed by a comma.
+    pub(crate) json: Vec<u8>,
+    /// Names and byte ranges of each pair in `json`, to replace a value on `record`.
+    entries: Vec<(&'static str, u32, u32)>,
+}
+
+impl SpanFields {
+    /// The JSON members, without a trailing comma.
+    pub(crate) fn json_members(&self) -> &[u8] {
+        self.json.strip_suffix(b",").unwrap_or(&self.json)
+    }
+
+    /// Renders `values` into the fragment; a field recorded again replaces its earlier value.
+    pub(crate) fn record<R: tracing_subscriber::field::RecordFields>(
+        &mut self,
+        values: R,
+        redactor: Option<&Redactor>,
+    ) {
+        let mut rec = SpanRecorder {
+            fields: self,
+            redactor,
+        };
+        values.record(&mut rec);
+    }
+
+    /// Iterates `(name, rendered JSON value)` pairs.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
+        self.entries.iter().map(|(k, s, e)| {
+            let pair = &self.json[*s as usize..*e as usize];
+            // pair is `"key":value,`; the value starts after the first `":` that closes the key.
+            let key_len = rendered_key_len(pair);
+            (*k, &pair[key_len..pair.len() - 1])
+        })
+    }
+
+    fn push(&mut self, name: &'static str, render: impl FnOnce(&mut Vec<u8>)) {
+        if let Some(pos) = self.entries.iter().position(|(k, _, _)| *k == name) {
+            self.remove_entry(pos);
+        }
+        let start = self.json.len();
+        if name == "name" {
+            write_key(&mut self.json, "fields.name");
+        } else {
+            write_key(&mut self.json, name);
+        }
+        render(&mut self.json);
+        self.json.push(b',');
+        self.entries
+            .push((name, start as u32, self.json.len() as u32));
+    }
+
+    #[cold]
+    fn remove_entry(&mut self, pos: usize) {
+        let (_, s, e) = self.entries.remove(pos);
+        let (s, e) = (s as usize, e as usize);
+        self.json.drain(s..e);
+        let removed = (e - s) as u32;
+        for entry in &mut self.entries[pos..] {
+            entry.1 -= removed;
+            entry.2 -= removed;
+        }
+    }
+}
+
+/// Length of the `"key":` prefix of a rendered pair (keys are escaped, so the first unescaped
+/// quote after the opening one closes the key).
+fn rendered_key_len(pair: &[u8]) -> usize {
+    let mut i = 1;
+    while i < pair.len() {
+        match pair[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 2,
+            _ => i += 1,
+        }
+    }
+    pair.len()
+}
+
+struct SpanRecorder<'a> {
+    fields: &'a mut SpanFields,
+    redactor: Option<&'a Redactor>,
+}
+
+impl SpanRecorder<'_> {
+    fn secret(&self, field: &Field) -> bool {
+        self.redactor.is_some_and(|r| r.is_secret_key(field.name()))
+    }
+}
+
+impl Visit for SpanRecorder<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let secret = self.secret(field);
+        self.fields.push(field.name(), |b| {
+            if secret {
+                write_str(b, REDACTED)
+            } else {
+                write_f64(b, value)
+            }
+        });
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        let secret = self.secret(field);
+        self.fields.push(field.name(), |b| {
+            if secret {
+                write_str(b, REDACTED)
+            } else {
+                write_i64(b, value)
+            }
+        });
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let secret = self.secret(field);
+        self.fields.push(field.name(), |b| {
+            if secret {
+                write_str(b, REDACTED)
+            } else {
+                write_u64(b, value)
+            }
+        });
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        let secret = self.secret(field);
+        self.fields.push(field.name(), |b| {
+            if secret {
+                write_str(b, REDACTED)
+            } else {
+                b.extend_from_slice(if value { b"true" } else { b"false" })
+            }
+        });
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let secret = self.secret(field);
+        let redactor = self.redactor;
+        self.fields.push(field.name(), |b| {
+            if secret {
+                write_str(b, REDACTED)
+            } else {
+                let start = b.len();
+                write_str(b, value);
+                if let Some(r) = redactor {
+                    if r.has_value_patterns() {
+                        r.redact_rendered(b, start);
+                    }
+                }
+            }
+        });
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let secret = self.secret(field);
+        let redactor = self.redactor;
+        self.fields.push(field.name(), |b| {
+            if secret {
+                write_str(b, REDACTED)
+            } else {
+                b.push(b'{');
+                write_error_members(b, value, redactor);
+                b.push(b'}');
+            }
+        });
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let secret = self.secret(field);
+        let redactor = self.redactor;
+        self.fields.push(field.name(), |b| {
+            if secret {
+                write_str(b, REDACTED)
+            } else {
+                let start = b.len();
+                write_debug(b, value);
+                if let Some(r) = redactor {
+                    if r.has_value_patterns() {
+                        r.redact_rendered(b, start);
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_control_character() {
+        let mut s = String::new();
+        for c in 0u8..0x20 {
+            s.push(c as char);
+        }
+        s.push_str("\"\\é\u{2028}");
+        let mut buf = Vec::new();
+        write_str(&mut buf, &s);
+        let parsed: String = serde_json::from_slice(&buf).expect("valid JSON string");
+        assert_eq!(parsed, s);
+        assert!(!buf.contains(&b'\n'));
+    }
+
+    #[test]
+    fn floats_that_json_cannot_hold_become_strings() {
+        for (v, want) in [
+            (f64::NAN, "\"NaN\""),
+            (f64::INFINITY, "\"inf\""),
+            (f64::NEG_INFINITY, "\"-inf\""),
+            (1.5, "1.5"),
+        ] {
+            let mut b = Vec::new();
+            write_f64(&mut b, v);
+            assert_eq!(std::str::from_utf8(&b).expect("utf8"), want);
+        }
+    }
+
+    #[test]
+    fn error_type_name_is_the_leading_identifier() {
+        assert_eq!(
+            error_type_name("PaymentError { code: 402 }"),
+            "PaymentError"
+        );
+        assert_eq!(error_type_name("Os { code: 2, kind: NotFound }"), "Os");
+        assert_eq!(error_type_name("\"just a string\""), "Error");
+        assert_eq!(error_type_name("io::Error"), "io::Error");
+    }
+
+    #[test]
+    fn keyset_renames_reserved_and_repeated_keys() {
+        let mut buf = Vec::new();
+        let mut keys = KeySet::new(true);
+        keys.write_key(&mut buf, "user");
+        keys.write_key(&mut buf, "level");
+        keys.write_key(&mut buf, "user");
+        assert_eq!(
+            std::str::from_utf8(&buf).expect("utf8"),
+            "\"user\":\"fields.level\":\"fields.user\":"
+        );
+        keys.write_key(&mut buf, "user");
+        assert!(std::str::from_utf8(&buf)
+            .expect("utf8")
+            .ends_with("\"fields.user.2\":"));
+    }
+}

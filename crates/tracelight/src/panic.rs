@@ -1,0 +1,49 @@
+//! The panic hook: a panic becomes an ERROR event with its location (and backtrace when
+//! `RUST_BACKTRACE` asks for one), flushed before the previous hook runs and the process goes on
+//! to unwind or abort.
+
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::sync::Arc;
+
+use crate::route::Inner;
+
+pub(crate) fn install(inner: Arc<Inner>) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("Box<dyn Any>");
+        let backtrace = Backtrace::capture();
+        let backtrace =
+            (backtrace.status() == BacktraceStatus::Captured).then(|| backtrace.to_string());
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("<unnamed>");
+        match info.location() {
+            Some(loc) => tracing::error!(
+                target: "panic",
+                panic_file = loc.file(),
+                panic_line = loc.line(),
+                panic_column = loc.column(),
+                panic_thread = thread,
+                backtrace = backtrace.as_deref(),
+                "panicked at {}:{}:{}: {}",
+                loc.file(),
+                loc.line(),
+                loc.column(),
+                message
+            ),
+            None => tracing::error!(
+                target: "panic",
+                panic_thread = thread,
+                backtrace = backtrace.as_deref(),
+                "panicked: {}",
+                message
+            ),
+        }
+        inner.flush();
+        previous(info);
+    }));
+}
