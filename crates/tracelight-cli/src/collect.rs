@@ -1,0 +1,210 @@
+//! Collectors for matching lines, and the k-way merge that puts them in time order.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use serde_json::Value;
+
+use crate::scan::{Collector, ItemResult};
+
+/// One stored line: its time and where its bytes are in the buffer.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    ts: i64,
+    start: usize,
+    len: usize,
+}
+
+/// Matching lines of one work item, in file order.
+#[derive(Debug, Default)]
+pub struct MatchBuf {
+    data: Vec<u8>,
+    entries: Vec<Entry>,
+    last_ts: i64,
+}
+
+impl MatchBuf {
+    fn push(&mut self, ts: Option<i64>, line: &[u8]) {
+        // A line without a readable timestamp keeps its place after the line before it.
+        let ts = ts.unwrap_or(self.last_ts);
+        self.last_ts = ts;
+        let start = self.data.len();
+        self.data.extend_from_slice(line);
+        self.entries.push(Entry {
+            ts,
+            start,
+            len: line.len(),
+        });
+    }
+
+    fn line(&self, e: &Entry) -> &[u8] {
+        &self.data[e.start..e.start + e.len]
+    }
+
+    /// Keeps only the `n` latest lines (by time, then position).
+    fn keep_last(&mut self, n: usize) {
+        if self.entries.len() <= n {
+            return;
+        }
+        let mut idx: Vec<usize> = (0..self.entries.len()).collect();
+        idx.sort_by_key(|&i| (self.entries[i].ts, i));
+        let mut keep = idx.split_off(idx.len() - n);
+        keep.sort_unstable();
+        let mut data = Vec::new();
+        let mut entries = Vec::with_capacity(n);
+        for i in keep {
+            let e = self.entries[i];
+            entries.push(Entry {
+                ts: e.ts,
+                start: data.len(),
+                len: e.len,
+            });
+            data.extend_from_slice(&self.data[e.start..e.start + e.len]);
+        }
+        self.data = data;
+        self.entries = entries;
+    }
+
+    /// Number of lines held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Holds no line?
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Keeps every matching line.
+#[derive(Debug, Default)]
+pub struct Lines;
+
+impl Collector for Lines {
+    type Part = MatchBuf;
+    fn wants_value(&self) -> bool {
+        false
+    }
+    fn new_part(&self) -> MatchBuf {
+        MatchBuf::default()
+    }
+    fn accept(&self, part: &mut MatchBuf, ts: Option<i64>, line: &[u8], _: Option<&Value>) {
+        part.push(ts, line);
+    }
+}
+
+/// Keeps the last `n` matching lines of each work item (enough for the last `n` overall).
+#[derive(Debug)]
+pub struct LastLines(pub usize);
+
+impl Collector for LastLines {
+    type Part = MatchBuf;
+    fn wants_value(&self) -> bool {
+        false
+    }
+    fn new_part(&self) -> MatchBuf {
+        MatchBuf::default()
+    }
+    fn accept(&self, part: &mut MatchBuf, ts: Option<i64>, line: &[u8], _: Option<&Value>) {
+        part.push(ts, line);
+        if part.entries.len() >= 2 * self.0 + 4096 {
+            part.keep_last(self.0);
+        }
+    }
+}
+
+/// Counts matching lines.
+#[derive(Debug, Default)]
+pub struct Count;
+
+impl Collector for Count {
+    type Part = u64;
+    fn wants_value(&self) -> bool {
+        false
+    }
+    fn new_part(&self) -> u64 {
+        0
+    }
+    fn accept(&self, part: &mut u64, _: Option<i64>, _: &[u8], _: Option<&Value>) {
+        *part += 1;
+    }
+}
+
+/// The lines of one file, in time order.
+struct FileLines {
+    bufs: Vec<MatchBuf>,
+    /// (time, buffer, entry), sorted by time, ties in file order.
+    order: Vec<(i64, u32, u32)>,
+}
+
+fn file_lines(bufs: Vec<MatchBuf>) -> FileLines {
+    let mut order = Vec::with_capacity(bufs.iter().map(MatchBuf::len).sum());
+    for (b, buf) in bufs.iter().enumerate() {
+        for (e, entry) in buf.entries.iter().enumerate() {
+            order.push((entry.ts, b as u32, e as u32));
+        }
+    }
+    // Files are nearly always in order already; sort only when they are not.
+    if order.windows(2).any(|w| w[0].0 > w[1].0) {
+        order.sort_by_key(|&(ts, _, _)| ts); // stable: ties keep file order
+    }
+    FileLines { bufs, order }
+}
+
+/// Merges the lines of all files into one time-ordered sequence (k-way merge over files, each
+/// sorted first if it was not in order), calling `emit` for each. Ties go to the earlier file in
+/// listing order (older rotations first). Stops at the first error `emit` returns.
+pub fn merge<E>(
+    results: Vec<ItemResult<MatchBuf>>,
+    mut emit: impl FnMut(i64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut files: Vec<FileLines> = Vec::new();
+    let mut current: Option<usize> = None;
+    let mut pending: Vec<MatchBuf> = Vec::new();
+    for r in results {
+        if current != Some(r.source) && !pending.is_empty() {
+            files.push(file_lines(std::mem::take(&mut pending)));
+        }
+        current = Some(r.source);
+        if !r.part.is_empty() {
+            pending.push(r.part);
+        }
+    }
+    if !pending.is_empty() {
+        files.push(file_lines(pending));
+    }
+    if files.len() == 1 {
+        let f = &files[0];
+        for &(ts, b, e) in &f.order {
+            let buf = &f.bufs[b as usize];
+            emit(ts, buf.line(&buf.entries[e as usize]))?;
+        }
+        return Ok(());
+    }
+    let mut heap = BinaryHeap::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        if let Some(&(ts, _, _)) = f.order.first() {
+            heap.push(Reverse((ts, i, 0usize)));
+        }
+    }
+    while let Some(Reverse((ts, i, pos))) = heap.pop() {
+        let f = &files[i];
+        let (_, b, e) = f.order[pos];
+        let buf = &f.bufs[b as usize];
+        emit(ts, buf.line(&buf.entries[e as usize]))?;
+        if let Some(&(next_ts, _, _)) = f.order.get(pos + 1) {
+            heap.push(Reverse((next_ts, i, pos + 1)));
+        }
+    }
+    Ok(())
+}
+
+/// Collects merged lines into owned `(time, line)` pairs.
+pub fn merge_to_vec(results: Vec<ItemResult<MatchBuf>>) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let _ = merge::<()>(results, |ts, line| {
+        out.push((ts, line.to_vec()));
+        Ok(())
+    });
+    out
+}

@@ -1,0 +1,5 @@
+//! The `tracelight` command.
+
+fn main() -> std::process::ExitCode {
+    tracelight_cli::run()
+}

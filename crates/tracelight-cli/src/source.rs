@@ -1,0 +1,188 @@
+//! Finding log files: directories walked recursively, rotated `.N` files and `.gz` archives.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// One input file.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Size on disk when it was listed (compressed size for `.gz`).
+    pub size: u64,
+    /// Is it gzip-compressed (by its magic bytes)?
+    pub gz: bool,
+    /// Read only this many bytes (a snapshot for `tail`); `None` reads to the end.
+    pub limit: Option<u64>,
+}
+
+/// How a file name relates to rotation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Generation {
+    /// A dated archive such as `app.log.2026-11-21` (sorted by the date text).
+    Dated(String),
+    /// A numbered backup `app.log.N`: higher is older.
+    Numbered(std::cmp::Reverse<u64>),
+    /// The live file.
+    Live,
+}
+
+/// Splits a file name into its base (e.g. `app.log`) and its rotation generation.
+pub fn rotation_of(name: &str) -> (String, Generation) {
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    if let Some((base, suffix)) = name.rsplit_once('.') {
+        if !base.is_empty() && !suffix.is_empty() {
+            if suffix.bytes().all(|b| b.is_ascii_digit()) && suffix.len() <= 6 {
+                if let Ok(n) = suffix.parse::<u64>() {
+                    return (base.to_owned(), Generation::Numbered(std::cmp::Reverse(n)));
+                }
+            }
+            if suffix.len() >= 8
+                && suffix.as_bytes()[0].is_ascii_digit()
+                && suffix
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'T')
+            {
+                return (base.to_owned(), Generation::Dated(suffix.to_owned()));
+            }
+        }
+    }
+    (name.to_owned(), Generation::Live)
+}
+
+/// Is this the name of a rotated (not live) file?
+pub fn is_rotated(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    name.ends_with(".gz") || rotation_of(&name).1 != Generation::Live
+}
+
+/// Does a file found while walking a directory look like a log file?
+fn looks_like_log(name: &str) -> bool {
+    if name.starts_with('.') {
+        return false;
+    }
+    let base = rotation_of(name).0;
+    base.ends_with(".log")
+        || base.ends_with(".jsonl")
+        || base.ends_with(".ndjson")
+        || base.ends_with(".json")
+        || base.contains(".log.")
+}
+
+fn is_gzip(path: &Path) -> bool {
+    let mut magic = [0u8; 2];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b]
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<String>) {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            warnings.push(format!("{}: {e}", dir.display()));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            if !name.starts_with('.') {
+                walk(&path, out, warnings);
+            }
+        } else if looks_like_log(&name) && (ft.is_file() || path.is_file()) {
+            out.push(path);
+        }
+    }
+}
+
+/// Lists the log files under `paths` (files as given, directories recursively), ordered so that,
+/// within one directory and base name, older rotations come before newer ones.
+///
+/// A path that does not exist is an error; unreadable directories are reported in `warnings`.
+pub fn discover(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<Source>> {
+    let mut files = Vec::new();
+    for p in paths {
+        let meta = fs::metadata(p).with_context(|| format!("{}", p.display()))?;
+        if meta.is_dir() {
+            walk(p, &mut files, warnings);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort_by_cached_key(|p| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (base, generation) = rotation_of(&name);
+        (p.parent().map(Path::to_path_buf), base, generation)
+    });
+    files.dedup();
+    let mut out = Vec::with_capacity(files.len());
+    for path in files {
+        match fs::metadata(&path) {
+            Ok(m) => out.push(Source {
+                gz: is_gzip(&path),
+                size: m.len(),
+                path,
+                limit: None,
+            }),
+            Err(e) => warnings.push(format!("{}: {e}", path.display())),
+        }
+    }
+    Ok(out)
+}
+
+/// The paths to search: those given, else `$LOG_DIR`, else the current directory.
+pub fn default_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    match std::env::var_os("LOG_DIR") {
+        Some(d) if !d.is_empty() => {
+            let p = PathBuf::from(d);
+            if !p.exists() {
+                bail!("LOG_DIR={} does not exist", p.display());
+            }
+            Ok(vec![p])
+        }
+        _ => Ok(vec![PathBuf::from(".")]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_names() {
+        assert_eq!(rotation_of("app.log").1, Generation::Live);
+        assert_eq!(
+            rotation_of("app.log.2"),
+            ("app.log".into(), Generation::Numbered(std::cmp::Reverse(2)))
+        );
+        assert_eq!(
+            rotation_of("app.log.3.gz"),
+            ("app.log".into(), Generation::Numbered(std::cmp::Reverse(3)))
+        );
+        assert_eq!(
+            rotation_of("app.log.2026-11-21.gz"),
+            ("app.log".into(), Generation::Dated("2026-11-21".into()))
+        );
+        assert!(rotation_of("app.log.3").1 < rotation_of("app.log.1").1);
+        assert!(rotation_of("app.log.1").1 < rotation_of("app.log").1);
+        assert!(looks_like_log("app.log.2026-11-21.gz"));
+        assert!(looks_like_log("errors.log.1"));
+        assert!(!looks_like_log("notes.txt"));
+    }
+}
