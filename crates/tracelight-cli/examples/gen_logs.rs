@@ -213,7 +213,7 @@ fn main() -> std::io::Result<()> {
         }
         t += 20 + rng.below(500) as i64;
         let status = if failing {
-            500 + rng.below(4) * 1
+            500 + rng.below(4)
         } else {
             match rng.below(100) {
                 0..=84 => 200,

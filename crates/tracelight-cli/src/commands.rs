@@ -1,6 +1,7 @@
 //! The subcommands: query, timeline, errors, slow (tail is in [`crate::tail`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::io::{self, BufWriter, IsTerminal, Write};
 
 use anyhow::Result;
@@ -167,7 +168,8 @@ fn timeline(a: TimelineArgs) -> Result<Outcome> {
     ))]);
     let results = scan::scan(&sources, &plan, &Lines, &opts);
     report(&sources, &results, warnings);
-    let lines = collect::merge_to_vec(results);
+    let mut lines = collect::merge_to_vec(results);
+    dedup_lines(&mut lines);
     if lines.is_empty() {
         eprintln!("tracelight: no lines with request_id {}", a.id);
         return Ok(Outcome::NotFound);
@@ -261,6 +263,27 @@ fn timeline(a: TimelineArgs) -> Result<Outcome> {
     Ok(Outcome::Found)
 }
 
+/// A hash of a line's bytes, to count a line written to several streams once.
+pub fn line_hash(line: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    line.hash(&mut h);
+    h.finish()
+}
+
+/// Drops repeated lines (the same bytes at the same time), as when one event was written to two
+/// streams. Expects time-ordered input.
+pub fn dedup_lines(lines: &mut Vec<(i64, Vec<u8>)>) {
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut run_ts = None;
+    lines.retain(|(ts, l)| {
+        if run_ts != Some(*ts) {
+            run_ts = Some(*ts);
+            seen.clear();
+        }
+        seen.insert(line_hash(l))
+    });
+}
+
 /// One group of `errors`.
 #[derive(Debug, Clone)]
 pub struct ErrorGroup {
@@ -280,11 +303,15 @@ pub struct ErrorGroup {
     pub services: BTreeSet<String>,
     /// The latest line, unchanged.
     pub sample: Vec<u8>,
+    /// Hashes of the lines counted, so that a line written to two streams (e.g. `app.log` and
+    /// `errors.log`) counts once.
+    pub seen: HashSet<u64>,
 }
 
 impl ErrorGroup {
     fn merge(&mut self, o: ErrorGroup) {
-        self.count += o.count;
+        self.seen.extend(o.seen);
+        self.count = self.seen.len() as u64;
         self.first = self.first.min(o.first);
         if o.last >= self.last {
             self.last = o.last;
@@ -330,7 +357,12 @@ impl Collector for ErrorGroups {
         if let Some(svc) = v.get("service").and_then(Value::as_str) {
             services.insert(svc.to_owned());
         }
+        let h = line_hash(line);
+        if part.get(&key).is_some_and(|g| g.seen.contains(&h)) {
+            return;
+        }
         let g = ErrorGroup {
+            seen: HashSet::from([h]),
             fingerprint,
             message,
             target,
@@ -469,6 +501,8 @@ pub struct SlowLine {
     pub duration: f64,
     /// Its time.
     pub ts: i64,
+    /// Hash of the line.
+    pub hash: u64,
     /// The line, unchanged.
     pub line: Vec<u8>,
 }
@@ -476,8 +510,8 @@ pub struct SlowLine {
 /// Durations per operation and the slowest lines of one work item.
 #[derive(Debug, Default)]
 pub struct SlowPart {
-    /// Durations per operation.
-    pub per_op: HashMap<String, Vec<f64>>,
+    /// (line hash, duration) per operation.
+    pub per_op: HashMap<String, Vec<(u64, f64)>>,
     /// The slowest lines (at most about 2 × top).
     pub top: Vec<SlowLine>,
 }
@@ -490,7 +524,13 @@ pub struct Slow {
 }
 
 fn trim_top(top: &mut Vec<SlowLine>, n: usize) {
-    top.sort_by(|a, b| b.duration.total_cmp(&a.duration).then(a.ts.cmp(&b.ts)));
+    top.sort_by(|a, b| {
+        b.duration
+            .total_cmp(&a.duration)
+            .then(a.ts.cmp(&b.ts))
+            .then(a.hash.cmp(&b.hash))
+    });
+    top.dedup_by_key(|s| s.hash);
     top.truncate(n);
 }
 
@@ -506,11 +546,13 @@ impl Collector for Slow {
         let Some(v) = v else { return };
         let Some(d) = duration_ms(v) else { return };
         let op = operation_name(v).unwrap_or_else(|| "-".into());
-        part.per_op.entry(op).or_default().push(d);
+        let hash = line_hash(line);
+        part.per_op.entry(op).or_default().push((hash, d));
         if self.top > 0 {
             part.top.push(SlowLine {
                 duration: d,
                 ts: ts.unwrap_or(0),
+                hash,
                 line: line.to_vec(),
             });
             if part.top.len() >= 2 * self.top + 64 {
@@ -537,7 +579,7 @@ fn slow(a: SlowArgs) -> Result<Outcome> {
     let coll = Slow { top: a.top };
     let results = scan::scan(&sources, &plan, &coll, &opts);
     report(&sources, &results, warnings);
-    let mut per_op: HashMap<String, Vec<f64>> = HashMap::new();
+    let mut per_op: HashMap<String, Vec<(u64, f64)>> = HashMap::new();
     let mut top = Vec::new();
     for r in results {
         for (k, mut v) in r.part.per_op {
@@ -556,7 +598,11 @@ fn slow(a: SlowArgs) -> Result<Outcome> {
     }
     let mut ops: Vec<OpStats> = per_op
         .into_iter()
-        .map(|(name, mut d)| {
+        .map(|(name, mut hd)| {
+            // A line written to two streams counts once.
+            hd.sort_unstable_by_key(|&(h, _)| h);
+            hd.dedup_by_key(|&mut (h, _)| h);
+            let mut d: Vec<f64> = hd.into_iter().map(|(_, d)| d).collect();
             d.sort_by(f64::total_cmp);
             OpStats {
                 count: d.len(),
