@@ -13,6 +13,7 @@
 
 use std::fmt::{self, Write as _};
 
+use smallvec::SmallVec;
 use tracing_core::field::{Field, Visit};
 
 use crate::redact::Redactor;
@@ -33,10 +34,43 @@ static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// A growable byte buffer: `Vec<u8>`, or the inline buffer spans keep their fields in.
+pub(crate) trait Bytes {
+    fn push(&mut self, b: u8);
+    fn extend_from_slice(&mut self, s: &[u8]);
+}
+
+impl Bytes for Vec<u8> {
+    #[inline]
+    fn push(&mut self, b: u8) {
+        Vec::push(self, b)
+    }
+    #[inline]
+    fn extend_from_slice(&mut self, s: &[u8]) {
+        Vec::extend_from_slice(self, s)
+    }
+}
+
+impl<A: smallvec::Array<Item = u8>> Bytes for SmallVec<A> {
+    #[inline]
+    fn push(&mut self, b: u8) {
+        SmallVec::push(self, b)
+    }
+    #[inline]
+    fn extend_from_slice(&mut self, s: &[u8]) {
+        SmallVec::extend_from_slice(self, s)
+    }
+}
+
 /// Appends `s` to `buf` as the content of a JSON string (without the surrounding quotes).
 #[inline]
-pub(crate) fn escape_into(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn escape_into<B: Bytes + ?Sized>(buf: &mut B, s: &str) {
     let bytes = s.as_bytes();
+    // Fast path: most strings need no escaping at all.
+    if !bytes.iter().any(|&b| NEEDS_ESCAPE[b as usize]) {
+        buf.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if !NEEDS_ESCAPE[b as usize] {
@@ -71,7 +105,7 @@ pub(crate) fn escape_into(buf: &mut Vec<u8>, s: &str) {
 
 /// Appends `s` as a quoted JSON string.
 #[inline]
-pub(crate) fn write_str(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str<B: Bytes + ?Sized>(buf: &mut B, s: &str) {
     buf.push(b'"');
     escape_into(buf, s);
     buf.push(b'"');
@@ -79,7 +113,7 @@ pub(crate) fn write_str(buf: &mut Vec<u8>, s: &str) {
 
 /// Appends `"key":` to `buf`.
 #[inline]
-pub(crate) fn write_key(buf: &mut Vec<u8>, key: &str) {
+pub(crate) fn write_key<B: Bytes + ?Sized>(buf: &mut B, key: &str) {
     buf.push(b'"');
     escape_into(buf, key);
     buf.extend_from_slice(b"\":");
@@ -114,18 +148,18 @@ pub(crate) fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
 }
 
 #[inline]
-pub(crate) fn write_u64(buf: &mut Vec<u8>, v: u64) {
+pub(crate) fn write_u64<B: Bytes + ?Sized>(buf: &mut B, v: u64) {
     buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 #[inline]
-pub(crate) fn write_i64(buf: &mut Vec<u8>, v: i64) {
+pub(crate) fn write_i64<B: Bytes + ?Sized>(buf: &mut B, v: i64) {
     buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Appends a float; JSON has no NaN or infinity, so those become the strings `"NaN"`, `"inf"`, `"-inf"`.
 #[inline]
-pub(crate) fn write_f64(buf: &mut Vec<u8>, v: f64) {
+pub(crate) fn write_f64<B: Bytes + ?Sized>(buf: &mut B, v: f64) {
     if v.is_finite() {
         buf.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
     } else if v.is_nan() {
@@ -551,14 +585,18 @@ impl Visit for JsonVisitor<'_, '_> {
     }
 }
 
+/// The inline buffer of a span's rendered fields.
+pub(crate) type SpanBuf = SmallVec<[u8; 112]>;
+
 /// A span's fields, rendered once as a JSON fragment (`"k":v,"k2":v2` without braces) and as
 /// `k=v` text, kept in the span's extensions.
 #[derive(Debug, Default, Clone)]
 pub struct SpanFields {
-    /// `"k":v,` pairs, each followed by a comma.
-    pub(crate) json: Vec<u8>,
+    /// `"k":v,` pairs, each followed by a comma. Inline up to 128 bytes: most spans' fields fit,
+    /// and then the span's state is a single allocation.
+    pub(crate) json: SpanBuf,
     /// Names and byte ranges of each pair in `json`, to replace a value on `record`.
-    entries: Vec<(&'static str, u32, u32)>,
+    entries: SmallVec<[(&'static str, u32, u32); 4]>,
 }
 
 impl SpanFields {
@@ -573,11 +611,52 @@ impl SpanFields {
         values: R,
         redactor: Option<&Redactor>,
     ) {
-        let mut rec = SpanRecorder {
-            fields: self,
-            redactor,
+        // Render into a reused per-thread `Vec` (lean pushes, no allocation), then append the
+        // whole fragment to the span's inline buffer with one copy.
+        let mut run = |buf: &mut Vec<u8>| {
+            buf.clear();
+            let mut rec = SpanRecorder {
+                buf,
+                new: SmallVec::new(),
+                redactor,
+            };
+            values.record(&mut rec);
+            let new = rec.new;
+            if !self.entries.is_empty() {
+                for (name, _, _) in &new {
+                    if let Some(pos) = self.entries.iter().position(|(k, _, _)| k == name) {
+                        self.remove_entry(pos);
+                    }
+                }
+            }
+            let base = self.json.len() as u32;
+            self.json.extend_from_slice(buf);
+            for &(k, s, e) in &new {
+                self.entries.push((k, s + base, e + base));
+            }
         };
-        values.record(&mut rec);
+        let done = SPAN_SCRATCH
+            .try_with(|cell| match cell.try_borrow_mut() {
+                Ok(mut b) => {
+                    run(&mut b);
+                    true
+                }
+                Err(_) => false,
+            })
+            .unwrap_or(false);
+        if !done {
+            run(&mut Vec::new());
+        }
+    }
+
+    /// The names of the fields that have a value.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.entries.iter().map(|(k, _, _)| *k)
+    }
+
+    /// The rendered JSON value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
     /// Iterates `(name, rendered JSON value)` pairs.
@@ -588,22 +667,6 @@ impl SpanFields {
             let key_len = rendered_key_len(pair);
             (*k, &pair[key_len..pair.len() - 1])
         })
-    }
-
-    fn push(&mut self, name: &'static str, render: impl FnOnce(&mut Vec<u8>)) {
-        if let Some(pos) = self.entries.iter().position(|(k, _, _)| *k == name) {
-            self.remove_entry(pos);
-        }
-        let start = self.json.len();
-        if name == "name" {
-            write_key(&mut self.json, "fields.name");
-        } else {
-            write_key(&mut self.json, name);
-        }
-        render(&mut self.json);
-        self.json.push(b',');
-        self.entries
-            .push((name, start as u32, self.json.len() as u32));
     }
 
     #[cold]
@@ -633,101 +696,108 @@ fn rendered_key_len(pair: &[u8]) -> usize {
     pair.len()
 }
 
+thread_local! {
+    static SPAN_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Renders span fields as `"k":v,` pairs into a buffer, noting each pair's range.
 struct SpanRecorder<'a> {
-    fields: &'a mut SpanFields,
+    buf: &'a mut Vec<u8>,
+    new: SmallVec<[(&'static str, u32, u32); 4]>,
     redactor: Option<&'a Redactor>,
 }
 
 impl SpanRecorder<'_> {
-    fn secret(&self, field: &Field) -> bool {
-        self.redactor.is_some_and(|r| r.is_secret_key(field.name()))
+    /// Writes `"key":`, the value (or `[REDACTED]` for a secret key), and `,`.
+    #[inline]
+    fn pair(&mut self, field: &Field, render: impl FnOnce(&mut Vec<u8>, Option<&Redactor>)) {
+        let name = field.name();
+        // A field recorded twice in one call keeps its last value.
+        if let Some(pos) = self
+            .new
+            .iter()
+            .position(|(k, _, _)| k.len() == name.len() && k.as_bytes() == name.as_bytes())
+        {
+            self.drop_new(pos);
+        }
+        let start = self.buf.len() as u32;
+        if name == "name" {
+            write_key(self.buf, "fields.name");
+        } else {
+            write_key(self.buf, name);
+        }
+        match self.redactor {
+            Some(r) if r.is_secret_key(name) => write_str(self.buf, REDACTED),
+            r => render(self.buf, r),
+        }
+        self.buf.push(b',');
+        self.new.push((name, start, self.buf.len() as u32));
+    }
+
+    #[cold]
+    fn drop_new(&mut self, pos: usize) {
+        let (_, s, e) = self.new.remove(pos);
+        self.buf.drain(s as usize..e as usize);
+        for entry in &mut self.new[pos..] {
+            entry.1 -= e - s;
+            entry.2 -= e - s;
+        }
+    }
+}
+
+/// Renders a string value, masking secrets that match the value patterns.
+fn string_value(b: &mut Vec<u8>, r: Option<&Redactor>, value: &str) {
+    let start = b.len();
+    write_str(b, value);
+    if let Some(r) = r {
+        if r.may_match(value.len()) {
+            r.redact_rendered(b, start);
+        }
     }
 }
 
 impl Visit for SpanRecorder<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        let secret = self.secret(field);
-        self.fields.push(field.name(), |b| {
-            if secret {
-                write_str(b, REDACTED)
-            } else {
-                write_f64(b, value)
-            }
-        });
+        self.pair(field, |b, _| write_f64(b, value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        let secret = self.secret(field);
-        self.fields.push(field.name(), |b| {
-            if secret {
-                write_str(b, REDACTED)
-            } else {
-                write_i64(b, value)
-            }
-        });
+        self.pair(field, |b, _| write_i64(b, value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        let secret = self.secret(field);
-        self.fields.push(field.name(), |b| {
-            if secret {
-                write_str(b, REDACTED)
-            } else {
-                write_u64(b, value)
-            }
+        self.pair(field, |b, _| write_u64(b, value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.pair(field, |b, _| {
+            b.extend_from_slice(itoa::Buffer::new().format(value).as_bytes())
+        });
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.pair(field, |b, _| {
+            b.extend_from_slice(itoa::Buffer::new().format(value).as_bytes())
         });
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        let secret = self.secret(field);
-        self.fields.push(field.name(), |b| {
-            if secret {
-                write_str(b, REDACTED)
-            } else {
-                b.extend_from_slice(if value { b"true" } else { b"false" })
-            }
+        self.pair(field, |b, _| {
+            b.extend_from_slice(if value { b"true" } else { b"false" })
         });
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        let secret = self.secret(field);
-        let redactor = self.redactor;
-        self.fields.push(field.name(), |b| {
-            if secret {
-                write_str(b, REDACTED)
-            } else {
-                let start = b.len();
-                write_str(b, value);
-                if let Some(r) = redactor {
-                    if r.has_value_patterns() {
-                        r.redact_rendered(b, start);
-                    }
-                }
-            }
-        });
+        self.pair(field, |b, r| string_value(b, r, value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let secret = self.secret(field);
-        let redactor = self.redactor;
-        self.fields.push(field.name(), |b| {
-            if secret {
-                write_str(b, REDACTED)
-            } else {
-                b.push(b'{');
-                write_error_members(b, value, redactor);
-                b.push(b'}');
-            }
+        self.pair(field, |b, r| {
+            b.push(b'{');
+            write_error_members(b, value, r);
+            b.push(b'}');
         });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let secret = self.secret(field);
-        let redactor = self.redactor;
-        self.fields.push(field.name(), |b| {
-            if secret {
-                write_str(b, REDACTED)
-            } else {
-                let start = b.len();
-                write_debug(b, value);
-                if let Some(r) = redactor {
-                    if r.has_value_patterns() {
-                        r.redact_rendered(b, start);
-                    }
+        self.pair(field, |b, r| {
+            let start = b.len();
+            write_debug(b, value);
+            if let Some(r) = r {
+                if r.has_value_patterns() {
+                    r.redact_rendered(b, start);
                 }
             }
         });

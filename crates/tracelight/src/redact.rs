@@ -31,7 +31,7 @@
 //! assert_eq!(redactor.redact_str("Authorization: Bearer abc.def.ghi123"), "Authorization: Bearer [REDACTED]");
 //! ```
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::fields::REDACTED;
@@ -106,6 +106,10 @@ pub struct Redactor {
     id: u64,
     keys: Vec<String>,
     patterns: Vec<ValuePattern>,
+    /// `patterns` as bits (`1 << pattern as u8`), for the per-value scan.
+    flags: u8,
+    /// The shortest value any enabled pattern can match; shorter values are not scanned.
+    min_len: usize,
     enabled: bool,
 }
 
@@ -191,10 +195,26 @@ impl RedactorBuilder {
 
     /// Builds the rules.
     pub fn build(self) -> Redactor {
+        let flags = self.patterns.iter().fold(0u8, |f, p| f | 1 << *p as u8);
+        let min_len = self
+            .patterns
+            .iter()
+            .map(|p| match p {
+                ValuePattern::Bearer => 15,
+                ValuePattern::Jwt => 19,
+                ValuePattern::AwsAccessKey => 20,
+                ValuePattern::PrivateKey => 27,
+                ValuePattern::CardNumber => 13,
+                ValuePattern::Email => 6,
+            })
+            .min()
+            .unwrap_or(usize::MAX);
         Redactor {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             keys: self.keys,
             patterns: self.patterns,
+            flags,
+            min_len,
             enabled: self.enabled,
         }
     }
@@ -243,9 +263,16 @@ struct CacheEntry {
     secret: bool,
 }
 
+const EMPTY_ENTRY: CacheEntry = CacheEntry {
+    ptr: 0,
+    len: 0,
+    redactor: 0,
+    secret: false,
+};
+
 thread_local! {
-    static KEY_CACHE: RefCell<[CacheEntry; CACHE_SLOTS]> =
-        const { RefCell::new([CacheEntry { ptr: 0, len: 0, redactor: 0, secret: false }; CACHE_SLOTS]) };
+    static KEY_CACHE: [Cell<CacheEntry>; CACHE_SLOTS] =
+        const { [const { Cell::new(EMPTY_ENTRY) }; CACHE_SLOTS] };
 }
 
 impl Redactor {
@@ -272,11 +299,11 @@ impl Redactor {
         // Field names are `&'static str` from callsites: the same pointer every time, so a small
         // direct-mapped cache keyed by address makes the check a lookup.
         let ptr = name.as_ptr() as usize;
-        let slot = (ptr >> 3 ^ name.len()) % CACHE_SLOTS;
+        let slot = (((ptr ^ name.len()) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
+            % CACHE_SLOTS;
         let cached = KEY_CACHE
             .try_with(|c| {
-                let c = c.try_borrow().ok()?;
-                let e = c[slot];
+                let e = c[slot].get();
                 (e.ptr == ptr && e.len == name.len() && e.redactor == self.id).then_some(e.secret)
             })
             .ok()
@@ -286,14 +313,12 @@ impl Redactor {
         }
         let secret = self.match_key(name);
         let _ = KEY_CACHE.try_with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                c[slot] = CacheEntry {
-                    ptr,
-                    len: name.len(),
-                    redactor: self.id,
-                    secret,
-                };
-            }
+            c[slot].set(CacheEntry {
+                ptr,
+                len: name.len(),
+                redactor: self.id,
+                secret,
+            });
         });
         secret
     }
@@ -341,6 +366,12 @@ impl Redactor {
         out
     }
 
+    /// Whether a value of `len` bytes could hold a secret (patterns on and long enough).
+    #[inline]
+    pub(crate) fn may_match(&self, len: usize) -> bool {
+        self.has_value_patterns() && len >= self.min_len
+    }
+
     /// Masks secrets in `buf[start..]`, which holds a rendered, quoted JSON string.
     pub(crate) fn redact_rendered(&self, buf: &mut Vec<u8>, start: usize) {
         self.redact_raw(buf, start);
@@ -351,7 +382,7 @@ impl Redactor {
     /// The patterns only span bytes that JSON never escapes (letters, digits, `-._~+/=`, spaces),
     /// except private key blocks, whose escaped newlines are masked with the block.
     pub(crate) fn redact_raw(&self, buf: &mut Vec<u8>, start: usize) {
-        if !self.has_value_patterns() || buf.len() <= start {
+        if !self.has_value_patterns() || buf.len() < start + self.min_len {
             return;
         }
         let matches = self.find(&buf[start..]);
@@ -372,7 +403,10 @@ impl Redactor {
     /// Byte ranges of the secrets in `s`, in order and not overlapping.
     fn find(&self, s: &[u8]) -> Vec<(usize, usize)> {
         let mut out: Vec<(usize, usize)> = Vec::new();
-        let on = |p: ValuePattern| self.patterns.contains(&p);
+        if s.len() < self.min_len {
+            return out;
+        }
+        let on = |p: ValuePattern| self.flags & (1 << p as u8) != 0;
         let (bearer, jwt, aws, pem, card, email) = (
             on(ValuePattern::Bearer),
             on(ValuePattern::Jwt),
@@ -383,7 +417,12 @@ impl Redactor {
         );
         let mut i = 0;
         while i < s.len() {
+            // Most bytes cannot start a secret: skip them with one table lookup each.
             let b = s[i];
+            if !START[b as usize] {
+                i += 1;
+                continue;
+            }
             let prev_alnum = i > 0 && s[i - 1].is_ascii_alphanumeric();
             let found = match b {
                 b'b' | b'B' if bearer && !prev_alnum => match_bearer(s, i),
@@ -405,6 +444,24 @@ impl Redactor {
         out
     }
 }
+
+/// Bytes that can start a secret: `b`/`B` (bearer), `e` (JWT), `A` (AWS), `-` (PEM), digits
+/// (card numbers), `@` (e-mail).
+static START: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'b' as usize] = true;
+    t[b'B' as usize] = true;
+    t[b'e' as usize] = true;
+    t[b'A' as usize] = true;
+    t[b'-' as usize] = true;
+    t[b'@' as usize] = true;
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = true;
+        d += 1;
+    }
+    t
+};
 
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')

@@ -24,6 +24,8 @@
 //! ```
 
 use std::cell::RefCell;
+
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
@@ -348,20 +350,22 @@ impl TracelightLayer {
 
     fn promote(&self, state: &mut SpanState) {
         let inner = &*self.inner;
+        let is_context = |k: &str| k == REQUEST_ID || inner.context_fields.iter().any(|c| c == k);
+        if !state.fields.names().any(is_context) {
+            return;
+        }
         let mut ctx = state.ctx.clone();
-        let mut changed = false;
-        for (key, value) in state.fields.iter() {
-            if key == REQUEST_ID || inner.context_fields.iter().any(|k| k == key) {
-                let already = ctx.as_deref().and_then(|c| c.get_json(key)) == Some(value);
-                if !already {
-                    ctx = Some(Arc::new(Context::with(ctx.as_deref(), key, value)));
-                    changed = true;
-                }
+        let names: SmallVec<[&'static str; 4]> =
+            state.fields.names().filter(|k| is_context(k)).collect();
+        for key in names {
+            let Some(value) = state.fields.get(key) else {
+                continue;
+            };
+            if ctx.as_deref().and_then(|c| c.get_json(key)) != Some(value) {
+                ctx = Some(Arc::new(Context::with(ctx.as_deref(), key, value)));
             }
         }
-        if changed {
-            state.ctx = ctx;
-        }
+        state.ctx = ctx;
     }
 
     fn write_event<S>(
@@ -559,15 +563,20 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mut state = SpanState::default();
-        state.fields.record(attrs, self.inner.redactor.as_ref());
-        state.ctx = span.parent().and_then(|p| {
+        let parent_ctx = span.parent().and_then(|p| {
             p.extensions()
                 .get::<SpanState>()
                 .and_then(|s| s.ctx.clone())
         });
-        self.promote(&mut state);
-        span.extensions_mut().insert(state);
+        // The state is filled in place, inside the extension's allocation: it is a few hundred
+        // bytes (fields inline), not worth copying around.
+        let mut ext = span.extensions_mut();
+        ext.insert(SpanState::default());
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            state.ctx = parent_ctx;
+            state.fields.record(attrs, self.inner.redactor.as_ref());
+            self.promote(state);
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {

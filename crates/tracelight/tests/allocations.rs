@@ -1,0 +1,115 @@
+//! Zero heap allocations per event in steady state, counted by a global allocator.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tracing::{info, info_span};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.try_with(Cell::get).unwrap_or(false) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.try_with(Cell::get).unwrap_or(false) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct Discard;
+impl tracelight::sink::LineWriter for Discard {
+    fn write_line(&self, line: &[u8]) {
+        std::hint::black_box(line);
+    }
+}
+
+fn count(f: impl Fn()) -> u64 {
+    // Warm up: thread-local buffers and caches reach their working size.
+    for _ in 0..100 {
+        f();
+    }
+    ALLOCS.store(0, Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..10_000 {
+        f();
+    }
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.load(Ordering::Relaxed)
+}
+
+fn scenario() {
+    info!(
+        user_id = 42u64,
+        order_id = "abc-456",
+        total = 99.99f64,
+        items = 3u32,
+        "order_created"
+    );
+}
+
+#[test]
+fn json_events_allocate_nothing() {
+    for (format, span_list) in [
+        (tracelight::Format::Json, false),
+        (tracelight::Format::Json, true),
+        (tracelight::Format::Text, false),
+    ] {
+        let _g = tracelight::builder()
+            .format(format)
+            .span_list(span_list)
+            .context_field("user")
+            .writer(Discard)
+            .init_local()
+            .expect("init");
+        let request = info_span!(
+            "request",
+            request_id = "0193f2a4-7c1e-7cc2",
+            method = "POST",
+            path = "/orders"
+        );
+        let _r = request.enter();
+        tracelight::bind("user", "alice");
+        let process = info_span!("process_order", order_id = "abc-456");
+        let _p = process.enter();
+        let n = count(scenario);
+        assert_eq!(
+            n, 0,
+            "{format:?} span_list={span_list}: {n} allocations in 10,000 events"
+        );
+    }
+}
+
+#[test]
+fn disabled_events_allocate_nothing() {
+    let _g = tracelight::builder()
+        .format(tracelight::Format::Json)
+        .output(tracelight::Output::Stderr)
+        .filter("warn")
+        .init_local()
+        .expect("init");
+    let n = count(scenario);
+    assert_eq!(n, 0);
+}

@@ -1,0 +1,77 @@
+//! The text line: `2024-12-16 14:49:36.123 INFO  target::span:166 | message | key=value …`.
+
+use tracelight::sink::MemoryWriter;
+use tracelight::Format;
+use tracing::{info, info_span, warn};
+
+fn text(ansi: bool, f: impl FnOnce()) -> String {
+    let w = MemoryWriter::new();
+    {
+        let _g = tracelight::builder()
+            .format(Format::Text)
+            .ansi(ansi)
+            .writer(w.clone())
+            .init_local()
+            .expect("init");
+        f();
+    }
+    w.contents()
+}
+
+#[test]
+fn the_shape_of_a_text_line() {
+    let out = text(false, || {
+        let span = info_span!("process_order", order_id = "abc-456", request_id = "r-1");
+        let _e = span.enter();
+        info!(
+            user_id = 42u64,
+            total = 99.99,
+            note = "two words",
+            "order_created"
+        );
+    });
+    let line = out.trim_end();
+    // 2026-11-21 20:24:34.335 INFO  text_format::process_order:25 | order_created | user_id=42 …
+    let (time, rest) = line.split_at(23);
+    assert_eq!(time.as_bytes()[10], b' ');
+    assert_eq!(time.as_bytes()[19], b'.');
+    assert!(
+        rest.starts_with(" INFO  text_format::process_order:"),
+        "{line}"
+    );
+    assert!(
+        rest.contains(" | order_created | user_id=42 total=99.99 note=\"two words\" order_id=abc-456 request_id=r-1 request_id=r-1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn newlines_and_control_characters_stay_on_one_line() {
+    let out = text(false, || warn!(value = "a\nb\r\u{1b}[31mc", "multi\nline"));
+    assert_eq!(out.matches('\n').count(), 1, "{out:?}");
+    assert!(out.contains("| multi\\nline |"), "{out}");
+    assert!(out.contains("value=a\\nb\\r\\u001b[31mc"), "{out}");
+}
+
+#[test]
+fn colours_only_when_asked() {
+    assert!(!text(false, || info!("x")).contains('\u{1b}'));
+    let coloured = text(true, || info!(k = 1, "x"));
+    assert!(coloured.contains("\u{1b}[32mINFO\u{1b}[0m"), "{coloured:?}");
+}
+
+#[test]
+fn secrets_are_redacted_in_text_too() {
+    let out = text(false, || {
+        info!(
+            password = "hunter2",
+            auth = "Bearer abcdefgh12345678",
+            "login"
+        )
+    });
+    assert!(
+        !out.contains("hunter2") && !out.contains("abcdefgh12345678"),
+        "{out}"
+    );
+    assert!(out.contains("password=[REDACTED]"), "{out}");
+}
