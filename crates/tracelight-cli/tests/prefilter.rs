@@ -1,0 +1,288 @@
+//! The fast path (needles and fixed-position checks) never narrows: for random lines with quotes,
+//! backslashes, unicode and look-alike text, written by differently-escaping writers, it selects
+//! exactly the lines that parsing every line selects.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use tracelight_cli::collect::{self, Lines};
+use tracelight_cli::filter::{Filter, Level, Plan, WhereExpr};
+use tracelight_cli::scan::{self, ItemResult, ScanOptions};
+use tracelight_cli::source::Source;
+
+/// How a line is written.
+#[derive(Debug, Clone, Copy)]
+enum Writer {
+    /// Compact, as tracelight writes it (timestamp first, level second).
+    Tracelight,
+    /// Compact, but every non-ASCII character as `\uXXXX` and `/` as `\/`.
+    AsciiOnly,
+    /// `": "` and `", "` separators, as Python's json.dumps writes.
+    Spaced,
+    /// Level before timestamp.
+    Reordered,
+}
+
+fn ascii_only(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c == '/' {
+            out.push_str("\\/");
+        } else if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for u in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
+fn write_line(w: Writer, fields: &[(String, Value)]) -> String {
+    let (colon, comma) = match w {
+        Writer::Spaced => (": ", ", "),
+        _ => (":", ","),
+    };
+    let mut order: Vec<&(String, Value)> = fields.iter().collect();
+    if let Writer::Reordered = w {
+        order.swap(0, 1);
+    }
+    let mut s = String::from("{");
+    for (i, (k, v)) in order.iter().enumerate() {
+        if i > 0 {
+            s.push_str(comma);
+        }
+        s.push_str(&serde_json::to_string(k).unwrap());
+        s.push_str(colon);
+        s.push_str(&serde_json::to_string(v).unwrap());
+    }
+    s.push('}');
+    match w {
+        Writer::AsciiOnly => ascii_only(&s),
+        _ => s,
+    }
+}
+
+fn tricky() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z0-9-]{1,10}",
+        "[a-c\"\\\\/é€😀 <>{}:,]{0,8}",
+        Just("\"status\":900".to_owned()),
+        Just(",\"status\":900,".to_owned()),
+        Just("\\\"request_id\\\":\\\"x\\\"".to_owned()),
+        Just("abc".to_owned()),
+        Just("ab\"c".to_owned()),
+        Just("é".to_owned()),
+        any::<String>(),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    level: &'static str,
+    request_id: String,
+    service: String,
+    message: String,
+    status: Option<Value>,
+    nested_status: Option<i64>,
+    route_first: bool,
+    writer: Writer,
+    micros: i64,
+}
+
+fn record() -> impl Strategy<Value = Record> {
+    (
+        prop::sample::select(vec![
+            "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "error", "Warning",
+        ]),
+        tricky(),
+        tricky(),
+        tricky(),
+        prop::option::of(prop_oneof![
+            (-5i64..700).prop_map(Value::from),
+            (0.0f64..700.0).prop_map(Value::from),
+            Just(json!("503")),
+            Just(json!("abc")),
+        ]),
+        prop::option::of(0i64..700),
+        any::<bool>(),
+        prop::sample::select(vec![
+            Writer::Tracelight,
+            Writer::Tracelight,
+            Writer::AsciiOnly,
+            Writer::Spaced,
+            Writer::Reordered,
+        ]),
+        0i64..10_000_000,
+    )
+        .prop_map(
+            |(
+                level,
+                request_id,
+                service,
+                message,
+                status,
+                nested_status,
+                route_first,
+                writer,
+                micros,
+            )| {
+                Record {
+                    level,
+                    request_id,
+                    service,
+                    message,
+                    status,
+                    nested_status,
+                    route_first,
+                    writer,
+                    micros,
+                }
+            },
+        )
+}
+
+fn render(r: &Record) -> String {
+    let mut f: Vec<(String, Value)> = vec![
+        ("timestamp".into(), json!(common::ts(common::T0 + r.micros))),
+        ("level".into(), json!(r.level)),
+        ("message".into(), json!(r.message)),
+        ("service".into(), json!(r.service)),
+    ];
+    if r.route_first {
+        f.push(("route".into(), json!("/orders/{id}")));
+        f.push(("tags".into(), json!(["a", {"status": 1}])));
+    }
+    if let Some(n) = r.nested_status {
+        f.push(("span".into(), json!({"name": "x", "status": n})));
+    }
+    f.push(("request_id".into(), json!(r.request_id)));
+    if let Some(s) = &r.status {
+        f.push(("status".into(), s.clone()));
+    }
+    if !r.route_first {
+        f.push(("route".into(), json!("/orders/{id}")));
+    }
+    write_line(r.writer, &f)
+}
+
+fn filter_for(records: &[Record]) -> impl Strategy<Value = Vec<Filter>> {
+    let ids: Vec<String> = records.iter().map(|r| r.request_id.clone()).collect();
+    let services: Vec<String> = records.iter().map(|r| r.service.clone()).collect();
+    let messages: Vec<String> = records.iter().map(|r| r.message.clone()).collect();
+    let one = prop_oneof![
+        prop::sample::select(ids)
+            .prop_map(|id| Filter::Where(WhereExpr::string_eq("request_id", &id))),
+        prop::sample::select(services)
+            .prop_map(|s| Filter::Where(WhereExpr::string_eq("service", &s))),
+        prop::sample::select(messages.clone())
+            .prop_map(|m| Filter::Where(WhereExpr::string_eq("message", &m))),
+        prop::sample::select(messages).prop_map(|m| Filter::Where(
+            WhereExpr::parse(&format!("message ~ {}", regex::escape(&m))).unwrap()
+        )),
+        tricky().prop_map(|id| Filter::Where(WhereExpr::string_eq("request_id", &id))),
+        prop::sample::select(vec![
+            Level::Trace,
+            Level::Debug,
+            Level::Info,
+            Level::Warn,
+            Level::Error
+        ])
+        .prop_map(Filter::MinLevel),
+        (
+            prop::sample::select(vec!["=", "!=", ">", ">=", "<", "<="]),
+            -5i64..700
+        )
+            .prop_map(|(op, n)| Filter::Where(
+                WhereExpr::parse(&format!("status {op} {n}")).unwrap()
+            )),
+        Just(Filter::Where(WhereExpr::parse("status exists").unwrap())),
+        Just(Filter::Where(
+            WhereExpr::parse("span.status >= 300").unwrap()
+        )),
+        Just(Filter::Where(WhereExpr::parse("status = abc").unwrap())),
+        (0i64..10_000_000, 0i64..10_000_000).prop_map(|(a, b)| Filter::Time {
+            since: Some(common::T0 + a.min(b)),
+            until: Some(common::T0 + a.max(b)),
+        }),
+    ];
+    prop::collection::vec(one, 1..3)
+}
+
+fn matched(data: &[u8], plan: &Plan) -> Vec<Vec<u8>> {
+    let (part, malformed) = scan::scan_bytes(data, plan, &Lines);
+    let r = vec![ItemResult {
+        source: 0,
+        part,
+        malformed,
+        error: None,
+    }];
+    collect::merge_to_vec(r)
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn fast_path_equals_parsing_every_line(
+        (records, filters) in prop::collection::vec(record(), 1..12)
+            .prop_flat_map(|rs| { let f = filter_for(&rs); (Just(rs), f) })
+    ) {
+        let mut data = String::new();
+        for r in &records {
+            data.push_str(&render(r));
+            data.push('\n');
+        }
+        data.push_str("not json\n");
+        let fast = matched(data.as_bytes(), &Plan::new(filters.clone()));
+        let reference = matched(data.as_bytes(), &Plan::reference(filters.clone()));
+        prop_assert_eq!(fast, reference, "filters {:?}\n{}", filters, data);
+    }
+}
+
+/// Chunk boundaries anywhere: the parallel chunked scan of a file equals one pass over it.
+#[test]
+fn chunked_scan_equals_single_pass() {
+    let t = common::generate(200);
+    let path = t.path().join("gateway/access.log");
+    let data = std::fs::read(&path).unwrap();
+    for filters in [
+        vec![],
+        vec![Filter::MinLevel(Level::Error)],
+        vec![Filter::Where(WhereExpr::string_eq(
+            "request_id",
+            &t.requests[150],
+        ))],
+    ] {
+        let plan = Plan::new(filters);
+        let expected = matched(&data, &plan);
+        let src = Source {
+            path: path.clone(),
+            size: data.len() as u64,
+            gz: false,
+            limit: None,
+        };
+        for threads in [1, 2, 3] {
+            let opts = ScanOptions {
+                threads,
+                chunk_size: 4096,
+                progress: false,
+            };
+            let results = scan::scan(std::slice::from_ref(&src), &plan, &Lines, &opts);
+            let got: Vec<Vec<u8>> = collect::merge_to_vec(results)
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect();
+            assert_eq!(got, expected);
+        }
+    }
+}

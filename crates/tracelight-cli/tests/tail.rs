@@ -1,0 +1,151 @@
+//! `tracelight tail -f` follows appends, partial writes, rotation, truncation and new files.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use serde_json::json;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn l(i: i64, msg: &str) -> String {
+    common::line(
+        common::T0 + i * 1000,
+        if i % 5 == 0 { "ERROR" } else { "INFO" },
+        &[("message", json!(msg)), ("service", json!("shop"))],
+    )
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn expect(rx: &Receiver<String>, want: &[String]) {
+    for w in want {
+        let got = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("timed out waiting for {w}"));
+        assert_eq!(&got, w);
+    }
+}
+
+#[test]
+fn follows_appends_rotation_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.log");
+    fs::write(
+        &app,
+        format!("{}\n{}\n{}\n", l(1, "a"), l(2, "b"), l(3, "c")),
+    )
+    .unwrap();
+    // A rotated file is not followed.
+    fs::write(dir.path().join("app.log.1"), format!("{}\n", l(0, "old"))).unwrap();
+
+    let child = Command::new(env!("CARGO_BIN_EXE_tracelight"))
+        .args(["tail", "-f", "--json", "-n", "2", "--poll-ms", "40"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    // The last two lines first.
+    expect(&rx, &[l(2, "b"), l(3, "c")]);
+
+    // Appends, one of them written in two parts.
+    append(&app, &format!("{}\n", l(4, "d")));
+    expect(&rx, &[l(4, "d")]);
+    let e = l(5, "e");
+    append(&app, &e[..10]);
+    std::thread::sleep(Duration::from_millis(200));
+    append(&app, &format!("{}\n", &e[10..]));
+    expect(&rx, &[e]);
+
+    // Rotation: renamed to app.log.2, a last line lands in the old file, then a new app.log.
+    fs::rename(&app, dir.path().join("app.log.2")).unwrap();
+    append(&dir.path().join("app.log.2"), &format!("{}\n", l(6, "f")));
+    append(&app, &format!("{}\n{}\n", l(7, "g"), l(8, "h")));
+    expect(&rx, &[l(6, "f"), l(7, "g"), l(8, "h")]);
+
+    // Truncation (copytruncate): read again from the start.
+    std::thread::sleep(Duration::from_millis(200));
+    fs::write(&app, "").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    append(&app, &format!("{}\n", l(9, "i")));
+    expect(&rx, &[l(9, "i")]);
+
+    // A new live file in the directory.
+    append(&dir.path().join("errors.log"), &format!("{}\n", l(10, "j")));
+    expect(&rx, &[l(10, "j")]);
+}
+
+#[test]
+fn follows_with_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.log");
+    fs::write(&app, format!("{}\n", l(1, "a"))).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tracelight"))
+        .args([
+            "tail",
+            "-f",
+            "--json",
+            "--level",
+            "error",
+            "--poll-ms",
+            "40",
+        ])
+        .arg(&app)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut text = String::new();
+    for i in 2..=11 {
+        text.push_str(&l(i, "x"));
+        text.push('\n');
+    }
+    text.push_str("garbage line\n");
+    append(&app, &text);
+    expect(&rx, &[l(5, "x"), l(10, "x")]);
+    assert!(rx.recv_timeout(Duration::from_millis(400)).is_err());
+}
