@@ -167,9 +167,9 @@ fn main() -> std::io::Result<()> {
                     OPS[d as usize]
                 ));
             }
-            spans.push(']');
-            let last_ok = failing && k + 1 == n_app;
-            if last_ok {
+            spans.push_str(&format!(",{{\"name\":\"{op}\"}}]"));
+            let error_line = failing && k + 1 == n_app;
+            if error_line {
                 let (msg, ty, emsg, fp) = ERRORS[rng.below(ERRORS.len() as u64) as usize];
                 line.push_str(&format!(
                     "{{\"timestamp\":\"{}\",\"level\":\"ERROR\",\"message\":\"{msg}\",\"target\":\"{service}::handler\",\"file\":\"src/handler.rs\",\"line\":{},\"service\":\"{service}\",\"env\":\"production\",\"host\":\"server-{}\",\"pid\":{},\"thread\":\"tokio-runtime-worker\",\"request_id\":\"{id}\",\"trace_id\":\"{trace}\",\"span_id\":\"{:016x}\",\"user_id\":{user},\"attempt\":{},\"span\":{{\"name\":\"{op}\"}},\"spans\":{spans},\"error\":{{\"type\":\"{ty}\",\"message\":\"{emsg}\",\"chain\":[\"{emsg}\",\"upstream returned 502\"]}},\"error_fingerprint\":\"{fp}\"}}\n",
