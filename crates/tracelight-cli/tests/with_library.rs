@@ -1,0 +1,127 @@
+//! Logs written by the tracelight library itself, read back with the `tracelight` command.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::fs;
+use std::io::Write;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// Two services log requests through the real library; the lines are split into rotated files.
+fn write_logs(dir: &std::path::Path) -> Vec<Value> {
+    let mut all = Vec::new();
+    for service in ["shop", "billing"] {
+        let w = tracelight::sink::MemoryWriter::new();
+        {
+            let _g = tracelight::builder()
+                .service(service)
+                .span_list(true)
+                .writer(w.clone())
+                .init_local()
+                .unwrap();
+            for r in 0..12u32 {
+                let id = format!("req-{r:04}");
+                let request = tracing::info_span!("request", request_id = %id, method = "POST");
+                let _e = request.enter();
+                tracing::info!(user_id = 7 + u64::from(r % 3), "request received");
+                {
+                    let charge = tracing::info_span!("charge_card", order_id = "ord-1");
+                    let _c = charge.enter();
+                    if r % 4 == 3 && service == "billing" {
+                        tracing::warn!(attempt = 2, "retrying gateway");
+                        let err = std::io::Error::other("card \"declined\"");
+                        tracing::error!(
+                            error = &err as &(dyn std::error::Error + 'static),
+                            "payment_failed"
+                        );
+                    } else {
+                        tracing::debug!(total = 99.5, "charged");
+                    }
+                }
+                tracing::info!(status = 200u64, duration_ms = 3.5 + f64::from(r), "done");
+            }
+        }
+        let text = w.contents();
+        let lines: Vec<&str> = text.lines().collect();
+        for l in &lines {
+            all.push(serde_json::from_str::<Value>(l).unwrap());
+        }
+        // Rotated: the first half in app.log.1.gz, the second in app.log.
+        let half = lines.len() / 2;
+        let sub = dir.join(service);
+        fs::create_dir_all(&sub).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(
+            fs::File::create(sub.join("app.log.1.gz")).unwrap(),
+            flate2::Compression::fast(),
+        );
+        for l in &lines[..half] {
+            writeln!(gz, "{l}").unwrap();
+        }
+        gz.finish().unwrap();
+        let mut rest = String::new();
+        for l in &lines[half..] {
+            rest.push_str(l);
+            rest.push('\n');
+        }
+        fs::write(sub.join("app.log"), rest).unwrap();
+    }
+    all
+}
+
+#[test]
+fn reads_what_the_library_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = write_logs(dir.path());
+    assert!(all
+        .iter()
+        .all(|v| v["timestamp"].as_str().is_some_and(|t| t.len() == 27)));
+
+    let count = |args: &[&str]| -> usize {
+        let out = Command::cargo_bin("tracelight")
+            .unwrap()
+            .arg("query")
+            .arg("--count")
+            .args(args)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    assert_eq!(count(&[]), all.len());
+    let id = "req-0003";
+    let of_request = all.iter().filter(|v| v["request_id"] == id).count();
+    assert_eq!(of_request, 6, "request id on every line of the request");
+    assert_eq!(count(&["--request-id", id]), of_request);
+    assert_eq!(
+        count(&["--level", "warn"]),
+        all.iter()
+            .filter(|v| v["level"] == "WARN" || v["level"] == "ERROR")
+            .count()
+    );
+    assert_eq!(
+        count(&["--where", "user_id = 8"]),
+        all.iter().filter(|v| v["user_id"] == 8).count()
+    );
+
+    let out = Command::cargo_bin("tracelight")
+        .unwrap()
+        .args(["timeline", id, "--color", "never"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let body: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(body.len(), of_request, "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("2 services"),
+        "{text}"
+    );
+    let err = body
+        .iter()
+        .position(|l| l.contains("payment_failed"))
+        .unwrap();
+    let good = body.iter().position(|l| l.contains("last good ►")).unwrap();
+    assert!(good < err, "{text}");
+}
