@@ -1,5 +1,6 @@
 //! The subcommands: query, timeline, errors, slow (tail is in [`crate::tail`]).
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -534,18 +535,33 @@ fn trim_top(top: &mut Vec<SlowLine>, n: usize) {
     top.truncate(n);
 }
 
-impl Collector for Slow {
-    type Part = SlowPart;
-    fn wants_value(&self) -> bool {
-        true
-    }
-    fn new_part(&self) -> SlowPart {
-        SlowPart::default()
-    }
-    fn accept(&self, part: &mut SlowPart, ts: Option<i64>, line: &[u8], v: Option<&Value>) {
-        let Some(v) = v else { return };
-        let Some(d) = duration_ms(v) else { return };
-        let op = operation_name(v).unwrap_or_else(|| "-".into());
+/// The fields `slow` needs, read without building a `Value` (strings borrowed when unescaped).
+/// Any other shape (a number where a string was expected, a duplicate key…) fails and the line
+/// is parsed as a `Value` instead.
+#[derive(serde::Deserialize)]
+struct SlowView<'a> {
+    #[serde(borrow, default)]
+    operation: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    span: Option<SpanView<'a>>,
+    #[serde(borrow, default)]
+    route: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    path: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+    #[serde(default)]
+    duration_ms: Option<f64>,
+}
+
+#[derive(serde::Deserialize)]
+struct SpanView<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+}
+
+impl Slow {
+    fn record(&self, part: &mut SlowPart, ts: Option<i64>, line: &[u8], op: String, d: f64) {
         let hash = line_hash(line);
         part.per_op.entry(op).or_default().push((hash, d));
         if self.top > 0 {
@@ -558,6 +574,49 @@ impl Collector for Slow {
             if part.top.len() >= 2 * self.top + 64 {
                 trim_top(&mut part.top, self.top);
             }
+        }
+    }
+}
+
+impl Collector for Slow {
+    type Part = SlowPart;
+    fn wants_value(&self) -> bool {
+        false
+    }
+    fn new_part(&self) -> SlowPart {
+        SlowPart::default()
+    }
+    fn accept(&self, part: &mut SlowPart, ts: Option<i64>, line: &[u8], v: Option<&Value>) {
+        let Some(v) = v else { return };
+        let Some(d) = duration_ms(v) else { return };
+        let op = operation_name(v).unwrap_or_else(|| "-".into());
+        self.record(part, ts, line, op, d);
+    }
+    fn accept_unparsed(&self, part: &mut SlowPart, ts: Option<i64>, line: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return false;
+        };
+        match serde_json::from_str::<SlowView<'_>>(text) {
+            Ok(view) => {
+                if let Some(d) = view.duration_ms.filter(|d| d.is_finite()) {
+                    let op = view
+                        .operation
+                        .or(view.span.and_then(|s| s.name))
+                        .or(view.route)
+                        .or(view.path)
+                        .or(view.message)
+                        .map_or_else(|| "-".to_owned(), Cow::into_owned);
+                    self.record(part, ts, line, op, d);
+                }
+                true
+            }
+            Err(_) => match serde_json::from_str::<Value>(text) {
+                Ok(v @ Value::Object(_)) => {
+                    self.accept(part, ts, line, Some(&v));
+                    true
+                }
+                _ => false,
+            },
         }
     }
 }

@@ -36,6 +36,20 @@ pub trait Collector: Sync {
     /// Takes one matching line: its timestamp (when it has a readable one), its raw bytes, and the
     /// parsed line when [`Collector::wants_value`] is true.
     fn accept(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8], value: Option<&Value>);
+    /// Takes a matching line that was decided without a parse and has not been validated yet.
+    /// Returns `false` when the line is not valid JSON (it is then counted as malformed).
+    ///
+    /// The default validates the line and hands it to [`Collector::accept`]; a collector that
+    /// parses lines itself can do both in one pass.
+    fn accept_unparsed(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8]) -> bool {
+        let valid = std::str::from_utf8(line)
+            .ok()
+            .is_some_and(|s| serde_json::from_str::<IgnoredAny>(s).is_ok());
+        if valid {
+            self.accept(part, ts, line, None);
+        }
+        valid
+    }
 }
 
 /// The outcome of one work item.
@@ -144,13 +158,10 @@ impl<C: Collector> LineSink<'_, C> {
         if unknown || self.coll.wants_value() {
             return self.parse_and_decide(raw, line, true, unknown);
         }
-        let valid = std::str::from_utf8(line)
-            .ok()
-            .is_some_and(|s| serde_json::from_str::<IgnoredAny>(s).is_ok());
-        if valid {
-            self.coll
-                .accept(&mut self.part, fast_timestamp(line), raw_line(raw), None);
-        } else {
+        if !self
+            .coll
+            .accept_unparsed(&mut self.part, fast_timestamp(line), raw_line(raw))
+        {
             self.malformed += 1;
         }
     }
