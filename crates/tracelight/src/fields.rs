@@ -62,15 +62,44 @@ impl<A: smallvec::Array<Item = u8>> Bytes for SmallVec<A> {
     }
 }
 
+/// Whether any byte of `bytes` must be escaped in a JSON string. Checks eight bytes at a time:
+/// a byte below 0x20, a `"` or a `\` anywhere in a word sets that byte's high bit in the result.
+#[inline(always)]
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let control = w.wrapping_sub(LO * 0x20);
+        let quote = (w ^ (LO * b'"' as u64)).wrapping_sub(LO);
+        let backslash = (w ^ (LO * b'\\' as u64)).wrapping_sub(LO);
+        // High bits set by the subtractions, masked to bytes that were ASCII (non-ASCII bytes
+        // never need escaping but would set false alarms).
+        if (control | quote | backslash) & !w & HI != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| NEEDS_ESCAPE[b as usize])
+}
+
 /// Appends `s` to `buf` as the content of a JSON string (without the surrounding quotes).
-#[inline]
+#[inline(always)]
 pub(crate) fn escape_into<B: Bytes + ?Sized>(buf: &mut B, s: &str) {
     let bytes = s.as_bytes();
     // Fast path: most strings need no escaping at all.
-    if !bytes.iter().any(|&b| NEEDS_ESCAPE[b as usize]) {
+    if !needs_escape(bytes) {
         buf.extend_from_slice(bytes);
-        return;
+    } else {
+        escape_slow(buf, bytes);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn escape_slow<B: Bytes + ?Sized>(buf: &mut B, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if !NEEDS_ESCAPE[b as usize] {
@@ -261,8 +290,8 @@ impl<'a> KeySet<'a> {
         } else if key == "name" {
             return true;
         }
-        self.keys[..self.len].iter().any(|k| *k == key)
-            || (!self.overflow.is_empty() && self.overflow.iter().any(|k| *k == key))
+        self.keys[..self.len].contains(&key)
+            || (!self.overflow.is_empty() && self.overflow.contains(&key))
             || (!self.renamed.is_empty() && self.renamed.iter().any(|k| k == key))
     }
 
@@ -664,7 +693,13 @@ impl SpanFields {
         self.entries.iter().map(|(k, s, e)| {
             let pair = &self.json[*s as usize..*e as usize];
             // pair is `"key":value,`; the value starts after the first `":` that closes the key.
-            let key_len = rendered_key_len(pair);
+            let key_len = if *k == "name" {
+                "\"fields.name\":".len()
+            } else if !needs_escape(k.as_bytes()) {
+                k.len() + 3
+            } else {
+                rendered_key_len(pair)
+            };
             (*k, &pair[key_len..pair.len() - 1])
         })
     }
@@ -820,6 +855,23 @@ mod tests {
         let parsed: String = serde_json::from_slice(&buf).expect("valid JSON string");
         assert_eq!(parsed, s);
         assert!(!buf.contains(&b'\n'));
+    }
+
+    #[test]
+    fn needs_escape_agrees_with_the_table() {
+        let mut samples: Vec<Vec<u8>> = Vec::new();
+        for b in 0u8..=255 {
+            for pos in 0..17 {
+                let mut v = vec![b'a'; 17];
+                v[pos] = b;
+                samples.push(v);
+            }
+        }
+        samples.push("héllo wörld, ünïcode ✓ 1234567890".as_bytes().to_vec());
+        for s in samples {
+            let slow = s.iter().any(|&b| NEEDS_ESCAPE[b as usize]);
+            assert_eq!(needs_escape(&s), slow, "{s:?}");
+        }
     }
 
     #[test]

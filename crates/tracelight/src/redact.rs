@@ -329,7 +329,7 @@ impl Redactor {
             let mut joined = String::new();
             for w in &words[start..] {
                 joined.push_str(w);
-                if self.keys.iter().any(|k| *k == joined) {
+                if self.keys.contains(&joined) {
                     return true;
                 }
                 if joined.len() > 32 {

@@ -509,6 +509,10 @@ impl TracelightLayer {
             }
             if let Some(c) = context {
                 for (k, v) in c.iter() {
+                    // The current span's own fields are already written.
+                    if state.is_some_and(|st| st.fields.names().any(|n| n == k)) {
+                        continue;
+                    }
                     text::write_key(out, k, ansi);
                     text::write_json_value(out, v);
                 }

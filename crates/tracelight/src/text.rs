@@ -57,6 +57,7 @@ pub(crate) fn write_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, span: Option<&st
         buf.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
     }
     sep(buf, ansi);
+    buf.push(b' ');
     // The message arrives escaped as JSON content: already one line.
     buf.extend_from_slice(ev.message);
     sep(buf, ansi);
@@ -89,13 +90,25 @@ pub(crate) fn write_key(buf: &mut Vec<u8>, key: &str, ansi: bool) {
     }
 }
 
+/// Bytes that make a text value need quotes: space, `"`, `=`, `\` (an escape), `|`.
+static QUOTE: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'=' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'|' as usize] = true;
+    t
+};
+
+#[inline]
+fn needs_quotes(v: &[u8]) -> bool {
+    v.is_empty() || v.iter().any(|&b| QUOTE[b as usize])
+}
+
 /// Quotes the value written since `start` when it is empty or holds a space, quote, `=` or escape.
 fn quote_if_needed(buf: &mut Vec<u8>, start: usize) {
-    let v = &buf[start..];
-    if v.is_empty()
-        || v.iter()
-            .any(|b| matches!(b, b' ' | b'"' | b'=' | b'\\' | b'|'))
-    {
+    if needs_quotes(&buf[start..]) {
         buf.insert(start, b'"');
         buf.push(b'"');
     }
@@ -108,11 +121,7 @@ pub(crate) fn write_json_value(buf: &mut Vec<u8>, json: &[u8]) {
         let start = buf.len();
         buf.extend_from_slice(inner);
         // `inner` is escaped JSON content; quote it if it needs quoting in logfmt.
-        if inner.is_empty()
-            || inner
-                .iter()
-                .any(|b| matches!(b, b' ' | b'"' | b'=' | b'\\' | b'|'))
-        {
+        if needs_quotes(inner) {
             buf.truncate(start);
             buf.extend_from_slice(json);
         }

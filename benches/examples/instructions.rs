@@ -1,0 +1,87 @@
+//! A fixed workload for counting instructions with callgrind, which is repeatable where wall-clock
+//! benchmarks on a shared 2-core machine are noisy.
+//!
+//! ```sh
+//! cargo build --release -p benches --example instructions
+//! for n in 10000 20000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n target/release/examples/instructions span tracelight $n
+//! done   # instructions per span = (total(20000) - total(10000)) / 10000
+//! ```
+//!
+//! Workloads: `span` (create, enter, exit, close a span with three fields) and `event` (the
+//! `order_created` event of the format bench inside two spans). Subscribers: `noop` (a bare
+//! registry with a layer that does nothing), `tracelight`, and `tracing-subscriber`'s `fmt` (text)
+//! and `fmt_json` (JSON, flattened, current span and span list) writing to `io::sink`. A fourth argument `text` selects the
+//! text format (JSON otherwise).
+
+use tracing::{info, info_span, Dispatch};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Registry;
+
+struct Noop;
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
+
+struct Discard;
+impl tracelight::sink::LineWriter for Discard {
+    fn write_line(&self, line: &[u8]) {
+        std::hint::black_box(line);
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let workload = args.get(1).map_or("span", String::as_str);
+    let subscriber = args.get(2).map_or("tracelight", String::as_str);
+    let n: usize = args.get(3).map_or(Ok(100_000), |s| s.parse())?;
+    let format = match args.get(4).map(String::as_str) {
+        Some("text") => tracelight::Format::Text,
+        _ => tracelight::Format::Json,
+    };
+    let (layer, _guard) = tracelight::builder()
+        .writer(Discard)
+        .format(format)
+        .ansi(false)
+        .build()?;
+    let dispatch = match subscriber {
+        "noop" => Dispatch::new(Registry::default().with(Noop)),
+        "tracelight" => Dispatch::new(Registry::default().with(layer)),
+        "fmt" => Dispatch::new(
+            Registry::default().with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::io::sink),
+            ),
+        ),
+        "fmt_json" => Dispatch::new(
+            Registry::default().with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(true)
+                    .with_writer(std::io::sink),
+            ),
+        ),
+        other => anyhow::bail!("unknown subscriber {other:?}: expected noop, tracelight, fmt or fmt_json"),
+    };
+    tracing::dispatcher::with_default(&dispatch, || match workload {
+        "event" => {
+            let r = info_span!("request", request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c", method = "POST", path = "/orders");
+            let _r = r.enter();
+            let p = info_span!("process_order", order_id = "abc-456");
+            let _p = p.enter();
+            for _ in 0..n {
+                info!(user_id = 42u64, order_id = "abc-456", total = 99.99f64, items = 3u32, "order_created");
+            }
+            Ok(())
+        }
+        "span" => {
+            for _ in 0..n {
+                let span = info_span!("op", a = 42u64, b = "abc-456", c = true);
+                let _e = span.enter();
+            }
+            Ok(())
+        }
+        other => anyhow::bail!("unknown workload {other:?}: expected span or event"),
+    })
+}
