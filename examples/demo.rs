@@ -76,7 +76,10 @@ async fn handle_request(request_id: &str, user_id: u64, order_id: &str, amount: 
         info!("request received");
         match process_order(order_id, vec!["book", "pen"], amount).await {
             Ok(()) => info!(order_id, total = amount, "order_created"),
-            Err(e) => error!(error = &e as &(dyn std::error::Error + 'static), order_id, "order failed"),
+            Err(e) => error!(
+                error = &e as &(dyn std::error::Error + 'static),
+                order_id, "order failed"
+            ),
         }
     }
     .instrument(span)

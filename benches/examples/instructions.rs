@@ -62,16 +62,29 @@ fn main() -> anyhow::Result<()> {
                     .with_writer(std::io::sink),
             ),
         ),
-        other => anyhow::bail!("unknown subscriber {other:?}: expected noop, tracelight, fmt or fmt_json"),
+        other => anyhow::bail!(
+            "unknown subscriber {other:?}: expected noop, tracelight, fmt or fmt_json"
+        ),
     };
     tracing::dispatcher::with_default(&dispatch, || match workload {
         "event" => {
-            let r = info_span!("request", request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c", method = "POST", path = "/orders");
+            let r = info_span!(
+                "request",
+                request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c",
+                method = "POST",
+                path = "/orders"
+            );
             let _r = r.enter();
             let p = info_span!("process_order", order_id = "abc-456");
             let _p = p.enter();
             for _ in 0..n {
-                info!(user_id = 42u64, order_id = "abc-456", total = 99.99f64, items = 3u32, "order_created");
+                info!(
+                    user_id = 42u64,
+                    order_id = "abc-456",
+                    total = 99.99f64,
+                    items = 3u32,
+                    "order_created"
+                );
             }
             Ok(())
         }
