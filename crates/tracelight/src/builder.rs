@@ -136,7 +136,7 @@ impl Builder {
     }
 
     /// A static field written at the root of every JSON line (`region`, `version`…).
-    pub fn field<V: ContextValue + ?Sized>(mut self, key: impl Into<String>, value: &V) -> Builder {
+    pub fn field<V: ContextValue>(mut self, key: impl Into<String>, value: V) -> Builder {
         let mut v = Vec::new();
         value.render_json(&mut v);
         self.fields.push((key.into(), v));

@@ -191,7 +191,7 @@ impl<T: ContextValue + ?Sized> ContextValue for &T {
 /// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local();
 /// # let _s = tracing::info_span!("s").entered();
 /// let addr: std::net::IpAddr = "10.0.0.1".parse().unwrap();
-/// tracelight::bind("client_ip", &tracelight::context::DisplayValue(addr));
+/// tracelight::bind("client_ip", tracelight::context::DisplayValue(addr));
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct DisplayValue<T>(pub T);
@@ -237,7 +237,7 @@ fn with_current_state<R>(f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {
 /// assert!(tracelight::bind("account_id", "acme"));
 /// tracing::info!("charged"); // {"account_id":"acme", …}
 /// ```
-pub fn bind<V: ContextValue + ?Sized>(key: &str, value: &V) -> bool {
+pub fn bind<V: ContextValue>(key: &str, value: V) -> bool {
     let mut rendered = Vec::with_capacity(16);
     value.render_json(&mut rendered);
     bind_json(key, &rendered)
@@ -263,7 +263,7 @@ pub(crate) fn bind_json(key: &str, json: &[u8]) -> bool {
 #[macro_export]
 macro_rules! bind {
     ($($key:ident = $value:expr),+ $(,)?) => {{
-        $( $crate::bind(stringify!($key), &$value); )+
+        $( $crate::bind(stringify!($key), $value); )+
     }};
 }
 
