@@ -37,6 +37,8 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod fields;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod json;
 mod panic;
 pub mod redact;
