@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// PATHS are files or directories (searched recursively for *.log, rotated *.log.N and *.gz files).
 /// Without PATHS, $LOG_DIR is searched, or else the current directory.
 ///
-/// Exit status: 0 when lines matched (or the report was printed), 1 when `query`, `timeline` or
-/// `tail` found no matching line, 2 on a usage error, a bad query or a missing path.
+/// Exit status: 0 when lines matched (or a report was printed), 1 when `query` or `timeline`
+/// found no matching line, 2 on a usage error, a bad query or a missing path.
 #[derive(Debug, Parser)]
 #[command(name = "tracelight", version, max_term_width = 100)]
 pub struct Cli {
