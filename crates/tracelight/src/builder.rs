@@ -7,15 +7,19 @@ use std::sync::Arc;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{EnvFilter, Registry};
 
-use crate::config::{check_filter, Config};
+use crate::config::{check_filter, Config, StreamSettings};
 use crate::context::ContextValue;
 use crate::error::Error;
 use crate::fields::{is_reserved, write_str, RENAME_PREFIX};
 use crate::redact::Redactor;
 use crate::route::{
-    render_statics, Format, Inner, Output, Rendering, Stream, StreamRt, StreamSink, TracelightLayer,
+    default_rule, render_statics, Format, Inner, Output, Rendering, Stream, StreamRt, StreamSink,
+    TracelightLayer, DEFAULT_STREAMS,
 };
-use crate::sink::{Counters, Destination, LineWriter, Queue, StreamStats};
+use crate::sink::{
+    Archiver, Counters, Destination, FileOptions, LineWriter, Queue, RollingFile, Rotation,
+    StreamStats,
+};
 
 /// Default capacity of the queue in front of the writer thread, in bytes.
 pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
@@ -55,6 +59,10 @@ pub struct Builder {
     queue_bytes: usize,
     lossy: bool,
     ansi: Option<bool>,
+    log_dir: Option<std::path::PathBuf>,
+    files: StreamSettings,
+    stdout_with_files: bool,
+    stream_settings: Vec<(String, StreamSettings)>,
 }
 
 impl Default for Builder {
@@ -74,6 +82,10 @@ impl Default for Builder {
             queue_bytes: DEFAULT_QUEUE_BYTES,
             lossy: false,
             ansi: None,
+            log_dir: None,
+            files: StreamSettings::default(),
+            stdout_with_files: true,
+            stream_settings: Vec::new(),
         }
     }
 }
@@ -101,7 +113,117 @@ impl Builder {
         if let Some(s) = config.span_list {
             self.span_list = s;
         }
+        if let Some(d) = config.log_dir {
+            self.log_dir = Some(d);
+        }
+        self.files = self.files.or(&config.files);
+        if let Some(s) = config.stdout {
+            self.stdout_with_files = s;
+        }
+        if let Some(l) = config.lossy {
+            self.lossy = l;
+        }
+        if let Some(q) = config.queue_bytes {
+            self.queue_bytes = q;
+        }
+        for (name, settings) in config.streams {
+            self = self.stream_settings(name, settings);
+        }
         self
+    }
+
+    /// Writes the five default streams (`app`, `errors`, `access`, `security`, `performance`) as
+    /// rotating JSON files in `dir`, created if missing. The default stream (stdout, or the
+    /// [`writer`](Builder::writer)) still gets every line unless
+    /// [`stdout_with_files(false)`](Builder::stdout_with_files).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let g = tracelight::builder().log_dir(dir.path()).stdout_with_files(false).init_local().unwrap();
+    /// tracing::error!("disk on fire");
+    /// g.shutdown();
+    /// let errors = std::fs::read_to_string(dir.path().join("errors.log")).unwrap();
+    /// assert!(errors.contains("disk on fire"));
+    /// ```
+    pub fn log_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Builder {
+        self.log_dir = Some(dir.into());
+        self
+    }
+
+    /// The rotation of the default file streams. Default: [`Rotation::default`] (10 MiB, 5
+    /// compressed backups).
+    pub fn rotation(mut self, rotation: Rotation) -> Builder {
+        self.files = StreamSettings {
+            max_bytes: rotation.max_bytes,
+            backups: Some(rotation.backups),
+            period: Some(rotation.period),
+            max_age: rotation.max_age,
+            compress: Some(rotation.compress),
+            ..self.files
+        };
+        self
+    }
+
+    /// Whether the default stream (stdout) is written too when [`log_dir`](Builder::log_dir) is
+    /// set. Default on.
+    pub fn stdout_with_files(mut self, on: bool) -> Builder {
+        self.stdout_with_files = on;
+        self
+    }
+
+    /// Settings of one default file stream (by name: `app`, `errors`, `access`, `security`,
+    /// `performance`), over the global ones.
+    pub fn stream_settings(mut self, name: impl Into<String>, settings: StreamSettings) -> Builder {
+        let name = name.into();
+        match self.stream_settings.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, s)) => *s = s.or(&settings),
+            None => self.stream_settings.push((name, settings)),
+        }
+        self
+    }
+
+    /// The streams this builder writes.
+    fn resolve_streams(&self) -> Vec<Stream> {
+        if !self.streams.is_empty() {
+            return self.streams.clone();
+        }
+        let default = Stream::new("app", self.default_output.clone());
+        let Some(dir) = &self.log_dir else {
+            return vec![default];
+        };
+        let mut out = Vec::new();
+        for name in DEFAULT_STREAMS {
+            let own = self
+                .stream_settings
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default();
+            let settings = self.files.or(&own);
+            if settings.enabled == Some(false) {
+                continue;
+            }
+            let file = settings
+                .file
+                .clone()
+                .unwrap_or_else(|| format!("{name}.log"));
+            let mut rule = default_rule(name).unwrap_or_default();
+            if let Some(level) = settings.level {
+                rule = rule.with_min_level(level);
+            }
+            out.push(
+                Stream::new(
+                    name,
+                    Output::File(FileOptions::new(dir.join(file)).rotation(settings.rotation())),
+                )
+                .rule(rule)
+                .format(settings.format.unwrap_or(Format::Json)),
+            );
+        }
+        if self.stdout_with_files {
+            out.push(Stream::new("console", self.default_output.clone()));
+        }
+        out
     }
 
     /// Which events are enabled, in `EnvFilter` syntax (`info`, `warn,my_crate=debug`).
@@ -258,11 +380,7 @@ impl Builder {
     /// Builds the layer and its guard, to compose with other layers on a registry of your own.
     /// Filtering is then yours to add (the filter set here is used by [`init`](Builder::init)).
     pub fn build(self) -> Result<(TracelightLayer, Guard), Error> {
-        let streams = if self.streams.is_empty() {
-            vec![Stream::new("app", self.default_output.clone())]
-        } else {
-            self.streams.clone()
-        };
+        let streams = self.resolve_streams();
         if streams.len() > 64 {
             return Err(Error::InvalidSetting {
                 setting: "stream".into(),
@@ -283,11 +401,12 @@ impl Builder {
         let mut queued: Vec<(String, Box<dyn Destination>, Arc<Counters>)> = Vec::new();
         let mut renderings = 0u8;
         let mut any_tagged = false;
+        let mut archiver: Option<Arc<Archiver>> = None;
         for s in &streams {
             let (terminal, sink) = match &s.output {
                 Output::Stdout => {
                     let c = Arc::new(Counters::default());
-                    queued.push((s.name.clone(), Box::new(crate::sink::Stdout), c));
+                    queued.push((s.name.clone(), Box::<crate::sink::Stdout>::default(), c));
                     (
                         std::io::stdout().is_terminal(),
                         StreamSink::Queue(queued.len() - 1),
@@ -295,13 +414,30 @@ impl Builder {
                 }
                 Output::Stderr => {
                     let c = Arc::new(Counters::default());
-                    queued.push((s.name.clone(), Box::new(crate::sink::Stderr), c));
+                    queued.push((s.name.clone(), Box::<crate::sink::Stderr>::default(), c));
                     (
                         std::io::stderr().is_terminal(),
                         StreamSink::Queue(queued.len() - 1),
                     )
                 }
                 Output::Writer(w) => (false, StreamSink::Writer(Arc::clone(w))),
+                Output::File(opts) => {
+                    let archiver = match &archiver {
+                        Some(a) => Arc::clone(a),
+                        None => {
+                            let a = Archiver::start().map_err(|source| Error::Io {
+                                what: "cannot start the tracelight archiver thread".into(),
+                                source,
+                            })?;
+                            archiver = Some(Arc::clone(&a));
+                            a
+                        }
+                    };
+                    let c = Arc::new(Counters::default());
+                    let file = RollingFile::new(opts, archiver, self.queue_bytes);
+                    queued.push((s.name.clone(), Box::new(file), c));
+                    (false, StreamSink::Queue(queued.len() - 1))
+                }
             };
             let format = s.format.unwrap_or(self.format);
             let text = match format {
@@ -339,12 +475,12 @@ impl Builder {
                 crate::route::drop_report_line(rendering, &statics, stream, dropped)
             });
             Some(
-                Queue::start(queued, self.queue_bytes, self.lossy, report).map_err(|source| {
-                    Error::Io {
+                Queue::start(queued, self.queue_bytes, self.lossy, report, archiver).map_err(
+                    |source| Error::Io {
                         what: "cannot start the tracelight writer thread".into(),
                         source,
-                    }
-                })?,
+                    },
+                )?,
             )
         };
         let inner = Arc::new(Inner {

@@ -8,12 +8,26 @@
 //! | `SERVICE_NAME` | any non-empty name; falls back to `OTEL_SERVICE_NAME`, then the executable's name | |
 //! | `APP_ENV` | any non-empty name (`production`, `staging`…) | omitted |
 //! | `LOG_SPAN_LIST` | `true`/`false` (`1`/`0`, `yes`/`no`, `on`/`off`): add the whole span path under `spans` | `false` |
+//! | `LOG_DIR` | a directory: write the five default streams there as rotating JSON files | stdout only |
+//! | `LOG_MAX_BYTES` | a size: `10485760`, `10MiB`, `500KB`, `1G` | `10MiB` |
+//! | `LOG_BACKUP_COUNT` | rotated files kept per stream | `5` |
+//! | `LOG_ROTATION` | `size`, `hourly`, `daily` (time rotation, UTC; `LOG_MAX_BYTES` still applies when set) | `size` |
+//! | `LOG_MAX_AGE` | rotated files older than this are removed: `7d`, `12h`, `30m`, `3600s` | none |
+//! | `LOG_COMPRESS` | gzip rotated files | `true` |
+//! | `LOG_STDOUT` | with `LOG_DIR`, also write every line to stdout | `true` |
+//! | `LOG_LOSSY` | drop and count lines instead of waiting when the queue is full | `false` |
+//! | `LOG_QUEUE_BYTES` | capacity of the queue in front of the writer thread | `8MiB` |
+//! | `LOG_STREAM_<NAME>_<SETTING>` | per stream (`APP`, `ERRORS`, `ACCESS`, `SECURITY`, `PERFORMANCE`): `ENABLED`, `FILE`, `FORMAT`, `LEVEL`, `MAX_BYTES`, `BACKUP_COUNT`, `ROTATION`, `MAX_AGE`, `COMPRESS` | the global ones |
 //!
 //! A value that cannot be used is an [`Error::InvalidEnv`] naming the variable, the value and what
 //! is accepted; nothing is silently ignored.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use crate::error::Error;
-use crate::route::Format;
+use crate::route::{Format, DEFAULT_STREAMS};
+use crate::sink::Period;
 
 /// Settings read from the environment; turn them into a [`Builder`](crate::Builder) with
 /// [`Config::into_builder`] or apply them with [`Builder::config`](crate::Builder::config).
@@ -41,6 +55,210 @@ pub struct Config {
     pub env: Option<String>,
     /// `LOG_SPAN_LIST`.
     pub span_list: Option<bool>,
+    /// `LOG_DIR`.
+    pub log_dir: Option<PathBuf>,
+    /// File settings for every stream: `LOG_MAX_BYTES`, `LOG_BACKUP_COUNT`, `LOG_ROTATION`,
+    /// `LOG_MAX_AGE`, `LOG_COMPRESS`.
+    pub files: StreamSettings,
+    /// `LOG_STDOUT`.
+    pub stdout: Option<bool>,
+    /// `LOG_LOSSY`.
+    pub lossy: Option<bool>,
+    /// `LOG_QUEUE_BYTES`.
+    pub queue_bytes: Option<usize>,
+    /// `LOG_STREAM_<NAME>_*`, for the streams that have any.
+    pub streams: Vec<(String, StreamSettings)>,
+}
+
+/// Settings of one file stream; `None` keeps the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamSettings {
+    /// `ENABLED`: whether the stream is written.
+    pub enabled: Option<bool>,
+    /// `FILE`: the file name in `LOG_DIR`.
+    pub file: Option<String>,
+    /// `FORMAT`.
+    pub format: Option<Format>,
+    /// `LEVEL`: the least severe level the stream takes.
+    pub level: Option<tracing::Level>,
+    /// `MAX_BYTES`.
+    pub max_bytes: Option<u64>,
+    /// `BACKUP_COUNT`.
+    pub backups: Option<usize>,
+    /// `ROTATION`: `Some(None)` for size only, `Some(Some(period))` for time.
+    pub period: Option<Option<Period>>,
+    /// `MAX_AGE`.
+    pub max_age: Option<Duration>,
+    /// `COMPRESS`.
+    pub compress: Option<bool>,
+}
+
+impl StreamSettings {
+    fn is_empty(&self) -> bool {
+        *self == StreamSettings::default()
+    }
+
+    /// `other`'s settings where it has them, ours elsewhere.
+    pub(crate) fn or(&self, other: &StreamSettings) -> StreamSettings {
+        StreamSettings {
+            enabled: other.enabled.or(self.enabled),
+            file: other.file.clone().or_else(|| self.file.clone()),
+            format: other.format.or(self.format),
+            level: other.level.or(self.level),
+            max_bytes: other.max_bytes.or(self.max_bytes),
+            backups: other.backups.or(self.backups),
+            period: other.period.or(self.period),
+            max_age: other.max_age.or(self.max_age),
+            compress: other.compress.or(self.compress),
+        }
+    }
+
+    /// The rotation these settings describe, starting from the defaults.
+    pub(crate) fn rotation(&self) -> crate::sink::Rotation {
+        let mut r = match self.period {
+            Some(Some(p)) => crate::sink::Rotation::every(p),
+            _ => crate::sink::Rotation::default(),
+        };
+        if let Some(b) = self.max_bytes {
+            r = r.max_bytes(b);
+        }
+        if let Some(n) = self.backups {
+            r = r.backups(n);
+        }
+        if let Some(a) = self.max_age {
+            r = r.max_age(a);
+        }
+        if let Some(c) = self.compress {
+            r = r.compress(c);
+        }
+        r
+    }
+}
+
+/// Parses a size: a number of bytes with an optional unit (`K`, `KB`, `KiB`, `M`, `MB`, `MiB`,
+/// `G`, `GB`, `GiB`; all binary multiples).
+pub(crate) fn parse_size(var: &str, v: &str) -> Result<u64, Error> {
+    let t = v.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => 0,
+    };
+    match num.parse::<u64>() {
+        Ok(n) if mult > 0 && n > 0 => n
+            .checked_mul(mult)
+            .ok_or_else(|| Error::env(var, v, "a size that fits in 64 bits")),
+        _ => Err(Error::env(
+            var,
+            v,
+            "a positive size in bytes, optionally with a unit: 10485760, 500KB, 10MiB, 1G",
+        )),
+    }
+}
+
+/// Parses a duration: a number with a unit `s`, `m`, `h` or `d`.
+pub(crate) fn parse_duration(var: &str, v: &str) -> Result<Duration, Error> {
+    let t = v.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let secs: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match num.parse::<u64>() {
+        Ok(n) if secs > 0 && n > 0 => Ok(Duration::from_secs(n.saturating_mul(secs))),
+        _ => Err(Error::env(
+            var,
+            v,
+            "a duration with a unit: 3600s, 30m, 12h, 7d",
+        )),
+    }
+}
+
+fn parse_period(var: &str, v: &str) -> Result<Option<Period>, Error> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "size" => Ok(None),
+        other => other
+            .parse::<Period>()
+            .map(Some)
+            .map_err(|()| Error::env(var, v, "one of size, hourly, daily")),
+    }
+}
+
+fn parse_level(var: &str, v: &str) -> Result<tracing::Level, Error> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "trace" => Ok(tracing::Level::TRACE),
+        "debug" => Ok(tracing::Level::DEBUG),
+        "info" => Ok(tracing::Level::INFO),
+        "warn" | "warning" => Ok(tracing::Level::WARN),
+        "error" => Ok(tracing::Level::ERROR),
+        _ => Err(Error::env(var, v, "one of trace, debug, info, warn, error")),
+    }
+}
+
+/// Reads the file settings under `prefix` (`LOG_` for every stream, `LOG_STREAM_APP_` for one).
+fn read_settings(
+    prefix: &str,
+    per_stream: bool,
+    get: &mut dyn FnMut(&str) -> Option<String>,
+) -> Result<StreamSettings, Error> {
+    let mut s = StreamSettings::default();
+    let mut var = |name: &str| {
+        let full = format!("{prefix}{name}");
+        get(&full).map(|v| (full, v))
+    };
+    if let Some((k, v)) = var("MAX_BYTES") {
+        s.max_bytes = Some(parse_size(&k, &v)?);
+    }
+    if let Some((k, v)) = var("BACKUP_COUNT") {
+        s.backups = Some(
+            v.trim()
+                .parse()
+                .map_err(|_| Error::env(&k, v.clone(), "a number of files: 0, 5, 30"))?,
+        );
+    }
+    if let Some((k, v)) = var("ROTATION") {
+        s.period = Some(parse_period(&k, &v)?);
+    }
+    if let Some((k, v)) = var("MAX_AGE") {
+        s.max_age = Some(parse_duration(&k, &v)?);
+    }
+    if let Some((k, v)) = var("COMPRESS") {
+        s.compress = Some(parse_bool(&k, &v)?);
+    }
+    if per_stream {
+        if let Some((k, v)) = var("ENABLED") {
+            s.enabled = Some(parse_bool(&k, &v)?);
+        }
+        if let Some((k, v)) = var("FILE") {
+            if v.contains('/') || v.contains('\\') || v.trim().is_empty() || v.starts_with('.') {
+                return Err(Error::env(
+                    &k,
+                    v,
+                    "a file name (no directory), like `app.log`",
+                ));
+            }
+            s.file = Some(v);
+        }
+        if let Some((k, v)) = var("FORMAT") {
+            s.format = Some(
+                v.parse()
+                    .map_err(|()| Error::env(&k, v.clone(), "one of json, text, auto"))?,
+            );
+        }
+        if let Some((k, v)) = var("LEVEL") {
+            s.level = Some(parse_level(&k, &v)?);
+        }
+    }
+    Ok(s)
 }
 
 /// The levels `LOG_LEVEL` accepts.
@@ -138,6 +356,27 @@ impl Config {
         if let Some(v) = get("LOG_SPAN_LIST") {
             cfg.span_list = Some(parse_bool("LOG_SPAN_LIST", &v)?);
         }
+        if let Some(v) = get("LOG_DIR") {
+            cfg.log_dir = Some(PathBuf::from(v));
+        }
+        cfg.files = read_settings("LOG_", false, &mut get)?;
+        if let Some(v) = get("LOG_STDOUT") {
+            cfg.stdout = Some(parse_bool("LOG_STDOUT", &v)?);
+        }
+        if let Some(v) = get("LOG_LOSSY") {
+            cfg.lossy = Some(parse_bool("LOG_LOSSY", &v)?);
+        }
+        if let Some(v) = get("LOG_QUEUE_BYTES") {
+            let n = parse_size("LOG_QUEUE_BYTES", &v)?;
+            cfg.queue_bytes = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        for name in DEFAULT_STREAMS {
+            let prefix = format!("LOG_STREAM_{}_", name.to_ascii_uppercase());
+            let settings = read_settings(&prefix, true, &mut get)?;
+            if !settings.is_empty() {
+                cfg.streams.push((name.to_owned(), settings));
+            }
+        }
         Ok(cfg)
     }
 
@@ -177,6 +416,41 @@ mod tests {
         );
         let e = cfg(&[("SERVICE_NAME", "   ")]).unwrap_err().to_string();
         assert!(e.contains("SERVICE_NAME"), "{e}");
+    }
+
+    #[test]
+    fn file_settings_and_per_stream_overrides() {
+        let c = cfg(&[
+            ("LOG_DIR", "/tmp/x"),
+            ("LOG_MAX_BYTES", "10MiB"),
+            ("LOG_BACKUP_COUNT", "3"),
+            ("LOG_ROTATION", "daily"),
+            ("LOG_MAX_AGE", "7d"),
+            ("LOG_STREAM_ERRORS_BACKUP_COUNT", "30"),
+            ("LOG_STREAM_ACCESS_ENABLED", "false"),
+            ("LOG_STREAM_APP_FORMAT", "text"),
+        ])
+        .unwrap();
+        assert_eq!(c.files.max_bytes, Some(10 << 20));
+        assert_eq!(c.files.period, Some(Some(Period::Daily)));
+        assert_eq!(c.files.max_age, Some(Duration::from_secs(7 * 86_400)));
+        let errors = &c.streams.iter().find(|(n, _)| n == "errors").unwrap().1;
+        assert_eq!(errors.backups, Some(30));
+        assert_eq!(c.files.or(errors).backups, Some(30));
+        assert_eq!(c.files.or(errors).max_bytes, Some(10 << 20));
+        let e = cfg(&[("LOG_MAX_BYTES", "ten")]).unwrap_err().to_string();
+        assert!(e.contains("LOG_MAX_BYTES") && e.contains("10MiB"), "{e}");
+        let e = cfg(&[("LOG_STREAM_ERRORS_ROTATION", "weekly")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("LOG_STREAM_ERRORS_ROTATION") && e.contains("size, hourly, daily"),
+            "{e}"
+        );
+        let e = cfg(&[("LOG_STREAM_APP_FILE", "../etc/passwd")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LOG_STREAM_APP_FILE"), "{e}");
     }
 
     #[test]

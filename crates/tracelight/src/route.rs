@@ -133,6 +133,12 @@ impl Rule {
         self.tagged
     }
 
+    /// Replaces the least severe level taken.
+    pub fn with_min_level(mut self, level: Level) -> Rule {
+        self.min = Some(level);
+        self
+    }
+
     #[inline]
     fn matches(&self, level: &Level, target: &str, tag: Option<&str>, name: &str) -> bool {
         // tracing orders levels by verbosity: TRACE > DEBUG > INFO > WARN > ERROR.
@@ -157,6 +163,8 @@ pub enum Output {
     Stderr,
     /// A synchronous writer called on the logging thread (tests, custom sinks).
     Writer(Arc<dyn LineWriter>),
+    /// A rolling file, through the background writer.
+    File(crate::sink::FileOptions),
 }
 
 impl std::fmt::Debug for Output {
@@ -165,6 +173,7 @@ impl std::fmt::Debug for Output {
             Output::Stdout => f.write_str("Stdout"),
             Output::Stderr => f.write_str("Stderr"),
             Output::Writer(_) => f.write_str("Writer(..)"),
+            Output::File(o) => f.debug_tuple("File").field(o).finish(),
         }
     }
 }
@@ -193,6 +202,22 @@ impl Stream {
             rule: Rule::all(),
             output,
         }
+    }
+
+    /// The stream's rule.
+    pub fn get_rule(&self) -> &Rule {
+        &self.rule
+    }
+
+    /// The stream's output.
+    pub fn output(&self) -> &Output {
+        &self.output
+    }
+
+    /// Sets the output.
+    pub fn with_output(mut self, output: Output) -> Stream {
+        self.output = output;
+        self
     }
 
     /// Sets the rule.
@@ -252,6 +277,7 @@ impl Inner {
     pub(crate) fn flush(&self) {
         if let Some(q) = &self.queue {
             q.flush();
+            q.wait_archived();
         }
         for s in &self.streams {
             if let StreamSink::Writer(w) = &s.sink {
@@ -696,4 +722,59 @@ pub(crate) fn drop_report_line(
         }
     }
     out
+}
+
+/// The names of the default file streams, in order.
+pub const DEFAULT_STREAMS: [&str; 5] = ["app", "errors", "access", "security", "performance"];
+
+/// The rule of a default stream (see `docs/streams.md`):
+///
+/// | stream | takes |
+/// |---|---|
+/// | `app` | every event |
+/// | `errors` | ERROR events |
+/// | `access` | events tagged `stream = "access"` or with a target under `tracelight::access` |
+/// | `security` | events tagged `stream = "security"` or with a target under `tracelight::security` |
+/// | `performance` | events tagged `stream = "performance"` or with a target under `tracelight::timing` |
+///
+/// ```
+/// use tracelight::route::default_rule;
+/// assert_eq!(default_rule("errors"), Some(tracelight::Rule::min_level(tracing::Level::ERROR)));
+/// assert_eq!(default_rule("nope"), None);
+/// ```
+pub fn default_rule(name: &str) -> Option<Rule> {
+    Some(match name {
+        "app" => Rule::all(),
+        "errors" => Rule::min_level(Level::ERROR),
+        "access" => Rule::tagged().target("tracelight::access"),
+        "security" => Rule::tagged().target("tracelight::security"),
+        "performance" => Rule::tagged().target("tracelight::timing"),
+        _ => return None,
+    })
+}
+
+/// The five default streams as JSON files in `dir` (`app.log`, `errors.log`, `access.log`,
+/// `security.log`, `performance.log`), each with `rotation`.
+///
+/// ```
+/// use tracelight::sink::Rotation;
+/// let streams = tracelight::route::default_streams("/var/log/shop", &Rotation::size(1 << 20));
+/// assert_eq!(streams.iter().map(|s| s.name()).collect::<Vec<_>>(), ["app", "errors", "access", "security", "performance"]);
+/// ```
+pub fn default_streams(
+    dir: impl AsRef<std::path::Path>,
+    rotation: &crate::sink::Rotation,
+) -> Vec<Stream> {
+    DEFAULT_STREAMS
+        .iter()
+        .map(|name| {
+            let path = dir.as_ref().join(format!("{name}.log"));
+            Stream::new(
+                *name,
+                Output::File(crate::sink::FileOptions::new(path).rotation(rotation.clone())),
+            )
+            .rule(default_rule(name).unwrap_or_default())
+            .format(Format::Json)
+        })
+        .collect()
 }

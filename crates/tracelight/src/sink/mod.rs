@@ -19,6 +19,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+mod file;
+
+pub(crate) use file::{Archiver, RollingFile};
+pub use file::{FileOptions, Period, Rotation, DEFAULT_BACKUPS, DEFAULT_MAX_BYTES};
 
 /// A synchronous destination for whole lines, called on the thread that logs.
 ///
@@ -122,8 +128,10 @@ pub struct StreamStats {
     pub bytes: u64,
     /// Lines dropped because the queue was full (lossy mode only).
     pub dropped: u64,
-    /// Failed writes (each failed batch counts once).
+    /// Failed write attempts (a full disk, a missing directory…); retries count again.
     pub write_errors: u64,
+    /// Lines given up after failed writes, when the retry buffer was full.
+    pub lost: u64,
     /// File rotations.
     pub rotations: u64,
 }
@@ -135,6 +143,7 @@ pub(crate) struct Counters {
     pub(crate) bytes: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) write_errors: AtomicU64,
+    pub(crate) lost: AtomicU64,
     pub(crate) rotations: AtomicU64,
 }
 
@@ -146,31 +155,80 @@ impl Counters {
             bytes: self.bytes.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             write_errors: self.write_errors.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
             rotations: self.rotations.load(Ordering::Relaxed),
         }
     }
 }
 
-/// Where a stream's batches go, on the writer thread.
+/// The outcome of one write to a destination, for reporting.
+pub(crate) enum Health {
+    /// Written.
+    Ok,
+    /// The first failure after a success: reported on stderr.
+    Failed(io::Error),
+    /// Still failing: counted, not reported again.
+    StillFailing,
+    /// Written again after failures: reported on stderr.
+    Recovered,
+}
+
+/// Where a stream's batches go, on the writer thread. A destination updates the stream's
+/// counters itself (events and bytes written, write errors, rotations).
 pub(crate) trait Destination: Send {
     /// Writes a batch of whole lines.
-    fn write_batch(&mut self, bytes: &[u8], counters: &Counters) -> io::Result<()>;
+    fn write_batch(&mut self, bytes: &[u8], counters: &Counters) -> Health;
     /// Flushes what the destination buffers.
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
     /// A short description for error reports (a path, `stdout`).
     fn describe(&self) -> String;
+    /// Whether lines wait for a retry (the writer then wakes up on its own to retry).
+    fn pending_retry(&self) -> bool {
+        false
+    }
+}
+
+/// Writes to a standard stream; a failed batch is counted (lines lost), not retried.
+fn write_std(out: &mut dyn Write, bytes: &[u8], c: &Counters, was_failing: &mut bool) -> Health {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => {
+            c.events.fetch_add(
+                memchr::memchr_iter(b'\n', bytes).count() as u64,
+                Ordering::Relaxed,
+            );
+            c.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            if std::mem::take(was_failing) {
+                Health::Recovered
+            } else {
+                Health::Ok
+            }
+        }
+        Err(e) => {
+            c.write_errors.fetch_add(1, Ordering::Relaxed);
+            c.lost.fetch_add(
+                memchr::memchr_iter(b'\n', bytes).count() as u64,
+                Ordering::Relaxed,
+            );
+            if std::mem::replace(was_failing, true) {
+                Health::StillFailing
+            } else {
+                Health::Failed(e)
+            }
+        }
+    }
 }
 
 /// The process's standard output.
-pub(crate) struct Stdout;
+#[derive(Default)]
+pub(crate) struct Stdout {
+    failing: bool,
+}
 
 impl Destination for Stdout {
-    fn write_batch(&mut self, bytes: &[u8], _: &Counters) -> io::Result<()> {
-        let mut out = io::stdout().lock();
-        out.write_all(bytes)?;
-        out.flush()
+    fn write_batch(&mut self, bytes: &[u8], c: &Counters) -> Health {
+        write_std(&mut io::stdout().lock(), bytes, c, &mut self.failing)
     }
     fn describe(&self) -> String {
         "stdout".into()
@@ -178,11 +236,14 @@ impl Destination for Stdout {
 }
 
 /// The process's standard error.
-pub(crate) struct Stderr;
+#[derive(Default)]
+pub(crate) struct Stderr {
+    failing: bool,
+}
 
 impl Destination for Stderr {
-    fn write_batch(&mut self, bytes: &[u8], _: &Counters) -> io::Result<()> {
-        io::stderr().lock().write_all(bytes)
+    fn write_batch(&mut self, bytes: &[u8], c: &Counters) -> Health {
+        write_std(&mut io::stderr().lock(), bytes, c, &mut self.failing)
     }
     fn describe(&self) -> String {
         "stderr".into()
@@ -224,6 +285,7 @@ struct Shared {
 pub(crate) struct Queue {
     shared: Arc<Shared>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    archiver: Option<Arc<Archiver>>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -243,6 +305,7 @@ impl Queue {
         capacity: usize,
         lossy: bool,
         drop_report: DropReport,
+        archiver: Option<Arc<Archiver>>,
     ) -> io::Result<Queue> {
         let n = streams.len();
         let mut names = Vec::with_capacity(n);
@@ -286,6 +349,7 @@ impl Queue {
         Ok(Queue {
             shared,
             thread: Arc::new(Mutex::new(Some(handle))),
+            archiver,
         })
     }
 
@@ -333,7 +397,7 @@ impl Queue {
         let mut dests = lock(&sh.dests);
         for (idx, line) in items {
             if let Some(d) = dests.get_mut(*idx) {
-                write_one(sh, *idx, d.as_mut(), line, 1);
+                write_one(sh, *idx, d.as_mut(), line);
                 let _ = d.flush();
             }
         }
@@ -362,6 +426,17 @@ impl Queue {
         if let Some(h) = lock(&self.thread).take() {
             let _ = h.join();
         }
+        // Rotated files are compressed and named before the process goes on to exit.
+        if let Some(a) = &self.archiver {
+            a.shutdown();
+        }
+    }
+
+    /// Waits until every rotated file so far is compressed and named.
+    pub(crate) fn wait_archived(&self) {
+        if let Some(a) = &self.archiver {
+            a.wait_idle();
+        }
     }
 
     /// Per-stream statistics.
@@ -381,55 +456,37 @@ impl Queue {
     }
 }
 
-fn write_one(sh: &Shared, idx: usize, dest: &mut dyn Destination, bytes: &[u8], events: u64) {
-    let c = &sh.counters[idx];
-    match dest.write_batch(bytes, c) {
-        Ok(()) => {
-            c.events.fetch_add(events, Ordering::Relaxed);
-            c.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            if c.write_errors.load(Ordering::Relaxed) > 0 {
-                report_recovery(&sh.names[idx], dest);
-            }
+fn write_one(sh: &Shared, idx: usize, dest: &mut dyn Destination, bytes: &[u8]) {
+    match dest.write_batch(bytes, &sh.counters[idx]) {
+        Health::Ok | Health::StillFailing => {}
+        Health::Failed(e) => {
+            let _ = writeln!(
+                io::stderr(),
+                "tracelight: stream `{}`: cannot write to {}: {e}; counting write errors, retrying, and saying so here when it works again",
+                sh.names[idx],
+                dest.describe()
+            );
         }
-        Err(e) => {
-            let prior = c.write_errors.fetch_add(1, Ordering::Relaxed);
-            report_error(&sh.names[idx], dest, &e, prior);
+        Health::Recovered => {
+            let _ = writeln!(
+                io::stderr(),
+                "tracelight: stream `{}`: writing to {} again",
+                sh.names[idx],
+                dest.describe()
+            );
         }
     }
 }
 
-thread_local! {
-    static IN_ERROR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Reports a write error on stderr once per outage (the first failure after a success).
-fn report_error(stream: &str, dest: &dyn Destination, e: &io::Error, prior: u64) {
-    if IN_ERROR.with(|f| f.replace(true)) {
-        return;
-    }
-    let _ = prior;
-    let _ = writeln!(
-        io::stderr(),
-        "tracelight: stream `{stream}`: cannot write to {}: {e}; lines are counted as write errors until it recovers",
-        dest.describe()
-    );
-}
-
-fn report_recovery(stream: &str, dest: &dyn Destination) {
-    if IN_ERROR.with(|f| f.replace(false)) {
-        let _ = writeln!(
-            io::stderr(),
-            "tracelight: stream `{stream}`: writing to {} again",
-            dest.describe()
-        );
-    }
-}
+/// How often the writer retries a failing destination when nothing else wakes it.
+const RETRY_TICK: Duration = Duration::from_millis(100);
 
 fn writer_loop(sh: &Shared) {
     let n = sh.names.len();
     let mut spare: Vec<Vec<u8>> = vec![Vec::new(); n];
     let mut events = vec![0u64; n];
     let mut dropped = vec![0u64; n];
+    let mut retry_pending = false;
     loop {
         let (seq, stop) = {
             let mut p = lock(&sh.pending);
@@ -439,7 +496,19 @@ fn writer_loop(sh: &Shared) {
                 && p.written == p.enqueued
             {
                 p.writer_sleeping = true;
-                p = sh.wake_writer.wait(p).unwrap_or_else(|e| e.into_inner());
+                if retry_pending {
+                    // Lines wait for a retry: wake up on our own to try again.
+                    let (g, timeout) = sh
+                        .wake_writer
+                        .wait_timeout(p, RETRY_TICK)
+                        .unwrap_or_else(|e| e.into_inner());
+                    p = g;
+                    if timeout.timed_out() {
+                        break;
+                    }
+                } else {
+                    p = sh.wake_writer.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
             }
             p.writer_sleeping = false;
             for i in 0..n {
@@ -460,10 +529,11 @@ fn writer_loop(sh: &Shared) {
                         .dropped
                         .fetch_add(dropped[i], Ordering::Relaxed);
                     let line = (sh.drop_report)(&sh.names[i], dropped[i]);
-                    write_one(sh, i, d, &line, 0);
+                    write_one(sh, i, d, &line);
                 }
-                if !spare[i].is_empty() {
-                    write_one(sh, i, d, &spare[i], events[i]);
+                let _ = events[i];
+                if !spare[i].is_empty() || d.pending_retry() {
+                    write_one(sh, i, d, &spare[i]);
                     spare[i].clear();
                     // Give memory back after a burst, keep the working size.
                     if spare[i].capacity() > 4 * sh.capacity {
@@ -472,6 +542,7 @@ fn writer_loop(sh: &Shared) {
                 }
                 let _ = d.flush();
             }
+            retry_pending = dests.iter().any(|d| d.pending_retry());
         }
         {
             let mut p = lock(&sh.pending);
