@@ -591,8 +591,8 @@ enum RootKey {
 
 /// Finds the root key whose compact form `"key":` is `needle` in a canonical line.
 ///
-/// It is a root key when the occurrence follows a `,`, no object or array value opens before it
-/// (so the nesting depth is one), and there is no second occurrence.
+/// It is a root key when the occurrence follows a `,` and no object or array value opens before
+/// it (so the nesting depth is one).
 fn find_root_key(line: &[u8], finder: &memmem::Finder<'_>) -> RootKey {
     let Some(p) = finder.find(line) else {
         return RootKey::Absent;
@@ -609,9 +609,8 @@ fn find_root_key(line: &[u8], finder: &memmem::Finder<'_>) -> RootKey {
             return RootKey::Unknown;
         }
     }
-    if finder.find(&line[end..]).is_some() {
-        return RootKey::Unknown;
-    }
+    // The same key may come again inside a later object (`"span":{"request_id":…}`), never at
+    // the root: a canonical line has no repeated key.
     RootKey::At(end)
 }
 

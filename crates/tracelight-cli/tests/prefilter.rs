@@ -168,6 +168,11 @@ fn render(r: &Record) -> String {
     }
     if !r.route_first {
         f.push(("route".into(), json!("/orders/{id}")));
+        // As tracelight writes it: the span path after the root fields, repeating some of them.
+        f.push((
+            "spans".into(),
+            json!([{"name": "request", "request_id": r.request_id, "status": 7, "service": "x"}]),
+        ));
     }
     write_line(r.writer, &f)
 }
@@ -184,7 +189,7 @@ fn filter_for(records: &[Record]) -> impl Strategy<Value = Vec<Filter>> {
         prop::sample::select(messages.clone())
             .prop_map(|m| Filter::Where(WhereExpr::string_eq("message", &m))),
         prop::sample::select(messages).prop_map(|m| Filter::Where(
-            WhereExpr::parse(&format!("message ~ {}", regex::escape(&m))).unwrap()
+            WhereExpr::parse(&format!("message ~ '{}'", regex::escape(&m))).unwrap()
         )),
         tricky().prop_map(|id| Filter::Where(WhereExpr::string_eq("request_id", &id))),
         prop::sample::select(vec![
