@@ -312,23 +312,6 @@ fn exists_any(p: &Path) -> bool {
     p.exists() || gz_name(p).exists()
 }
 
-/// Moves `from` (and its `.gz` twin) to `to`.
-fn move_any(from: &Path, to: &Path) -> io::Result<()> {
-    if from.exists() {
-        fs::rename(from, to)?;
-    }
-    let (fg, tg) = (gz_name(from), gz_name(to));
-    if fg.exists() {
-        fs::rename(fg, tg)?;
-    }
-    Ok(())
-}
-
-fn remove_any(p: &Path) {
-    let _ = fs::remove_file(p);
-    let _ = fs::remove_file(gz_name(p));
-}
-
 /// Gzips `src` into `dst` through a temporary file, then removes `src`.
 fn compress(src: &Path, dst: &Path) -> io::Result<()> {
     let mut tmp = dst.as_os_str().to_owned();
@@ -371,9 +354,17 @@ fn archive(job: &Job) -> io::Result<()> {
                 PathBuf::from(s)
             };
             let keep = r.backups.max(1);
-            remove_any(&numbered(keep));
-            for k in (1..keep).rev() {
-                move_any(&numbered(k), &numbered(k + 1))?;
+            // Shift the existing backups only (listing the directory once), newest last.
+            let mut existing = numbered_backups(&job.dir, &job.name)?;
+            existing.sort_by_key(|(k, _)| std::cmp::Reverse(*k));
+            for (k, path) in existing {
+                if k >= keep {
+                    let _ = fs::remove_file(&path);
+                    continue;
+                }
+                let gz = path.extension().is_some_and(|e| e == "gz");
+                let to = numbered(k + 1);
+                fs::rename(&path, if gz { gz_name(&to) } else { to })?;
             }
             let target = if r.compress {
                 gz_name(&numbered(1))
@@ -404,6 +395,23 @@ fn archive(job: &Job) -> io::Result<()> {
     prune(&job.dir, &job.name, r)
 }
 
+/// The size scheme's backups in `dir`: `(k, path)` for `name.k` and `name.k.gz`.
+fn numbered_backups(dir: &Path, name: &str) -> io::Result<Vec<(usize, PathBuf)>> {
+    let prefix = format!("{name}.");
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let fname = entry.file_name();
+        let Some(rest) = fname.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        if let Ok(k) = rest.strip_suffix(".gz").unwrap_or(rest).parse::<usize>() {
+            out.push((k, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
 /// Applies retention by count (time scheme) and by age (both schemes).
 fn prune(dir: &Path, name: &str, r: &Rotation) -> io::Result<()> {
     let prefix = format!("{name}.");
@@ -420,7 +428,7 @@ fn prune(dir: &Path, name: &str, r: &Rotation) -> io::Result<()> {
         let modified = entry.metadata()?.modified().unwrap_or(UNIX_EPOCH);
         rotated.push((modified, entry.path()));
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let now = SystemTime::now();
     for (i, (modified, path)) in rotated.iter().enumerate() {
         let too_many = r.period.is_some() && r.backups > 0 && i >= r.backups;

@@ -1,0 +1,304 @@
+//! Rotation with real files: many threads across size boundaries, compression, time periods,
+//! retention, lossy mode.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tracelight::sink::{FileOptions, Period, Rotation};
+use tracelight::{Format, Output, Stream};
+use tracing::{info, Dispatch};
+use tracing_subscriber::layer::SubscriberExt;
+
+fn file_stream(path: &Path, rotation: Rotation) -> Stream {
+    Stream::new(
+        "app",
+        Output::File(FileOptions::new(path).rotation(rotation)),
+    )
+    .format(Format::Json)
+}
+
+/// The contents of `name` and its rotated files, oldest first, gunzipped.
+fn read_all(dir: &Path, name: &str) -> Vec<String> {
+    let mut rotated: Vec<(usize, PathBuf)> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            let f = p.file_name()?.to_str()?.to_owned();
+            let rest = f.strip_prefix(&format!("{name}."))?;
+            let n: usize = rest.trim_end_matches(".gz").parse().ok()?;
+            Some((n, p))
+        })
+        .collect();
+    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut out = Vec::new();
+    for (_, p) in rotated {
+        out.push(read_maybe_gz(&p));
+    }
+    out.push(fs::read_to_string(dir.join(name)).unwrap_or_default());
+    out
+}
+
+fn read_maybe_gz(p: &Path) -> String {
+    let bytes = fs::read(p).unwrap();
+    if p.extension().is_some_and(|e| e == "gz") {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    } else {
+        String::from_utf8(bytes).unwrap()
+    }
+}
+
+#[test]
+fn four_threads_across_rotations_lose_split_and_duplicate_nothing() {
+    const THREADS: u64 = 4;
+    const EACH: u64 = 250_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let (layer, guard) = tracelight::builder()
+        .stream(file_stream(
+            &path,
+            Rotation::size(1 << 20).backups(100_000).compress(true),
+        ))
+        .build()
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let d = dispatch.clone();
+            s.spawn(move || {
+                tracing::dispatcher::with_default(&d, || {
+                    for i in 0..EACH {
+                        info!(
+                            t,
+                            i,
+                            pad = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                            "event"
+                        );
+                    }
+                })
+            });
+        }
+    });
+    guard.shutdown();
+    let stats = guard.stats();
+    assert!(stats[0].rotations > 100, "{stats:?}");
+    assert_eq!(stats[0].events, THREADS * EACH);
+
+    let files = read_all(dir.path(), "app.log");
+    assert!(
+        files.len() as u64 > stats[0].rotations / 2,
+        "rotated files kept"
+    );
+    let mut next: HashMap<u64, u64> = HashMap::new();
+    let mut total = 0;
+    for (k, content) in files.iter().enumerate() {
+        assert!(
+            content.is_empty() || content.ends_with('\n'),
+            "file {k} ends mid-line"
+        );
+        assert!(
+            content.len() <= (1 << 20) + 4096,
+            "file {k} is {} bytes",
+            content.len()
+        );
+        for line in content.lines() {
+            let v: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("split line? {e}: {line}"));
+            let (t, i) = (v["t"].as_u64().unwrap(), v["i"].as_u64().unwrap());
+            let want = next.entry(t).or_insert(0);
+            assert_eq!(i, *want, "thread {t}: out of order or missing/duplicated");
+            *want += 1;
+            total += 1;
+        }
+    }
+    assert_eq!(total, THREADS * EACH);
+    assert!(next.values().all(|n| *n == EACH));
+    // Every rotated file was compressed and named: nothing staged or temporary is left.
+    for e in fs::read_dir(dir.path()).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(
+            name == "app.log" || name.ends_with(".gz"),
+            "left over: {name}"
+        );
+    }
+}
+
+#[test]
+fn size_rotation_keeps_the_newest_backups_numbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let g = tracelight::builder()
+        .stream(file_stream(
+            &path,
+            Rotation::size(4096).backups(3).compress(false),
+        ))
+        .init_local()
+        .unwrap();
+    for i in 0..2000u32 {
+        info!(i, "line");
+    }
+    g.shutdown();
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app.log", "app.log.1", "app.log.2", "app.log.3"]);
+    // .1 is the newest: its last line comes just before app.log's first.
+    let last_of = |f: &str| -> u64 {
+        let s = fs::read_to_string(dir.path().join(f)).unwrap();
+        serde_json::from_str::<Value>(s.lines().last().unwrap()).unwrap()["i"]
+            .as_u64()
+            .unwrap()
+    };
+    let first_live: Value =
+        serde_json::from_str(fs::read_to_string(&path).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(last_of("app.log.1") + 1, first_live["i"].as_u64().unwrap());
+    assert!(last_of("app.log.3") < last_of("app.log.2"));
+}
+
+#[test]
+fn a_file_from_an_earlier_period_is_rotated_and_named_for_its_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    fs::write(&path, "{\"old\":true}\n").unwrap();
+    let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 86_400);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    // An old rotated file beyond the age limit, and one within it.
+    let ancient = dir.path().join("app.log.2020-01-01.gz");
+    fs::write(&ancient, b"x").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&ancient)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(400 * 86_400))
+        .unwrap();
+
+    let g = tracelight::builder()
+        .stream(file_stream(
+            &path,
+            Rotation::every(Period::Daily).max_age(Duration::from_secs(30 * 86_400)),
+        ))
+        .init_local()
+        .unwrap();
+    info!("today");
+    g.shutdown();
+
+    let secs = two_days_ago
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let label = {
+        // YYYY-MM-DD of `secs`, computed independently of the library.
+        let days = secs / 86_400;
+        let out = std::process::Command::new("date")
+            .args(["-u", "-d", &format!("@{}", days * 86_400), "+%Y-%m-%d"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let rotated = dir.path().join(format!("app.log.{label}.gz"));
+    assert_eq!(read_maybe_gz(&rotated), "{\"old\":true}\n");
+    assert!(!ancient.exists(), "files older than max_age are removed");
+    assert!(fs::read_to_string(&path)
+        .unwrap()
+        .contains("\"message\":\"today\""));
+}
+
+#[test]
+fn time_rotation_keeps_only_the_newest_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, day) in ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"]
+        .iter()
+        .enumerate()
+    {
+        let p = dir.path().join(format!("app.log.{day}.gz"));
+        fs::write(&p, b"x").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs((10 - i as u64) * 86_400))
+            .unwrap();
+    }
+    let path = dir.path().join("app.log");
+    fs::write(&path, "{\"old\":true}\n").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(86_400))
+        .unwrap();
+    let g = tracelight::builder()
+        .stream(file_stream(
+            &path,
+            Rotation::every(Period::Daily).backups(2),
+        ))
+        .init_local()
+        .unwrap();
+    info!("today");
+    g.shutdown();
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(
+        names.contains(&"app.log.2026-01-04.gz".to_owned()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn lossy_mode_counts_every_dropped_line_and_says_so_in_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let (layer, guard) = tracelight::builder()
+        .stream(file_stream(&path, Rotation::never()))
+        .lossy(true)
+        .queue_bytes(1024)
+        .build()
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    const EACH: u64 = 50_000;
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let d = dispatch.clone();
+            s.spawn(move || {
+                tracing::dispatcher::with_default(&d, || (0..EACH).for_each(|i| info!(t, i, "e")))
+            });
+        }
+    });
+    guard.shutdown();
+    let stats = &guard.stats()[0];
+    let content = fs::read_to_string(&path).unwrap();
+    let mut events = 0u64;
+    let mut reported = 0u64;
+    for line in content.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["message"] == "e" {
+            events += 1;
+        } else {
+            assert_eq!(v["level"], "WARN");
+            assert_eq!(v["target"], "tracelight::sink");
+            assert!(v["message"].as_str().unwrap().starts_with("dropped "));
+            reported += v["dropped"].as_u64().unwrap();
+        }
+    }
+    assert!(stats.dropped > 0, "the queue never overflowed: {stats:?}");
+    assert_eq!(events + stats.dropped, 4 * EACH, "{stats:?}");
+    assert_eq!(reported, stats.dropped);
+}
