@@ -13,8 +13,9 @@ use super::propagate::Propagator;
 /// # let _ = resp; Ok(()) }
 /// ```
 pub trait RequestBuilderExt: Sized {
-    /// Adds the current request id header (`x-request-id`). Call it before setting that header
-    /// yourself: a header set afterwards replaces it.
+    /// Adds the current request id header (`x-request-id`) unless the request already has one.
+    /// Call it last, just before `.send()`: a header added after it with `.header()` would be sent
+    /// as a second value.
     fn propagate(self) -> Self {
         self.propagate_with(&Propagator::default())
     }
@@ -35,9 +36,18 @@ impl RequestBuilderExt for ::reqwest::RequestBuilder {
     fn propagate_with(self, propagator: &Propagator) -> Self {
         let headers = propagator.headers();
         if headers.is_empty() {
-            self
-        } else {
-            self.headers(headers)
+            return self;
+        }
+        // A builder hides its headers: build a copy to see them, and keep the original when the
+        // copy fails to build, so that `send()` reports the original error.
+        match self.try_clone().map(::reqwest::RequestBuilder::build_split) {
+            Some((client, Ok(mut request))) => {
+                propagator.inject(request.headers_mut());
+                ::reqwest::RequestBuilder::from_parts(client, request)
+            }
+            Some((_, Err(_))) => self,
+            // A streaming body cannot be copied: add the headers, replacing any set before.
+            None => self.headers(headers),
         }
     }
 }
