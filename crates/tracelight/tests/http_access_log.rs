@@ -1,6 +1,7 @@
 //! The access line: one per request, with its fields, on success, error statuses, streamed
 //! bodies, client disconnects, HEAD, trusted proxies, and a failing service.
 #![cfg(all(feature = "http", feature = "axum"))]
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 mod http_support;
 

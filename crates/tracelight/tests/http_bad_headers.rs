@@ -2,6 +2,7 @@
 //! response carries the generated id, a security event says why, and the bad value never reaches
 //! a line.
 #![cfg(all(feature = "http", feature = "axum"))]
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 mod http_support;
 

@@ -2,6 +2,7 @@
 //! of the request that produced it, also from work spawned with `tracelight::spawn` and from
 //! nested `#[instrument]` functions, across worker threads.
 #![cfg(all(feature = "http", feature = "axum"))]
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 mod http_support;
 

@@ -1,6 +1,7 @@
 //! Two real services on loopback, A calling B: one request id across both, through reqwest's
 //! `.propagate()` and through a hyper client with `PropagateLayer`.
 #![cfg(all(feature = "http", feature = "reqwest", feature = "axum"))]
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 mod http_support;
 

@@ -115,7 +115,7 @@ pub fn with_id<'a>(lines: &'a [Value], id: &str) -> Vec<&'a Value> {
 }
 
 /// Access lines (target `tracelight::access`).
-pub fn access<'a>(lines: &'a [Value]) -> Vec<&'a Value> {
+pub fn access(lines: &[Value]) -> Vec<&Value> {
     lines
         .iter()
         .filter(|l| l["target"] == "tracelight::access")
