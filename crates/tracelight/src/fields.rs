@@ -372,7 +372,8 @@ impl<'a, 'k> JsonVisitor<'a, 'k> {
 
     #[inline]
     fn redact_key(&self, field: &Field) -> bool {
-        self.redactor.is_some_and(|r| r.is_secret_key(field.name()))
+        self.redactor
+            .is_some_and(|r| r.is_secret_field(field.name()))
     }
 
     #[inline]
@@ -762,7 +763,7 @@ impl SpanRecorder<'_> {
             write_key(self.buf, name);
         }
         match self.redactor {
-            Some(r) if r.is_secret_key(name) => write_str(self.buf, REDACTED),
+            Some(r) if r.is_secret_field(name) => write_str(self.buf, REDACTED),
             r => render(self.buf, r),
         }
         self.buf.push(b',');

@@ -31,7 +31,6 @@
 //! assert_eq!(redactor.redact_str("Authorization: Bearer abc.def.ghi123"), "Authorization: Bearer [REDACTED]");
 //! ```
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::fields::REDACTED;
@@ -253,26 +252,20 @@ fn words(name: &str) -> Vec<String> {
     out
 }
 
-const CACHE_SLOTS: usize = 256;
+const CACHE_SLOTS: usize = 1024;
 
-#[derive(Clone, Copy)]
-struct CacheEntry {
-    ptr: usize,
-    len: usize,
-    redactor: u64,
-    secret: bool,
-}
+/// Decisions of [`Redactor::is_secret_key`], shared by all threads: each slot holds a 63-bit
+/// fingerprint of (name address, name length, redactor) and the decision in the low bit. One
+/// relaxed atomic load per field on a hit; a rare collision only costs a recomputation.
+static KEY_CACHE: [AtomicU64; CACHE_SLOTS] = [const { AtomicU64::new(0) }; CACHE_SLOTS];
 
-const EMPTY_ENTRY: CacheEntry = CacheEntry {
-    ptr: 0,
-    len: 0,
-    redactor: 0,
-    secret: false,
-};
-
-thread_local! {
-    static KEY_CACHE: [Cell<CacheEntry>; CACHE_SLOTS] =
-        const { [const { Cell::new(EMPTY_ENTRY) }; CACHE_SLOTS] };
+#[inline]
+fn fingerprint(ptr: usize, len: usize, redactor: u64) -> u64 {
+    let mut h = (ptr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= (len as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= redactor.wrapping_mul(0x1656_67B1_9E37_79F9);
+    h ^= h >> 29;
+    h.wrapping_mul(0xBF58_476D_1CE4_E5B9) | 2
 }
 
 impl Redactor {
@@ -293,33 +286,25 @@ impl Redactor {
 
     /// Whether a field with this name is written as `[REDACTED]`.
     pub fn is_secret_key(&self, name: &str) -> bool {
+        self.enabled && !self.keys.is_empty() && self.match_key(name)
+    }
+
+    /// [`is_secret_key`](Self::is_secret_key) for a callsite's field name, cached by address.
+    #[inline]
+    pub(crate) fn is_secret_field(&self, name: &'static str) -> bool {
         if !self.enabled || self.keys.is_empty() {
             return false;
         }
-        // Field names are `&'static str` from callsites: the same pointer every time, so a small
-        // direct-mapped cache keyed by address makes the check a lookup.
-        let ptr = name.as_ptr() as usize;
-        let slot = (((ptr ^ name.len()) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
-            % CACHE_SLOTS;
-        let cached = KEY_CACHE
-            .try_with(|c| {
-                let e = c[slot].get();
-                (e.ptr == ptr && e.len == name.len() && e.redactor == self.id).then_some(e.secret)
-            })
-            .ok()
-            .flatten();
-        if let Some(secret) = cached {
-            return secret;
+        // Field names are `&'static str` from callsites: the same address every time, so a
+        // shared table keyed by address makes the check one load.
+        let fp = fingerprint(name.as_ptr() as usize, name.len(), self.id);
+        let slot = &KEY_CACHE[(fp >> 40) as usize % CACHE_SLOTS];
+        let entry = slot.load(Ordering::Relaxed);
+        if entry & !1 == fp & !1 {
+            return entry & 1 == 1;
         }
         let secret = self.match_key(name);
-        let _ = KEY_CACHE.try_with(|c| {
-            c[slot].set(CacheEntry {
-                ptr,
-                len: name.len(),
-                redactor: self.id,
-                secret,
-            });
-        });
+        slot.store((fp & !1) | u64::from(secret), Ordering::Relaxed);
         secret
     }
 

@@ -151,7 +151,8 @@ impl TextVisitor<'_> {
     }
 
     fn secret(&self, field: &Field) -> bool {
-        self.redactor.is_some_and(|r| r.is_secret_key(field.name()))
+        self.redactor
+            .is_some_and(|r| r.is_secret_field(field.name()))
     }
 
     fn plain(&mut self, field: &Field, v: impl itoa_or_ryu::Render) {

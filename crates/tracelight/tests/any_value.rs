@@ -1,4 +1,5 @@
 //! Whatever a field holds, an event is exactly one valid JSON line (and one text line).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
 use serde_json::Value;

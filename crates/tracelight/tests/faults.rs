@@ -1,6 +1,7 @@
 //! Faults: a full disk, a directory that cannot be created, a file removed or moved under the
 //! writer, a process that exits or panics. The service keeps running, failures are counted and
 //! reported once, and writing resumes when the cause goes away.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::path::Path;

@@ -1,4 +1,5 @@
 //! The JSON line: keys, types, spans, errors, renaming, escaping.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt;
 

@@ -1,6 +1,7 @@
 //! Whole-process behaviour: `init()` from the environment, the `log` bridge, the panic hook, the
 //! guard's flush on exit, and a second `init()`. Each scenario runs in a child process (this same
 //! test binary, re-run with `TRACELIGHT_CHILD` set), since a global subscriber is once per process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
 

@@ -1,5 +1,6 @@
 //! Rotation with real files: many threads across size boundaries, compression, time periods,
 //! retention, lossy mode.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::fs;

@@ -1,4 +1,5 @@
 //! The router: rules, several streams, one formatting per format, default file streams.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};

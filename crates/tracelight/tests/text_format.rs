@@ -1,4 +1,5 @@
 //! The text line: `2024-12-16 14:49:36.123 INFO  target::span:166 | message | key=value …`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tracelight::sink::MemoryWriter;
 use tracelight::Format;

@@ -263,6 +263,8 @@ struct Pending {
     /// `enqueued` as of the last batch the writer finished.
     written: u64,
     writer_sleeping: bool,
+    /// Threads waiting on `progress` (full queue, flush): notify only when there are some.
+    waiters: usize,
     shutdown: bool,
 }
 
@@ -325,6 +327,7 @@ impl Queue {
                 enqueued: 0,
                 written: 0,
                 writer_sleeping: false,
+                waiters: 0,
                 shutdown: false,
             }),
             wake_writer: Condvar::new(),
@@ -373,10 +376,12 @@ impl Queue {
                 }
                 return;
             }
-            if p.writer_sleeping {
-                sh.wake_writer.notify_one();
-            }
+            // Full: make sure the writer is on it, then wait for room.
+            p.writer_sleeping = false;
+            sh.wake_writer.notify_one();
+            p.waiters += 1;
             p = sh.progress.wait(p).unwrap_or_else(|e| e.into_inner());
+            p.waiters -= 1;
         }
         for (idx, line) in items {
             p.bufs[*idx].extend_from_slice(line);
@@ -411,7 +416,9 @@ impl Queue {
         while p.written < target && sh.writer_alive.load(Ordering::Acquire) {
             p.writer_sleeping = false;
             sh.wake_writer.notify_one();
+            p.waiters += 1;
             p = sh.progress.wait(p).unwrap_or_else(|e| e.into_inner());
+            p.waiters -= 1;
         }
     }
 
@@ -478,6 +485,9 @@ fn write_one(sh: &Shared, idx: usize, dest: &mut dyn Destination, bytes: &[u8]) 
     }
 }
 
+/// How long the writer lets lines gather after a batch before it writes again.
+const LINGER: Duration = Duration::from_millis(1);
+
 /// How often the writer retries a failing destination when nothing else wakes it.
 const RETRY_TICK: Duration = Duration::from_millis(100);
 
@@ -487,6 +497,7 @@ fn writer_loop(sh: &Shared) {
     let mut events = vec![0u64; n];
     let mut dropped = vec![0u64; n];
     let mut retry_pending = false;
+    let mut linger = false;
     loop {
         let (seq, stop) = {
             let mut p = lock(&sh.pending);
@@ -495,6 +506,17 @@ fn writer_loop(sh: &Shared) {
                 && !p.shutdown
                 && p.written == p.enqueued
             {
+                if linger {
+                    // Just wrote a batch: let the next one gather for a moment instead of being
+                    // woken by every line (producers do not signal while we linger).
+                    linger = false;
+                    let (g, _) = sh
+                        .wake_writer
+                        .wait_timeout(p, LINGER)
+                        .unwrap_or_else(|e| e.into_inner());
+                    p = g;
+                    continue;
+                }
                 p.writer_sleeping = true;
                 if retry_pending {
                     // Lines wait for a retry: wake up on our own to try again.
@@ -516,8 +538,11 @@ fn writer_loop(sh: &Shared) {
                 events[i] = std::mem::take(&mut p.events[i]);
                 dropped[i] = std::mem::take(&mut p.dropped[i]);
             }
+            linger = p.total > 0 && !p.shutdown;
             p.total = 0;
-            sh.progress.notify_all();
+            if p.waiters > 0 {
+                sh.progress.notify_all();
+            }
             (p.enqueued, p.shutdown)
         };
         {
@@ -547,7 +572,9 @@ fn writer_loop(sh: &Shared) {
         {
             let mut p = lock(&sh.pending);
             p.written = seq;
-            sh.progress.notify_all();
+            if p.waiters > 0 {
+                sh.progress.notify_all();
+            }
             if stop && p.total == 0 {
                 return;
             }
