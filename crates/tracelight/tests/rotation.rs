@@ -34,7 +34,7 @@ fn read_all(dir: &Path, name: &str) -> Vec<String> {
             Some((n, p))
         })
         .collect();
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut out = Vec::new();
     for (_, p) in rotated {
         out.push(read_maybe_gz(&p));
