@@ -176,6 +176,7 @@ async fn server_errors_are_warnings() {
     assert_eq!(a["level"], "WARN");
     assert_eq!(a["status"], 500);
     assert_eq!(a["route"], "/fail");
+    assert!(a.get("cancelled").is_none(), "{a}");
 }
 
 #[tokio::test]
@@ -187,6 +188,8 @@ async fn unknown_routes_are_logged_without_a_route() {
     assert_eq!(a["status"], 404);
     assert_eq!(a["path"], "/nowhere");
     assert!(a.get("route").is_none(), "{a}");
+    // An empty body is complete, not cancelled.
+    assert!(a.get("cancelled").is_none(), "{a}");
 }
 
 #[tokio::test]

@@ -437,7 +437,8 @@ struct Access {
     client_ip: Option<IpAddr>,
     user_agent: Option<HeaderValue>,
     status: StatusCode,
-    /// A response that has no body on the wire (HEAD, 1xx, 204, 304): complete without a frame.
+    /// A response that has no body on the wire (HEAD, 1xx, 204, 304, an empty body): complete
+    /// without a frame.
     bodyless: bool,
     response_bytes: u64,
 }
@@ -462,7 +463,8 @@ macro_rules! access_event {
             path = &*$path,
             route = $a.route.as_deref(),
             status = $status,
-            duration_ms = $a.start.elapsed().as_secs_f64() * 1000.0,
+            // Whole microseconds: `0.25`, not `0.25000000000000006`.
+            duration_ms = $a.start.elapsed().as_micros() as f64 / 1000.0,
             request_bytes = $a.request_bytes,
             response_bytes = $a.response_bytes,
             client_ip = $a.client_ip.map(tracing::field::display),
@@ -573,7 +575,9 @@ where
                     a.bodyless = a.method == Method::HEAD
                         || parts.status.is_informational()
                         || parts.status == StatusCode::NO_CONTENT
-                        || parts.status == StatusCode::NOT_MODIFIED;
+                        || parts.status == StatusCode::NOT_MODIFIED
+                        // An empty body is never polled: it is over already.
+                        || body.is_end_stream();
                     a
                 });
                 let body = ResponseBody {
