@@ -1,19 +1,30 @@
-//! The whole stack on an embedded default: a small Tokio service that logs the way a production
-//! service does, then exits 0.
+//! The whole stack in a small axum service that logs the way a production service does: it serves
+//! a few routes, sends itself requests, shuts down gracefully and exits 0.
 //!
 //! ```sh
 //! cargo run --example demo                       # lines on stdout (text on a terminal, JSON otherwise)
 //! LOG_FORMAT=json cargo run --example demo       # JSON lines
 //! ```
 //!
-//! It does instrumented work (nested `#[instrument]` functions), moves work to a spawned task that
-//! keeps the request's context, fails with an error that has a source chain, logs through the `log`
-//! crate, and shows a secret being redacted.
+//! What it shows:
+//! - `RequestLayer`: a request id read from `X-Request-ID` (or created), on every line of the
+//!   request, echoed on the response, and one access line per request;
+//! - a malformed `X-Request-ID` replaced by a new id, with a security event saying why;
+//! - instrumented work (nested `#[instrument]` functions) and work moved to a task with
+//!   `tracelight::spawn` that keeps the request's context;
+//! - a failing request (500) whose error is logged with its whole source chain;
+//! - a secret redacted, a record of the `log` crate, a value with newlines kept on one line.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use tracing::{error, info, info_span, instrument, warn, Instrument as _};
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use tracelight::http::{RequestId, RequestLayer};
+use tracing::{error, info, instrument, warn};
 
 #[derive(Debug)]
 struct GatewayError {
@@ -69,21 +80,39 @@ async fn process_order(order_id: &str, items: Vec<&str>, amount: f64) -> Result<
     charge(order_id, amount, "sk_live_51Habcdefghijklmnop").await
 }
 
-async fn handle_request(request_id: &str, user_id: u64, order_id: &str, amount: f64) {
-    let span = info_span!("request", request_id, method = "POST", path = "/orders");
-    async {
-        tracelight::bind("user_id", &user_id);
-        info!("request received");
-        match process_order(order_id, vec!["book", "pen"], amount).await {
-            Ok(()) => info!(order_id, total = amount, "order_created"),
-            Err(e) => error!(
+/// `POST /users/{user_id}/orders/{order_id}` with the amount as the body.
+async fn create_order(
+    Path((user_id, order_id)): Path<(u64, String)>,
+    Extension(request_id): Extension<RequestId>,
+    body: String,
+) -> Result<String, (StatusCode, String)> {
+    tracelight::bind("user_id", user_id);
+    info!("request received");
+    let amount: f64 = body.trim().parse().map_err(|_| {
+        warn!(body_len = body.len(), "amount is not a number");
+        (StatusCode::BAD_REQUEST, "amount is not a number".to_owned())
+    })?;
+    match process_order(&order_id, vec!["book", "pen"], amount).await {
+        Ok(()) => {
+            info!(order_id, total = amount, "order_created");
+            Ok(format!("order {order_id} created"))
+        }
+        Err(e) => {
+            error!(
                 error = &e as &(dyn std::error::Error + 'static),
                 order_id, "order failed"
-            ),
+            );
+            // The client gets the id to quote when it reports the failure.
+            Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("order failed; request id {request_id}"),
+            ))
         }
     }
-    .instrument(span)
-    .await;
+}
+
+async fn health() -> &'static str {
+    "ok"
 }
 
 #[tokio::main]
@@ -92,13 +121,72 @@ async fn main() -> anyhow::Result<()> {
     info!(version = env!("CARGO_PKG_VERSION"), "demo service starting");
     log::info!("a record from a crate that uses the `log` crate");
 
-    handle_request("0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c", 42, "abc-456", 99.99).await;
-    handle_request("0193f2a4-8d2f-7dd3-8b4c-6f1e7a8b9c0d", 7, "abc-457", 1200.0).await;
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/users/{user_id}/orders/{order_id}", post(create_order))
+        .layer(RequestLayer::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    info!(%addr, "listening");
+
+    let client = reqwest::Client::new();
+    let order = |user: u64, order: &str| format!("http://{addr}/users/{user}/orders/{order}");
+
+    // Succeeds; the caller names the request.
+    let resp = client
+        .post(order(42, "abc-456"))
+        .header("x-request-id", "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c")
+        .body("99.99")
+        .send()
+        .await?;
+    info!(
+        status = resp.status().as_u16(),
+        "client: first order answered"
+    );
+
+    // Fails with a 500: the error line carries the whole source chain.
+    let resp = client
+        .post(order(7, "abc-457"))
+        .header("x-request-id", "0193f2a4-8d2f-7dd3-8b4c-6f1e7a8b9c0d")
+        .body("1200")
+        .send()
+        .await?;
+    info!(
+        status = resp.status().as_u16(),
+        "client: second order answered"
+    );
+
+    // A malformed X-Request-ID: replaced by a new id, and a security event says why.
+    let resp = client
+        .get(format!("http://{addr}/health"))
+        .header("x-request-id", "bad id\t<script>alert(1)</script>")
+        .send()
+        .await?;
+    info!(
+        status = resp.status().as_u16(),
+        echoed_id = ?resp.headers().get("x-request-id"),
+        "client: health answered with a new request id"
+    );
+    drop(client);
 
     warn!(
         header = "line one\nline two \"quoted\"",
         "a value with newlines and quotes stays on one line"
     );
+
+    let _ = stop.send(());
+    server.await??;
     info!("demo service stopped");
     Ok(())
 }
