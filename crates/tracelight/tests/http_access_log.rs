@@ -314,3 +314,40 @@ async fn access_log_can_be_turned_off() {
         .await;
     assert!(access(&lines).iter().all(|a| a["request_id"] != "acc-off"));
 }
+
+#[tokio::test]
+async fn other_servers_give_the_peer_and_the_route_themselves() {
+    let _ = logs();
+    let handler = tower::service_fn(|_req: http::Request<String>| async {
+        Ok::<_, Infallible>(http::Response::new(String::from("pong")))
+    });
+    // A `PeerAddr` extension, as a hyper server would insert it per connection.
+    let svc = RequestLayer::new().layer(handler);
+    let mut req = http::Request::get("/grpc.Health/Check")
+        .header("x-request-id", "acc-peer-ext")
+        .body(String::new())
+        .unwrap();
+    let peer: SocketAddr = "192.0.2.10:40000".parse().unwrap();
+    req.extensions_mut()
+        .insert(tracelight::http::PeerAddr(peer));
+    drop(svc.oneshot(req).await.unwrap());
+    let a = access_line("acc-peer-ext").await;
+    assert_eq!(a["client_ip"], "192.0.2.10");
+    assert!(a.get("route").is_none());
+
+    // Closures for both.
+    let svc = RequestLayer::new()
+        .route_with(|parts| Some(parts.uri.path().to_owned()))
+        .peer_addr_with(|_| Some([198, 51, 100, 1].into()))
+        .layer(handler);
+    let req = http::Request::get("/grpc.Health/Check")
+        .header("x-request-id", "acc-closures")
+        .body(String::new())
+        .unwrap();
+    drop(svc.oneshot(req).await.unwrap());
+    let a = access_line("acc-closures").await;
+    assert_eq!(a["client_ip"], "198.51.100.1");
+    assert_eq!(a["route"], "/grpc.Health/Check");
+    assert_eq!(a["response_bytes"], 0); // the body was never sent
+    assert_eq!(a["cancelled"], true);
+}
