@@ -63,6 +63,9 @@ pub struct Builder {
     files: StreamSettings,
     stdout_with_files: bool,
     stream_settings: Vec<(String, StreamSettings)>,
+    timing: Option<crate::timing::TimingConfig>,
+    errors: crate::errors::ErrorConfig,
+    sampling: crate::sample::SamplingConfig,
 }
 
 impl Default for Builder {
@@ -86,6 +89,9 @@ impl Default for Builder {
             files: StreamSettings::default(),
             stdout_with_files: true,
             stream_settings: Vec::new(),
+            timing: Some(crate::timing::TimingConfig::default()),
+            errors: crate::errors::ErrorConfig::default(),
+            sampling: crate::sample::SamplingConfig::default(),
         }
     }
 }
@@ -179,6 +185,33 @@ impl Builder {
             Some((_, s)) => *s = s.or(&settings),
             None => self.stream_settings.push((name, settings)),
         }
+        self
+    }
+
+    /// Span timing: thresholds, every close or only slow ones (see [`timing`](crate::timing)).
+    /// On by default with a 500 ms threshold.
+    pub fn timing(mut self, config: crate::timing::TimingConfig) -> Builder {
+        self.timing = Some(config);
+        self
+    }
+
+    /// Turns span timing off (no `span_closed` events, no aggregates; spans cost a little less).
+    pub fn without_timing(mut self) -> Builder {
+        self.timing = None;
+        self
+    }
+
+    /// Error tracking: suppression of repeats (see [`errors`](crate::errors)). Fingerprints and
+    /// counts are always on.
+    pub fn errors(mut self, config: crate::errors::ErrorConfig) -> Builder {
+        self.errors = config;
+        self
+    }
+
+    /// Per-callsite rate limits and sampling of DEBUG/TRACE (see [`sample`](crate::sample)).
+    /// Default: neither.
+    pub fn sampling(mut self, config: crate::sample::SamplingConfig) -> Builder {
+        self.sampling = config;
         self
     }
 
@@ -399,8 +432,6 @@ impl Builder {
         let (statics_json, static_keys) = self.statics();
         let mut rts = Vec::new();
         let mut queued: Vec<(String, Box<dyn Destination>, Arc<Counters>)> = Vec::new();
-        let mut renderings = 0u8;
-        let mut any_tagged = false;
         let mut archiver: Option<Arc<Archiver>> = None;
         for s in &streams {
             let (terminal, sink) = match &s.output {
@@ -451,8 +482,6 @@ impl Builder {
                 (true, false) => Rendering::Text,
                 (true, true) => Rendering::TextAnsi,
             };
-            renderings |= 1 << rendering as u8;
-            any_tagged |= s.rule.is_tagged();
             rts.push(StreamRt {
                 name: s.name.clone(),
                 rendering,
@@ -485,14 +514,19 @@ impl Builder {
         };
         let inner = Arc::new(Inner {
             streams: rts,
-            renderings,
             statics_json,
             static_keys,
             redactor: self.redactor.clone(),
             span_list: self.span_list,
             context_fields: self.context_fields.clone(),
-            any_tagged,
             queue,
+            timing: self.timing.clone().map(crate::timing::Timing::new),
+            tracker: crate::errors::Tracker::new(self.errors.clone()),
+            security: crate::errors::SecurityTracker::default(),
+            sampler: self
+                .sampling
+                .is_active()
+                .then(|| crate::sample::Sampler::new(self.sampling.clone())),
         });
         let guard = Guard {
             inner: Arc::clone(&inner),
@@ -604,11 +638,20 @@ impl Guard {
         self.inner.stats()
     }
 
+    /// A handle on the layer's state: snapshots of errors, performance, security events.
+    pub fn handle(&self) -> crate::route::Handle {
+        crate::route::Handle {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
     /// Flushes and stops the writer thread now (what dropping the guard does).
     pub fn shutdown(&self) {
         if self.done.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Suppression windows still open say what they held back.
+        self.inner.emit_due_summaries(true);
         if let Some(q) = &self.inner.queue {
             q.shutdown();
         }

@@ -209,6 +209,8 @@ impl<T: std::fmt::Display> ContextValue for DisplayValue<T> {
 pub(crate) struct SpanState {
     pub(crate) fields: fields::SpanFields,
     pub(crate) ctx: Option<Arc<Context>>,
+    /// Busy and idle time, when timing is on.
+    pub(crate) timing: Option<crate::timing::SpanTiming>,
 }
 
 fn with_current_state<R>(f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {

@@ -36,6 +36,7 @@ pub mod builder;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod errors;
 pub mod fields;
 #[cfg(feature = "http")]
 pub mod http;
@@ -43,8 +44,10 @@ pub mod json;
 mod panic;
 pub mod redact;
 pub mod route;
+pub mod sample;
 pub mod sink;
 pub mod text;
+pub mod timing;
 mod time;
 
 pub use builder::{Builder, Guard, LocalGuard};
@@ -53,7 +56,8 @@ pub use config::Config;
 pub use context::spawn;
 pub use context::{bind, current_context, current_request_id, propagate};
 pub use error::Error;
-pub use route::{Format, Output, Rule, Stream, TracelightLayer};
+pub use route::{Format, Handle, Output, Rule, Stream, TracelightLayer};
+pub use timing::timed;
 
 /// Installs tracelight as the global subscriber, configured from the environment (see [`Config`]).
 ///
@@ -102,4 +106,48 @@ pub fn stats() -> Vec<sink::StreamStats> {
         }
     });
     out
+}
+
+fn with_handle<R: Default>(f: impl FnOnce(&Handle) -> R) -> R {
+    let mut out = None;
+    let mut f = Some(f);
+    tracing::dispatcher::get_default(|d| {
+        if let (Some(layer), Some(f)) = (d.downcast_ref::<TracelightLayer>(), f.take()) {
+            out = Some(f(&layer.handle()));
+        }
+    });
+    out.unwrap_or_default()
+}
+
+/// Per-operation timing aggregates of the current subscriber (see [`timing`]).
+///
+/// ```
+/// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+/// drop(tracing::info_span!("load").entered());
+/// assert_eq!(tracelight::performance().operations[0].count, 1);
+/// ```
+pub fn performance() -> timing::PerformanceSnapshot {
+    with_handle(Handle::performance)
+}
+
+/// Error groups, recent errors and the total of the current subscriber (see [`errors`]).
+///
+/// ```
+/// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+/// tracing::error!("boom");
+/// assert_eq!(tracelight::errors().total, 1);
+/// ```
+pub fn errors() -> errors::ErrorSnapshot {
+    with_handle(Handle::errors)
+}
+
+/// Security event counts and recent events of the current subscriber (see [`security_event!`]).
+///
+/// ```
+/// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+/// tracelight::security_event!("admin_access", "low", "dashboard opened");
+/// assert_eq!(tracelight::security().total, 1);
+/// ```
+pub fn security() -> errors::SecuritySnapshot {
+    with_handle(Handle::security)
 }

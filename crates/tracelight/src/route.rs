@@ -129,10 +129,6 @@ impl Rule {
         self
     }
 
-    pub(crate) fn is_tagged(&self) -> bool {
-        self.tagged
-    }
-
     /// Replaces the least severe level taken.
     pub fn with_min_level(mut self, level: Level) -> Rule {
         self.min = Some(level);
@@ -263,18 +259,94 @@ pub(crate) struct StreamRt {
 /// Shared state of the layer and its guard.
 pub(crate) struct Inner {
     pub(crate) streams: Vec<StreamRt>,
-    pub(crate) renderings: u8,
     pub(crate) statics_json: Vec<u8>,
     pub(crate) static_keys: Vec<String>,
     pub(crate) redactor: Option<Redactor>,
     pub(crate) span_list: bool,
     pub(crate) context_fields: Vec<String>,
-    pub(crate) any_tagged: bool,
     pub(crate) queue: Option<Queue>,
+    pub(crate) timing: Option<crate::timing::Timing>,
+    pub(crate) tracker: crate::errors::Tracker,
+    pub(crate) security: crate::errors::SecurityTracker,
+    pub(crate) sampler: Option<crate::sample::Sampler>,
+}
+
+/// A value of a line tracelight writes itself (summaries, reports).
+pub(crate) enum SynthValue<'a> {
+    U64(u64),
+    Str(&'a str),
 }
 
 impl Inner {
+    /// Writes a line of tracelight's own (a summary, a report) to every stream whose rule takes
+    /// an event of this level and target.
+    pub(crate) fn emit_synthetic(
+        &self,
+        level: Level,
+        target: &str,
+        message: &str,
+        fields: &[(&str, SynthValue<'_>)],
+    ) {
+        let mut lines: [Option<Vec<u8>>; 3] = [None, None, None];
+        let mut items: Vec<(usize, usize)> = Vec::new();
+        for st in &self.streams {
+            if !st.rule.matches(&level, target, None, &st.name) {
+                continue;
+            }
+            let r = st.rendering as usize;
+            if lines[r].is_none() {
+                lines[r] = Some(synthetic_line(
+                    st.rendering,
+                    &self.statics_json,
+                    level,
+                    target,
+                    message,
+                    fields,
+                ));
+            }
+            let bytes = lines[r].as_deref().unwrap_or_default();
+            match &st.sink {
+                StreamSink::Writer(w) => {
+                    w.write_line(bytes);
+                    st.counters
+                        .events
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    st.counters
+                        .bytes
+                        .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                StreamSink::Queue(q) => items.push((*q, r)),
+            }
+        }
+        if let Some(queue) = &self.queue {
+            for (q, r) in items {
+                queue.push_many(&[(q, lines[r].as_deref().unwrap_or_default())]);
+            }
+        }
+    }
+
+    /// Writes the summaries of suppression windows that closed (all of them with `all`).
+    pub(crate) fn emit_due_summaries(&self, all: bool) {
+        for s in self.tracker.take_due(all) {
+            let fp = format!("{:016x}", s.fingerprint);
+            let msg = format!("suppressed {} repeats of an error: {}", s.count, s.message);
+            self.emit_synthetic(
+                Level::WARN,
+                "tracelight::errors",
+                &msg,
+                &[
+                    ("error_fingerprint", SynthValue::Str(&fp)),
+                    ("suppressed", SynthValue::U64(s.count)),
+                    ("window_s", SynthValue::U64(s.window.as_secs())),
+                ],
+            );
+        }
+    }
+
     pub(crate) fn flush(&self) {
+        if self.tracker.has_due() {
+            self.emit_due_summaries(false);
+        }
         if let Some(q) = &self.queue {
             q.flush();
             q.wait_archived();
@@ -345,25 +417,144 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Finds the value of a `stream` field (the stream tag) without rendering anything else.
+/// Finds the values of the `stream` field (the stream tag) and the `event` field (a security
+/// event's type) without rendering anything else.
 struct TagVisitor {
     buf: [u8; 32],
     len: usize,
     found: bool,
+    event: [u8; 64],
+    event_len: usize,
+}
+
+impl TagVisitor {
+    fn new() -> Self {
+        TagVisitor {
+            buf: [0; 32],
+            len: 0,
+            found: false,
+            event: [0; 64],
+            event_len: 0,
+        }
+    }
+
+    fn tag(&self) -> Option<&str> {
+        if self.found {
+            std::str::from_utf8(&self.buf[..self.len]).ok()
+        } else {
+            None
+        }
+    }
+
+    fn event(&self) -> &str {
+        std::str::from_utf8(&self.event[..self.event_len]).unwrap_or("unknown")
+    }
 }
 
 impl tracing_core::field::Visit for TagVisitor {
     fn record_str(&mut self, field: &tracing_core::Field, value: &str) {
-        if field.name() == "stream" && value.len() <= self.buf.len() {
-            self.buf[..value.len()].copy_from_slice(value.as_bytes());
-            self.len = value.len();
-            self.found = true;
+        match field.name() {
+            "stream" if value.len() <= self.buf.len() => {
+                self.buf[..value.len()].copy_from_slice(value.as_bytes());
+                self.len = value.len();
+                self.found = true;
+            }
+            "event" => {
+                let n = value.len().min(self.event.len());
+                // Cut at a character boundary.
+                let n = (0..=n)
+                    .rev()
+                    .find(|i| value.is_char_boundary(*i))
+                    .unwrap_or(0);
+                self.event[..n].copy_from_slice(&value.as_bytes()[..n]);
+                self.event_len = n;
+            }
+            _ => {}
         }
     }
     fn record_debug(&mut self, _: &tracing_core::Field, _: &dyn std::fmt::Debug) {}
 }
 
+/// What `on_event` decided that `write_event` must add or record.
+#[derive(Clone, Copy)]
+struct EventPlan<'a> {
+    mask: u64,
+    /// Events held back by the rate limit before this one.
+    rate_limited: u64,
+    /// The security event's type, when this is one.
+    security: Option<&'a str>,
+    ts: Option<Timestamp>,
+}
+
+/// A handle on a tracelight layer's state, for snapshots and flushing from anywhere (the admin
+/// endpoints hold one). Cheap to clone.
+///
+/// ```
+/// let (layer, guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build().unwrap();
+/// let handle = guard.handle();
+/// assert_eq!(handle.errors().total, 0);
+/// # drop(layer);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// Per-stream statistics.
+    pub fn stats(&self) -> Vec<StreamStats> {
+        self.inner.stats()
+    }
+
+    /// Per-operation timing aggregates (empty when timing is off).
+    pub fn performance(&self) -> crate::timing::PerformanceSnapshot {
+        self.inner
+            .timing
+            .as_ref()
+            .map(|t| t.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// Error groups by fingerprint, recent errors, total.
+    pub fn errors(&self) -> crate::errors::ErrorSnapshot {
+        self.inner.tracker.snapshot()
+    }
+
+    /// Security event counts by type and recent events.
+    pub fn security(&self) -> crate::errors::SecuritySnapshot {
+        self.inner.security.snapshot()
+    }
+
+    /// Lines dropped by sampling and held back by rate limits: `(sampled_out, rate_limited)`.
+    pub fn sampling(&self) -> (u64, u64) {
+        self.inner.sampler.as_ref().map_or((0, 0), |s| {
+            (
+                s.sampled_out.load(std::sync::atomic::Ordering::Relaxed),
+                s.rate_limited.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Flushes every stream.
+    pub fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
 impl TracelightLayer {
+    /// A handle on this layer's state.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
     /// Flushes every stream: returns when every line logged before the call is written.
     pub fn flush(&self) {
         self.inner.flush();
@@ -398,16 +589,17 @@ impl TracelightLayer {
         &self,
         event: &Event<'_>,
         ctx: &LayerContext<'_, S>,
-        mask: u64,
+        plan: EventPlan<'_>,
         s: &mut Scratch,
     ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let inner = &*self.inner;
+        let mask = plan.mask;
         let normalized = event.normalized_metadata();
         let is_log = normalized.is_some();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let ts = Timestamp::now();
+        let ts = plan.ts.unwrap_or_else(Timestamp::now);
         if s.thread.is_empty() {
             let t = std::thread::current();
             match t.name() {
@@ -420,17 +612,28 @@ impl TracelightLayer {
         let state = ext.as_ref().and_then(|e| e.get::<SpanState>());
         let context = state.and_then(|st| st.ctx.as_deref());
         let redactor = inner.redactor.as_ref();
+        let level = *meta.level();
 
-        let wants = |r: Rendering| inner.renderings & (1 << r as u8) != 0;
+        // DEBUG and TRACE are sampled by request: all of a request's lines, or none.
+        if level > Level::INFO {
+            if let Some(sampler) = &inner.sampler {
+                if !sampler.keep_debug(context.and_then(|c| c.get_json(REQUEST_ID))) {
+                    return;
+                }
+            }
+        }
+
         let mut rendered = 0u8;
         for (i, st) in inner.streams.iter().enumerate() {
             if mask & (1 << i) != 0 {
                 rendered |= 1 << st.rendering as u8;
             }
         }
-        let _ = wants;
+        let is_error = level == Level::ERROR;
+        let json_wanted = rendered & (1 << Rendering::Json as u8) != 0;
+        let mut fingerprint = 0u64;
 
-        if rendered & (1 << Rendering::Json as u8) != 0 {
+        if json_wanted || is_error {
             s.fields.clear();
             s.message.clear();
             s.error.clear();
@@ -453,6 +656,30 @@ impl TracelightLayer {
                 skip_log_fields: is_log,
             };
             event.record(&mut v);
+            if is_error {
+                // Fingerprint: the callsite and the error type, never the message's variable parts.
+                let error_type = error_type_of(&s.error);
+                fingerprint = crate::errors::fingerprint_u64(
+                    meta.target(),
+                    meta.file(),
+                    meta.line(),
+                    error_type,
+                );
+                let decision = inner
+                    .tracker
+                    .record(fingerprint, meta.target(), error_type, || {
+                        let mut quoted = Vec::with_capacity(s.message.len() + 2);
+                        quoted.push(b'"');
+                        quoted.extend_from_slice(&s.message);
+                        quoted.push(b'"');
+                        crate::context::json_to_string(&quoted)
+                    });
+                if decision == crate::errors::Decision::Suppress {
+                    return;
+                }
+            }
+        }
+        if json_wanted {
             let ev = EventLine {
                 ts,
                 level: meta.level(),
@@ -469,6 +696,11 @@ impl TracelightLayer {
                 out.extend_from_slice(c.json());
             }
             out.extend_from_slice(&s.fields);
+            if plan.rate_limited > 0 {
+                out.extend_from_slice(b"\"rate_limited\":");
+                crate::fields::write_u64(out, plan.rate_limited);
+                out.push(b',');
+            }
             if let (Some(sp), Some(st)) = (span.as_ref(), state) {
                 out.extend_from_slice(b"\"span\":");
                 json::write_span_object(out, sp.name(), st.fields.json_members());
@@ -491,6 +723,11 @@ impl TracelightLayer {
                     }
                     out.extend_from_slice(b"],");
                 }
+            }
+            if is_error {
+                out.extend_from_slice(b"\"error_fingerprint\":\"");
+                write_hex16(out, fingerprint);
+                out.extend_from_slice(b"\",");
             }
             if !s.error.is_empty() {
                 out.extend_from_slice(b"\"error\":{");
@@ -543,6 +780,14 @@ impl TracelightLayer {
                     text::write_json_value(out, v);
                 }
             }
+            if plan.rate_limited > 0 {
+                text::write_key(out, "rate_limited", ansi);
+                crate::fields::write_u64(out, plan.rate_limited);
+            }
+            if is_error {
+                text::write_key(out, "error_fingerprint", ansi);
+                write_hex16(out, fingerprint);
+            }
             out.push(b'\n');
         }
 
@@ -584,6 +829,35 @@ impl TracelightLayer {
                 queue.push_many(&items[..n]);
             }
         }
+        if is_error || plan.security.is_some() {
+            let line: &[u8] = if json_wanted {
+                &s.json
+            } else if rendered & (1 << Rendering::Text as u8) != 0 {
+                &s.text
+            } else {
+                &s.text_ansi
+            };
+            if is_error {
+                inner.tracker.written(fingerprint, line);
+            }
+            if let Some(event_type) = plan.security {
+                inner.security.record(event_type, line);
+            }
+        }
+    }
+}
+
+/// The `type` of a rendered error object's members (`"type":"PaymentError",…`).
+fn error_type_of(members: &[u8]) -> Option<&str> {
+    let rest = members.strip_prefix(b"\"type\":\"")?;
+    let end = memchr::memchr(b'"', rest)?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+fn write_hex16(out: &mut Vec<u8>, v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..16).rev() {
+        out.push(HEX[((v >> (i * 4)) & 0xf) as usize]);
     }
 }
 
@@ -606,6 +880,9 @@ where
             state.ctx = parent_ctx;
             state.fields.record(attrs, self.inner.redactor.as_ref());
             self.promote(state);
+            if self.inner.timing.is_some() {
+                state.timing = Some(crate::timing::SpanTiming::new());
+            }
         }
     }
 
@@ -621,19 +898,23 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
         let inner = &*self.inner;
         let meta = event.metadata();
-        let mut tag = TagVisitor {
-            buf: [0; 32],
-            len: 0,
-            found: false,
-        };
-        if inner.any_tagged && meta.fields().field("stream").is_some() {
+        if inner.tracker.has_due() {
+            let now_ms = u64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis(),
+            )
+            .unwrap_or(u64::MAX);
+            if inner.tracker.maybe_due(now_ms) {
+                inner.emit_due_summaries(false);
+            }
+        }
+        let mut tag = TagVisitor::new();
+        if meta.fields().field("stream").is_some() {
             event.record(&mut tag);
         }
-        let tag_str = if tag.found {
-            std::str::from_utf8(&tag.buf[..tag.len]).ok()
-        } else {
-            None
-        };
+        let tag_str = tag.tag();
         // A `log` record's real target is in its fields; normalize only when needed.
         let normalized;
         let target = if meta.fields().field("log.target").is_some() {
@@ -651,10 +932,28 @@ where
         if mask == 0 {
             return;
         }
+        let mut plan = EventPlan {
+            mask,
+            rate_limited: 0,
+            security: (tag_str == Some("security") || target.starts_with("tracelight::security"))
+                .then(|| tag.event()),
+            ts: None,
+        };
+        if let Some(sampler) = &inner.sampler {
+            if *meta.level() != Level::ERROR && sampler.config.rate_limit.is_some() {
+                let ts = Timestamp::now();
+                plan.ts = Some(ts);
+                match sampler.limit(meta as *const _ as usize, ts.secs) {
+                    crate::sample::Limit::Pass => {}
+                    crate::sample::Limit::PassAfter(n) => plan.rate_limited = n,
+                    crate::sample::Limit::Drop => return,
+                }
+            }
+        }
         let done = SCRATCH
             .try_with(|cell| match cell.try_borrow_mut() {
                 Ok(mut s) => {
-                    self.write_event(event, &ctx, mask, &mut s);
+                    self.write_event(event, &ctx, plan, &mut s);
                     true
                 }
                 Err(_) => false,
@@ -664,7 +963,99 @@ where
             // Re-entered (a field's Debug impl logged) or thread-local storage is gone: use
             // fresh buffers rather than lose the line.
             let mut s = Scratch::default();
-            self.write_event(event, &ctx, mask, &mut s);
+            self.write_event(event, &ctx, plan, &mut s);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
+        if self.inner.timing.is_none() {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            if let Some(t) = span
+                .extensions_mut()
+                .get_mut::<SpanState>()
+                .and_then(|s| s.timing.as_mut())
+            {
+                t.enter();
+            }
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: LayerContext<'_, S>) {
+        if self.inner.timing.is_none() {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            if let Some(t) = span
+                .extensions_mut()
+                .get_mut::<SpanState>()
+                .and_then(|s| s.timing.as_mut())
+            {
+                t.exit();
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
+        let Some(timing) = &self.inner.timing else {
+            return;
+        };
+        let Some(span) = ctx.span(&id) else { return };
+        let (operation, total, busy, idle, slow, threshold) = {
+            let mut ext = span.extensions_mut();
+            let Some(state) = ext.get_mut::<SpanState>() else {
+                return;
+            };
+            let Some(mut t) = state.timing.take() else {
+                return;
+            };
+            let (total, busy, idle) = t.close();
+            let operation = match (span.name(), state.fields.get("operation")) {
+                ("timed", Some(op)) => crate::context::json_to_string(op),
+                (name, _) => name.to_owned(),
+            };
+            let (slow, threshold) = timing.record(&operation, total, busy, || {
+                let request_id = state.ctx.as_ref().and_then(|c| c.request_id());
+                let mut fields = Vec::with_capacity(state.fields.json_members().len() + 2);
+                fields.push(b'{');
+                fields.extend_from_slice(state.fields.json_members());
+                fields.push(b'}');
+                (request_id, String::from_utf8_lossy(&fields).into_owned())
+            });
+            (operation, total, busy, idle, slow, threshold)
+        };
+        if !(slow || timing.config.every_close) {
+            return;
+        }
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        // Written inside the closing span, so the line carries its fields and context.
+        if slow {
+            tracing::warn!(
+                target: "tracelight::timing",
+                parent: id.clone(),
+                stream = "performance",
+                operation = operation.as_str(),
+                duration_ms = ms(total),
+                busy_ms = ms(busy),
+                idle_ms = ms(idle),
+                threshold_ms = ms(threshold),
+                slow = true,
+                "span_closed"
+            );
+        } else {
+            tracing::info!(
+                target: "tracelight::timing",
+                parent: id.clone(),
+                stream = "performance",
+                operation = operation.as_str(),
+                duration_ms = ms(total),
+                busy_ms = ms(busy),
+                idle_ms = ms(idle),
+                threshold_ms = ms(threshold),
+                slow = false,
+                "span_closed"
+            );
         }
     }
 }
@@ -687,43 +1078,75 @@ pub(crate) fn drop_report_line(
     stream: &str,
     dropped: u64,
 ) -> Vec<u8> {
-    let mut message = Vec::new();
-    let text = format!("dropped {dropped} lines: the queue was full");
-    crate::fields::escape_into(&mut message, &text);
+    synthetic_line(
+        rendering,
+        statics,
+        Level::WARN,
+        "tracelight::sink",
+        &format!("dropped {dropped} lines: the queue was full"),
+        &[
+            ("stream", SynthValue::Str(stream)),
+            ("dropped", SynthValue::U64(dropped)),
+        ],
+    )
+}
+
+/// A line of tracelight's own, in a stream's rendering.
+pub(crate) fn synthetic_line(
+    rendering: Rendering,
+    statics: &[u8],
+    level: Level,
+    target: &str,
+    message: &str,
+    fields: &[(&str, SynthValue<'_>)],
+) -> Vec<u8> {
+    let mut msg = Vec::new();
+    crate::fields::escape_into(&mut msg, message);
     let mut thread = Vec::new();
-    crate::fields::write_str(&mut thread, "tracelight-writer");
+    let t = std::thread::current();
+    crate::fields::write_str(&mut thread, t.name().unwrap_or("tracelight"));
     let ev = EventLine {
         ts: Timestamp::now(),
-        level: &Level::WARN,
-        target: "tracelight::sink",
+        level: &level,
+        target,
         file: None,
         line: None,
-        message: &message,
+        message: &msg,
         thread: &thread,
     };
     let mut out = Vec::new();
     match rendering {
         Rendering::Json => {
             json::write_head(&mut out, &ev, statics);
-            out.extend_from_slice(b"\"stream\":");
-            crate::fields::write_str(&mut out, stream);
-            out.extend_from_slice(b",\"dropped\":");
-            crate::fields::write_u64(&mut out, dropped);
+            for (k, v) in fields {
+                crate::fields::write_key(&mut out, k);
+                match v {
+                    SynthValue::U64(n) => crate::fields::write_u64(&mut out, *n),
+                    SynthValue::Str(s) => crate::fields::write_str(&mut out, s),
+                }
+                out.push(b',');
+            }
             json::close_line(&mut out);
         }
         Rendering::Text | Rendering::TextAnsi => {
             let ansi = rendering == Rendering::TextAnsi;
             text::write_head(&mut out, &ev, None, ansi);
-            text::write_key(&mut out, "stream", ansi);
-            out.extend_from_slice(stream.as_bytes());
-            text::write_key(&mut out, "dropped", ansi);
-            crate::fields::write_u64(&mut out, dropped);
+            for (k, v) in fields {
+                text::write_key(&mut out, k, ansi);
+                match v {
+                    SynthValue::U64(n) => crate::fields::write_u64(&mut out, *n),
+                    SynthValue::Str(s) => {
+                        let mut j = Vec::new();
+                        crate::fields::write_str(&mut j, s);
+                        text::write_json_value(&mut out, &j);
+                    }
+                }
+            }
             out.push(b'\n');
         }
     }
     out
 }
-
 /// The names of the default file streams, in order.
 pub const DEFAULT_STREAMS: [&str; 5] = ["app", "errors", "access", "security", "performance"];
 

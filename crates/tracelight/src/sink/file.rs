@@ -819,7 +819,7 @@ mod tests {
     #[test]
     fn period_labels() {
         // 2026-11-21T13:45:10Z
-        let t = 1_795_787_110;
+        let t = 1795268710;
         assert_eq!(Period::Daily.label(t), "2026-11-21");
         assert_eq!(Period::Hourly.label(t), "2026-11-21T13");
     }

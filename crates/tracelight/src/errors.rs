@@ -1,0 +1,522 @@
+//! Error tracking: fingerprints, counts, suppression of repeats; and security event counts.
+//!
+//! Every ERROR event gets a **fingerprint**: a hash of its callsite (target, file, line) and its
+//! error type — not of the message, whose variable parts (ids, amounts) would split one problem into
+//! thousands. It is written in the line as `error_fingerprint`, so logs can be grouped by it, and
+//! counted: total, in the last minute and hour, first and last seen, with a sample line.
+//!
+//! **Suppression** (opt-in, [`ErrorConfig::suppress_after`]): after N identical errors in a window,
+//! further ones are counted, not written; when the window closes, a line says how many were
+//! suppressed (`"message":"suppressed 1234 repeats of an error"`, with `error_fingerprint` and
+//! `suppressed`). The line is written with the next event after the window ends, or at flush and
+//! shutdown, whichever comes first.
+//!
+//! ```
+//! use std::time::Duration;
+//! let w = tracelight::sink::MemoryWriter::new();
+//! let g = tracelight::builder()
+//!     .errors(tracelight::errors::ErrorConfig::default().suppress_after(3, Duration::from_secs(60)))
+//!     .writer(w.clone())
+//!     .init_local()
+//!     .unwrap();
+//! for _ in 0..10 {
+//!     tracing::error!(order_id = 7, "payment failed");
+//! }
+//! g.flush();
+//! assert_eq!(w.lines().len(), 3);
+//! let summary = &tracelight::errors().groups[0];
+//! assert_eq!((summary.count, summary.suppressed), (10, 7));
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::sink::lock;
+
+/// How many recent error lines are kept.
+pub const RECENT: usize = 50;
+
+/// Error tracking settings.
+///
+/// ```
+/// use std::time::Duration;
+/// let c = tracelight::errors::ErrorConfig::default().suppress_after(100, Duration::from_secs(60));
+/// # let _ = c;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ErrorConfig {
+    pub(crate) suppress: Option<(u32, Duration)>,
+}
+
+impl ErrorConfig {
+    /// After `n` identical errors (same fingerprint) within `window`, count further ones instead of
+    /// writing them, and write a summary when the window closes.
+    pub fn suppress_after(mut self, n: u32, window: Duration) -> Self {
+        self.suppress = Some((n.max(1), window.max(Duration::from_millis(1))));
+        self
+    }
+}
+
+/// FNV-1a, 64 bits: stable across processes and versions, so fingerprints group across services.
+pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in *p {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The fingerprint of an error at a callsite: 16 lower-case hex digits.
+///
+/// ```
+/// let a = tracelight::errors::fingerprint("shop::pay", Some("src/pay.rs"), Some(42), Some("PaymentError"));
+/// let b = tracelight::errors::fingerprint("shop::pay", Some("src/pay.rs"), Some(42), Some("PaymentError"));
+/// assert_eq!(a, b);
+/// assert_eq!(a.len(), 16);
+/// ```
+pub fn fingerprint(
+    target: &str,
+    file: Option<&str>,
+    line: Option<u32>,
+    error_type: Option<&str>,
+) -> String {
+    format!("{:016x}", fingerprint_u64(target, file, line, error_type))
+}
+
+pub(crate) fn fingerprint_u64(
+    target: &str,
+    file: Option<&str>,
+    line: Option<u32>,
+    error_type: Option<&str>,
+) -> u64 {
+    let line = line.unwrap_or(0).to_le_bytes();
+    fnv1a(&[
+        target.as_bytes(),
+        file.unwrap_or("").as_bytes(),
+        &line,
+        error_type.unwrap_or("").as_bytes(),
+    ])
+}
+
+/// A sliding count over `N` slots of `slot_secs` seconds.
+#[derive(Debug, Clone)]
+struct Window<const N: usize> {
+    slot_secs: u64,
+    slots: [(u64, u32); N],
+}
+
+impl<const N: usize> Window<N> {
+    fn new(slot_secs: u64) -> Self {
+        Window {
+            slot_secs,
+            slots: [(u64::MAX, 0); N],
+        }
+    }
+
+    fn add(&mut self, now_secs: u64) {
+        let slot = now_secs / self.slot_secs;
+        let e = &mut self.slots[(slot % N as u64) as usize];
+        if e.0 != slot {
+            *e = (slot, 0);
+        }
+        e.1 += 1;
+    }
+
+    fn count(&self, now_secs: u64) -> u64 {
+        let slot = now_secs / self.slot_secs;
+        self.slots
+            .iter()
+            .filter(|(s, _)| *s != u64::MAX && *s + N as u64 > slot && *s <= slot)
+            .map(|(_, c)| u64::from(*c))
+            .sum()
+    }
+}
+
+struct Group {
+    message: String,
+    target: String,
+    error_type: Option<String>,
+    count: u64,
+    suppressed: u64,
+    first_seen: SystemTime,
+    last_seen: SystemTime,
+    sample: String,
+    minute: Window<60>,
+    hour: Window<60>,
+    /// Suppression window: start, errors in it, suppressed in it.
+    window_start: SystemTime,
+    in_window: u32,
+    suppressed_in_window: u64,
+}
+
+/// One error group in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorGroup {
+    /// The fingerprint (as in `error_fingerprint`).
+    pub fingerprint: String,
+    /// The message of the first occurrence.
+    pub message: String,
+    /// The target of the callsite.
+    pub target: String,
+    /// The error type, when an error value was recorded.
+    pub error_type: Option<String>,
+    /// Occurrences in all.
+    pub count: u64,
+    /// Occurrences in the last minute.
+    pub last_minute: u64,
+    /// Occurrences in the last hour.
+    pub last_hour: u64,
+    /// Occurrences counted but not written (suppression).
+    pub suppressed: u64,
+    /// First occurrence.
+    pub first_seen: SystemTime,
+    /// Last occurrence.
+    pub last_seen: SystemTime,
+    /// The first line written for this group.
+    pub sample: String,
+}
+
+/// Errors at a glance: groups by fingerprint (most frequent first), the latest lines, the total.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorSnapshot {
+    /// Every ERROR event seen.
+    pub total: u64,
+    /// Groups by fingerprint, most frequent first.
+    pub groups: Vec<ErrorGroup>,
+    /// The latest error lines written, newest last.
+    pub recent: Vec<String>,
+}
+
+/// A suppression window that closed with errors suppressed.
+#[derive(Debug, Clone)]
+pub(crate) struct Suppressed {
+    pub(crate) fingerprint: u64,
+    pub(crate) count: u64,
+    pub(crate) message: String,
+    pub(crate) window: Duration,
+}
+
+/// What to do with an error event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Write,
+    Suppress,
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+fn millis(t: SystemTime) -> u64 {
+    u64::try_from(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The error tracker of one layer.
+pub(crate) struct Tracker {
+    config: ErrorConfig,
+    state: Mutex<State>,
+    /// Earliest end of an open suppression window with suppressed errors, in ms (u64::MAX: none).
+    next_due: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    total: u64,
+    groups: HashMap<u64, Group>,
+    recent: VecDeque<String>,
+}
+
+impl Tracker {
+    pub(crate) fn new(config: ErrorConfig) -> Self {
+        Tracker {
+            config,
+            state: Mutex::new(State::default()),
+            next_due: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Counts an error; `line` gives the written line (called only when it will be written or is
+    /// the first of its group). `message` gives the message (called for the first of a group).
+    pub(crate) fn record(
+        &self,
+        fp: u64,
+        target: &str,
+        error_type: Option<&str>,
+        message: impl FnOnce() -> String,
+    ) -> Decision {
+        let now = SystemTime::now();
+        let mut st = lock(&self.state);
+        st.total += 1;
+        let g = st.groups.entry(fp).or_insert_with(|| Group {
+            message: message(),
+            target: target.to_owned(),
+            error_type: error_type.map(str::to_owned),
+            count: 0,
+            suppressed: 0,
+            first_seen: now,
+            last_seen: now,
+            sample: String::new(),
+            minute: Window::new(1),
+            hour: Window::new(60),
+            window_start: now,
+            in_window: 0,
+            suppressed_in_window: 0,
+        });
+        g.count += 1;
+        g.last_seen = now;
+        g.minute.add(secs(now));
+        g.hour.add(secs(now));
+        let Some((n, window)) = self.config.suppress else {
+            return Decision::Write;
+        };
+        if now.duration_since(g.window_start).unwrap_or_default() >= window
+            && g.suppressed_in_window == 0
+        {
+            g.window_start = now;
+            g.in_window = 0;
+        }
+        g.in_window = g.in_window.saturating_add(1);
+        if g.in_window > n {
+            g.suppressed += 1;
+            g.suppressed_in_window += 1;
+            let due = millis(g.window_start + window);
+            self.next_due.fetch_min(due, Ordering::Relaxed);
+            Decision::Suppress
+        } else {
+            Decision::Write
+        }
+    }
+
+    /// Keeps a written error line (the group's sample and the recent list).
+    pub(crate) fn written(&self, fp: u64, line: &[u8]) {
+        let text = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
+        let mut st = lock(&self.state);
+        if let Some(g) = st.groups.get_mut(&fp) {
+            if g.sample.is_empty() {
+                g.sample = text.clone();
+            }
+        }
+        if st.recent.len() == RECENT {
+            st.recent.pop_front();
+        }
+        st.recent.push_back(text);
+    }
+
+    /// Whether some suppression window holds suppressed errors (one atomic load).
+    #[inline]
+    pub(crate) fn has_due(&self) -> bool {
+        self.next_due.load(Ordering::Relaxed) != u64::MAX
+    }
+
+    /// Whether a suppression window may have closed (one atomic load).
+    #[inline]
+    pub(crate) fn maybe_due(&self, now_ms: u64) -> bool {
+        self.next_due.load(Ordering::Relaxed) <= now_ms
+    }
+
+    /// Closes the suppression windows that ended (all of them with `all`), returning summaries.
+    pub(crate) fn take_due(&self, all: bool) -> Vec<Suppressed> {
+        let Some((_, window)) = self.config.suppress else {
+            return Vec::new();
+        };
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        let mut st = lock(&self.state);
+        let mut next = u64::MAX;
+        for (fp, g) in &mut st.groups {
+            if g.suppressed_in_window == 0 {
+                continue;
+            }
+            let end = g.window_start + window;
+            if all || now >= end {
+                out.push(Suppressed {
+                    fingerprint: *fp,
+                    count: g.suppressed_in_window,
+                    message: g.message.clone(),
+                    window,
+                });
+                g.suppressed_in_window = 0;
+                g.in_window = 0;
+                g.window_start = now;
+            } else {
+                next = next.min(millis(end));
+            }
+        }
+        self.next_due.store(next, Ordering::Relaxed);
+        out
+    }
+
+    pub(crate) fn snapshot(&self) -> ErrorSnapshot {
+        let st = lock(&self.state);
+        let now = secs(SystemTime::now());
+        let mut groups: Vec<ErrorGroup> = st
+            .groups
+            .iter()
+            .map(|(fp, g)| ErrorGroup {
+                fingerprint: format!("{fp:016x}"),
+                message: g.message.clone(),
+                target: g.target.clone(),
+                error_type: g.error_type.clone(),
+                count: g.count,
+                last_minute: g.minute.count(now),
+                last_hour: g.hour.count(now),
+                suppressed: g.suppressed,
+                first_seen: g.first_seen,
+                last_seen: g.last_seen,
+                sample: g.sample.clone(),
+            })
+            .collect();
+        groups.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
+        ErrorSnapshot {
+            total: st.total,
+            groups,
+            recent: st.recent.iter().cloned().collect(),
+        }
+    }
+}
+
+/// One security event in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecurityEvent {
+    /// The `event` field (`login_failed`, `request_id_rejected`…), or `unknown`.
+    pub event: String,
+    /// The line as written.
+    pub line: String,
+}
+
+/// Security events at a glance: counts by type and the latest lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecuritySnapshot {
+    /// Every security event seen.
+    pub total: u64,
+    /// Counts by event type, most frequent first.
+    pub counts: Vec<(String, u64)>,
+    /// The latest events, newest last.
+    pub recent: Vec<SecurityEvent>,
+}
+
+/// Security event counts of one layer.
+#[derive(Default)]
+pub(crate) struct SecurityTracker {
+    state: Mutex<SecurityState>,
+}
+
+#[derive(Default)]
+struct SecurityState {
+    total: u64,
+    counts: HashMap<String, u64>,
+    recent: VecDeque<SecurityEvent>,
+}
+
+impl SecurityTracker {
+    pub(crate) fn record(&self, event: &str, line: &[u8]) {
+        let event = if event.is_empty() { "unknown" } else { event };
+        let mut st = lock(&self.state);
+        st.total += 1;
+        match st.counts.get_mut(event) {
+            Some(c) => *c += 1,
+            None => {
+                st.counts.insert(event.to_owned(), 1);
+            }
+        }
+        if st.recent.len() == RECENT {
+            st.recent.pop_front();
+        }
+        st.recent.push_back(SecurityEvent {
+            event: event.to_owned(),
+            line: String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned(),
+        });
+    }
+
+    pub(crate) fn snapshot(&self) -> SecuritySnapshot {
+        let st = lock(&self.state);
+        let mut counts: Vec<(String, u64)> =
+            st.counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        SecuritySnapshot {
+            total: st.total,
+            counts,
+            recent: st.recent.iter().cloned().collect(),
+        }
+    }
+}
+
+/// Emits a security event: a WARN event tagged for the `security` stream, with `event` (its type)
+/// and `severity` (`low`, `medium`, `high`, `critical`), counted by type in
+/// [`security`](crate::security).
+///
+/// ```
+/// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+/// let user = "alice";
+/// tracelight::security_event!("login_failed", "medium", user, attempts = 3, "wrong password");
+/// assert_eq!(tracelight::security().counts, vec![("login_failed".to_string(), 1)]);
+/// ```
+#[macro_export]
+macro_rules! security_event {
+    ($event:expr, $severity:expr, $($rest:tt)+) => {
+        ::tracing::warn!(
+            target: "tracelight::security",
+            stream = "security",
+            event = $event,
+            severity = $severity,
+            $($rest)+
+        )
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_count_recent_occurrences_only() {
+        let mut w: Window<60> = Window::new(1);
+        for s in 1000..1010 {
+            w.add(s);
+        }
+        assert_eq!(w.count(1010), 10);
+        assert_eq!(w.count(1065), 4);
+        assert_eq!(w.count(2000), 0);
+    }
+
+    #[test]
+    fn fingerprints_depend_on_callsite_and_type_only() {
+        let a = fingerprint_u64("t", Some("f.rs"), Some(1), Some("E"));
+        assert_eq!(a, fingerprint_u64("t", Some("f.rs"), Some(1), Some("E")));
+        assert_ne!(a, fingerprint_u64("t", Some("f.rs"), Some(2), Some("E")));
+        assert_ne!(a, fingerprint_u64("t", Some("f.rs"), Some(1), Some("F")));
+    }
+
+    #[test]
+    fn suppression_after_n_in_a_window() {
+        let t = Tracker::new(ErrorConfig::default().suppress_after(2, Duration::from_secs(3600)));
+        let d: Vec<Decision> = (0..5)
+            .map(|_| t.record(1, "t", None, || "m".into()))
+            .collect();
+        assert_eq!(
+            d,
+            [
+                Decision::Write,
+                Decision::Write,
+                Decision::Suppress,
+                Decision::Suppress,
+                Decision::Suppress
+            ]
+        );
+        assert!(t.take_due(false).is_empty());
+        let s = t.take_due(true);
+        assert_eq!(s[0].count, 3);
+        assert_eq!(t.snapshot().groups[0].suppressed, 3);
+    }
+}
