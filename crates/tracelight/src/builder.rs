@@ -135,6 +135,50 @@ impl Builder {
         for (name, settings) in config.streams {
             self = self.stream_settings(name, settings);
         }
+        match config.timing {
+            Some(false) => self.timing = None,
+            _ => {
+                if config.slow_threshold.is_some() || config.timing_every_close.is_some() {
+                    let mut t = self.timing.clone().unwrap_or_default();
+                    if let Some(d) = config.slow_threshold {
+                        t = t.threshold(d);
+                    }
+                    if let Some(e) = config.timing_every_close {
+                        t = t.every_close(e);
+                    }
+                    self.timing = Some(t);
+                } else if config.timing == Some(true) && self.timing.is_none() {
+                    self.timing = Some(crate::timing::TimingConfig::default());
+                }
+            }
+        }
+        if let Some((n, window)) = config.error_suppression {
+            self.errors = self.errors.clone().suppress_after(n, window);
+        }
+        if let Some(n) = config.rate_limit {
+            self.sampling = self.sampling.clone().rate_limit(n);
+        }
+        if let Some(r) = config.debug_sample_rate {
+            self.sampling = self.sampling.clone().debug_sample_rate(r);
+        }
+        if config.redact == Some(false) {
+            self.redactor = None;
+        } else if !config.redact_keys.is_empty()
+            || !config.redact_allow.is_empty()
+            || config.redact_email.is_some()
+        {
+            let mut r = Redactor::builder();
+            for k in &config.redact_keys {
+                r = r.key(k);
+            }
+            for k in &config.redact_allow {
+                r = r.allow_key(k);
+            }
+            if config.redact_email == Some(true) {
+                r = r.pattern(crate::redact::ValuePattern::Email);
+            }
+            self.redactor = Some(r.build());
+        }
         self
     }
 

@@ -17,6 +17,16 @@
 //! | `LOG_STDOUT` | with `LOG_DIR`, also write every line to stdout | `true` |
 //! | `LOG_LOSSY` | drop and count lines instead of waiting when the queue is full | `false` |
 //! | `LOG_QUEUE_BYTES` | capacity of the queue in front of the writer thread | `8MiB` |
+//! | `LOG_TIMING` | time spans (`span_closed` events for slow ones, aggregates) | `true` |
+//! | `LOG_SLOW_THRESHOLD` | a span slower than this is reported: `500ms`, `2s` | `500ms` |
+//! | `LOG_TIMING_EVERY_CLOSE` | report every span close, not only slow ones | `false` |
+//! | `LOG_ERROR_SUPPRESS_AFTER` | after N identical errors in a window, count instead of writing | off |
+//! | `LOG_ERROR_WINDOW` | that window: `60s`, `5m` | `60s` |
+//! | `LOG_RATE_LIMIT` | at most N events per second per callsite (ERROR excepted) | off |
+//! | `LOG_DEBUG_SAMPLE_RATE` | keep this fraction of DEBUG/TRACE lines, by request: `0.1` | `1` |
+//! | `LOG_REDACT` | redaction on or off | `true` |
+//! | `LOG_REDACT_KEYS` / `LOG_REDACT_ALLOW` | comma-separated secret words to add / remove | |
+//! | `LOG_REDACT_EMAIL` | also mask e-mail addresses in values | `false` |
 //! | `LOG_STREAM_<NAME>_<SETTING>` | per stream (`APP`, `ERRORS`, `ACCESS`, `SECURITY`, `PERFORMANCE`): `ENABLED`, `FILE`, `FORMAT`, `LEVEL`, `MAX_BYTES`, `BACKUP_COUNT`, `ROTATION`, `MAX_AGE`, `COMPRESS` | the global ones |
 //!
 //! A value that cannot be used is an [`Error::InvalidEnv`] naming the variable, the value and what
@@ -42,7 +52,7 @@ use crate::sink::Period;
 /// let err = Config::from_lookup(|k| (k == "LOG_FORMAT").then(|| "yaml".to_string())).unwrap_err();
 /// assert_eq!(err.to_string(), "invalid value \"yaml\" in environment variable LOG_FORMAT: expected one of json, text, auto");
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
     /// `EnvFilter` directives, from `RUST_LOG` or `LOG_LEVEL`.
@@ -68,7 +78,30 @@ pub struct Config {
     pub queue_bytes: Option<usize>,
     /// `LOG_STREAM_<NAME>_*`, for the streams that have any.
     pub streams: Vec<(String, StreamSettings)>,
+    /// `LOG_TIMING`.
+    pub timing: Option<bool>,
+    /// `LOG_SLOW_THRESHOLD`.
+    pub slow_threshold: Option<Duration>,
+    /// `LOG_TIMING_EVERY_CLOSE`.
+    pub timing_every_close: Option<bool>,
+    /// `LOG_ERROR_SUPPRESS_AFTER` and `LOG_ERROR_WINDOW`.
+    pub error_suppression: Option<(u32, Duration)>,
+    /// `LOG_RATE_LIMIT`.
+    pub rate_limit: Option<u32>,
+    /// `LOG_DEBUG_SAMPLE_RATE`.
+    pub debug_sample_rate: Option<f64>,
+    /// `LOG_REDACT`.
+    pub redact: Option<bool>,
+    /// `LOG_REDACT_KEYS`.
+    pub redact_keys: Vec<String>,
+    /// `LOG_REDACT_ALLOW`.
+    pub redact_allow: Vec<String>,
+    /// `LOG_REDACT_EMAIL`.
+    pub redact_email: Option<bool>,
 }
+
+/// `Config` is compared in tests; f64 has no `Eq`, but the rate is a plain finite number.
+impl Eq for Config {}
 
 /// Settings of one file stream; `None` keeps the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -161,26 +194,34 @@ pub(crate) fn parse_size(var: &str, v: &str) -> Result<u64, Error> {
     }
 }
 
-/// Parses a duration: a number with a unit `s`, `m`, `h` or `d`.
+/// Parses a duration: a number with a unit `ms`, `s`, `m`, `h` or `d`.
 pub(crate) fn parse_duration(var: &str, v: &str) -> Result<Duration, Error> {
     let t = v.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(digits);
-    let secs: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+    let millis: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => 0,
     };
     match num.parse::<u64>() {
-        Ok(n) if secs > 0 && n > 0 => Ok(Duration::from_secs(n.saturating_mul(secs))),
+        Ok(n) if millis > 0 && n > 0 => Ok(Duration::from_millis(n.saturating_mul(millis))),
         _ => Err(Error::env(
             var,
             v,
-            "a duration with a unit: 3600s, 30m, 12h, 7d",
+            "a duration with a unit: 500ms, 3600s, 30m, 12h, 7d",
         )),
     }
+}
+
+fn parse_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|w| w.trim().to_owned())
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 fn parse_period(var: &str, v: &str) -> Result<Option<Period>, Error> {
@@ -369,6 +410,67 @@ impl Config {
         if let Some(v) = get("LOG_QUEUE_BYTES") {
             let n = parse_size("LOG_QUEUE_BYTES", &v)?;
             cfg.queue_bytes = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(v) = get("LOG_TIMING") {
+            cfg.timing = Some(parse_bool("LOG_TIMING", &v)?);
+        }
+        if let Some(v) = get("LOG_SLOW_THRESHOLD") {
+            cfg.slow_threshold = Some(parse_duration("LOG_SLOW_THRESHOLD", &v)?);
+        }
+        if let Some(v) = get("LOG_TIMING_EVERY_CLOSE") {
+            cfg.timing_every_close = Some(parse_bool("LOG_TIMING_EVERY_CLOSE", &v)?);
+        }
+        if let Some(v) = get("LOG_ERROR_SUPPRESS_AFTER") {
+            let n: u32 = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::env(
+                    "LOG_ERROR_SUPPRESS_AFTER",
+                    v.clone(),
+                    "a positive number of errors: 10, 100",
+                )
+            })?;
+            let window = match get("LOG_ERROR_WINDOW") {
+                Some(w) => parse_duration("LOG_ERROR_WINDOW", &w)?,
+                None => Duration::from_secs(60),
+            };
+            cfg.error_suppression = Some((n, window));
+        }
+        if let Some(v) = get("LOG_RATE_LIMIT") {
+            cfg.rate_limit = Some(v.trim().parse().ok().filter(|n: &u32| *n > 0).ok_or_else(
+                || {
+                    Error::env(
+                        "LOG_RATE_LIMIT",
+                        v.clone(),
+                        "a positive number of events per second per callsite",
+                    )
+                },
+            )?);
+        }
+        if let Some(v) = get("LOG_DEBUG_SAMPLE_RATE") {
+            cfg.debug_sample_rate = Some(
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| {
+                        Error::env(
+                            "LOG_DEBUG_SAMPLE_RATE",
+                            v.clone(),
+                            "a fraction from 0 to 1, like 0.1",
+                        )
+                    })?,
+            );
+        }
+        if let Some(v) = get("LOG_REDACT") {
+            cfg.redact = Some(parse_bool("LOG_REDACT", &v)?);
+        }
+        if let Some(v) = get("LOG_REDACT_KEYS") {
+            cfg.redact_keys = parse_list(&v);
+        }
+        if let Some(v) = get("LOG_REDACT_ALLOW") {
+            cfg.redact_allow = parse_list(&v);
+        }
+        if let Some(v) = get("LOG_REDACT_EMAIL") {
+            cfg.redact_email = Some(parse_bool("LOG_REDACT_EMAIL", &v)?);
         }
         for name in DEFAULT_STREAMS {
             let prefix = format!("LOG_STREAM_{}_", name.to_ascii_uppercase());
