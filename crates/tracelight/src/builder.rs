@@ -24,7 +24,7 @@ use crate::sink::{
 /// Default capacity of the queue in front of the writer thread, in bytes.
 pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Sets tracelight up in code. Start from [`builder()`](crate::builder) (defaults) or
+/// Sets tracelight up in code. Start from [`builder()`](crate::builder()) (defaults) or
 /// [`Builder::from_env`] (the environment), change what you need, then [`init`](Builder::init).
 ///
 /// ```
@@ -245,7 +245,7 @@ impl Builder {
         self
     }
 
-    /// Error tracking: suppression of repeats (see [`errors`](crate::errors)). Fingerprints and
+    /// Error tracking: suppression of repeats (see [`errors`](mod@crate::errors)). Fingerprints and
     /// counts are always on.
     pub fn errors(mut self, config: crate::errors::ErrorConfig) -> Builder {
         self.errors = config;

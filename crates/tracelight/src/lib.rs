@@ -26,7 +26,7 @@
 //! - [`json`] and [`text`]: the two formats;
 //! - [`sink`]: the bounded queue and background writer thread, lossless by default.
 //!
-//! [`init`] installs it all from the environment ([`Config`]); [`builder`] does the same in code;
+//! [`init`] installs it all from the environment ([`Config`]); [`builder()`] does the same in code;
 //! [`Builder::build`] hands you the layer to compose with your own.
 //!
 //! The guides are in the repository's `docs/` folder: the JSON schema (`docs/schema.md`),
@@ -130,7 +130,7 @@ pub fn performance() -> timing::PerformanceSnapshot {
     with_handle(Handle::performance)
 }
 
-/// Error groups, recent errors and the total of the current subscriber (see [`errors`]).
+/// Error groups, recent errors and the total of the current subscriber (see [`errors`](mod@errors)).
 ///
 /// ```
 /// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();

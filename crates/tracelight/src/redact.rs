@@ -587,7 +587,7 @@ fn luhn(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn match_email(s: &[u8], at: usize, floor: usize) -> Option<(usize, usize)> {

@@ -4,7 +4,7 @@
 //!   one callsite (one `info!` line in the code); the rest are counted, and the first event let
 //!   through in a later second says how many were suppressed (`rate_limited` field), so nothing
 //!   disappears silently. ERROR events are never rate limited here (error suppression groups them
-//!   by fingerprint instead, see [`errors`](crate::errors)).
+//!   by fingerprint instead, see [`errors`](mod@crate::errors)).
 //! - **Probabilistic sampling of DEBUG and TRACE** ([`SamplingConfig::debug_sample_rate`]), keyed by
 //!   the request id: a request is either sampled with all its DEBUG and TRACE lines or not at all,
 //!   so a sampled request can be followed from start to end. Lines outside any request are sampled

@@ -82,7 +82,7 @@ impl TimingConfig {
         self
     }
 
-    /// The slow threshold of spans (or [`timed`](crate::timed) blocks) named `name`.
+    /// The slow threshold of spans (or [`timed`] blocks) named `name`.
     pub fn threshold_for(mut self, name: impl Into<String>, t: Duration) -> Self {
         let name = name.into();
         self.per_name.retain(|(n, _)| *n != name);
@@ -166,7 +166,7 @@ pub struct SlowSample {
     pub fields: String,
 }
 
-/// Aggregates of one operation (span name, or the name given to [`timed`](crate::timed)).
+/// Aggregates of one operation (span name, or the name given to [`timed`]).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct OperationStats {
