@@ -13,7 +13,11 @@
 //! - instrumented work (nested `#[instrument]` functions) and work moved to a task with
 //!   `tracelight::spawn` that keeps the request's context;
 //! - a failing request (500) whose error is logged with its whole source chain;
-//! - a secret redacted, a record of the `log` crate, a value with newlines kept on one line.
+//! - a secret redacted, a record of the `log` crate, a value with newlines kept on one line;
+//! - an operation slower than its threshold (a `span_closed` event on the `performance` stream),
+//!   a repeated error counted and suppressed after three (with a summary line), and a security event.
+//!
+//! With `LOG_DIR=/tmp/demo-logs` the five stream files are written there too.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -23,8 +27,10 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use tracelight::errors::ErrorConfig;
 use tracelight::http::{RequestId, RequestLayer};
-use tracing::{error, info, instrument, warn};
+use tracelight::timing::TimingConfig;
+use tracing::{error, info, info_span, instrument, warn, Instrument as _};
 
 #[derive(Debug)]
 struct GatewayError {
@@ -117,7 +123,16 @@ async fn health() -> &'static str {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _guard = tracelight::init()?;
+    // The environment decides (LOG_FORMAT, LOG_DIR, OTEL_*…); the code adds what this service knows:
+    // its own slow thresholds, and that one error repeated more than 3 times a minute is noise.
+    let _guard = tracelight::Builder::from_env()?
+        .timing(
+            TimingConfig::default()
+                .threshold_for("inventory_lookup", Duration::from_millis(20))
+                .threshold_for("price_rules", Duration::from_millis(10)),
+        )
+        .errors(ErrorConfig::default().suppress_after(3, Duration::from_secs(60)))
+        .init()?;
     info!(version = env!("CARGO_PKG_VERSION"), "demo service starting");
     log::info!("a record from a crate that uses the `log` crate");
 
@@ -183,6 +198,44 @@ async fn main() -> anyhow::Result<()> {
     warn!(
         header = "line one\nline two \"quoted\"",
         "a value with newlines and quotes stays on one line"
+    );
+
+    // Slower than its threshold: a `span_closed` event with busy and idle time.
+    async { tokio::time::sleep(Duration::from_millis(30)).await }
+        .instrument(info_span!("inventory_lookup", sku = "BOOK-1"))
+        .await;
+    {
+        // A block that is not a function, timed.
+        let _t = tracelight::timed("price_rules");
+        std::thread::sleep(Duration::from_millis(15));
+    }
+
+    // The same error ten times: three are written, seven counted, and a summary line says so.
+    for attempt in 1..=10u32 {
+        let e = GatewayError { status: 503 };
+        error!(
+            error = &e as &(dyn std::error::Error + 'static),
+            attempt, "cache refresh failed"
+        );
+    }
+
+    // A security event: its own stream, counted by type.
+    tracelight::security_event!(
+        "login_failed",
+        "medium",
+        user = "mallory",
+        "wrong password for the admin account"
+    );
+
+    let errors = tracelight::errors();
+    let perf = tracelight::performance();
+    info!(
+        errors_total = errors.total,
+        error_groups = errors.groups.len(),
+        suppressed = errors.groups.iter().map(|g| g.suppressed).sum::<u64>(),
+        slowest_operation = perf.operations.first().map_or("", |o| o.operation.as_str()),
+        security_events = tracelight::security().total,
+        "what the demo saw"
     );
 
     let _ = stop.send(());
