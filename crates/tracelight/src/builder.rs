@@ -567,6 +567,7 @@ impl Builder {
             timing: self.timing.clone().map(crate::timing::Timing::new),
             tracker: crate::errors::Tracker::new(self.errors.clone()),
             security: crate::errors::SecurityTracker::default(),
+            levels: crate::route::LevelCounts::default(),
             sampler: self
                 .sampling
                 .is_active()

@@ -47,8 +47,8 @@ pub mod route;
 pub mod sample;
 pub mod sink;
 pub mod text;
-pub mod timing;
 mod time;
+pub mod timing;
 
 pub use builder::{Builder, Guard, LocalGuard};
 pub use config::Config;
@@ -104,6 +104,22 @@ pub fn stats() -> Vec<sink::StreamStats> {
         if let Some(layer) = d.downcast_ref::<TracelightLayer>() {
             out = layer.stats();
         }
+    });
+    out
+}
+
+/// A [`Handle`] on the current subscriber's tracelight layer, if there is one (for the admin
+/// endpoints, or snapshots from anywhere).
+///
+/// ```
+/// assert!(tracelight::current_handle().is_none());
+/// ```
+pub fn current_handle() -> Option<Handle> {
+    let mut out = None;
+    tracing::dispatcher::get_default(|d| {
+        out = d
+            .downcast_ref::<TracelightLayer>()
+            .map(TracelightLayer::handle);
     });
     out
 }

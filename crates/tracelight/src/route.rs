@@ -269,6 +269,65 @@ pub(crate) struct Inner {
     pub(crate) tracker: crate::errors::Tracker,
     pub(crate) security: crate::errors::SecurityTracker,
     pub(crate) sampler: Option<crate::sample::Sampler>,
+    /// Events seen by level, in shards so threads do not fight over one cache line.
+    pub(crate) levels: LevelCounts,
+}
+
+/// Per-level event counters, sharded by thread.
+pub(crate) struct LevelCounts {
+    shards: [[std::sync::atomic::AtomicU64; 5]; 16],
+}
+
+impl Default for LevelCounts {
+    fn default() -> Self {
+        LevelCounts {
+            shards: std::array::from_fn(|_| {
+                std::array::from_fn(|_| std::sync::atomic::AtomicU64::new(0))
+            }),
+        }
+    }
+}
+
+thread_local! {
+    static SHARD: usize = {
+        // A stable small number per thread, from the address of a thread-local.
+        let x = 0u8;
+        (&x as *const u8 as usize >> 6) % 16
+    };
+}
+
+fn level_index(level: &Level) -> usize {
+    match *level {
+        Level::TRACE => 0,
+        Level::DEBUG => 1,
+        Level::INFO => 2,
+        Level::WARN => 3,
+        Level::ERROR => 4,
+    }
+}
+
+impl LevelCounts {
+    #[inline]
+    fn add(&self, level: &Level) {
+        let shard = SHARD.try_with(|s| *s).unwrap_or(0);
+        self.shards[shard][level_index(level)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn totals(&self) -> [(Level, u64); 5] {
+        let mut out = [
+            (Level::TRACE, 0),
+            (Level::DEBUG, 0),
+            (Level::INFO, 0),
+            (Level::WARN, 0),
+            (Level::ERROR, 0),
+        ];
+        for shard in &self.shards {
+            for (i, c) in shard.iter().enumerate() {
+                out[i].1 += c.load(std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        out
+    }
 }
 
 /// A value of a line tracelight writes itself (summaries, reports).
@@ -529,6 +588,18 @@ impl Handle {
     /// Security event counts by type and recent events.
     pub fn security(&self) -> crate::errors::SecuritySnapshot {
         self.inner.security.snapshot()
+    }
+
+    /// Events that reached the layer, by level (before sampling, rate limits and suppression).
+    ///
+    /// ```
+    /// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+    /// tracing::warn!("careful");
+    /// let h = tracelight::current_handle().unwrap();
+    /// assert_eq!(h.events_by_level()[3], (tracing::Level::WARN, 1));
+    /// ```
+    pub fn events_by_level(&self) -> [(Level, u64); 5] {
+        self.inner.levels.totals()
     }
 
     /// Lines dropped by sampling and held back by rate limits: `(sampled_out, rate_limited)`.
@@ -898,6 +969,7 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
         let inner = &*self.inner;
         let meta = event.metadata();
+        inner.levels.add(meta.level());
         if inner.tracker.has_due() {
             let now_ms = u64::try_from(
                 std::time::SystemTime::now()
