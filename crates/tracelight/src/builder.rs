@@ -66,6 +66,8 @@ pub struct Builder {
     timing: Option<crate::timing::TimingConfig>,
     errors: crate::errors::ErrorConfig,
     sampling: crate::sample::SamplingConfig,
+    #[cfg(feature = "otel")]
+    otel: crate::otel::OtelConfig,
 }
 
 impl Default for Builder {
@@ -92,6 +94,8 @@ impl Default for Builder {
             timing: Some(crate::timing::TimingConfig::default()),
             errors: crate::errors::ErrorConfig::default(),
             sampling: crate::sample::SamplingConfig::default(),
+            #[cfg(feature = "otel")]
+            otel: crate::otel::OtelConfig::default(),
         }
     }
 }
@@ -134,6 +138,10 @@ impl Builder {
         }
         for (name, settings) in config.streams {
             self = self.stream_settings(name, settings);
+        }
+        #[cfg(feature = "otel")]
+        {
+            self.otel = std::mem::take(&mut self.otel).merge(config.otel);
         }
         match config.timing {
             Some(false) => self.timing = None,
@@ -576,6 +584,8 @@ impl Builder {
         let guard = Guard {
             inner: Arc::clone(&inner),
             done: AtomicBool::new(false),
+            #[cfg(feature = "otel")]
+            otel: None,
         };
         Ok((TracelightLayer { inner }, guard))
     }
@@ -586,9 +596,22 @@ impl Builder {
     pub fn init(self) -> Result<Guard, Error> {
         let filter = self.env_filter()?;
         let catch_panics = self.catch_panics;
-        let (layer, guard) = self.build()?;
+        #[cfg(feature = "otel")]
+        let otel = self.start_otel()?;
+        #[allow(unused_mut)]
+        let (layer, mut guard) = self.build()?;
         let max = filter.max_level_hint();
+        #[cfg(feature = "otel")]
+        let subscriber = Registry::default()
+            .with(filter)
+            .with(otel.as_ref().map(|o| o.layer()))
+            .with(layer);
+        #[cfg(not(feature = "otel"))]
         let subscriber = Registry::default().with(filter).with(layer);
+        #[cfg(feature = "otel")]
+        {
+            guard.otel = otel;
+        }
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| Error::AlreadyInitialized)?;
         // Route the `log` crate's records through the same pipeline. Another logger may already be
@@ -621,13 +644,66 @@ impl Builder {
     /// guard is dropped: for tests and examples that must not touch global state.
     pub fn init_local(self) -> Result<LocalGuard, Error> {
         let filter = self.env_filter()?;
-        let (layer, guard) = self.build()?;
+        #[cfg(feature = "otel")]
+        let otel = self.start_otel()?;
+        #[allow(unused_mut)]
+        let (layer, mut guard) = self.build()?;
+        #[cfg(feature = "otel")]
+        let subscriber = Registry::default()
+            .with(filter)
+            .with(otel.as_ref().map(|o| o.layer()))
+            .with(layer);
+        #[cfg(not(feature = "otel"))]
         let subscriber = Registry::default().with(filter).with(layer);
+        #[cfg(feature = "otel")]
+        {
+            guard.otel = otel;
+        }
         let default = tracing::subscriber::set_default(subscriber);
         Ok(LocalGuard {
             _default: default,
             guard,
         })
+    }
+}
+
+#[cfg(feature = "otel")]
+impl Builder {
+    /// Exports spans and log events to the OpenTelemetry collector at `url` (the base URL:
+    /// `http://collector:4318` for HTTP/protobuf, the default, or `http://collector:4317` with
+    /// [`Protocol::Grpc`](crate::otel::Protocol::Grpc)). See [`crate::otel`].
+    ///
+    /// ```no_run
+    /// let _guard = tracelight::builder().service("shop").otlp_endpoint("http://127.0.0.1:4318").init()?;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Builder {
+        self.otel = std::mem::take(&mut self.otel).endpoint(url);
+        self
+    }
+
+    /// The OpenTelemetry settings, over those read from the environment (`OTEL_*`). Export is on
+    /// when the result has an endpoint.
+    ///
+    /// ```no_run
+    /// use tracelight::otel::{OtelConfig, Protocol};
+    /// let _guard = tracelight::builder()
+    ///     .otel(OtelConfig::new().endpoint("http://127.0.0.1:4317").protocol(Protocol::Grpc))
+    ///     .init()?;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn otel(mut self, config: crate::otel::OtelConfig) -> Builder {
+        self.otel = std::mem::take(&mut self.otel).merge(config);
+        self
+    }
+
+    fn start_otel(&self) -> Result<Option<crate::otel::OtelPipeline>, Error> {
+        let defaults = crate::otel::ResourceDefaults {
+            service: self.service.clone().unwrap_or_else(default_service),
+            env: self.env.clone(),
+            host: hostname(),
+        };
+        crate::otel::OtelPipeline::start_with(&self.otel, &defaults, self.redactor.clone())
     }
 }
 
@@ -657,6 +733,8 @@ pub(crate) fn hostname() -> String {
 pub struct Guard {
     pub(crate) inner: Arc<Inner>,
     done: AtomicBool,
+    #[cfg(feature = "otel")]
+    otel: Option<crate::otel::OtelPipeline>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -683,6 +761,17 @@ impl Guard {
         self.inner.stats()
     }
 
+    /// The OpenTelemetry export pipeline, when one was started (see [`crate::otel`]).
+    ///
+    /// ```
+    /// let g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+    /// assert!(g.otel().is_none()); // no endpoint, no export
+    /// ```
+    #[cfg(feature = "otel")]
+    pub fn otel(&self) -> Option<&crate::otel::OtelPipeline> {
+        self.otel.as_ref()
+    }
+
     /// A handle on the layer's state: snapshots of errors, performance, security events.
     pub fn handle(&self) -> crate::route::Handle {
         crate::route::Handle {
@@ -694,6 +783,11 @@ impl Guard {
     pub fn shutdown(&self) {
         if self.done.swap(true, Ordering::AcqRel) {
             return;
+        }
+        // Spans and log records to the collector first: their export may still log.
+        #[cfg(feature = "otel")]
+        if let Some(otel) = &self.otel {
+            otel.shutdown();
         }
         // Suppression windows still open say what they held back.
         self.inner.emit_due_summaries(true);

@@ -98,6 +98,9 @@ pub struct Config {
     pub redact_allow: Vec<String>,
     /// `LOG_REDACT_EMAIL`.
     pub redact_email: Option<bool>,
+    /// The OpenTelemetry settings (`OTEL_*`, see [`OtelConfig`](crate::otel::OtelConfig)).
+    #[cfg(feature = "otel")]
+    pub otel: crate::otel::OtelConfig,
 }
 
 /// `Config` is compared in tests; f64 has no `Eq`, but the rate is a plain finite number.
@@ -478,6 +481,10 @@ impl Config {
             if !settings.is_empty() {
                 cfg.streams.push((name.to_owned(), settings));
             }
+        }
+        #[cfg(feature = "otel")]
+        {
+            cfg.otel = crate::otel::OtelConfig::read(&mut get)?;
         }
         Ok(cfg)
     }

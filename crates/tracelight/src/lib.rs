@@ -43,6 +43,8 @@ pub mod http;
 pub mod json;
 mod panic;
 pub mod redact;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod route;
 pub mod sample;
 pub mod sink;

@@ -766,6 +766,8 @@ impl TracelightLayer {
             if let Some(c) = context {
                 out.extend_from_slice(c.json());
             }
+            #[cfg(feature = "otel")]
+            crate::otel::write_trace_ids(out, event);
             out.extend_from_slice(&s.fields);
             if plan.rate_limited > 0 {
                 out.extend_from_slice(b"\"rate_limited\":");

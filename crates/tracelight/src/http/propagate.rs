@@ -71,7 +71,9 @@ impl Propagator {
                 headers.insert(self.header.clone(), id.into());
             }
         }
-        // The W3C trace context (`traceparent`, `tracestate`) joins here.
+        // The W3C trace context (`traceparent`, `tracestate`) of the current span.
+        #[cfg(feature = "otel")]
+        crate::otel::propagation::inject(headers);
     }
 
     /// The headers [`inject`](Propagator::inject) would add to an empty map.

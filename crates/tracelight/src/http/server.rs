@@ -357,6 +357,9 @@ where
             path = &*path,
             route = route.as_deref()
         );
+        // Continue the caller's trace (W3C `traceparent`), before anything enters the span.
+        #[cfg(feature = "otel")]
+        crate::otel::propagation::extract_into(&span, &parts.headers);
         if let Some(err) = rejected {
             span.in_scope(|| security_event(&config.header, &err));
         }

@@ -1,0 +1,405 @@
+//! Bounded queues in front of one export thread per signal.
+//!
+//! The SDK's batch processors export from a thread with `futures_executor::block_on`, so the gRPC
+//! exporter's connection lives on whatever Tokio runtime was current when it was built — the
+//! service's. When the service runs a current-thread runtime and blocks in shutdown, nobody drives
+//! that connection and the last batch times out. Here each signal has its own thread with its own
+//! small current-thread runtime: the exporter is built on it, exports run on it, and the service's
+//! runtime (or the lack of one) does not matter. The caller's side is a `try`-style push into a
+//! bounded queue: a collector that is slow or away fills the queue, and what does not fit is dropped
+//! and counted, never waited for.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::config::BatchConfig;
+
+/// Counts of one signal (spans or log records).
+///
+/// ```
+/// let s = tracelight::otel::stats();
+/// assert_eq!(s.spans.dropped, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignalStats {
+    /// Items taken into the queue.
+    pub queued: u64,
+    /// Items the collector accepted.
+    pub exported: u64,
+    /// Items dropped because the queue was full (the collector slow or away).
+    pub dropped: u64,
+    /// Items lost because their export failed or timed out.
+    pub failed: u64,
+    /// Export requests that failed.
+    pub failed_exports: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    queued: AtomicU64,
+    exported: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    failed_exports: AtomicU64,
+    reported_drop: AtomicBool,
+    reported_failure: AtomicBool,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> SignalStats {
+        SignalStats {
+            queued: self.queued.load(Ordering::Relaxed),
+            exported: self.exported.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            failed_exports: self.failed_exports.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What the export thread does with a batch. Built on the export thread, inside its runtime.
+pub(crate) trait Export: 'static {
+    type Item: Send + 'static;
+    /// Exports one batch; the error is a one-line reason.
+    fn export(&mut self, batch: Vec<Self::Item>) -> impl Future<Output = Result<(), String>>;
+    /// Releases the exporter (called once, after the last export).
+    fn shutdown(&mut self);
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// Flush tickets: requested and completed.
+    flush_requested: u64,
+    flush_done: u64,
+    shutdown: bool,
+    finished: bool,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Wakes the export thread.
+    work: Condvar,
+    /// Wakes callers waiting for a flush or the shutdown.
+    done: Condvar,
+    config: BatchConfig,
+    counters: Arc<Counters>,
+    signal: &'static str,
+    endpoint: String,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic while holding the lock leaves plain data behind: keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The caller's side of one signal's queue.
+pub(crate) struct Batcher<T> {
+    shared: Arc<Shared<T>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<T> std::fmt::Debug for Batcher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher")
+            .field("signal", &self.shared.signal)
+            .field("endpoint", &self.shared.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Batcher<T> {
+    /// Starts the export thread. `make` builds the exporter on that thread, inside its runtime;
+    /// its error is returned here.
+    pub(crate) fn start<E, F>(
+        signal: &'static str,
+        endpoint: String,
+        config: BatchConfig,
+        counters: Arc<Counters>,
+        make: F,
+    ) -> Result<Batcher<T>, crate::Error>
+    where
+        E: Export<Item = T>,
+        F: FnOnce() -> Result<E, crate::Error> + Send + 'static,
+    {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                flush_requested: 0,
+                flush_done: 0,
+                shutdown: false,
+                finished: false,
+            }),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            config,
+            counters,
+            signal,
+            endpoint,
+        });
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(), crate::Error>>(1);
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("tracelight-otel-{signal}"))
+            .spawn(move || {
+                // Telemetry made while exporting (the HTTP client's own events) is not exported:
+                // that would feed itself.
+                let _suppressed = opentelemetry::Context::enter_telemetry_suppressed_scope();
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(source) => {
+                        let _ = tx.send(Err(crate::Error::Io {
+                            what: "cannot start the OpenTelemetry export runtime".into(),
+                            source,
+                        }));
+                        return;
+                    }
+                };
+                let exporter = {
+                    let _enter = rt.enter();
+                    make()
+                };
+                match exporter {
+                    Ok(exporter) => {
+                        let _ = tx.send(Ok(()));
+                        run(&worker, &rt, exporter);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|source| crate::Error::Io {
+                what: "cannot start the OpenTelemetry export thread".into(),
+                source,
+            })?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok(Batcher {
+                shared,
+                thread: Mutex::new(Some(thread)),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(crate::Error::Io {
+                    what: "the OpenTelemetry export thread stopped while starting".into(),
+                    source: std::io::Error::other("export thread exited"),
+                })
+            }
+        }
+    }
+
+    /// Queues an item, or drops and counts it when the queue is full. Never blocks beyond the
+    /// queue's lock.
+    pub(crate) fn push(&self, item: T) {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        if st.shutdown {
+            return;
+        }
+        if st.items.len() >= sh.config.max_queue_size {
+            drop(st);
+            sh.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            if !sh.counters.reported_drop.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "tracelight: the OpenTelemetry {} queue is full ({} items; the collector at {} is slow or away): new {} are dropped and counted (tracelight::otel::stats())",
+                    sh.signal, sh.config.max_queue_size, sh.endpoint, sh.signal
+                );
+            }
+            return;
+        }
+        st.items.push_back(item);
+        let wake = st.items.len() == sh.config.max_export_batch_size;
+        drop(st);
+        sh.counters.queued.fetch_add(1, Ordering::Relaxed);
+        if wake {
+            sh.work.notify_one();
+        }
+    }
+
+    /// Exports everything queued before the call; waits at most `timeout`. Returns whether the
+    /// flush completed in time.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        if st.finished {
+            return true;
+        }
+        st.flush_requested += 1;
+        let ticket = st.flush_requested;
+        sh.work.notify_one();
+        let deadline = Instant::now() + timeout;
+        while st.flush_done < ticket && !st.finished {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = sh
+                .done
+                .wait_timeout(st, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        true
+    }
+
+    /// Exports what is queued, stops the thread; waits at most `timeout`. Returns whether it
+    /// finished in time (if not, the thread ends on its own after its current export).
+    pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        st.shutdown = true;
+        sh.work.notify_one();
+        let deadline = Instant::now() + timeout;
+        while !st.finished {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = sh
+                .done
+                .wait_timeout(st, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        drop(st);
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+        true
+    }
+}
+
+/// The export thread's loop.
+fn run<E: Export>(sh: &Shared<E::Item>, rt: &tokio::runtime::Runtime, mut exporter: E) {
+    let cfg = sh.config;
+    let mut last_export = Instant::now();
+    loop {
+        let mut st = sh.lock();
+        // Wait for a full batch, the delay, a flush or the shutdown.
+        loop {
+            if st.shutdown
+                || st.flush_requested > st.flush_done
+                || st.items.len() >= cfg.max_export_batch_size
+            {
+                break;
+            }
+            let left = cfg.scheduled_delay.saturating_sub(last_export.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            st = sh
+                .work
+                .wait_timeout(st, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        let shutdown = st.shutdown;
+        let flush_ticket = st.flush_requested;
+        // On a flush or the shutdown, export everything queued now (in batches); otherwise one
+        // batch.
+        let drain_all = shutdown || flush_ticket > st.flush_done;
+        let mut pending = if drain_all {
+            st.items.len()
+        } else {
+            st.items.len().min(cfg.max_export_batch_size)
+        };
+        drop(st);
+        last_export = Instant::now();
+        while pending > 0 {
+            let batch: Vec<E::Item> = {
+                let mut st = sh.lock();
+                let n = pending.min(cfg.max_export_batch_size).min(st.items.len());
+                st.items.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                break;
+            }
+            pending -= batch.len();
+            export_one(sh, rt, &mut exporter, batch);
+        }
+        let mut st = sh.lock();
+        if drain_all && st.flush_done < flush_ticket {
+            st.flush_done = flush_ticket;
+            sh.done.notify_all();
+        }
+        if shutdown {
+            drop(st);
+            exporter.shutdown();
+            let lost = sh.counters.snapshot();
+            if lost.dropped + lost.failed > 0 {
+                eprintln!(
+                    "tracelight: OpenTelemetry {}: {} exported, {} dropped (queue full), {} lost to failed exports",
+                    sh.signal, lost.exported, lost.dropped, lost.failed
+                );
+            }
+            let mut st = sh.lock();
+            st.finished = true;
+            sh.done.notify_all();
+            return;
+        }
+    }
+}
+
+fn export_one<E: Export>(
+    sh: &Shared<E::Item>,
+    rt: &tokio::runtime::Runtime,
+    exporter: &mut E,
+    batch: Vec<E::Item>,
+) {
+    let n = batch.len() as u64;
+    let timeout = sh.config.export_timeout;
+    let result = rt.block_on(async {
+        match tokio::time::timeout(timeout, exporter.export(batch)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    });
+    match result {
+        Ok(()) => {
+            sh.counters.exported.fetch_add(n, Ordering::Relaxed);
+        }
+        Err(reason) => {
+            sh.counters.failed.fetch_add(n, Ordering::Relaxed);
+            sh.counters.failed_exports.fetch_add(1, Ordering::Relaxed);
+            if !sh.counters.reported_failure.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "tracelight: OpenTelemetry {} export to {} failed: {}; the service is not slowed, lost {} are counted (tracelight::otel::stats()) and export resumes when the collector answers",
+                    sh.signal,
+                    sh.endpoint,
+                    one_line(&reason),
+                    sh.signal
+                );
+            }
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.len() > 300 {
+        let mut end = 300;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s
+    }
+}

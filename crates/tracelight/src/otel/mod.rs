@@ -1,0 +1,527 @@
+//! OpenTelemetry: OTLP export of spans and log events, and trace ids in every JSON line.
+//!
+//! With the `otel` feature, [`init`](crate::init) exports to a collector as soon as
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (or [`Builder::otlp_endpoint`](crate::Builder::otlp_endpoint)
+//! / [`Builder::otel`](crate::Builder::otel) says so), over gRPC or HTTP/protobuf:
+//!
+//! - every span becomes an OpenTelemetry span (`tracing-opentelemetry`), with its fields as
+//!   attributes, its parent, and its events;
+//! - every event becomes an OpenTelemetry log record (`opentelemetry-appender-tracing`), carrying the
+//!   trace and span id of the span it happened in;
+//! - every JSON line written inside a span carries `"trace_id"` (32 hex digits) and `"span_id"` (16)
+//!   right after the context fields — the same ids the collector receives, so a line leads to its
+//!   trace and back;
+//! - with the `http` feature the server middleware continues the caller's trace from its W3C
+//!   `traceparent`/`tracestate` headers, and the client side (the tower layer, `reqwest`) sends them.
+//!
+//! ```no_run
+//! // OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4317 OTEL_EXPORTER_OTLP_PROTOCOL=grpc ./shop
+//! let _guard = tracelight::init()?; // flushes and shuts the exporters down when dropped
+//! # Ok::<(), tracelight::Error>(())
+//! ```
+//!
+//! Or in code:
+//!
+//! ```no_run
+//! use tracelight::otel::{OtelConfig, Protocol, Sampler};
+//! let _guard = tracelight::builder()
+//!     .service("shop")
+//!     .otel(OtelConfig::new()
+//!         .endpoint("http://127.0.0.1:4317")
+//!         .protocol(Protocol::Grpc)
+//!         .service_version(env!("CARGO_PKG_VERSION"))
+//!         .sampler(Sampler::ParentBasedRatio(0.1)))
+//!     .init()?;
+//! # Ok::<(), tracelight::Error>(())
+//! ```
+//!
+//! # What leaves the process
+//!
+//! Secrets do not: each export thread passes every span and log record through the builder's
+//! [`Redactor`](crate::redact::Redactor) before export — attributes with a secret key become
+//! `"[REDACTED]"`, and string values, span event names, status descriptions and log bodies are
+//! scanned for secret shapes.
+//!
+//! # A collector that is down or slow
+//!
+//! The service never waits for it. Spans and records go into a bounded queue per signal (2048 by
+//! default) in front of one export thread each; when the queue is full new items are dropped and
+//! counted, failed exports are counted, the first of each is reported once on stderr, and export
+//! resumes by itself when the collector answers again. [`stats()`] returns the counts.
+//!
+//! # Shutdown
+//!
+//! The guard flushes both queues and shuts the exporters down (waiting at most
+//! [`OtelConfig::shutdown_timeout`], 5 s by default). Each export thread has its own small Tokio
+//! runtime, so this works the same whether the service runs a multi-thread runtime, a
+//! current-thread runtime, or none.
+
+mod batch;
+mod config;
+mod ids;
+#[cfg(feature = "http")]
+pub(crate) mod propagation;
+mod redact;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry::logs::LogRecord as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::logs::{LogBatch, LogExporter as _, SdkLogRecord, SdkLoggerProvider};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter as _};
+use opentelemetry_sdk::Resource;
+use tracing_core::Subscriber;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+pub use batch::SignalStats;
+use batch::{Batcher, Counters, Export};
+pub use config::{BatchConfig, OtelConfig, Protocol, Sampler};
+pub(crate) use ids::write_trace_ids;
+
+use crate::error::Error;
+use crate::redact::Redactor;
+
+/// Export counts of the pipeline installed last (by [`init`](crate::init) or
+/// [`OtelPipeline::start`]).
+///
+/// ```
+/// let s = tracelight::otel::stats();
+/// assert_eq!(s.spans.failed + s.logs.failed, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OtelStats {
+    /// Spans.
+    pub spans: SignalStats,
+    /// Log records.
+    pub logs: SignalStats,
+}
+
+static LAST: Mutex<Option<(Arc<Counters>, Arc<Counters>)>> = Mutex::new(None);
+
+/// Export counts of the pipeline started last: queued, exported, dropped (queue full) and failed,
+/// per signal. All zero when nothing is exported.
+///
+/// ```
+/// let s = tracelight::otel::stats();
+/// println!("{} spans dropped, {} log records lost to failed exports", s.spans.dropped, s.logs.failed);
+/// ```
+pub fn stats() -> OtelStats {
+    match &*LAST.lock().unwrap_or_else(|p| p.into_inner()) {
+        Some((spans, logs)) => OtelStats {
+            spans: spans.snapshot(),
+            logs: logs.snapshot(),
+        },
+        None => OtelStats::default(),
+    }
+}
+
+/// What the resource says about the service when the OpenTelemetry settings do not.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ResourceDefaults {
+    pub(crate) service: String,
+    pub(crate) env: Option<String>,
+    pub(crate) host: String,
+}
+
+/// A running export pipeline: the tracer and logger providers and their export threads.
+///
+/// [`init`](crate::init) starts one when the configuration has an endpoint and keeps it in the
+/// [`Guard`](crate::Guard). To compose layers yourself, start it, add [`layer`](OtelPipeline::layer)
+/// *before* tracelight's layer, and keep the pipeline alive:
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+/// use tracelight::otel::{OtelConfig, OtelPipeline};
+///
+/// let otel = OtelPipeline::start(&OtelConfig::new().endpoint("http://127.0.0.1:4318"), "shop")?
+///     .expect("an endpoint is set");
+/// let (layer, guard) = tracelight::builder().service("shop").build()?;
+/// tracing_subscriber::registry().with(otel.layer()).with(layer).init();
+/// // … at the end:
+/// otel.shutdown();
+/// drop(guard);
+/// # Ok::<(), tracelight::Error>(())
+/// ```
+pub struct OtelPipeline {
+    tracer: Option<SdkTracerProvider>,
+    logger: Option<SdkLoggerProvider>,
+    counters: (Arc<Counters>, Arc<Counters>),
+    shutdown_timeout: Duration,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for OtelPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtelPipeline")
+            .field("traces", &self.tracer.is_some())
+            .field("logs", &self.logger.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtelPipeline {
+    /// Starts the export threads for `config`, with `service` as the default `service.name` and
+    /// the default redaction rules; `Ok(None)` when the configuration exports nothing.
+    pub fn start(config: &OtelConfig, service: &str) -> Result<Option<OtelPipeline>, Error> {
+        let defaults = ResourceDefaults {
+            service: service.to_owned(),
+            env: None,
+            host: crate::builder::hostname(),
+        };
+        OtelPipeline::start_with(config, &defaults, Some(Redactor::default()))
+    }
+
+    pub(crate) fn start_with(
+        config: &OtelConfig,
+        defaults: &ResourceDefaults,
+        redactor: Option<Redactor>,
+    ) -> Result<Option<OtelPipeline>, Error> {
+        let traces = config.signal(false)?;
+        let logs = config.signal(true)?;
+        if traces.is_none() && logs.is_none() {
+            return Ok(None);
+        }
+        let resource = resource(config, defaults);
+        let span_counters = Arc::new(Counters::default());
+        let log_counters = Arc::new(Counters::default());
+        let tracer = match traces {
+            None => None,
+            Some((url, protocol)) => {
+                let batch = config.batch(false);
+                let res = resource.clone();
+                let red = redactor.clone();
+                let u = url.clone();
+                let batcher =
+                    Batcher::start("spans", url, batch, Arc::clone(&span_counters), move || {
+                        SpanSink::new(&u, protocol, batch.export_timeout, &res, red)
+                    })?;
+                let sampler = config.sampler.unwrap_or_default().to_sdk();
+                Some(
+                    SdkTracerProvider::builder()
+                        .with_span_processor(SpanQueue(batcher))
+                        .with_sampler(sampler)
+                        .with_resource(resource.clone())
+                        .build(),
+                )
+            }
+        };
+        let logger = match logs {
+            None => None,
+            Some((url, protocol)) => {
+                let batch = config.batch(true);
+                let res = resource.clone();
+                let red = redactor.clone();
+                let u = url.clone();
+                let batcher =
+                    Batcher::start("logs", url, batch, Arc::clone(&log_counters), move || {
+                        LogSink::new(&u, protocol, batch.export_timeout, &res, red)
+                    })?;
+                Some(
+                    SdkLoggerProvider::builder()
+                        .with_log_processor(LogQueue(batcher))
+                        .with_resource(resource)
+                        .build(),
+                )
+            }
+        };
+        let counters = (span_counters, log_counters);
+        *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some(counters.clone());
+        Ok(Some(OtelPipeline {
+            tracer,
+            logger,
+            counters,
+            shutdown_timeout: config.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
+            done: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// The layers that turn spans into OpenTelemetry spans and events into log records. Add them
+    /// before tracelight's layer (so that the JSON lines see the span's trace context).
+    pub fn layer<S>(&self) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        ids::activate();
+        let spans = self.tracer.as_ref().map(|p| {
+            tracing_opentelemetry::layer()
+                .with_tracer(p.tracer("tracelight"))
+                .with_threads(false)
+        });
+        let logs = self
+            .logger
+            .as_ref()
+            .map(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new);
+        Layer::and_then(spans, logs)
+    }
+
+    /// Exports everything queued so far; waits at most the shutdown timeout.
+    pub fn flush(&self) {
+        if let Some(t) = &self.tracer {
+            let _ = t.force_flush();
+        }
+        if let Some(l) = &self.logger {
+            let _ = l.force_flush();
+        }
+    }
+
+    /// Flushes and shuts both providers down (what dropping does). Safe to call from any thread,
+    /// in or out of a Tokio runtime of any flavour.
+    pub fn shutdown(&self) {
+        if self.done.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        // Spans first: their end may still log.
+        if let Some(t) = &self.tracer {
+            let _ = t.shutdown_with_timeout(self.shutdown_timeout);
+        }
+        if let Some(l) = &self.logger {
+            let _ = l.shutdown_with_timeout(self.shutdown_timeout);
+        }
+    }
+
+    /// Export counts of this pipeline.
+    pub fn stats(&self) -> OtelStats {
+        OtelStats {
+            spans: self.counters.0.snapshot(),
+            logs: self.counters.1.snapshot(),
+        }
+    }
+}
+
+impl Drop for OtelPipeline {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn resource(config: &OtelConfig, d: &ResourceDefaults) -> Resource {
+    let mut attrs: Vec<KeyValue> = Vec::new();
+    let from_attrs = |k: &str| {
+        config
+            .resource
+            .iter()
+            .find(|(rk, _)| rk == k)
+            .map(|(_, v)| v.clone())
+    };
+    let service = config
+        .service_name
+        .clone()
+        .or_else(|| from_attrs("service.name"))
+        .unwrap_or_else(|| d.service.clone());
+    attrs.push(KeyValue::new("service.name", service));
+    if let Some(v) = config
+        .service_version
+        .clone()
+        .or_else(|| from_attrs("service.version"))
+    {
+        attrs.push(KeyValue::new("service.version", v));
+    }
+    if let Some(env) = from_attrs("deployment.environment.name").or_else(|| d.env.clone()) {
+        attrs.push(KeyValue::new("deployment.environment.name", env));
+    }
+    attrs.push(KeyValue::new(
+        "host.name",
+        from_attrs("host.name").unwrap_or_else(|| d.host.clone()),
+    ));
+    attrs.push(KeyValue::new("process.pid", i64::from(std::process::id())));
+    for (k, v) in &config.resource {
+        if !attrs.iter().any(|a| a.key.as_str() == k) {
+            attrs.push(KeyValue::new(k.clone(), v.clone()));
+        }
+    }
+    Resource::builder_empty()
+        .with_detector(Box::new(
+            opentelemetry_sdk::resource::TelemetryResourceDetector,
+        ))
+        .with_attributes(attrs)
+        .build()
+}
+
+fn build_error(what: &str, url: &str, e: impl std::fmt::Display) -> Error {
+    Error::InvalidSetting {
+        setting: format!("OpenTelemetry {what} exporter"),
+        reason: format!("cannot export to {url:?}: {e}"),
+    }
+}
+
+/// The span side of an export thread.
+#[derive(Debug)]
+struct SpanSink {
+    exporter: opentelemetry_otlp::SpanExporter,
+    scrub: Option<redact::Scrubber>,
+}
+
+impl SpanSink {
+    fn new(
+        url: &str,
+        protocol: Protocol,
+        timeout: Duration,
+        resource: &Resource,
+        redactor: Option<Redactor>,
+    ) -> Result<SpanSink, Error> {
+        use opentelemetry_otlp::WithExportConfig as _;
+        let exporter = match protocol {
+            Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(url)
+                .with_timeout(timeout)
+                .build(),
+            Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(url)
+                .with_timeout(timeout)
+                .build(),
+        };
+        let mut exporter = exporter.map_err(|e| build_error("span", url, e))?;
+        exporter.set_resource(resource);
+        Ok(SpanSink {
+            exporter,
+            scrub: redactor.map(redact::Scrubber::new),
+        })
+    }
+}
+
+impl Export for SpanSink {
+    type Item = SpanData;
+    async fn export(&mut self, mut batch: Vec<SpanData>) -> Result<(), String> {
+        if let Some(s) = &mut self.scrub {
+            for span in &mut batch {
+                s.span(span);
+            }
+        }
+        self.exporter.export(batch).await.map_err(|e| e.to_string())
+    }
+    fn shutdown(&mut self) {
+        let _ = self.exporter.shutdown();
+    }
+}
+
+/// The log side of an export thread.
+#[derive(Debug)]
+struct LogSink {
+    exporter: opentelemetry_otlp::LogExporter,
+    scrub: Option<redact::Scrubber>,
+}
+
+impl std::fmt::Debug for redact::Scrubber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scrubber").finish_non_exhaustive()
+    }
+}
+
+impl LogSink {
+    fn new(
+        url: &str,
+        protocol: Protocol,
+        timeout: Duration,
+        resource: &Resource,
+        redactor: Option<Redactor>,
+    ) -> Result<LogSink, Error> {
+        use opentelemetry_otlp::WithExportConfig as _;
+        let exporter = match protocol {
+            Protocol::Grpc => opentelemetry_otlp::LogExporter::builder()
+                .with_tonic()
+                .with_endpoint(url)
+                .with_timeout(timeout)
+                .build(),
+            Protocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(url)
+                .with_timeout(timeout)
+                .build(),
+        };
+        let mut exporter = exporter.map_err(|e| build_error("log", url, e))?;
+        exporter.set_resource(resource);
+        Ok(LogSink {
+            exporter,
+            scrub: redactor.map(redact::Scrubber::new),
+        })
+    }
+}
+
+type LogItem = Box<(SdkLogRecord, opentelemetry::InstrumentationScope)>;
+
+impl Export for LogSink {
+    type Item = LogItem;
+    async fn export(&mut self, mut batch: Vec<LogItem>) -> Result<(), String> {
+        if let Some(s) = &mut self.scrub {
+            for item in &mut batch {
+                if let Some(clean) = s.log(&item.0) {
+                    item.0 = clean;
+                }
+            }
+        }
+        let refs: Vec<(&SdkLogRecord, &opentelemetry::InstrumentationScope)> =
+            batch.iter().map(|b| (&b.0, &b.1)).collect();
+        self.exporter
+            .export(LogBatch::new(&refs))
+            .await
+            .map_err(|e| e.to_string())
+    }
+    fn shutdown(&mut self) {
+        let _ = self.exporter.shutdown();
+    }
+}
+
+fn flush_result(done: bool, timeout: Duration) -> OTelSdkResult {
+    if done {
+        Ok(())
+    } else {
+        Err(OTelSdkError::Timeout(timeout))
+    }
+}
+
+/// The span processor: ended, sampled spans into the queue.
+#[derive(Debug)]
+struct SpanQueue(Batcher<SpanData>);
+
+impl opentelemetry_sdk::trace::SpanProcessor for SpanQueue {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if span.span_context.is_sampled() {
+            self.0.push(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        let t = Duration::from_secs(5);
+        flush_result(self.0.flush(t), t)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        flush_result(self.0.shutdown(timeout), timeout)
+    }
+}
+
+/// The log processor: records into the queue.
+#[derive(Debug)]
+struct LogQueue(Batcher<LogItem>);
+
+impl opentelemetry_sdk::logs::LogProcessor for LogQueue {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &opentelemetry::InstrumentationScope) {
+        // The bridge leaves the event time to the observed time; say it is the event's.
+        if record.timestamp().is_none() {
+            if let Some(t) = record.observed_timestamp() {
+                record.set_timestamp(t);
+            }
+        }
+        self.0.push(Box::new((record.clone(), scope.clone())));
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        let t = Duration::from_secs(5);
+        flush_result(self.0.flush(t), t)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        flush_result(self.0.shutdown(timeout), timeout)
+    }
+}
