@@ -113,6 +113,16 @@ fn json(c: &mut Criterion) {
             .expect("tracelight layer");
         (Dispatch::new(Registry::default().with(layer)), guard)
     };
+    let (tl_plain, _guard3) = {
+        let (layer, guard) = tracelight::builder()
+            .service("bench")
+            .format(tracelight::Format::Json)
+            .without_redaction()
+            .writer(Count::default())
+            .build()
+            .expect("tracelight layer");
+        (Dispatch::new(Registry::default().with(layer)), guard)
+    };
     let ts = Dispatch::new(
         Registry::default().with(
             tracing_subscriber::fmt::layer()
@@ -145,6 +155,7 @@ fn json(c: &mut Criterion) {
         "json",
         vec![
             ("tracelight", tl),
+            ("tracelight_no_redaction", tl_plain),
             ("tracelight_span_list", tl_list),
             ("tracing_subscriber_json", ts),
             ("bunyan", bunyan),
@@ -243,12 +254,21 @@ fn span_lifecycle(c: &mut Criterion) {
         .writer(Count::default())
         .build()
         .expect("tracelight layer");
+    let (layer_no_timing, _guard2) = tracelight::builder()
+        .writer(Count::default())
+        .without_timing()
+        .build()
+        .expect("tracelight layer");
     let subscribers = vec![
         (
             "registry_noop",
             Dispatch::new(Registry::default().with(Noop)),
         ),
         ("tracelight", Dispatch::new(Registry::default().with(layer))),
+        (
+            "tracelight_no_timing",
+            Dispatch::new(Registry::default().with(layer_no_timing)),
+        ),
     ];
     for (name, dispatch) in subscribers {
         tracing::dispatcher::with_default(&dispatch, || {

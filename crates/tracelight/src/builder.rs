@@ -572,7 +572,10 @@ impl Builder {
             span_list: self.span_list,
             context_fields: self.context_fields.clone(),
             queue,
-            timing: self.timing.clone().map(crate::timing::Timing::new),
+            timing: self.timing.clone().map(|t| {
+                crate::timing::warm_up_clock();
+                crate::timing::Timing::new(t)
+            }),
             tracker: crate::errors::Tracker::new(self.errors.clone()),
             security: crate::errors::SecurityTracker::default(),
             levels: crate::route::LevelCounts::default(),

@@ -1085,9 +1085,11 @@ where
                 return;
             };
             let (total, busy, idle) = t.close();
-            let operation = match (span.name(), state.fields.get("operation")) {
-                ("timed", Some(op)) => crate::context::json_to_string(op),
-                (name, _) => name.to_owned(),
+            let operation: std::borrow::Cow<'static, str> = match span.name() {
+                "timed" => state.fields.get("operation").map_or("timed".into(), |op| {
+                    crate::context::json_to_string(op).into()
+                }),
+                name => name.into(),
             };
             let (slow, threshold) = timing.record(&operation, total, busy, || {
                 let request_id = state.ctx.as_ref().and_then(|c| c.request_id());
@@ -1109,7 +1111,7 @@ where
                 target: "tracelight::timing",
                 parent: id.clone(),
                 stream = "performance",
-                operation = operation.as_str(),
+                operation = operation.as_ref(),
                 duration_ms = ms(total),
                 busy_ms = ms(busy),
                 idle_ms = ms(idle),
@@ -1122,7 +1124,7 @@ where
                 target: "tracelight::timing",
                 parent: id.clone(),
                 stream = "performance",
-                operation = operation.as_str(),
+                operation = operation.as_ref(),
                 duration_ms = ms(total),
                 busy_ms = ms(busy),
                 idle_ms = ms(idle),
