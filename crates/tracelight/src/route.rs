@@ -1091,7 +1091,7 @@ where
                 }),
                 name => name.into(),
             };
-            let (slow, threshold) = timing.record(&operation, total, busy, || {
+            let (slow, threshold) = timing.record(operation.clone(), total, busy, || {
                 let request_id = state.ctx.as_ref().and_then(|c| c.request_id());
                 let mut fields = Vec::with_capacity(state.fields.json_members().len() + 2);
                 fields.push(b'{');

@@ -274,13 +274,13 @@ impl Timing {
     /// Records a close; returns whether it was slow, and the threshold.
     pub(crate) fn record(
         &self,
-        operation: &Cow<'static, str>,
+        operation: Cow<'static, str>,
         total: Duration,
         busy: Duration,
         sample: impl FnOnce() -> (Option<String>, String),
     ) -> (bool, Duration) {
         let threshold = if self.per_name {
-            self.config.threshold_of(operation)
+            self.config.threshold_of(&operation)
         } else {
             self.config.threshold
         };
@@ -294,7 +294,7 @@ impl Timing {
                     Ok(h) => h,
                     Err(_) => return (slow, threshold),
                 };
-                ops.entry(operation.clone()).or_insert(Op {
+                ops.entry(operation).or_insert(Op {
                     count: 0,
                     slow: 0,
                     min: u64::MAX,
@@ -407,7 +407,7 @@ mod tests {
         let timing =
             Timing::new(TimingConfig::default().threshold_for("q", Duration::from_millis(50)));
         for ms in 1..=100u64 {
-            timing.record("q", Duration::from_millis(ms), Duration::ZERO, || {
+            timing.record(Cow::Borrowed("q"), Duration::from_millis(ms), Duration::ZERO, || {
                 (None, "{}".into())
             });
         }
