@@ -32,6 +32,8 @@
 //! The guides are in the repository's `docs/` folder: the JSON schema (`docs/schema.md`),
 //! configuration, correlation and the benchmarks.
 
+#[cfg(feature = "admin")]
+pub mod admin;
 pub mod builder;
 pub mod config;
 pub mod context;

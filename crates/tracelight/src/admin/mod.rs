@@ -1,0 +1,578 @@
+//! Admin endpoints: what the logs know, over HTTP, behind a token.
+//!
+//! [`AdminRouter`] builds an axum [`Router`] from a [`Handle`] on the tracelight layer:
+//!
+//! | endpoint | answers |
+//! |---|---|
+//! | `GET /admin/logs/errors` | error groups by fingerprint (counts, last minute and hour, suppressed, first and last seen, a sample line), the latest error lines, the total — JSON |
+//! | `GET /admin/logs/performance` | per-operation aggregates (count, slow, min, max, mean, p50, p90, p99, threshold) and the latest slow requests — JSON |
+//! | `GET /admin/logs/security` | security events: counts by type and the latest events — JSON |
+//! | `GET /metrics` | every counter in the Prometheus text format (see below) |
+//!
+//! The prefix (`/admin/logs`) and the metrics path are configurable. Times are RFC 3339 strings in
+//! UTC; lines are embedded as JSON objects when they were written as JSON (the text otherwise);
+//! lists of recent things are newest first.
+//!
+//! ```
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let guard = tracelight::init()?;
+//! let token = std::env::var("ADMIN_TOKEN")?; // 16 characters at least; 32 random ones is better
+//! let app = axum::Router::new()
+//!     .route("/", axum::routing::get(|| async { "hello" }))
+//!     .merge(tracelight::admin::AdminRouter::new(guard.handle()).token(token).build()?);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! // With the peer address, failed attempts are throttled per client.
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Authentication
+//!
+//! Every endpoint, `/metrics` included, asks for the token, as `Authorization: Bearer <token>` or
+//! `X-Admin-Token: <token>`. There is no way to build the router without one: a missing, empty
+//! or short token (under [`MIN_TOKEN_LEN`] bytes) is an [`Error::InvalidSetting`]. Several tokens
+//! may be given (to rotate one without downtime).
+//!
+//! The comparison takes the same time whatever is sent: both sides are padded to
+//! [`MAX_TOKEN_LEN`] bytes and every byte is compared, so neither the token's length nor how much
+//! of a guess was right shows in the response time.
+//!
+//! - A **failed attempt** answers `401` (the same response for a missing token and a wrong one)
+//!   and is a security event: `event = "admin_auth_failed"`, `severity = "high"`, with
+//!   `client_ip`, `path` and `reason` (`missing_token` or `wrong_token`) — never the token sent.
+//! - After **5 failures in a minute** from one client (configurable with
+//!   [`AdminRouter::throttle`]), its requests answer `429` with `Retry-After`, without checking the
+//!   token, until the oldest failure is a minute old; the lockout is one security event
+//!   (`admin_auth_throttled`). A client is its peer address (axum's `ConnectInfo<SocketAddr>`, or a
+//!   [`PeerAddr`](crate::http::PeerAddr) extension; IPv6 by /64), or what
+//!   [`AdminRouter::client_ip_with`] returns; clients whose address is unknown share one bucket.
+//! - Every **successful access** is logged too: `event = "admin_access"`, `severity = "low"`,
+//!   with `client_ip` and `path`.
+//!
+//! # Metrics
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `tracelight_events_total` | counter | `level` |
+//! | `tracelight_stream_lines_total` | counter | `stream` |
+//! | `tracelight_stream_bytes_total` | counter | `stream` |
+//! | `tracelight_stream_dropped_total` | counter | `stream` |
+//! | `tracelight_stream_write_errors_total` | counter | `stream` |
+//! | `tracelight_stream_lost_lines_total` | counter | `stream` |
+//! | `tracelight_stream_rotations_total` | counter | `stream` |
+//! | `tracelight_errors_total` | counter | |
+//! | `tracelight_error_fingerprint_events_total` | counter | `fingerprint`, `target`, `error_type` |
+//! | `tracelight_error_fingerprint_suppressed_total` | counter | `fingerprint` |
+//! | `tracelight_error_fingerprint_last_seen_timestamp_seconds` | gauge | `fingerprint` |
+//! | `tracelight_security_events_total` | counter | `event` |
+//! | `tracelight_span_duration_seconds` | histogram | `operation`, `le` |
+//! | `tracelight_slow_spans_total` | counter | `operation` |
+//! | `tracelight_slow_threshold_seconds` | gauge | `operation` |
+//! | `tracelight_sampled_out_total` | counter | |
+//! | `tracelight_rate_limited_total` | counter | |
+//!
+//! Families with labels appear once there is something to count (a first error, a first span).
+//! [`render_metrics`] gives the same text without the router.
+
+mod auth;
+mod metrics;
+mod views;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::route::Handle;
+use crate::Error;
+
+pub use auth::{MAX_TOKEN_LEN, MIN_TOKEN_LEN, TOKEN_HEADER};
+pub use metrics::{render_metrics, METRICS_CONTENT_TYPE};
+pub use views::SLOW_REQUESTS;
+
+/// The default prefix of the JSON endpoints.
+///
+/// ```
+/// assert_eq!(tracelight::admin::DEFAULT_PREFIX, "/admin/logs");
+/// ```
+pub const DEFAULT_PREFIX: &str = "/admin/logs";
+
+/// The default path of the Prometheus endpoint.
+///
+/// ```
+/// assert_eq!(tracelight::admin::DEFAULT_METRICS_PATH, "/metrics");
+/// ```
+pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+
+/// Failed attempts a client may make in [`DEFAULT_FAILURE_WINDOW`] before it is throttled.
+///
+/// ```
+/// assert_eq!(tracelight::admin::DEFAULT_MAX_FAILURES, 5);
+/// ```
+pub const DEFAULT_MAX_FAILURES: u32 = 5;
+
+/// The window over which failed attempts are counted.
+///
+/// ```
+/// assert_eq!(tracelight::admin::DEFAULT_FAILURE_WINDOW.as_secs(), 60);
+/// ```
+pub const DEFAULT_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+type ClientIpFn = Arc<dyn Fn(&Parts) -> Option<IpAddr> + Send + Sync>;
+
+/// Builds the admin [`Router`]: the JSON endpoints and `/metrics`, behind a token (see the
+/// [module documentation](self)).
+///
+/// ```
+/// use std::time::Duration;
+/// let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+/// let admin: axum::Router = tracelight::admin::AdminRouter::new(layer.handle())
+///     .token("0123456789abcdef0123456789abcdef")
+///     .prefix("/internal/logs")
+///     .metrics_path("/internal/metrics")
+///     .throttle(10, Duration::from_secs(300))
+///     .build()?;
+/// # let _ = admin;
+/// # Ok::<(), tracelight::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct AdminRouter {
+    handle: Handle,
+    tokens: Vec<String>,
+    prefix: String,
+    metrics_path: Option<String>,
+    max_failures: u32,
+    window: Duration,
+    client_ip: Option<ClientIpFn>,
+}
+
+impl std::fmt::Debug for AdminRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminRouter")
+            .field("tokens", &format_args!("[{} hidden]", self.tokens.len()))
+            .field("prefix", &self.prefix)
+            .field("metrics_path", &self.metrics_path)
+            .field("max_failures", &self.max_failures)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminRouter {
+    /// An admin router over `handle` (from [`Guard::handle`](crate::Guard::handle),
+    /// [`TracelightLayer::handle`](crate::TracelightLayer::handle) or
+    /// [`current_handle`](crate::current_handle)), with no token yet: [`build`](Self::build)
+    /// refuses to build until one is given.
+    ///
+    /// ```
+    /// let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle());
+    /// assert!(admin.build().is_err()); // no token
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn new(handle: Handle) -> AdminRouter {
+        AdminRouter {
+            handle,
+            tokens: Vec::new(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            metrics_path: Some(DEFAULT_METRICS_PATH.to_owned()),
+            max_failures: DEFAULT_MAX_FAILURES,
+            window: DEFAULT_FAILURE_WINDOW,
+            client_ip: None,
+        }
+    }
+
+    /// A token that opens the endpoints: [`MIN_TOKEN_LEN`] to [`MAX_TOKEN_LEN`] visible ASCII
+    /// characters (checked by [`build`](Self::build)). Call it again to accept several tokens,
+    /// e.g. the old and the new one while rotating.
+    ///
+    /// ```
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle())
+    ///     .token("old-token-0123456789abcdef")
+    ///     .token("new-token-0123456789abcdef")
+    ///     .build()?;
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn token(mut self, token: impl Into<String>) -> AdminRouter {
+        self.tokens.push(token.into());
+        self
+    }
+
+    /// The prefix of the JSON endpoints (default [`DEFAULT_PREFIX`]): `{prefix}/errors`,
+    /// `{prefix}/performance`, `{prefix}/security`. Letters, digits and `/._~-` only; `/` or
+    /// `""` puts them at the root.
+    ///
+    /// ```
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle())
+    ///     .token("0123456789abcdef0123456789abcdef")
+    ///     .prefix("/ops/logs")
+    ///     .build()?;
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> AdminRouter {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The path of the Prometheus endpoint (default [`DEFAULT_METRICS_PATH`]).
+    ///
+    /// ```
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle())
+    ///     .token("0123456789abcdef0123456789abcdef")
+    ///     .metrics_path("/admin/metrics")
+    ///     .build()?;
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn metrics_path(mut self, path: impl Into<String>) -> AdminRouter {
+        self.metrics_path = Some(path.into());
+        self
+    }
+
+    /// No Prometheus endpoint (when the application serves [`render_metrics`] itself).
+    ///
+    /// ```
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle())
+    ///     .token("0123456789abcdef0123456789abcdef")
+    ///     .without_metrics()
+    ///     .build()?;
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn without_metrics(mut self) -> AdminRouter {
+        self.metrics_path = None;
+        self
+    }
+
+    /// Throttling of failed attempts: after `max_failures` (at least 1) within `window`, a
+    /// client's requests answer `429` without being checked until its oldest failure leaves the
+    /// window. Default: [`DEFAULT_MAX_FAILURES`] in [`DEFAULT_FAILURE_WINDOW`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle())
+    ///     .token("0123456789abcdef0123456789abcdef")
+    ///     .throttle(3, Duration::from_secs(600))
+    ///     .build()?;
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn throttle(mut self, max_failures: u32, window: Duration) -> AdminRouter {
+        self.max_failures = max_failures;
+        self.window = window;
+        self
+    }
+
+    /// How to find the client's address, for throttling and for the security events. Default:
+    /// axum's `ConnectInfo<SocketAddr>`, else a [`PeerAddr`](crate::http::PeerAddr) extension.
+    /// Behind a reverse proxy, read the address the proxy reports — only from a proxy you trust.
+    ///
+    /// ```
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle())
+    ///     .token("0123456789abcdef0123456789abcdef")
+    ///     .client_ip_with(|parts| {
+    ///         parts.headers.get("x-real-ip")?.to_str().ok()?.parse().ok()
+    ///     })
+    ///     .build()?;
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn client_ip_with<F>(mut self, f: F) -> AdminRouter
+    where
+        F: Fn(&Parts) -> Option<IpAddr> + Send + Sync + 'static,
+    {
+        self.client_ip = Some(Arc::new(f));
+        self
+    }
+
+    /// Builds the router. Refuses ([`Error::InvalidSetting`]) without a token, with a token that
+    /// is empty, shorter than [`MIN_TOKEN_LEN`], longer than [`MAX_TOKEN_LEN`] or not visible
+    /// ASCII, and with a prefix or metrics path that is not a plain path or collides with another
+    /// endpoint.
+    ///
+    /// Merge the result into your application's router after `with_state`, or serve it on its
+    /// own listener (e.g. one bound to an internal address).
+    ///
+    /// ```
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// use tracelight::admin::AdminRouter;
+    /// let refused = AdminRouter::new(layer.handle()).token("short").build();
+    /// assert!(matches!(refused, Err(tracelight::Error::InvalidSetting { .. })));
+    /// let admin = AdminRouter::new(layer.handle()).token("0123456789abcdef0123456789abcdef").build()?;
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn build(self) -> Result<Router, Error> {
+        if self.tokens.is_empty() {
+            return Err(Error::InvalidSetting {
+                setting: "admin token".to_owned(),
+                reason: "no token given: the admin endpoints are not served without one (call \
+                         AdminRouter::token)"
+                    .to_owned(),
+            });
+        }
+        let secrets = self
+            .tokens
+            .iter()
+            .map(|t| auth::Secret::new(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let prefix = check_path("admin prefix", &self.prefix, true)?;
+        let endpoints = [
+            format!("{prefix}/errors"),
+            format!("{prefix}/performance"),
+            format!("{prefix}/security"),
+        ];
+        let metrics_path = match &self.metrics_path {
+            Some(p) => {
+                let p = check_path("admin metrics path", p, false)?;
+                if endpoints.contains(&p) {
+                    return Err(Error::InvalidSetting {
+                        setting: "admin metrics path".to_owned(),
+                        reason: format!("{p} is also a JSON endpoint"),
+                    });
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let state = Arc::new(AdminState {
+            handle: self.handle,
+            secrets,
+            throttle: auth::Throttle::new(self.max_failures, self.window),
+            client_ip: self.client_ip,
+        });
+        let [errors_path, performance_path, security_path] = endpoints;
+        let mut router = Router::new()
+            .route(&errors_path, get(errors))
+            .route(&performance_path, get(performance))
+            .route(&security_path, get(security));
+        if let Some(p) = metrics_path {
+            router = router.route(&p, get(metrics));
+        }
+        Ok(router
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                authorize,
+            ))
+            .with_state(state))
+    }
+}
+
+/// A path of plain characters starting with `/` (the prefix: also `""` or `/`, for the root),
+/// without a trailing `/` or an empty segment.
+fn check_path(setting: &str, path: &str, prefix: bool) -> Result<String, Error> {
+    let refuse = |reason: &str| Error::InvalidSetting {
+        setting: setting.to_owned(),
+        reason: format!("{path:?}: {reason}"),
+    };
+    let path = if prefix {
+        path.strip_suffix('/').unwrap_or(path)
+    } else {
+        path
+    };
+    if path.is_empty() {
+        return if prefix {
+            Ok(String::new())
+        } else {
+            Err(refuse("empty"))
+        };
+    }
+    if !path.starts_with('/') {
+        return Err(refuse("must start with '/'"));
+    }
+    if path.len() > 1 && path.ends_with('/') {
+        return Err(refuse("must not end with '/'"));
+    }
+    if path.contains("//") {
+        return Err(refuse("has an empty segment"));
+    }
+    if !path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._~-".contains(&b))
+    {
+        return Err(refuse(
+            "only letters, digits and '/', '.', '_', '~', '-' are accepted",
+        ));
+    }
+    Ok(path.to_owned())
+}
+
+struct AdminState {
+    handle: Handle,
+    secrets: Vec<auth::Secret>,
+    throttle: auth::Throttle,
+    client_ip: Option<ClientIpFn>,
+}
+
+impl AdminState {
+    fn client_ip(&self, parts: &Parts) -> Option<IpAddr> {
+        if let Some(f) = &self.client_ip {
+            return f(parts);
+        }
+        if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            return Some(addr.ip());
+        }
+        parts
+            .extensions
+            .get::<crate::http::PeerAddr>()
+            .map(|p| p.0.ip())
+    }
+}
+
+/// Checks the token (unless the client is throttled) and logs the attempt.
+async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let ip = state.client_ip(&parts);
+    let client = auth::ClientKey::of(ip);
+    let now = Instant::now();
+    let path = parts.uri.path();
+    if let Some(blocked) = state.throttle.blocked(client, now) {
+        if blocked.first {
+            crate::security_event!(
+                "admin_auth_throttled",
+                "high",
+                client_ip = ip.map(tracing::field::display),
+                path,
+                max_failures = state.throttle.max_failures,
+                window_s = state.throttle.window.as_secs(),
+                retry_after_s = blocked.retry_after,
+                "admin authentication throttled: too many failed attempts"
+            );
+        }
+        return throttled(blocked.retry_after);
+    }
+    let reason = match auth::presented(&parts.headers) {
+        None => "missing_token",
+        Some(given) if auth::any_matches(&state.secrets, given) => {
+            crate::security_event!(
+                "admin_access",
+                "low",
+                client_ip = ip.map(tracing::field::display),
+                path,
+                "admin endpoint accessed"
+            );
+            return next.run(Request::from_parts(parts, body)).await;
+        }
+        Some(_) => "wrong_token",
+    };
+    state.throttle.failed(client, now);
+    crate::security_event!(
+        "admin_auth_failed",
+        "high",
+        client_ip = ip.map(tracing::field::display),
+        path,
+        reason,
+        "admin authentication failed"
+    );
+    unauthorized()
+}
+
+/// The one answer to every failed attempt, whatever the reason.
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (WWW_AUTHENTICATE, "Bearer realm=\"tracelight-admin\""),
+            (CONTENT_TYPE, "application/json"),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        "{\"error\":\"unauthorized\"}\n",
+    )
+        .into_response()
+}
+
+fn throttled(retry_after: u64) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (RETRY_AFTER, retry_after.to_string()),
+            (CONTENT_TYPE, "application/json".to_owned()),
+            (CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        "{\"error\":\"too many failed attempts\"}\n",
+    )
+        .into_response()
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response {
+    match serde_json::to_vec_pretty(value) {
+        Ok(mut body) => {
+            body.push(b'\n');
+            (
+                [
+                    (CONTENT_TYPE, "application/json"),
+                    (CACHE_CONTROL, "no-store"),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(target: "tracelight::admin", error = %e, "could not render an admin response");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+async fn errors(State(state): State<Arc<AdminState>>) -> Response {
+    json(&views::Errors::new(state.handle.errors()))
+}
+
+async fn performance(State(state): State<Arc<AdminState>>) -> Response {
+    json(&views::Performance::new(state.handle.performance()))
+}
+
+async fn security(State(state): State<Arc<AdminState>>) -> Response {
+    json(&views::Security::new(state.handle.security()))
+}
+
+async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+    (
+        [
+            (CONTENT_TYPE, METRICS_CONTENT_TYPE),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        render_metrics(&state.handle),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_checked() {
+        assert_eq!(check_path("p", "/admin/logs", true).unwrap(), "/admin/logs");
+        assert_eq!(
+            check_path("p", "/admin/logs/", true).unwrap(),
+            "/admin/logs"
+        );
+        assert_eq!(check_path("p", "/", true).unwrap(), "");
+        assert_eq!(check_path("p", "", true).unwrap(), "");
+        assert_eq!(check_path("p", "/metrics", false).unwrap(), "/metrics");
+        for bad in ["admin", "/a//b", "/{x}", "/a b", "/*rest", "/a/:id", "/é"] {
+            assert!(check_path("p", bad, true).is_err(), "{bad}");
+            assert!(check_path("p", bad, false).is_err(), "{bad}");
+        }
+        assert!(check_path("p", "", false).is_err());
+        assert!(check_path("p", "/metrics/", false).is_err());
+    }
+}

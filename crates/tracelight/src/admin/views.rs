@@ -1,0 +1,221 @@
+//! The JSON bodies of the admin endpoints, built from the handle's snapshots.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::errors::{ErrorSnapshot, SecuritySnapshot};
+use crate::timing::PerformanceSnapshot;
+
+/// How many slow requests `/performance` lists (newest first).
+pub const SLOW_REQUESTS: usize = 50;
+
+/// `2026-02-10T22:30:00.123456Z`: RFC 3339, UTC, microseconds.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let head = crate::time::render_seconds(d.as_secs(), b'T');
+    format!(
+        "{}.{:06}Z",
+        String::from_utf8_lossy(&head),
+        d.subsec_micros()
+    )
+}
+
+/// A line as written: its JSON object when it is one (the JSON format), else the text.
+fn line(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => Value::String(text.to_owned()),
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct Errors {
+    generated_at: String,
+    total: u64,
+    groups: Vec<ErrorGroup>,
+    recent: Vec<Value>,
+}
+
+#[derive(Serialize)]
+struct ErrorGroup {
+    fingerprint: String,
+    message: String,
+    target: String,
+    error_type: Option<String>,
+    count: u64,
+    last_minute: u64,
+    last_hour: u64,
+    suppressed: u64,
+    first_seen: String,
+    last_seen: String,
+    sample: Value,
+}
+
+impl Errors {
+    pub(crate) fn new(s: ErrorSnapshot) -> Errors {
+        Errors {
+            generated_at: rfc3339(SystemTime::now()),
+            total: s.total,
+            groups: s
+                .groups
+                .into_iter()
+                .map(|g| ErrorGroup {
+                    fingerprint: g.fingerprint,
+                    message: g.message,
+                    target: g.target,
+                    error_type: g.error_type,
+                    count: g.count,
+                    last_minute: g.last_minute,
+                    last_hour: g.last_hour,
+                    suppressed: g.suppressed,
+                    first_seen: rfc3339(g.first_seen),
+                    last_seen: rfc3339(g.last_seen),
+                    sample: if g.sample.is_empty() {
+                        Value::Null
+                    } else {
+                        line(&g.sample)
+                    },
+                })
+                .collect(),
+            recent: s.recent.iter().rev().map(|l| line(l)).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct Performance {
+    generated_at: String,
+    operations: Vec<Operation>,
+    slow_requests: Vec<SlowRequest>,
+}
+
+#[derive(Serialize)]
+struct Operation {
+    operation: String,
+    count: u64,
+    slow: u64,
+    min_ms: f64,
+    max_ms: f64,
+    mean_ms: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    threshold_ms: f64,
+}
+
+#[derive(Serialize)]
+struct SlowRequest {
+    operation: String,
+    at: String,
+    duration_ms: f64,
+    busy_ms: f64,
+    request_id: Option<String>,
+    fields: Value,
+    #[serde(skip)]
+    sort_key: SystemTime,
+}
+
+impl Performance {
+    pub(crate) fn new(s: PerformanceSnapshot) -> Performance {
+        let mut slow_requests = Vec::new();
+        let mut operations = Vec::with_capacity(s.operations.len());
+        for op in s.operations {
+            for sample in op.slow_samples {
+                slow_requests.push(SlowRequest {
+                    operation: op.operation.clone(),
+                    at: rfc3339(sample.at),
+                    duration_ms: sample.duration_ms,
+                    busy_ms: sample.busy_ms,
+                    request_id: sample.request_id,
+                    fields: serde_json::from_str(&sample.fields)
+                        .unwrap_or(Value::String(sample.fields)),
+                    sort_key: sample.at,
+                });
+            }
+            operations.push(Operation {
+                operation: op.operation,
+                count: op.count,
+                slow: op.slow,
+                min_ms: op.min_ms,
+                max_ms: op.max_ms,
+                mean_ms: op.mean_ms,
+                p50_ms: op.p50_ms,
+                p90_ms: op.p90_ms,
+                p99_ms: op.p99_ms,
+                threshold_ms: op.threshold_ms,
+            });
+        }
+        slow_requests.sort_by(|a, b| b.sort_key.cmp(&a.sort_key));
+        slow_requests.truncate(SLOW_REQUESTS);
+        Performance {
+            generated_at: rfc3339(SystemTime::now()),
+            operations,
+            slow_requests,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct Security {
+    generated_at: String,
+    total: u64,
+    counts: Vec<SecurityCount>,
+    recent: Vec<SecurityEvent>,
+}
+
+#[derive(Serialize)]
+struct SecurityCount {
+    event: String,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct SecurityEvent {
+    event: String,
+    line: Value,
+}
+
+impl Security {
+    pub(crate) fn new(s: SecuritySnapshot) -> Security {
+        Security {
+            generated_at: rfc3339(SystemTime::now()),
+            total: s.total,
+            counts: s
+                .counts
+                .into_iter()
+                .map(|(event, count)| SecurityCount { event, count })
+                .collect(),
+            recent: s
+                .recent
+                .into_iter()
+                .rev()
+                .map(|e| SecurityEvent {
+                    line: line(&e.line),
+                    event: e.event,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_in_utc_with_microseconds() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_770_762_600_123_456);
+        assert_eq!(rfc3339(t), "2026-02-10T22:30:00.123456Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn lines_are_objects_when_json() {
+        assert_eq!(line("{\"a\":1}")["a"], 1);
+        assert_eq!(line("2026 INFO text line"), "2026 INFO text line");
+        assert_eq!(line("42"), "42");
+    }
+}
