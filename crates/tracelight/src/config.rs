@@ -28,6 +28,7 @@
 //! | `LOG_REDACT_KEYS` / `LOG_REDACT_ALLOW` | comma-separated secret words to add / remove | |
 //! | `LOG_REDACT_EMAIL` | also mask e-mail addresses in values | `false` |
 //! | `LOG_STREAM_<NAME>_<SETTING>` | per stream (`APP`, `ERRORS`, `ACCESS`, `SECURITY`, `PERFORMANCE`): `ENABLED`, `FILE`, `FORMAT`, `LEVEL`, `MAX_BYTES`, `BACKUP_COUNT`, `ROTATION`, `MAX_AGE`, `COMPRESS` | the global ones |
+//! | `OTEL_*` | with the `otel` feature: the OTLP endpoint, protocol, resource, sampler… (see `OtelConfig` in the `otel` module) | export off |
 //!
 //! A value that cannot be used is an [`Error::InvalidEnv`] naming the variable, the value and what
 //! is accepted; nothing is silently ignored.

@@ -37,7 +37,15 @@ fn batch() -> BatchConfig {
         .export_timeout(Duration::from_millis(500))
 }
 
+/// The scenarios measure latency: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn outage(protocol: Protocol) {
+    let _serial = serial();
     let mut rotel = Rotel::start();
     let (grpc, http) = (rotel.grpc, rotel.http);
     let url = match protocol {
@@ -132,6 +140,7 @@ fn http_collector_stopped_and_restarted() {
 
 #[test]
 fn a_collector_that_never_answers_does_not_slow_the_service() {
+    let _serial = serial();
     // Accepts connections and never answers: each export runs into its timeout.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();

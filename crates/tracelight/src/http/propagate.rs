@@ -57,7 +57,8 @@ impl Propagator {
 
     /// Adds the current context to `headers`: the request id of the current span, when there is
     /// one, valid, and the header is not already set (an explicit value wins). Does nothing
-    /// outside a request.
+    /// outside a request. With the `otel` feature and an export pipeline running, also the W3C
+    /// `traceparent` and `tracestate` of the current span (unless `traceparent` is already set).
     ///
     /// ```
     /// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local();

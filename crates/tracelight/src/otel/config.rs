@@ -347,7 +347,7 @@ impl OtelConfig {
         self
     }
 
-    /// The transport for traces, when set apart.
+    /// The transport set for both signals (default [`Protocol::HttpProtobuf`]).
     pub fn get_protocol(&self) -> Protocol {
         self.protocol.unwrap_or_default()
     }
