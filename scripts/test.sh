@@ -28,6 +28,13 @@ fi
 chmod +x "$ROTEL_AGENT" "$OTELCOL_CONTRIB"
 export ROTEL_AGENT OTELCOL_CONTRIB
 
+# The admin tests (crates/tracelight/tests/admin_*.rs) read /metrics with the reference Prometheus
+# client's text parser, from the same virtual environment.
+PROMETHEUS_CLIENT_VERSION=0.26.0
+if ! .venv/bin/pip show prometheus-client 2>/dev/null | grep -qx "Version: ${PROMETHEUS_CLIENT_VERSION}"; then
+  .venv/bin/pip install --quiet --disable-pip-version-check "prometheus-client==${PROMETHEUS_CLIENT_VERSION}"
+fi
+
 if [ $# -eq 0 ]; then
   set -- --workspace --all-features
 fi
