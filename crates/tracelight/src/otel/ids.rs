@@ -37,6 +37,11 @@ pub(crate) fn write_trace_ids(out: &mut Vec<u8>, event: &tracing_core::Event<'_>
     if !is_active() || !event.is_contextual() {
         return;
     }
+    // The SDK's own diagnostics (`internal-logs`) may be emitted while it holds the current
+    // context mutably borrowed: they carry no trace, and reading it there would be re-entrant.
+    if event.metadata().target().starts_with("opentelemetry") {
+        return;
+    }
     write_current(out);
 }
 
