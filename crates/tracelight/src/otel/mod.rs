@@ -38,7 +38,7 @@
 //! # What leaves the process
 //!
 //! Secrets do not: each export thread passes every span and log record through the builder's
-//! [`Redactor`](crate::redact::Redactor) before export — attributes with a secret key become
+//! [`Redactor`] before export — attributes with a secret key become
 //! `"[REDACTED]"`, and string values, span event names, status descriptions and log bodies are
 //! scanned for secret shapes.
 //!
