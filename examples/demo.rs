@@ -15,7 +15,10 @@
 //! - a failing request (500) whose error is logged with its whole source chain;
 //! - a secret redacted, a record of the `log` crate, a value with newlines kept on one line;
 //! - an operation slower than its threshold (a `span_closed` event on the `performance` stream),
-//!   a repeated error counted and suppressed after three (with a summary line), and a security event.
+//!   a repeated error counted and suppressed after three (with a summary line), and a security event;
+//! - the admin endpoints (`/admin/logs/errors`, `/metrics`…) behind a random token printed on the
+//!   terminal: fetched once with it, and once without (a 401 and an `admin_auth_failed` security
+//!   event).
 //!
 //! With `LOG_DIR=/tmp/demo-logs` the five stream files are written there too.
 
@@ -27,6 +30,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use tracelight::admin::AdminRouter;
 use tracelight::errors::ErrorConfig;
 use tracelight::http::{RequestId, RequestLayer};
 use tracelight::timing::TimingConfig;
@@ -121,11 +125,20 @@ async fn health() -> &'static str {
     "ok"
 }
 
+/// A random admin token from the operating system's generator (two v4 UUIDs: 244 random bits).
+fn random_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // The environment decides (LOG_FORMAT, LOG_DIR, OTEL_*…); the code adds what this service knows:
     // its own slow thresholds, and that one error repeated more than 3 times a minute is noise.
-    let _guard = tracelight::Builder::from_env()?
+    let guard = tracelight::Builder::from_env()?
         .timing(
             TimingConfig::default()
                 .threshold_for("inventory_lookup", Duration::from_millis(20))
@@ -136,9 +149,17 @@ async fn main() -> anyhow::Result<()> {
     info!(version = env!("CARGO_PKG_VERSION"), "demo service starting");
     log::info!("a record from a crate that uses the `log` crate");
 
+    // The admin endpoints, behind a token that goes to the terminal only, never into a log line.
+    let admin_token = random_token();
+    eprintln!("admin token (for /admin/logs/* and /metrics): {admin_token}");
+    let admin = AdminRouter::new(guard.handle())
+        .token(admin_token.clone())
+        .build()?;
+
     let app = Router::new()
         .route("/health", get(health))
         .route("/users/{user_id}/orders/{order_id}", post(create_order))
+        .merge(admin)
         .layer(RequestLayer::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -237,6 +258,43 @@ async fn main() -> anyhow::Result<()> {
         security_events = tracelight::security().total,
         "what the demo saw"
     );
+
+    // The same, over HTTP: the admin endpoints with the token, and once without it.
+    let admin_client = reqwest::Client::new();
+    let resp = admin_client
+        .get(format!("http://{addr}/admin/logs/errors"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+    info!(
+        status,
+        errors_total = body["total"].as_u64(),
+        error_groups = body["groups"].as_array().map(Vec::len),
+        "client: /admin/logs/errors answered"
+    );
+    let resp = admin_client
+        .get(format!("http://{addr}/metrics"))
+        .header("x-admin-token", &admin_token)
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    let metrics = resp.text().await?;
+    info!(
+        status,
+        samples = metrics.lines().filter(|l| !l.starts_with('#')).count(),
+        "client: /metrics answered"
+    );
+    let resp = admin_client
+        .get(format!("http://{addr}/admin/logs/errors"))
+        .send()
+        .await?;
+    info!(
+        status = resp.status().as_u16(),
+        "client: /admin/logs/errors without the token refused (see the admin_auth_failed event)"
+    );
+    drop(admin_client);
 
     let _ = stop.send(());
     server.await??;
