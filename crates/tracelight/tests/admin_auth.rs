@@ -1,5 +1,6 @@
 //! The admin router's authentication over real HTTP on loopback: tokens in both headers, refusals
 //! that all look the same, throttling per client, and the security events of every attempt.
+#![cfg(feature = "admin")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_support;

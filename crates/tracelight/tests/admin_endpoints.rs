@@ -1,5 +1,6 @@
 //! What the admin endpoints answer over real HTTP after errors, slow spans and security events
 //! went through `tracing`; `/metrics` read by the reference Prometheus parser.
+#![cfg(feature = "admin")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_support;
