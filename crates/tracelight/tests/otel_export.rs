@@ -47,6 +47,7 @@ fn export_to(rotel: &Rotel, protocol: Protocol) {
         )
         .entered();
         tracing::info!(step = 1u64, "started {marker}");
+        tracing::info!("login used Bearer zyxwvuts98765432 ({marker})");
         let _child = tracing::info_span!("charge_card", amount = 99.5, items = 3).entered();
         tracing::warn!(
             user_id = 42,
@@ -112,7 +113,14 @@ fn export_to(rotel: &Rotel, protocol: Protocol) {
         "{}",
         log.text
     );
-    for secret in ["hunter2-secret", "tok-SECRET-123", "abcdefgh12345678"] {
+    let body = rotel.wait_log(&format!("login used Bearer [REDACTED] ({marker})"));
+    assert_eq!(body.span_id(), root.span_id(), "{}", body.text);
+    for secret in [
+        "hunter2-secret",
+        "tok-SECRET-123",
+        "abcdefgh12345678",
+        "zyxwvuts98765432",
+    ] {
         assert!(
             !out.contains(secret),
             "{secret} reached the collector:\n{out}"
