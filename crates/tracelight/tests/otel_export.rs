@@ -121,6 +121,7 @@ fn export_to(rotel: &Rotel, protocol: Protocol) {
         "abcdefgh12345678",
         "zyxwvuts98765432",
     ] {
+        let out = rotel.output();
         assert!(
             !out.contains(secret),
             "{secret} reached the collector:\n{out}"
