@@ -213,9 +213,9 @@ async fn every_wrong_token_is_refused_the_same_way() {
     let wrong: Vec<Vec<u8>> = vec![
         b"".to_vec(),
         b"a".to_vec(),
-        TOKEN[..1].as_bytes().to_vec(),
-        TOKEN[..TOKEN.len() / 2].as_bytes().to_vec(),
-        TOKEN[..TOKEN.len() - 1].as_bytes().to_vec(),
+        TOKEN.as_bytes()[..1].to_vec(),
+        TOKEN.as_bytes()[..TOKEN.len() / 2].to_vec(),
+        TOKEN.as_bytes()[..TOKEN.len() - 1].to_vec(),
         last_char.into_bytes(),
         first_char.into_bytes(),
         format!("{TOKEN}x").into_bytes(),

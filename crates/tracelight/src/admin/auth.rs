@@ -11,12 +11,24 @@ use crate::sink::lock;
 use crate::Error;
 
 /// The shortest token accepted, in bytes.
+///
+/// ```
+/// assert_eq!(tracelight::admin::MIN_TOKEN_LEN, 16);
+/// ```
 pub const MIN_TOKEN_LEN: usize = 16;
 
 /// The longest token accepted, in bytes.
+///
+/// ```
+/// assert_eq!(tracelight::admin::MAX_TOKEN_LEN, 256);
+/// ```
 pub const MAX_TOKEN_LEN: usize = 256;
 
 /// The header that may carry the token (the other way is `Authorization: Bearer <token>`).
+///
+/// ```
+/// assert_eq!(tracelight::admin::TOKEN_HEADER, "x-admin-token");
+/// ```
 pub const TOKEN_HEADER: &str = "x-admin-token";
 
 /// A configured token, padded to [`MAX_TOKEN_LEN`] so that every comparison reads the same number

@@ -42,7 +42,7 @@ pub fn render_metrics(handle: &Handle) -> String {
     }
 
     let streams = handle.stats();
-    let per_stream: [(&str, &str, fn(&crate::sink::StreamStats) -> u64); 6] = [
+    let per_stream: [(&str, &str, StatOf); 6] = [
         (
             "tracelight_stream_lines_total",
             "Lines written to each stream.",
@@ -153,7 +153,10 @@ pub fn render_metrics(handle: &Handle) -> String {
         }
     }
 
-    let perf = handle.performance();
+    let mut perf = handle.performance();
+    // By name, so that successive scrapes list the series in the same order.
+    perf.operations
+        .sort_by(|a, b| a.operation.cmp(&b.operation));
     if !perf.operations.is_empty() {
         m.family(
             "tracelight_span_duration_seconds",
@@ -178,7 +181,8 @@ pub fn render_metrics(handle: &Handle) -> String {
             m.sample(
                 "tracelight_span_duration_seconds_sum",
                 &[("operation", name)],
-                Float(op.mean_ms * op.count as f64 / 1000.0),
+                // Durations are kept in whole microseconds: the sum is too.
+                Float((op.mean_ms * op.count as f64 * 1000.0).round() / 1_000_000.0),
             );
             m.sample(
                 "tracelight_span_duration_seconds_count",
@@ -228,6 +232,9 @@ pub fn render_metrics(handle: &Handle) -> String {
 
     m.out
 }
+
+/// Reads one counter of a stream's statistics.
+type StatOf = fn(&crate::sink::StreamStats) -> u64;
 
 /// A float as Prometheus writes it: `+Inf`, `-Inf`, `NaN`, else the shortest decimal that reads
 /// back as the same value (`0.005`, `1`, `2.5`).

@@ -9,6 +9,10 @@ use crate::errors::{ErrorSnapshot, SecuritySnapshot};
 use crate::timing::PerformanceSnapshot;
 
 /// How many slow requests `/performance` lists (newest first).
+///
+/// ```
+/// assert_eq!(tracelight::admin::SLOW_REQUESTS, 50);
+/// ```
 pub const SLOW_REQUESTS: usize = 50;
 
 /// `2026-02-10T22:30:00.123456Z`: RFC 3339, UTC, microseconds.
@@ -147,7 +151,7 @@ impl Performance {
                 threshold_ms: op.threshold_ms,
             });
         }
-        slow_requests.sort_by(|a, b| b.sort_key.cmp(&a.sort_key));
+        slow_requests.sort_by_key(|s| std::cmp::Reverse(s.sort_key));
         slow_requests.truncate(SLOW_REQUESTS);
         Performance {
             generated_at: rfc3339(SystemTime::now()),
