@@ -310,6 +310,30 @@ async fn failed_attempts_are_throttled_per_client() {
     assert_eq!(access[0]["client_ip"], "127.0.0.2");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_parallel_guesses_gets_no_more_answers() {
+    let addr = serve(router("/burst").build().unwrap()).await;
+    let url = format!("http://{addr}/burst/errors");
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let req = client
+                .get(&url)
+                .bearer_auth(format!("guess-{i:04}-0123456789abcdef"));
+            tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((refused, throttled), (5, 35), "{statuses:?}");
+    assert_eq!(events_for("/burst", "admin_auth_failed").len(), 5);
+    assert_eq!(events_for("/burst", "admin_auth_throttled").len(), 1);
+}
+
 #[tokio::test]
 async fn without_a_peer_address_clients_share_one_bucket() {
     let addr = serve_anonymous(

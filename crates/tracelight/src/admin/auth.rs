@@ -167,6 +167,17 @@ struct Failures {
     announced: bool,
 }
 
+/// What becomes of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The token is right: served.
+    Allowed,
+    /// The token is wrong (or missing): counted as a failure, answered 401.
+    Refused,
+    /// The client is locked out: answered 429 whatever it sent.
+    Blocked(Blocked),
+}
+
 /// Failed attempts per client in a sliding window.
 #[derive(Debug)]
 pub(crate) struct Throttle {
@@ -217,6 +228,11 @@ impl Throttle {
         let mut map = lock(&self.clients);
         let key = Self::key(&map, client);
         let f = map.get_mut(&key)?;
+        self.lockout(f, now)
+    }
+
+    /// The lockout of a client with these failures, if it is locked out.
+    fn lockout(&self, f: &mut Failures, now: Instant) -> Option<Blocked> {
         self.expire(f, now);
         if f.times.len() < self.max_failures as usize {
             f.announced = false;
@@ -235,10 +251,13 @@ impl Throttle {
         })
     }
 
-    /// Counts a failed attempt by `client`.
-    pub(crate) fn failed(&self, client: ClientKey, now: Instant) {
+    /// Decides an attempt whose token was found right (`ok`) or wrong, in one step: a client
+    /// that got locked out meanwhile (by requests of its own running in parallel) is refused
+    /// whatever it sent, so a burst of parallel guesses gets no more answers than guesses in a
+    /// row would. A wrong token counts as a failure.
+    pub(crate) fn settle(&self, client: ClientKey, now: Instant, ok: bool) -> Outcome {
         let mut map = lock(&self.clients);
-        if !map.contains_key(&client) && map.len() >= MAX_CLIENTS {
+        if !ok && !map.contains_key(&client) && map.len() >= MAX_CLIENTS {
             let window = self.window;
             map.retain(|_, f| {
                 f.times
@@ -247,12 +266,20 @@ impl Throttle {
             });
         }
         let key = Self::key(&map, client);
+        if let Some(f) = map.get_mut(&key) {
+            if let Some(blocked) = self.lockout(f, now) {
+                return Outcome::Blocked(blocked);
+            }
+        }
+        if ok {
+            return Outcome::Allowed;
+        }
         let f = map.entry(key).or_default();
-        self.expire(f, now);
         f.times.push_back(now);
         while f.times.len() > self.max_failures as usize {
             f.times.pop_front();
         }
+        Outcome::Refused
     }
 
     #[cfg(test)]
@@ -367,7 +394,7 @@ mod tests {
         let now = Instant::now();
         for _ in 0..3 {
             assert_eq!(t.blocked(a, now), None);
-            t.failed(a, now);
+            assert_eq!(t.settle(a, now, false), Outcome::Refused);
         }
         let first = t.blocked(a, now).unwrap();
         assert!(first.first);
@@ -379,6 +406,25 @@ mod tests {
         assert_eq!(t.blocked(b, now), None);
         // The window slides: a minute later, attempts are checked again.
         assert_eq!(t.blocked(a, now + Duration::from_secs(60)), None);
+    }
+
+    #[test]
+    fn a_lockout_reached_meanwhile_refuses_even_the_right_token() {
+        let t = Throttle::new(2, Duration::from_secs(60));
+        let a = ClientKey::of(Some("10.0.0.1".parse().unwrap()));
+        let now = Instant::now();
+        // Three attempts that all passed the first check before any was decided.
+        assert_eq!(t.blocked(a, now), None);
+        assert_eq!(t.settle(a, now, false), Outcome::Refused);
+        assert_eq!(t.settle(a, now, false), Outcome::Refused);
+        assert!(matches!(t.settle(a, now, false), Outcome::Blocked(_)));
+        assert!(matches!(t.settle(a, now, true), Outcome::Blocked(_)));
+        // Successes are not failures: they never lock a client out.
+        let b = ClientKey::of(Some("10.0.0.2".parse().unwrap()));
+        for _ in 0..10 {
+            assert_eq!(t.settle(b, now, true), Outcome::Allowed);
+        }
+        assert_eq!(t.blocked(b, now), None);
     }
 
     #[test]
@@ -400,17 +446,21 @@ mod tests {
         let t = Throttle::new(2, Duration::from_secs(60));
         let now = Instant::now();
         for i in 0..MAX_CLIENTS as u32 {
-            t.failed(ClientKey::of(Some(IpAddr::from(i.to_be_bytes()))), now);
+            t.settle(
+                ClientKey::of(Some(IpAddr::from(i.to_be_bytes()))),
+                now,
+                false,
+            );
         }
         assert_eq!(t.tracked(), MAX_CLIENTS);
         // New addresses cannot each get fresh attempts: they share the overflow bucket.
         let fresh = |i: u32| ClientKey::of(Some(IpAddr::from((0xc000_0000 + i).to_be_bytes())));
-        t.failed(fresh(1), now);
-        t.failed(fresh(2), now);
+        t.settle(fresh(1), now, false);
+        t.settle(fresh(2), now, false);
         assert!(t.blocked(fresh(3), now).is_some());
         // Once the old entries expire they are dropped and new clients get their own again.
         let later = now + Duration::from_secs(61);
-        t.failed(fresh(4), later);
+        t.settle(fresh(4), later, false);
         assert!(t.tracked() <= 2);
         assert_eq!(t.blocked(fresh(4), later), None);
     }

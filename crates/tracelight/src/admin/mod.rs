@@ -443,7 +443,7 @@ async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Nex
     let client = auth::ClientKey::of(ip);
     let now = Instant::now();
     let path = parts.uri.path();
-    if let Some(blocked) = state.throttle.blocked(client, now) {
+    let throttle = |blocked: auth::Blocked| {
         if blocked.first {
             crate::security_event!(
                 "admin_auth_throttled",
@@ -456,11 +456,17 @@ async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Nex
                 "admin authentication throttled: too many failed attempts"
             );
         }
-        return throttled(blocked.retry_after);
+        throttled(blocked.retry_after)
+    };
+    // A locked-out client is answered without its token being looked at.
+    if let Some(blocked) = state.throttle.blocked(client, now) {
+        return throttle(blocked);
     }
-    let reason = match auth::presented(&parts.headers) {
-        None => "missing_token",
-        Some(given) if auth::any_matches(&state.secrets, given) => {
+    let given = auth::presented(&parts.headers);
+    let ok = given.is_some_and(|t| auth::any_matches(&state.secrets, t));
+    match state.throttle.settle(client, now, ok) {
+        auth::Outcome::Blocked(blocked) => throttle(blocked),
+        auth::Outcome::Allowed => {
             crate::security_event!(
                 "admin_access",
                 "low",
@@ -468,20 +474,25 @@ async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Nex
                 path,
                 "admin endpoint accessed"
             );
-            return next.run(Request::from_parts(parts, body)).await;
+            next.run(Request::from_parts(parts, body)).await
         }
-        Some(_) => "wrong_token",
-    };
-    state.throttle.failed(client, now);
-    crate::security_event!(
-        "admin_auth_failed",
-        "high",
-        client_ip = ip.map(tracing::field::display),
-        path,
-        reason,
-        "admin authentication failed"
-    );
-    unauthorized()
+        auth::Outcome::Refused => {
+            let reason = if given.is_none() {
+                "missing_token"
+            } else {
+                "wrong_token"
+            };
+            crate::security_event!(
+                "admin_auth_failed",
+                "high",
+                client_ip = ip.map(tracing::field::display),
+                path,
+                reason,
+                "admin authentication failed"
+            );
+            unauthorized()
+        }
+    }
 }
 
 /// The one answer to every failed attempt, whatever the reason.
