@@ -452,9 +452,23 @@ impl SecurityTracker {
     }
 }
 
-/// Emits a security event: a WARN event tagged for the `security` stream, with `event` (its type)
-/// and `severity` (`low`, `medium`, `high`, `critical`), counted by type in
-/// [`security`](crate::security).
+/// The level a security event is written at, from its severity: `low` → INFO, `medium` and
+/// `high` → WARN, `critical` → ERROR (anything else → WARN).
+///
+/// ```
+/// assert_eq!(tracelight::errors::severity_level("critical"), tracing::Level::ERROR);
+/// ```
+pub fn severity_level(severity: &str) -> tracing::Level {
+    match severity {
+        "low" | "info" => tracing::Level::INFO,
+        "critical" => tracing::Level::ERROR,
+        _ => tracing::Level::WARN,
+    }
+}
+
+/// Emits a security event: an event tagged for the `security` stream, with `event` (its type)
+/// and `severity` (`low`, `medium`, `high`, `critical`; the level follows it, see
+/// [`severity_level`]), counted by type in [`security`](crate::security).
 ///
 /// ```
 /// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
@@ -464,15 +478,32 @@ impl SecurityTracker {
 /// ```
 #[macro_export]
 macro_rules! security_event {
-    ($event:expr, $severity:expr, $($rest:tt)+) => {
-        ::tracing::warn!(
-            target: "tracelight::security",
-            stream = "security",
-            event = $event,
-            severity = $severity,
-            $($rest)+
-        )
-    };
+    ($event:expr, $severity:expr, $($rest:tt)+) => {{
+        let severity: &str = $severity;
+        match $crate::errors::severity_level(severity) {
+            ::tracing::Level::INFO => ::tracing::info!(
+                target: "tracelight::security",
+                stream = "security",
+                event = $event,
+                severity,
+                $($rest)+
+            ),
+            ::tracing::Level::ERROR => ::tracing::error!(
+                target: "tracelight::security",
+                stream = "security",
+                event = $event,
+                severity,
+                $($rest)+
+            ),
+            _ => ::tracing::warn!(
+                target: "tracelight::security",
+                stream = "security",
+                event = $event,
+                severity,
+                $($rest)+
+            ),
+        }
+    }};
 }
 
 #[cfg(test)]

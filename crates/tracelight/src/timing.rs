@@ -194,6 +194,8 @@ pub struct OperationStats {
     pub max_ms: f64,
     /// Mean, in milliseconds.
     pub mean_ms: f64,
+    /// Sum of all durations, in milliseconds (exact to the microsecond).
+    pub sum_ms: f64,
     /// Median, in milliseconds.
     pub p50_ms: f64,
     /// 90th percentile, in milliseconds.
@@ -343,6 +345,7 @@ impl Timing {
                 } else {
                     op.sum as f64 / op.count as f64 / 1000.0
                 },
+                sum_ms: op.sum as f64 / 1000.0,
                 p50_ms: ms(op.hist.value_at_quantile(0.50)),
                 p90_ms: ms(op.hist.value_at_quantile(0.90)),
                 p99_ms: ms(op.hist.value_at_quantile(0.99)),
@@ -407,9 +410,12 @@ mod tests {
         let timing =
             Timing::new(TimingConfig::default().threshold_for("q", Duration::from_millis(50)));
         for ms in 1..=100u64 {
-            timing.record(Cow::Borrowed("q"), Duration::from_millis(ms), Duration::ZERO, || {
-                (None, "{}".into())
-            });
+            timing.record(
+                Cow::Borrowed("q"),
+                Duration::from_millis(ms),
+                Duration::ZERO,
+                || (None, "{}".into()),
+            );
         }
         let s = timing.snapshot();
         let q = &s.operations[0];

@@ -1,6 +1,7 @@
 //! OTLP export to a real collector (rotel), over gRPC and over HTTP/protobuf: span names,
 //! attributes, parent/child links, log records with their trace and span ids, the resource, the
 //! same ids in the JSON lines, and secrets that never reach the collector.
+#![cfg(feature = "otel")]
 #![allow(clippy::unwrap_used)]
 
 mod otel_support;

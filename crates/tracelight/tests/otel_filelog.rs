@@ -2,6 +2,7 @@
 //! with `json_parser` (timestamp, severity) and `trace_parser` (trace ids) forwards them over OTLP
 //! to rotel; attributes, severity, timestamp and trace ids arrive intact and match the spans
 //! tracelight exported itself. The collector configuration is the recipe of docs/opentelemetry.md.
+#![cfg(feature = "otel")]
 #![allow(clippy::unwrap_used)]
 
 mod otel_support;

@@ -2,6 +2,7 @@
 //! current-thread Tokio runtime and drops the guard inside it: the last batch still reaches the
 //! collector over gRPC (a blocking shutdown on that runtime would lose it), and a bad value is an
 //! `Error::InvalidEnv` naming the variable.
+#![cfg(feature = "otel")]
 #![allow(clippy::unwrap_used)]
 
 mod otel_support;

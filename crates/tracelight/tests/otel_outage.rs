@@ -1,5 +1,6 @@
 //! A collector that goes away, comes back, or never answers: the service's latency stays the same
 //! (nothing waits for the collector), losses are counted, and export resumes by itself.
+#![cfg(feature = "otel")]
 #![allow(clippy::unwrap_used)]
 
 mod otel_support;

@@ -1,6 +1,7 @@
 //! One trace across services: the server middleware continues the caller's W3C `traceparent`,
 //! and the client side (reqwest's `.propagate()`, the tower `PropagateLayer`) sends it on. Checked
 //! at a real collector and in the JSON lines.
+#![cfg(feature = "otel")]
 #![cfg(all(feature = "http", feature = "reqwest", feature = "axum"))]
 #![allow(clippy::unwrap_used)]
 

@@ -182,7 +182,7 @@ pub fn render_metrics(handle: &Handle) -> String {
                 "tracelight_span_duration_seconds_sum",
                 &[("operation", name)],
                 // Durations are kept in whole microseconds: the sum is too.
-                Float((op.mean_ms * op.count as f64 * 1000.0).round() / 1_000_000.0),
+                Float(op.sum_ms / 1000.0),
             );
             m.sample(
                 "tracelight_span_duration_seconds_count",
