@@ -43,10 +43,10 @@ pub mod fields;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod json;
-mod panic;
-pub mod redact;
 #[cfg(feature = "otel")]
 pub mod otel;
+mod panic;
+pub mod redact;
 pub mod route;
 pub mod sample;
 pub mod sink;
