@@ -63,6 +63,7 @@ pub(crate) fn write_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, span: Option<&st
     sep(buf, ansi);
 }
 
+#[inline]
 fn sep(buf: &mut Vec<u8>, ansi: bool) {
     if ansi {
         buf.extend_from_slice(DIM);
@@ -73,11 +74,13 @@ fn sep(buf: &mut Vec<u8>, ansi: bool) {
     }
 }
 
+#[inline]
 fn escape_control(buf: &mut Vec<u8>, s: &str) {
     escape_into(buf, s);
 }
 
 /// Writes ` key=` (the key dimmed on a terminal).
+#[inline]
 pub(crate) fn write_key(buf: &mut Vec<u8>, key: &str, ansi: bool) {
     buf.push(b' ');
     if ansi {
@@ -115,6 +118,7 @@ fn quote_if_needed(buf: &mut Vec<u8>, start: usize) {
 }
 
 /// Writes a value that is already rendered as JSON (span and context fields) in text form.
+#[inline]
 pub(crate) fn write_json_value(buf: &mut Vec<u8>, json: &[u8]) {
     if json.len() >= 2 && json[0] == b'"' {
         let inner = &json[1..json.len() - 1];
@@ -176,9 +180,7 @@ impl TextVisitor<'_> {
         }
         f(self.out);
         if let Some(r) = self.redactor {
-            if r.has_value_patterns() {
-                r.redact_raw(self.out, start);
-            }
+            r.redact_raw(self.out, start);
         }
         quote_if_needed(self.out, start);
     }
@@ -250,7 +252,29 @@ impl Visit for TextVisitor<'_> {
             }
             return;
         }
-        self.string_like(field, |b| escape_into(b, value));
+        if !self.key(field) {
+            return;
+        }
+        if self.secret(field) {
+            self.out.extend_from_slice(REDACTED.as_bytes());
+            return;
+        }
+        // The value is known up front: decide on quotes before writing, not by moving bytes after.
+        let bytes = value.as_bytes();
+        let quote = needs_quotes(bytes) || crate::fields::needs_escape(bytes);
+        if quote {
+            self.out.push(b'"');
+        }
+        let start = self.out.len();
+        escape_into(self.out, value);
+        if let Some(r) = self.redactor {
+            if r.may_match(value.len()) {
+                r.redact_raw(self.out, start);
+            }
+        }
+        if quote {
+            self.out.push(b'"');
+        }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         // `message: cause: cause`, the whole `source()` chain on one line.
