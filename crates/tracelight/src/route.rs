@@ -717,6 +717,9 @@ impl TracelightLayer {
                     keys.add(k);
                 }
             }
+            if plan.rate_limited > 0 {
+                keys.add("rate_limited");
+            }
             let mut v = JsonVisitor {
                 out: &mut s.fields,
                 keys: &mut keys,

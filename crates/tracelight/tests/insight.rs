@@ -396,6 +396,39 @@ fn rate_limits_hold_back_a_flood_and_say_how_much() {
 }
 
 #[test]
+fn a_field_named_rate_limited_is_renamed_when_the_count_is_added() {
+    let w = tracelight::sink::MemoryWriter::new();
+    let _g = tracelight::builder()
+        .sampling(SamplingConfig::default().rate_limit(1))
+        .format(tracelight::Format::Json)
+        .writer(w.clone())
+        .init_local()
+        .unwrap();
+    let now_secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let flood = || {
+        for i in 0..3u64 {
+            info!(rate_limited = i, "flood");
+        }
+    };
+    let start = now_secs();
+    flood();
+    while now_secs() == start {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    flood();
+    let line = w.lines().last().unwrap().clone();
+    assert_eq!(line.matches("\"rate_limited\":").count(), 1, "{line}");
+    let last: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(last["rate_limited"], 2);
+    assert_eq!(last["fields.rate_limited"], 0);
+}
+
+#[test]
 fn debug_sampling_keeps_or_drops_whole_requests() {
     let w = tracelight::sink::MemoryWriter::new();
     let g = tracelight::builder()
