@@ -70,7 +70,16 @@ impl Context {
     }
 
     /// A new context: these entries plus `key` (replacing an earlier value of the same key).
+    /// A key that tracelight writes itself ([`RESERVED_KEYS`](crate::fields::RESERVED_KEYS)) is
+    /// kept as `fields.<key>`, so a line never holds it twice.
     pub(crate) fn with(parent: Option<&Context>, key: &str, json_value: &[u8]) -> Context {
+        let renamed;
+        let key = if fields::is_reserved(key) {
+            renamed = format!("{}{key}", fields::RENAME_PREFIX);
+            renamed.as_str()
+        } else {
+            key
+        };
         let mut entries: Vec<(Box<str>, Box<[u8]>)> = parent
             .map(|p| {
                 p.entries
@@ -330,6 +339,13 @@ mod tests {
         assert_eq!(c.json(), b"\"request_id\":\"r1\",\"user_id\":8,");
         assert_eq!(c.request_id().as_deref(), Some("r1"));
         assert_eq!(a.request_id(), None);
+    }
+
+    #[test]
+    fn reserved_keys_are_renamed() {
+        let a = Context::with(None, "message", b"\"m\"");
+        let b = Context::with(Some(&a), "message", b"\"n\"");
+        assert_eq!(b.json(), b"\"fields.message\":\"n\",");
     }
 
     #[test]
