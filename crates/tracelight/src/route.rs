@@ -987,11 +987,6 @@ where
                 inner.emit_due_summaries(false);
             }
         }
-        let mut tag = TagVisitor::new();
-        if meta.fields().field("stream").is_some() {
-            event.record(&mut tag);
-        }
-        let tag_str = tag.tag();
         // A `log` record's real target is in its fields; normalize only when needed.
         let normalized;
         let target = if meta.fields().field("log.target").is_some() {
@@ -1000,6 +995,14 @@ where
         } else {
             meta.target()
         };
+        let security_target = target.starts_with("tracelight::security");
+        let mut tag = TagVisitor::new();
+        if meta.fields().field("stream").is_some()
+            || (security_target && meta.fields().field("event").is_some())
+        {
+            event.record(&mut tag);
+        }
+        let tag_str = tag.tag();
         let mut mask = 0u64;
         for (i, st) in inner.streams.iter().enumerate() {
             if st.rule.matches(meta.level(), target, tag_str, &st.name) {
@@ -1012,8 +1015,7 @@ where
         let mut plan = EventPlan {
             mask,
             rate_limited: 0,
-            security: (tag_str == Some("security") || target.starts_with("tracelight::security"))
-                .then(|| tag.event()),
+            security: (tag_str == Some("security") || security_target).then(|| tag.event()),
             ts: None,
         };
         if let Some(sampler) = &inner.sampler {

@@ -355,6 +355,20 @@ fn secrets_never_reach_a_file_in_any_field_or_format() {
 }
 
 #[test]
+fn a_security_event_by_target_alone_is_counted_by_its_type() {
+    let w = tracelight::sink::MemoryWriter::new();
+    let g = tracelight::builder()
+        .writer(w.clone())
+        .init_local()
+        .unwrap();
+    warn!(target: "tracelight::security", event = "login_failed", "wrong password");
+    assert_eq!(
+        g.handle().security().counts,
+        vec![("login_failed".to_owned(), 1)]
+    );
+}
+
+#[test]
 fn rate_limits_hold_back_a_flood_and_say_how_much() {
     let w = tracelight::sink::MemoryWriter::new();
     let g = tracelight::builder()
