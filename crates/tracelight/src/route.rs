@@ -656,6 +656,29 @@ impl TracelightLayer {
         state.ctx = ctx;
     }
 
+    /// Applies `f` to the span's timing, when timing is on.
+    fn with_span_timing<S>(
+        &self,
+        id: &Id,
+        ctx: &LayerContext<'_, S>,
+        f: impl FnOnce(&mut crate::timing::SpanTiming),
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if self.inner.timing.is_none() {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            if let Some(t) = span
+                .extensions_mut()
+                .get_mut::<SpanState>()
+                .and_then(|s| s.timing.as_mut())
+            {
+                f(t);
+            }
+        }
+    }
+
     fn write_event<S>(
         &self,
         event: &Event<'_>,
@@ -1047,33 +1070,11 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        if self.inner.timing.is_none() {
-            return;
-        }
-        if let Some(span) = ctx.span(id) {
-            if let Some(t) = span
-                .extensions_mut()
-                .get_mut::<SpanState>()
-                .and_then(|s| s.timing.as_mut())
-            {
-                t.enter();
-            }
-        }
+        self.with_span_timing(id, &ctx, crate::timing::SpanTiming::enter);
     }
 
     fn on_exit(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        if self.inner.timing.is_none() {
-            return;
-        }
-        if let Some(span) = ctx.span(id) {
-            if let Some(t) = span
-                .extensions_mut()
-                .get_mut::<SpanState>()
-                .and_then(|s| s.timing.as_mut())
-            {
-                t.exit();
-            }
-        }
+        self.with_span_timing(id, &ctx, crate::timing::SpanTiming::exit);
     }
 
     fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
