@@ -72,14 +72,30 @@ impl Context {
     /// A new context: these entries plus `key` (replacing an earlier value of the same key).
     /// A key that tracelight writes itself ([`RESERVED_KEYS`](crate::fields::RESERVED_KEYS)) is
     /// kept as `fields.<key>`, so a line never holds it twice.
+    #[cfg(test)]
     pub(crate) fn with(parent: Option<&Context>, key: &str, json_value: &[u8]) -> Context {
-        let renamed;
-        let key = if fields::is_reserved(key) {
-            renamed = format!("{}{key}", fields::RENAME_PREFIX);
-            renamed.as_str()
+        Context::with_taken(parent, key, json_value, &[])
+    }
+
+    /// The key a context field is stored under: `fields.<name>` when the name is reserved or one
+    /// of the static fields (`taken`), so a line never holds a key twice.
+    pub(crate) fn stored_key<'k>(key: &'k str, taken: &[String]) -> std::borrow::Cow<'k, str> {
+        if fields::is_reserved(key) || taken.iter().any(|t| t == key) {
+            std::borrow::Cow::Owned(format!("{}{key}", fields::RENAME_PREFIX))
         } else {
-            key
-        };
+            std::borrow::Cow::Borrowed(key)
+        }
+    }
+
+    /// [`Context::with`], renaming a key that a static field already uses.
+    pub(crate) fn with_taken(
+        parent: Option<&Context>,
+        key: &str,
+        json_value: &[u8],
+        taken: &[String],
+    ) -> Context {
+        let stored = Context::stored_key(key, taken);
+        let key = stored.as_ref();
         let mut entries: Vec<(Box<str>, Box<[u8]>)> = parent
             .map(|p| {
                 p.entries
@@ -256,8 +272,14 @@ pub fn bind<V: ContextValue>(key: &str, value: V) -> bool {
 
 /// Like [`bind`], with a value already rendered as JSON.
 pub(crate) fn bind_json(key: &str, json: &[u8]) -> bool {
+    // The static fields' keys, so a bound key never repeats one of them.
+    let statics: Vec<String> = tracing::dispatcher::get_default(|d| {
+        d.downcast_ref::<crate::route::TracelightLayer>()
+            .map(|l| l.inner.static_keys.clone())
+            .unwrap_or_default()
+    });
     with_current_state(|state| {
-        let next = Context::with(state.ctx.as_deref(), key, json);
+        let next = Context::with_taken(state.ctx.as_deref(), key, json, &statics);
         state.ctx = Some(Arc::new(next));
     })
     .is_some()
@@ -343,6 +365,8 @@ mod tests {
 
     #[test]
     fn reserved_keys_are_renamed() {
+        let s = Context::with_taken(None, "region", b"\"eu\"", &["region".to_owned()]);
+        assert_eq!(s.json(), b"\"fields.region\":\"eu\",");
         let a = Context::with(None, "message", b"\"m\"");
         let b = Context::with(Some(&a), "message", b"\"n\"");
         assert_eq!(b.json(), b"\"fields.message\":\"n\",");

@@ -649,8 +649,14 @@ impl TracelightLayer {
             let Some(value) = state.fields.get(key) else {
                 continue;
             };
-            if ctx.as_deref().and_then(|c| c.get_json(key)) != Some(value) {
-                ctx = Some(Arc::new(Context::with(ctx.as_deref(), key, value)));
+            let stored = Context::stored_key(key, &inner.static_keys);
+            if ctx.as_deref().and_then(|c| c.get_json(&stored)) != Some(value) {
+                ctx = Some(Arc::new(Context::with_taken(
+                    ctx.as_deref(),
+                    key,
+                    value,
+                    &inner.static_keys,
+                )));
             }
         }
         state.ctx = ctx;

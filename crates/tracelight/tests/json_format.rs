@@ -203,6 +203,36 @@ fn colliding_keys_are_renamed_never_duplicated() {
     assert_eq!(v["span"]["fields.name"], "span-name-field");
 }
 
+#[test]
+fn a_bound_key_never_repeats_a_static_field() {
+    let w = MemoryWriter::new();
+    {
+        let _g = tracelight::builder()
+            .format(Format::Json)
+            .field("region", "eu-west-1")
+            .context_field("tenant")
+            .field("tenant", "static-tenant")
+            .writer(w.clone())
+            .init_local()
+            .expect("init");
+        let span = info_span!("req", tenant = "acme");
+        let _e = span.enter();
+        tracelight::bind("region", "us-east-1");
+        info!("bound");
+    }
+    let line = &w.lines()[0];
+    let keys = top_level_keys(line);
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), keys.len(), "duplicate key in {line}");
+    let v: Value = serde_json::from_str(line).expect("json");
+    assert_eq!(v["region"], "eu-west-1");
+    assert_eq!(v["fields.region"], "us-east-1");
+    assert_eq!(v["tenant"], "static-tenant");
+    assert_eq!(v["fields.tenant"], "acme");
+}
+
 /// The top-level keys of a JSON object, in order, duplicates kept.
 fn top_level_keys(line: &str) -> Vec<String> {
     struct Keys(Vec<String>);
