@@ -65,7 +65,7 @@ fn check_rejected(lines: &[Value], reason: &str, length: u64) {
     assert_eq!(s["level"], "WARN");
     assert_eq!(s["stream"], "security");
     assert_eq!(s["event"], "request_id_rejected");
-    assert_eq!(s["severity"], "low");
+    assert_eq!(s["severity"], "medium");
     assert_eq!(s["reason"], reason);
     assert_eq!(s["header"], "x-request-id");
     assert_eq!(s["length"], length);

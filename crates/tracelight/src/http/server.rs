@@ -394,11 +394,10 @@ where
 }
 
 fn security_event(header: &HeaderName, err: &InvalidRequestId) {
-    tracing::warn!(
-        target: "tracelight::security",
-        stream = "security",
-        event = "request_id_rejected",
-        severity = "low",
+    // A malformed id is a mistake or a probe: medium, a WARN line.
+    crate::security_event!(
+        "request_id_rejected",
+        "medium",
         reason = err.reason().as_str(),
         header = header.as_str(),
         length = err.len() as u64,
