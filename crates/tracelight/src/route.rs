@@ -531,7 +531,29 @@ impl tracing_core::field::Visit for TagVisitor {
             _ => {}
         }
     }
-    fn record_debug(&mut self, _: &tracing_core::Field, _: &dyn std::fmt::Debug) {}
+    fn record_debug(&mut self, field: &tracing_core::Field, value: &dyn std::fmt::Debug) {
+        // `event = %kind` or `event = ?kind`: keep what fits of its rendering.
+        if field.name() == "event" {
+            struct Fixed<'a>(&'a mut [u8; 64], &'a mut usize);
+            impl std::fmt::Write for Fixed<'_> {
+                fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                    let room = self.0.len() - *self.1;
+                    let mut n = s.len().min(room);
+                    while !s.is_char_boundary(n) {
+                        n -= 1;
+                    }
+                    self.0[*self.1..*self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+                    *self.1 += n;
+                    Ok(())
+                }
+            }
+            self.event_len = 0;
+            let _ = std::fmt::write(
+                &mut Fixed(&mut self.event, &mut self.event_len),
+                format_args!("{value:?}"),
+            );
+        }
+    }
 }
 
 /// What `on_event` decided that `write_event` must add or record.

@@ -485,3 +485,20 @@ fn debug_sampling_keeps_or_drops_whole_requests() {
     );
     assert_eq!(g.handle().sampling().0, (200 - sampled as u64) * 5);
 }
+
+#[test]
+fn a_security_event_type_given_by_display_is_counted_by_it() {
+    struct Kind;
+    impl std::fmt::Display for Kind {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("token_reuse")
+        }
+    }
+    let w = tracelight::sink::MemoryWriter::new();
+    let g = tracelight::builder().writer(w).init_local().unwrap();
+    warn!(stream = "security", event = %Kind, "a refresh token was used twice");
+    assert_eq!(
+        g.handle().security().counts,
+        vec![("token_reuse".to_owned(), 1)]
+    );
+}
