@@ -748,6 +748,10 @@ impl SpanRecorder<'_> {
     #[inline]
     fn pair(&mut self, field: &Field, render: impl FnOnce(&mut Vec<u8>, Option<&Redactor>)) {
         let name = field.name();
+        // `otel.name`, `otel.kind`…: directives for the OpenTelemetry exporter, not data.
+        if name.as_bytes().starts_with(b"otel.") {
+            return;
+        }
         // A field recorded twice in one call keeps its last value.
         if let Some(pos) = self
             .new

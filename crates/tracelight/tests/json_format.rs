@@ -353,3 +353,21 @@ fn bad_filter_is_a_clear_error() {
         .unwrap_err();
     assert!(e.to_string().contains("my_crate=loud"), "{e}");
 }
+
+#[test]
+fn otel_directive_fields_are_not_written() {
+    let lines = capture(tracelight::builder(), || {
+        let span = info_span!(
+            "request",
+            path = "/x",
+            otel.kind = "server",
+            otel.name = "GET /x"
+        );
+        let _e = span.enter();
+        info!("inside");
+    });
+    assert_eq!(
+        lines[0]["span"],
+        serde_json::json!({"name": "request", "path": "/x"})
+    );
+}

@@ -350,12 +350,22 @@ where
         let (id, rejected) = config.request_id(&parts.headers);
         let route = config.route(&parts);
         let path = truncate(parts.uri.path(), MAX_PATH_LEN);
+        // OpenTelemetry names a server span `{method} {route}` (the path when there is no route)
+        // and marks it SERVER; `otel.*` fields are directives for the exporter, never written in
+        // lines.
+        let otel_name = format!(
+            "{} {}",
+            parts.method.as_str(),
+            route.as_deref().unwrap_or(&path)
+        );
         let span = request_span!(
             config.span_level,
             request_id = id.as_str(),
             method = parts.method.as_str(),
             path = &*path,
-            route = route.as_deref()
+            route = route.as_deref(),
+            otel.kind = "server",
+            otel.name = otel_name.as_str()
         );
         // Continue the caller's trace (W3C `traceparent`), before anything enters the span.
         #[cfg(feature = "otel")]
