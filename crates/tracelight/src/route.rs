@@ -890,6 +890,7 @@ impl TracelightLayer {
             let out = if ansi { &mut s.text_ansi } else { &mut s.text };
             out.clear();
             text::write_head(out, &ev, span.as_ref().map(|sp| sp.name()), ansi);
+            let head_end = out.len();
             out.extend_from_slice(&s.fields);
             if let Some(st) = state {
                 for (k, v) in st.fields.iter() {
@@ -914,6 +915,10 @@ impl TracelightLayer {
             if is_error {
                 text::write_key(out, "error_fingerprint", ansi);
                 write_hex16(out, fingerprint);
+            }
+            if out.len() == head_end {
+                // No fields: the line ends with the message, not with a dangling separator.
+                text::trim_separator(out, ansi);
             }
             out.push(b'\n');
         }

@@ -63,6 +63,14 @@ pub(crate) fn write_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, span: Option<&st
     sep(buf, ansi);
 }
 
+/// Removes the separator `write_head` put after the message.
+pub(crate) fn trim_separator(buf: &mut Vec<u8>, ansi: bool) {
+    let sep: &[u8] = if ansi { b"\x1b[2m |\x1b[0m" } else { b" |" };
+    if buf.ends_with(sep) {
+        buf.truncate(buf.len() - sep.len());
+    }
+}
+
 #[inline]
 fn sep(buf: &mut Vec<u8>, ansi: bool) {
     if ansi {
