@@ -255,7 +255,6 @@ pub(crate) type DropReport = Box<dyn Fn(&str, u64) -> Vec<u8> + Send + Sync>;
 
 struct Pending {
     bufs: Vec<Vec<u8>>,
-    events: Vec<u64>,
     dropped: Vec<u64>,
     total: usize,
     /// Number of `push` calls accepted so far.
@@ -321,7 +320,6 @@ impl Queue {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending {
                 bufs: vec![Vec::new(); n],
-                events: vec![0; n],
                 dropped: vec![0; n],
                 total: 0,
                 enqueued: 0,
@@ -385,7 +383,6 @@ impl Queue {
         }
         for (idx, line) in items {
             p.bufs[*idx].extend_from_slice(line);
-            p.events[*idx] += 1;
         }
         p.total += len;
         p.enqueued += 1;
@@ -494,7 +491,6 @@ const RETRY_TICK: Duration = Duration::from_millis(100);
 fn writer_loop(sh: &Shared) {
     let n = sh.names.len();
     let mut spare: Vec<Vec<u8>> = vec![Vec::new(); n];
-    let mut events = vec![0u64; n];
     let mut dropped = vec![0u64; n];
     let mut retry_pending = false;
     let mut linger = false;
@@ -535,7 +531,6 @@ fn writer_loop(sh: &Shared) {
             p.writer_sleeping = false;
             for i in 0..n {
                 std::mem::swap(&mut p.bufs[i], &mut spare[i]);
-                events[i] = std::mem::take(&mut p.events[i]);
                 dropped[i] = std::mem::take(&mut p.dropped[i]);
             }
             linger = p.total > 0 && !p.shutdown;
@@ -556,7 +551,6 @@ fn writer_loop(sh: &Shared) {
                     let line = (sh.drop_report)(&sh.names[i], dropped[i]);
                     write_one(sh, i, d, &line);
                 }
-                let _ = events[i];
                 if !spare[i].is_empty() || d.pending_retry() {
                     write_one(sh, i, d, &spare[i]);
                     spare[i].clear();
