@@ -1144,33 +1144,28 @@ where
             return;
         }
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-        // Written inside the closing span, so the line carries its fields and context.
+        // Written inside the closing span, so the line carries its fields and context. The level
+        // must be a constant at each callsite, hence one callsite per level.
+        macro_rules! span_closed {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: "tracelight::timing",
+                    parent: id.clone(),
+                    stream = "performance",
+                    operation = operation.as_ref(),
+                    duration_ms = ms(total),
+                    busy_ms = ms(busy),
+                    idle_ms = ms(idle),
+                    threshold_ms = ms(threshold),
+                    slow,
+                    "span_closed"
+                )
+            };
+        }
         if slow {
-            tracing::warn!(
-                target: "tracelight::timing",
-                parent: id.clone(),
-                stream = "performance",
-                operation = operation.as_ref(),
-                duration_ms = ms(total),
-                busy_ms = ms(busy),
-                idle_ms = ms(idle),
-                threshold_ms = ms(threshold),
-                slow = true,
-                "span_closed"
-            );
+            span_closed!(warn);
         } else {
-            tracing::info!(
-                target: "tracelight::timing",
-                parent: id.clone(),
-                stream = "performance",
-                operation = operation.as_ref(),
-                duration_ms = ms(total),
-                busy_ms = ms(busy),
-                idle_ms = ms(idle),
-                threshold_ms = ms(threshold),
-                slow = false,
-                "span_closed"
-            );
+            span_closed!(info);
         }
     }
 }

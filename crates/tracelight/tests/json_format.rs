@@ -184,14 +184,7 @@ fn colliding_keys_are_renamed_never_duplicated() {
             "collide"
         );
     }
-    let line = &w.lines()[0];
-    // Parse keeping duplicates visible: a map would hide them.
-    let keys = top_level_keys(line);
-    let mut sorted = keys.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(sorted.len(), keys.len(), "duplicate key in {line}");
-    let v: Value = serde_json::from_str(line).expect("json");
+    let v = parse_unique(&w.lines()[0]);
     assert_eq!(v["level"], "INFO");
     assert_eq!(v["fields.level"], "static-level");
     assert_eq!(v["fields.level.2"], "user-level");
@@ -220,17 +213,21 @@ fn a_bound_key_never_repeats_a_static_field() {
         tracelight::bind("region", "us-east-1");
         info!("bound");
     }
-    let line = &w.lines()[0];
+    let v = parse_unique(&w.lines()[0]);
+    assert_eq!(v["region"], "eu-west-1");
+    assert_eq!(v["fields.region"], "us-east-1");
+    assert_eq!(v["tenant"], "static-tenant");
+    assert_eq!(v["fields.tenant"], "acme");
+}
+
+/// Parses a line, failing if its root object holds a key twice (a map would hide it).
+fn parse_unique(line: &str) -> Value {
     let keys = top_level_keys(line);
     let mut sorted = keys.clone();
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted.len(), keys.len(), "duplicate key in {line}");
-    let v: Value = serde_json::from_str(line).expect("json");
-    assert_eq!(v["region"], "eu-west-1");
-    assert_eq!(v["fields.region"], "us-east-1");
-    assert_eq!(v["tenant"], "static-tenant");
-    assert_eq!(v["fields.tenant"], "acme");
+    serde_json::from_str(line).expect("json")
 }
 
 /// The top-level keys of a JSON object, in order, duplicates kept.
