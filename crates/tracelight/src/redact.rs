@@ -544,11 +544,20 @@ fn memfind(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
+/// A card number: 13 to 19 digits passing Luhn, written either without separators or in the
+/// groups cards are printed in (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4) with one kind of
+/// separator. Digits inside a longer token (`a123…`, `…-9123-456789012348` in a UUID) are not one.
 fn match_card(s: &[u8], i: usize) -> Option<(usize, usize)> {
+    if i > 0 && s[i - 1].is_ascii_alphanumeric() {
+        return None;
+    }
     let mut digits = [0u8; 19];
     let mut n = 0;
     let mut j = i;
     let mut end = i;
+    let mut groups = [0u8; 6];
+    let mut g = 0;
+    let mut sep: Option<u8> = None;
     while j < s.len() {
         let b = s[j];
         if b.is_ascii_digit() {
@@ -557,10 +566,18 @@ fn match_card(s: &[u8], i: usize) -> Option<(usize, usize)> {
             }
             digits[n] = b - b'0';
             n += 1;
+            groups[g] += 1;
             j += 1;
             end = j;
-        } else if (b == b' ' || b == b'-') && j + 1 < s.len() && s[j + 1].is_ascii_digit() && n > 0
+        } else if (b == b' ' || b == b'-')
+            && sep.is_none_or(|c| c == b)
+            && j + 1 < s.len()
+            && s[j + 1].is_ascii_digit()
+            && n > 0
+            && g + 1 < groups.len()
         {
+            sep = Some(b);
+            g += 1;
             j += 1;
         } else {
             break;
@@ -572,7 +589,13 @@ fn match_card(s: &[u8], i: usize) -> Option<(usize, usize)> {
     if end < s.len() && s[end].is_ascii_alphanumeric() {
         return None;
     }
-    luhn(&digits[..n]).then_some((i, end))
+    let grouping = &groups[..=g];
+    let grouped_like_a_card = g == 0
+        || matches!(
+            grouping,
+            [4, 4, 4, 4] | [4, 4, 4, 4, 3] | [4, 6, 5] | [4, 6, 4]
+        );
+    (grouped_like_a_card && luhn(&digits[..n])).then_some((i, end))
 }
 
 fn luhn(d: &[u8]) -> bool {
@@ -669,6 +692,13 @@ mod tests {
             ("card 4111-1111-1111-1111", "card [REDACTED]"),
             ("order 4111111111111112", "order 4111111111111112"),
             ("phone 555 123 4567", "phone 555 123 4567"),
+            // A UUID whose tail is digits that pass Luhn is an id, not a card.
+            (
+                "req 0190a1b2-c3d4-7e5f-9123-456789012348",
+                "req 0190a1b2-c3d4-7e5f-9123-456789012348",
+            ),
+            ("id a4111111111111111", "id a4111111111111111"),
+            ("amex 3782-822463-10005", "amex [REDACTED]"),
             (
                 "-----BEGIN RSA PRIVATE KEY-----\\nMIIE\\n-----END RSA PRIVATE KEY----- tail",
                 "[REDACTED] tail",
