@@ -74,7 +74,8 @@ pub enum ValuePattern {
     AwsAccessKey,
     /// A PEM block `-----BEGIN … PRIVATE KEY-----` through its `-----END … PRIVATE KEY-----`.
     PrivateKey,
-    /// 13 to 19 digits (spaces or dashes between groups allowed) that pass the Luhn check.
+    /// 13 to 19 digits that pass the Luhn check, without separators or grouped as cards are
+    /// printed (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4), and not inside a longer token.
     CardNumber,
     /// An e-mail address (off by default).
     Email,
