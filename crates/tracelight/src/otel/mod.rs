@@ -349,6 +349,27 @@ fn build_error(what: &str, url: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// Builds an OTLP exporter of either signal: the span and log builders have the same methods
+/// but no common trait.
+macro_rules! otlp_exporter {
+    ($exporter:ty, $protocol:expr, $url:expr, $timeout:expr) => {{
+        use opentelemetry_otlp::WithExportConfig as _;
+        match $protocol {
+            Protocol::Grpc => <$exporter>::builder()
+                .with_tonic()
+                .with_endpoint($url)
+                .with_timeout($timeout)
+                .build(),
+            Protocol::HttpProtobuf => <$exporter>::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint($url)
+                .with_timeout($timeout)
+                .build(),
+        }
+    }};
+}
+
 /// The span side of an export thread.
 #[derive(Debug)]
 struct SpanSink {
@@ -364,21 +385,8 @@ impl SpanSink {
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<SpanSink, Error> {
-        use opentelemetry_otlp::WithExportConfig as _;
-        let exporter = match protocol {
-            Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(url)
-                .with_timeout(timeout)
-                .build(),
-            Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(url)
-                .with_timeout(timeout)
-                .build(),
-        };
-        let mut exporter = exporter.map_err(|e| build_error("span", url, e))?;
+        let mut exporter = otlp_exporter!(opentelemetry_otlp::SpanExporter, protocol, url, timeout)
+            .map_err(|e| build_error("span", url, e))?;
         exporter.set_resource(resource);
         Ok(SpanSink {
             exporter,
@@ -423,21 +431,8 @@ impl LogSink {
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<LogSink, Error> {
-        use opentelemetry_otlp::WithExportConfig as _;
-        let exporter = match protocol {
-            Protocol::Grpc => opentelemetry_otlp::LogExporter::builder()
-                .with_tonic()
-                .with_endpoint(url)
-                .with_timeout(timeout)
-                .build(),
-            Protocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(url)
-                .with_timeout(timeout)
-                .build(),
-        };
-        let mut exporter = exporter.map_err(|e| build_error("log", url, e))?;
+        let mut exporter = otlp_exporter!(opentelemetry_otlp::LogExporter, protocol, url, timeout)
+            .map_err(|e| build_error("log", url, e))?;
         exporter.set_resource(resource);
         Ok(LogSink {
             exporter,
