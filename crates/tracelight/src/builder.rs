@@ -579,6 +579,7 @@ impl Builder {
             tracker: crate::errors::Tracker::new(self.errors.clone()),
             security: crate::errors::SecurityTracker::default(),
             levels: crate::route::LevelCounts::default(),
+            spans: crate::spans::SpanTable::default(),
             sampler: self
                 .sampling
                 .is_active()

@@ -24,8 +24,6 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 
-use tracing_subscriber::registry::{LookupSpan, Registry};
-
 use crate::fields::{self, write_key, write_str};
 
 /// The key of the request id in every line.
@@ -229,25 +227,17 @@ impl<T: std::fmt::Display> ContextValue for DisplayValue<T> {
     }
 }
 
-/// Per-span state kept in the span's extensions: rendered fields and the shared context.
-#[derive(Debug, Default)]
-pub(crate) struct SpanState {
-    pub(crate) fields: fields::SpanFields,
-    pub(crate) ctx: Option<Arc<Context>>,
-    /// Busy and idle time, when timing is on.
-    pub(crate) timing: Option<crate::timing::SpanTiming>,
-}
-
-fn with_current_state<R>(f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {
+/// Runs `f` on the current span's state in the current dispatcher's tracelight layer.
+fn with_current_state<R>(f: impl FnOnce(&mut crate::spans::SpanState) -> R) -> Option<R> {
     let mut f = Some(f);
     tracing::dispatcher::get_default(|dispatch| {
-        let registry = dispatch.downcast_ref::<Registry>()?;
+        let layer = dispatch.downcast_ref::<crate::route::TracelightLayer>()?;
         let current = dispatch.current_span();
         let id = current.id()?;
-        let span = registry.span(id)?;
-        let mut ext = span.extensions_mut();
-        let state = ext.get_mut::<SpanState>()?;
-        f.take().map(|f| f(state))
+        layer
+            .inner
+            .spans
+            .with(id, |state| f.take().map(|f| f(state)))?
     })
 }
 

@@ -615,71 +615,176 @@ impl Visit for JsonVisitor<'_, '_> {
     }
 }
 
-/// The inline buffer of a span's rendered fields.
-pub(crate) type SpanBuf = SmallVec<[u8; 112]>;
+/// A span field's value as captured when the span was created or recorded.
+#[derive(Debug, Clone, Copy)]
+enum Raw {
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    /// A string (or `Debug` output), unescaped, at this range of the arena.
+    Str(u32, u32),
+    /// An already rendered JSON value (an error object, a 128-bit integer) in the arena.
+    Json(u32, u32),
+}
 
-/// A span's fields, rendered once as a JSON fragment (`"k":v,"k2":v2` without braces) and as
-/// `k=v` text, kept in the span's extensions.
+/// How many captured values a span keeps before values replaced by later records are dropped.
+const COMPACT_AT: usize = 32;
+
+/// A span's fields: captured when the span is created (cheap copies of the values), rendered once
+/// as a JSON fragment (`"k":v,"k2":v2,`) the first time a line needs them. An event inside the
+/// span then copies the bytes instead of formatting the values again; a span no line reads (most
+/// of them) never renders at all.
+///
+/// The buffers are plain `Vec`s: span states are pooled (see `spans`), so their capacity is reused
+/// and a span allocates nothing in steady state.
 #[derive(Debug, Default, Clone)]
 pub struct SpanFields {
-    /// `"k":v,` pairs, each followed by a comma. Inline up to 128 bytes: most spans' fields fit,
-    /// and then the span's state is a single allocation.
-    pub(crate) json: SpanBuf,
-    /// Names and byte ranges of each pair in `json`, to replace a value on `record`.
-    entries: SmallVec<[(&'static str, u32, u32); 4]>,
+    /// Captured values in record order; a later value of a name replaces an earlier one.
+    values: Vec<(&'static str, Raw)>,
+    /// Bytes of string values and pre-rendered JSON values.
+    arena: Vec<u8>,
+    /// Whether `json` and `entries` reflect `values`.
+    rendered: bool,
+    /// `"k":v,` pairs, each followed by a comma.
+    pub(crate) json: Vec<u8>,
+    /// Names and byte ranges of each pair in `json`.
+    entries: Vec<(&'static str, u32, u32)>,
+}
+
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a.as_ptr() == b.as_ptr() || a == b)
 }
 
 impl SpanFields {
-    /// The JSON members, without a trailing comma.
-    pub(crate) fn json_members(&self) -> &[u8] {
-        self.json.strip_suffix(b",").unwrap_or(&self.json)
+    /// Empties the fields, keeping the buffers.
+    pub(crate) fn clear(&mut self) {
+        self.values.clear();
+        self.arena.clear();
+        self.json.clear();
+        self.entries.clear();
+        self.rendered = false;
     }
 
-    /// Renders `values` into the fragment; a field recorded again replaces its earlier value.
+    /// Bytes held by the buffers.
+    pub(crate) fn capacity(&self) -> usize {
+        self.json.capacity()
+            + self.arena.capacity()
+            + self.entries.capacity() * std::mem::size_of::<(&str, u32, u32)>()
+            + self.values.capacity() * std::mem::size_of::<(&str, Raw)>()
+    }
+
+    /// Captures `values`; a field recorded again replaces its earlier value. `Debug` and `Display`
+    /// impls run here; nothing is escaped or redacted until [`SpanFields::render`].
     pub(crate) fn record<R: tracing_subscriber::field::RecordFields>(
         &mut self,
         values: R,
         redactor: Option<&Redactor>,
     ) {
-        // Render into a reused per-thread `Vec` (lean pushes, no allocation), then append the
-        // whole fragment to the span's inline buffer with one copy.
-        let mut run = |buf: &mut Vec<u8>| {
-            buf.clear();
-            let mut rec = SpanRecorder {
-                buf,
-                new: SmallVec::new(),
-                redactor,
-            };
-            values.record(&mut rec);
-            let new = rec.new;
-            if !self.entries.is_empty() {
-                for (name, _, _) in &new {
-                    if let Some(pos) = self.entries.iter().position(|(k, _, _)| k == name) {
-                        self.remove_entry(pos);
-                    }
-                }
-            }
-            let base = self.json.len() as u32;
-            self.json.extend_from_slice(buf);
-            for &(k, s, e) in &new {
-                self.entries.push((k, s + base, e + base));
-            }
-        };
-        let done = SPAN_SCRATCH
-            .try_with(|cell| match cell.try_borrow_mut() {
-                Ok(mut b) => {
-                    run(&mut b);
-                    true
-                }
-                Err(_) => false,
-            })
-            .unwrap_or(false);
-        if !done {
-            run(&mut Vec::new());
+        values.record(&mut SpanRecorder {
+            fields: self,
+            redactor,
+        });
+        self.rendered = false;
+        if self.values.len() > COMPACT_AT {
+            self.compact();
         }
     }
 
-    /// The names of the fields that have a value.
+    /// Appends the captured values of `other`; a field already here is replaced.
+    pub(crate) fn merge(&mut self, other: &SpanFields) {
+        let base = self.arena.len() as u32;
+        self.arena.extend_from_slice(&other.arena);
+        self.values.extend(other.values.iter().map(|&(k, v)| {
+            let v = match v {
+                Raw::Str(s, e) => Raw::Str(s + base, e + base),
+                Raw::Json(s, e) => Raw::Json(s + base, e + base),
+                v => v,
+            };
+            (k, v)
+        }));
+        self.rendered = false;
+        if self.values.len() > COMPACT_AT {
+            self.compact();
+        }
+    }
+
+    /// Drops values that a later value of the same name replaces, and their bytes.
+    #[cold]
+    fn compact(&mut self) {
+        let values = std::mem::take(&mut self.values);
+        let arena = std::mem::take(&mut self.arena);
+        for (i, &(k, v)) in values.iter().enumerate() {
+            if values[i + 1..].iter().any(|(n, _)| same_name(n, k)) {
+                continue;
+            }
+            let v = match v {
+                Raw::Str(s, e) | Raw::Json(s, e) => {
+                    let start = self.arena.len() as u32;
+                    self.arena.extend_from_slice(&arena[s as usize..e as usize]);
+                    let end = self.arena.len() as u32;
+                    if matches!(v, Raw::Str(..)) {
+                        Raw::Str(start, end)
+                    } else {
+                        Raw::Json(start, end)
+                    }
+                }
+                v => v,
+            };
+            self.values.push((k, v));
+        }
+    }
+
+    /// Whether a value named `name` was captured.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.values.iter().any(|(k, _)| *k == name)
+    }
+
+    /// Renders the captured values as JSON members (once; later calls are free until the next
+    /// record). Secret keys become `[REDACTED]`, and secrets in string values are masked.
+    pub(crate) fn render(&mut self, redactor: Option<&Redactor>) {
+        if self.rendered {
+            return;
+        }
+        self.json.clear();
+        self.entries.clear();
+        for (i, &(name, v)) in self.values.iter().enumerate() {
+            if self.values[i + 1..].iter().any(|(n, _)| same_name(n, name)) {
+                continue;
+            }
+            let json = &mut self.json;
+            let start = json.len() as u32;
+            if name == "name" {
+                write_key(json, "fields.name");
+            } else {
+                write_key(json, name);
+            }
+            match redactor {
+                Some(r) if r.is_secret_field(name) => write_str(json, REDACTED),
+                r => match v {
+                    Raw::U64(v) => write_u64(json, v),
+                    Raw::I64(v) => write_i64(json, v),
+                    Raw::F64(v) => write_f64(json, v),
+                    Raw::Bool(v) => json.extend_from_slice(if v { b"true" } else { b"false" }),
+                    Raw::Str(s, e) => {
+                        string_value(json, r, &self.arena[s as usize..e as usize]);
+                    }
+                    Raw::Json(s, e) => json.extend_from_slice(&self.arena[s as usize..e as usize]),
+                },
+            }
+            json.push(b',');
+            self.entries.push((name, start, json.len() as u32));
+        }
+        self.rendered = true;
+    }
+
+    /// The JSON members, without a trailing comma. Empty until [`SpanFields::render`].
+    pub(crate) fn json_members(&self) -> &[u8] {
+        self.json.strip_suffix(b",").unwrap_or(&self.json)
+    }
+
+    /// The names of the rendered fields.
     pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.entries.iter().map(|(k, _, _)| *k)
     }
@@ -705,16 +810,15 @@ impl SpanFields {
         })
     }
 
-    #[cold]
-    fn remove_entry(&mut self, pos: usize) {
-        let (_, s, e) = self.entries.remove(pos);
-        let (s, e) = (s as usize, e as usize);
-        self.json.drain(s..e);
-        let removed = (e - s) as u32;
-        for entry in &mut self.entries[pos..] {
-            entry.1 -= removed;
-            entry.2 -= removed;
-        }
+    /// Replaces the contents with a copy of `other`'s rendered members, reusing the buffers.
+    pub(crate) fn clone_rendered(&mut self, other: &SpanFields) {
+        self.values.clear();
+        self.arena.clear();
+        self.json.clear();
+        self.json.extend_from_slice(&other.json);
+        self.entries.clear();
+        self.entries.extend_from_slice(&other.entries);
+        self.rendered = true;
     }
 }
 
@@ -732,63 +836,50 @@ fn rendered_key_len(pair: &[u8]) -> usize {
     pair.len()
 }
 
-thread_local! {
-    static SPAN_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Renders span fields as `"k":v,` pairs into a buffer, noting each pair's range.
+/// Captures span field values into a [`SpanFields`].
 struct SpanRecorder<'a> {
-    buf: &'a mut Vec<u8>,
-    new: SmallVec<[(&'static str, u32, u32); 4]>,
+    fields: &'a mut SpanFields,
     redactor: Option<&'a Redactor>,
 }
 
 impl SpanRecorder<'_> {
-    /// Writes `"key":`, the value (or `[REDACTED]` for a secret key), and `,`.
     #[inline]
-    fn pair(&mut self, field: &Field, render: impl FnOnce(&mut Vec<u8>, Option<&Redactor>)) {
+    fn push(&mut self, field: &Field, v: Raw) {
         let name = field.name();
         // `otel.name`, `otel.kind`…: directives for the OpenTelemetry exporter, not data.
         if name.as_bytes().starts_with(b"otel.") {
             return;
         }
-        // A field recorded twice in one call keeps its last value.
-        if let Some(pos) = self
-            .new
-            .iter()
-            .position(|(k, _, _)| k.len() == name.len() && k.as_bytes() == name.as_bytes())
-        {
-            self.drop_new(pos);
-        }
-        let start = self.buf.len() as u32;
-        if name == "name" {
-            write_key(self.buf, "fields.name");
-        } else {
-            write_key(self.buf, name);
-        }
-        match self.redactor {
-            Some(r) if r.is_secret_field(name) => write_str(self.buf, REDACTED),
-            r => render(self.buf, r),
-        }
-        self.buf.push(b',');
-        self.new.push((name, start, self.buf.len() as u32));
+        self.fields.values.push((name, v));
     }
 
-    #[cold]
-    fn drop_new(&mut self, pos: usize) {
-        let (_, s, e) = self.new.remove(pos);
-        self.buf.drain(s as usize..e as usize);
-        for entry in &mut self.new[pos..] {
-            entry.1 -= e - s;
-            entry.2 -= e - s;
+    #[inline]
+    fn push_with(&mut self, field: &Field, json: bool, write: impl FnOnce(&mut Vec<u8>)) {
+        if field.name().as_bytes().starts_with(b"otel.") {
+            return;
         }
+        let start = self.fields.arena.len() as u32;
+        write(&mut self.fields.arena);
+        let end = self.fields.arena.len() as u32;
+        let v = if json {
+            Raw::Json(start, end)
+        } else {
+            Raw::Str(start, end)
+        };
+        self.fields.values.push((field.name(), v));
     }
 }
 
-/// Renders a string value, masking secrets that match the value patterns.
-fn string_value(b: &mut Vec<u8>, r: Option<&Redactor>, value: &str) {
+/// Renders a string value (unescaped bytes), masking secrets that match the value patterns.
+fn string_value(b: &mut Vec<u8>, r: Option<&Redactor>, value: &[u8]) {
     let start = b.len();
-    write_str(b, value);
+    b.push(b'"');
+    if !needs_escape(value) {
+        b.extend_from_slice(value);
+    } else {
+        escape_slow(b, value);
+    }
+    b.push(b'"');
     if let Some(r) = r {
         if r.may_match(value.len()) {
             r.redact_rendered(b, start);
@@ -796,50 +887,54 @@ fn string_value(b: &mut Vec<u8>, r: Option<&Redactor>, value: &str) {
     }
 }
 
+/// Appends `Debug` output to a byte buffer as is.
+struct RawWriter<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for RawWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 impl Visit for SpanRecorder<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.pair(field, |b, _| write_f64(b, value));
+        self.push(field, Raw::F64(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.pair(field, |b, _| write_i64(b, value));
+        self.push(field, Raw::I64(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.pair(field, |b, _| write_u64(b, value));
+        self.push(field, Raw::U64(value));
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.pair(field, |b, _| {
+        self.push_with(field, true, |b| {
             b.extend_from_slice(itoa::Buffer::new().format(value).as_bytes())
         });
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.pair(field, |b, _| {
+        self.push_with(field, true, |b| {
             b.extend_from_slice(itoa::Buffer::new().format(value).as_bytes())
         });
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.pair(field, |b, _| {
-            b.extend_from_slice(if value { b"true" } else { b"false" })
-        });
+        self.push(field, Raw::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.pair(field, |b, r| string_value(b, r, value));
+        self.push_with(field, false, |b| b.extend_from_slice(value.as_bytes()));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.pair(field, |b, r| {
+        let r = self.redactor;
+        self.push_with(field, true, |b| {
             b.push(b'{');
             write_error_members(b, value, r);
             b.push(b'}');
         });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.pair(field, |b, r| {
-            let start = b.len();
-            write_debug(b, value);
-            if let Some(r) = r {
-                if r.has_value_patterns() {
-                    r.redact_rendered(b, start);
-                }
-            }
+        self.push_with(field, false, |b| {
+            // A Debug impl may return an error; what it wrote so far is kept.
+            let _ = write!(RawWriter(b), "{value:?}");
         });
     }
 }

@@ -50,6 +50,7 @@ pub mod redact;
 pub mod route;
 pub mod sample;
 pub mod sink;
+mod spans;
 pub mod text;
 mod time;
 pub mod timing;

@@ -35,11 +35,12 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::context::{Context, SpanState, REQUEST_ID};
+use crate::context::{Context, REQUEST_ID};
 use crate::fields::{write_key, JsonVisitor, KeySet};
 use crate::json::{self, EventLine};
 use crate::redact::Redactor;
 use crate::sink::{LineWriter, Queue, StreamStats};
+use crate::spans::SpanState;
 use crate::text::{self, TextVisitor};
 use crate::time::Timestamp;
 
@@ -271,6 +272,8 @@ pub(crate) struct Inner {
     pub(crate) sampler: Option<crate::sample::Sampler>,
     /// Events seen by level, in shards so threads do not fight over one cache line.
     pub(crate) levels: LevelCounts,
+    /// Every live span's state.
+    pub(crate) spans: crate::spans::SpanTable,
 }
 
 /// Per-level event counters, sharded by thread.
@@ -470,10 +473,14 @@ struct Scratch {
     message: Vec<u8>,
     error: Vec<u8>,
     thread: Vec<u8>,
+    /// The event's span's fields, copied from the span table.
+    span_fields: crate::fields::SpanFields,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// Fields recorded on an existing span, rendered before they are merged.
+    static RECORD_SCRATCH: RefCell<crate::fields::SpanFields> = RefCell::new(crate::fields::SpanFields::default());
 }
 
 /// Finds the values of the `stream` field (the stream tag) and the `event` field (a security
@@ -660,10 +667,13 @@ impl TracelightLayer {
 
     fn promote(&self, state: &mut SpanState) {
         let inner = &*self.inner;
-        let is_context = |k: &str| k == REQUEST_ID || inner.context_fields.iter().any(|c| c == k);
-        if !state.fields.names().any(is_context) {
+        if !(state.fields.has(REQUEST_ID)
+            || inner.context_fields.iter().any(|c| state.fields.has(c)))
+        {
             return;
         }
+        state.fields.render(inner.redactor.as_ref());
+        let is_context = |k: &str| k == REQUEST_ID || inner.context_fields.iter().any(|c| c == k);
         let mut ctx = state.ctx.clone();
         let names: SmallVec<[&'static str; 4]> =
             state.fields.names().filter(|k| is_context(k)).collect();
@@ -684,27 +694,10 @@ impl TracelightLayer {
         state.ctx = ctx;
     }
 
-    /// Applies `f` to the span's timing, when timing is on.
-    fn with_span_timing<S>(
-        &self,
-        id: &Id,
-        ctx: &LayerContext<'_, S>,
-        f: impl FnOnce(&mut crate::timing::SpanTiming),
-    ) where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        if self.inner.timing.is_none() {
-            return;
-        }
-        if let Some(span) = ctx.span(id) {
-            if let Some(t) = span
-                .extensions_mut()
-                .get_mut::<SpanState>()
-                .and_then(|s| s.timing.as_mut())
-            {
-                f(t);
-            }
-        }
+    /// The key this layer's entries carry on the per-thread entered stack.
+    #[inline]
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     fn write_event<S>(
@@ -730,9 +723,21 @@ impl TracelightLayer {
             }
         }
         let span = ctx.event_span(event);
-        let ext = span.as_ref().map(|sp| sp.extensions());
-        let state = ext.as_ref().and_then(|e| e.get::<SpanState>());
-        let context = state.and_then(|st| st.ctx.as_deref());
+        // The span's fields and context, copied out of the table so that no lock is held while
+        // the event's own fields (user code) are rendered.
+        let mut span_ctx: Option<Arc<Context>> = None;
+        let found = span.as_ref().is_some_and(|sp| {
+            inner
+                .spans
+                .with(&sp.id(), |st| {
+                    st.fields.render(inner.redactor.as_ref());
+                    s.span_fields.clone_rendered(&st.fields);
+                    span_ctx = st.ctx.clone();
+                })
+                .is_some()
+        });
+        let state = found.then_some(&s.span_fields);
+        let context = span_ctx.as_deref();
         let redactor = inner.redactor.as_ref();
         let level = *meta.level();
 
@@ -830,19 +835,23 @@ impl TracelightLayer {
             }
             if let (Some(sp), Some(st)) = (span.as_ref(), state) {
                 out.extend_from_slice(b"\"span\":");
-                json::write_span_object(out, sp.name(), st.fields.json_members());
+                json::write_span_object(out, sp.name(), st.json_members());
                 out.push(b',');
             }
             if inner.span_list {
                 if let Some(scope) = ctx.event_scope(event) {
                     out.extend_from_slice(b"\"spans\":[");
                     for sp in scope.from_root() {
-                        let e = sp.extensions();
-                        let members = e
-                            .get::<SpanState>()
-                            .map(|st| st.fields.json_members())
-                            .unwrap_or_default();
-                        json::write_span_object(out, sp.name(), members);
+                        let written = inner
+                            .spans
+                            .with(&sp.id(), |st| {
+                                st.fields.render(redactor);
+                                json::write_span_object(out, sp.name(), st.fields.json_members())
+                            })
+                            .is_some();
+                        if !written {
+                            json::write_span_object(out, sp.name(), b"");
+                        }
                         out.push(b',');
                     }
                     if out.last() == Some(&b',') {
@@ -893,7 +902,7 @@ impl TracelightLayer {
             let head_end = out.len();
             out.extend_from_slice(&s.fields);
             if let Some(st) = state {
-                for (k, v) in st.fields.iter() {
+                for (k, v) in st.iter() {
                     text::write_key(out, k, ansi);
                     text::write_json_value(out, v);
                 }
@@ -901,7 +910,7 @@ impl TracelightLayer {
             if let Some(c) = context {
                 for (k, v) in c.iter() {
                     // The current span's own fields are already written.
-                    if state.is_some_and(|st| st.fields.names().any(|n| n == k)) {
+                    if state.is_some_and(|st| st.names().any(|n| n == k)) {
                         continue;
                     }
                     text::write_key(out, k, ansi);
@@ -997,33 +1006,45 @@ impl<S> Layer<S> for TracelightLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let parent_ctx = span.parent().and_then(|p| {
-            p.extensions()
-                .get::<SpanState>()
-                .and_then(|s| s.ctx.clone())
-        });
-        // The state is filled in place, inside the extension's allocation: it is a few hundred
-        // bytes (fields inline), not worth copying around.
-        let mut ext = span.extensions_mut();
-        ext.insert(SpanState::default());
-        if let Some(state) = ext.get_mut::<SpanState>() {
-            state.ctx = parent_ctx;
-            state.fields.record(attrs, self.inner.redactor.as_ref());
-            self.promote(state);
-            if self.inner.timing.is_some() {
-                state.timing = Some(crate::timing::SpanTiming::new());
-            }
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: LayerContext<'_, S>) {
+        let inner = &*self.inner;
+        let parent = if attrs.is_contextual() {
+            crate::spans::current(self.key())
+        } else {
+            attrs.parent().cloned()
+        };
+        // Rendered before the table is touched: `Debug` impls may log.
+        let mut state = SpanState::boxed(attrs.metadata());
+        state.fields.record(attrs, inner.redactor.as_ref());
+        state.ctx = parent.and_then(|p| inner.spans.with(&p, |st| st.ctx.clone()).flatten());
+        self.promote(&mut state);
+        if inner.timing.is_some() {
+            state.timing = Some(crate::timing::SpanTiming::new());
         }
+        inner.spans.insert(id, state);
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut ext = span.extensions_mut();
-        if let Some(state) = ext.get_mut::<SpanState>() {
-            state.fields.record(values, self.inner.redactor.as_ref());
-            self.promote(state);
+    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: LayerContext<'_, S>) {
+        let inner = &*self.inner;
+        let merge = |rendered: &mut crate::fields::SpanFields| {
+            rendered.clear();
+            rendered.record(values, inner.redactor.as_ref());
+            inner.spans.with(id, |state| {
+                state.fields.merge(rendered);
+                self.promote(state);
+            });
+        };
+        let done = RECORD_SCRATCH
+            .try_with(|cell| match cell.try_borrow_mut() {
+                Ok(mut b) => {
+                    merge(&mut b);
+                    true
+                }
+                Err(_) => false,
+            })
+            .unwrap_or(false);
+        if !done {
+            merge(&mut crate::fields::SpanFields::default());
         }
     }
 
@@ -1102,47 +1123,63 @@ where
         }
     }
 
-    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        self.with_span_timing(id, &ctx, crate::timing::SpanTiming::enter);
+    fn on_enter(&self, id: &Id, _ctx: LayerContext<'_, S>) {
+        let now = if self.inner.timing.is_some() {
+            crate::timing::ticks()
+        } else {
+            0
+        };
+        crate::spans::enter(self.key(), id, now);
     }
 
-    fn on_exit(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        self.with_span_timing(id, &ctx, crate::timing::SpanTiming::exit);
+    fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
+        let since = crate::spans::exit(self.key(), id);
+        if let (Some(since), Some(_)) = (since, &self.inner.timing) {
+            let now = crate::timing::ticks();
+            self.inner.spans.with(id, |st| {
+                if let Some(t) = st.timing.as_mut() {
+                    t.add_busy(since, now);
+                }
+            });
+        }
     }
 
-    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
-        let Some(timing) = &self.inner.timing else {
+    fn on_close(&self, id: Id, _ctx: LayerContext<'_, S>) {
+        let inner = &*self.inner;
+        let Some(mut state) = inner.spans.remove(&id) else {
             return;
         };
-        let Some(span) = ctx.span(&id) else { return };
-        let (operation, total, busy, idle, slow, threshold) = {
-            let mut ext = span.extensions_mut();
-            let Some(state) = ext.get_mut::<SpanState>() else {
-                return;
-            };
-            let Some(mut t) = state.timing.take() else {
-                return;
-            };
-            let (total, busy, idle) = t.close();
-            let operation: std::borrow::Cow<'static, str> = match span.name() {
-                "timed" => state.fields.get("operation").map_or("timed".into(), |op| {
-                    crate::context::json_to_string(op).into()
-                }),
-                name => name.into(),
-            };
-            let (slow, threshold) = timing.record(operation.clone(), total, busy, || {
-                let request_id = state.ctx.as_ref().and_then(|c| c.request_id());
-                let mut fields = Vec::with_capacity(state.fields.json_members().len() + 2);
-                fields.push(b'{');
-                fields.extend_from_slice(state.fields.json_members());
-                fields.push(b'}');
-                (request_id, String::from_utf8_lossy(&fields).into_owned())
-            });
-            (operation, total, busy, idle, slow, threshold)
+        let (Some(timing), Some(t)) = (&inner.timing, state.timing.take()) else {
+            state.recycle();
+            return;
         };
+        let (total, busy, idle) = t.close();
+        let redactor = inner.redactor.as_ref();
+        if state.meta.name() == "timed" {
+            state.fields.render(redactor);
+        }
+        let operation: std::borrow::Cow<'static, str> = match state.meta.name() {
+            "timed" => state.fields.get("operation").map_or("timed".into(), |op| {
+                crate::context::json_to_string(op).into()
+            }),
+            name => name.into(),
+        };
+        let (slow, threshold) = timing.record(operation.clone(), total, busy, || {
+            state.fields.render(redactor);
+            let request_id = state.ctx.as_ref().and_then(|c| c.request_id());
+            let mut fields = Vec::with_capacity(state.fields.json_members().len() + 2);
+            fields.push(b'{');
+            fields.extend_from_slice(state.fields.json_members());
+            fields.push(b'}');
+            (request_id, String::from_utf8_lossy(&fields).into_owned())
+        });
         if !(slow || timing.config.every_close) {
+            state.recycle();
             return;
         }
+        // Back in the table while the line is written, so it carries the span's fields and
+        // context; out again after.
+        inner.spans.insert(&id, state);
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         // Written inside the closing span, so the line carries its fields and context. The level
         // must be a constant at each callsite, hence one callsite per level.
@@ -1166,6 +1203,9 @@ where
             span_closed!(warn);
         } else {
             span_closed!(info);
+        }
+        if let Some(state) = inner.spans.remove(&id) {
+            state.recycle();
         }
     }
 }

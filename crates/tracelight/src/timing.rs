@@ -38,12 +38,15 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 /// The span clock: the CPU's time-stamp counter where it is stable (a few nanoseconds a read, four
-/// reads a span), the monotonic clock elsewhere.
-type Instant = quanta::Instant;
+/// reads a span, scaled to nanoseconds only at close), the monotonic clock elsewhere.
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
+}
 
 /// Calibrates the clock now rather than at the first span.
 pub(crate) fn warm_up_clock() {
-    let _ = Instant::now();
+    let _ = clock();
 }
 
 use hdrhistogram::Histogram;
@@ -115,49 +118,40 @@ impl TimingConfig {
     }
 }
 
-/// Per-span timing, kept in the span's extension.
+/// Reads the span clock, in raw ticks.
+#[inline]
+pub(crate) fn ticks() -> u64 {
+    clock().raw()
+}
+
+/// Per-span timing, kept in the span's state, in raw clock ticks. Enter times are kept on the
+/// entering thread (see `spans::enter`); the span only accumulates busy time at each exit.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SpanTiming {
-    created: Instant,
-    entered: Option<Instant>,
-    depth: u32,
-    busy: Duration,
+    created: u64,
+    busy: u64,
 }
 
 impl SpanTiming {
+    #[inline]
     pub(crate) fn new() -> Self {
         SpanTiming {
-            created: Instant::now(),
-            entered: None,
-            depth: 0,
-            busy: Duration::ZERO,
+            created: ticks(),
+            busy: 0,
         }
     }
 
-    pub(crate) fn enter(&mut self) {
-        if self.depth == 0 {
-            self.entered = Some(Instant::now());
-        }
-        self.depth += 1;
-    }
-
-    pub(crate) fn exit(&mut self) {
-        self.depth = self.depth.saturating_sub(1);
-        if self.depth == 0 {
-            if let Some(t) = self.entered.take() {
-                self.busy += Instant::now().saturating_duration_since(t);
-            }
-        }
+    /// Adds the busy interval from `entered` to `exited` (both raw ticks).
+    #[inline]
+    pub(crate) fn add_busy(&mut self, entered: u64, exited: u64) {
+        self.busy += exited.saturating_sub(entered);
     }
 
     /// (total, busy, idle) at close.
-    pub(crate) fn close(&mut self) -> (Duration, Duration, Duration) {
-        let now = Instant::now();
-        if let Some(t) = self.entered.take() {
-            self.busy += now.saturating_duration_since(t);
-        }
-        let total = now.saturating_duration_since(self.created);
-        let busy = self.busy.min(total);
+    pub(crate) fn close(&self) -> (Duration, Duration, Duration) {
+        let c = clock();
+        let total = c.delta(self.created, c.raw());
+        let busy = c.delta(0, self.busy).min(total);
         (total, busy, total - busy)
     }
 }
@@ -397,12 +391,14 @@ mod tests {
     #[test]
     fn busy_and_idle_add_up() {
         let mut t = SpanTiming::new();
-        t.enter();
-        t.enter();
-        t.exit();
-        t.exit();
+        let entered = ticks();
+        std::thread::sleep(Duration::from_millis(2));
+        t.add_busy(entered, ticks());
+        std::thread::sleep(Duration::from_millis(2));
         let (total, busy, idle) = t.close();
         assert_eq!(busy + idle, total);
+        assert!(busy >= Duration::from_millis(2), "{busy:?}");
+        assert!(idle >= Duration::from_millis(2), "{idle:?}");
     }
 
     #[test]

@@ -1,0 +1,305 @@
+//! Per-span state: the table that holds it, keyed by span id.
+//!
+//! A span's state — its rendered fields, its correlation context, its timing — lives in a table of
+//! the layer's own rather than in the registry's span extensions. An extension is a boxed value in
+//! a per-span map behind a lock, found through a reference-counted slot: every `enter` and `exit`
+//! would pay for that lookup, and every span for the allocation. Here a span id hashes to one of
+//! [`SHARDS`] small maps, each behind its own mutex (held for a few dozen instructions, never while
+//! user code runs), and the state is a box taken from a per-thread pool, so a span allocates
+//! nothing in steady state.
+//!
+//! The registry still owns span identity, names and the parent chain; the table only keeps what
+//! tracelight adds. Lock discipline: at most one shard lock is held at a time, and never across a
+//! call into user code (`Debug` impls run while rendering, before the state is looked up).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
+
+use tracing_core::span::Id;
+use tracing_core::Metadata;
+
+use crate::context::Context;
+use crate::fields::SpanFields;
+use crate::sink::lock;
+
+/// How many shards the table has: enough that threads working on different spans rarely meet.
+pub(crate) const SHARDS: usize = 64;
+
+/// A boxed span state is kept for reuse only while its buffers stay this small.
+const POOL_MAX_BYTES: usize = 4096;
+/// Boxes kept per thread for reuse.
+const POOL_MAX: usize = 128;
+
+/// What tracelight keeps for one span.
+#[derive(Debug)]
+pub(crate) struct SpanState {
+    /// The span's metadata (name, target).
+    pub(crate) meta: &'static Metadata<'static>,
+    /// The span's fields, rendered.
+    pub(crate) fields: SpanFields,
+    /// The correlation context: the parent's, plus this span's context fields.
+    pub(crate) ctx: Option<Arc<Context>>,
+    /// Busy and idle time, when timing is on.
+    pub(crate) timing: Option<crate::timing::SpanTiming>,
+}
+
+impl SpanState {
+    /// A state for a new span: from this thread's pool when it has one.
+    pub(crate) fn boxed(meta: &'static Metadata<'static>) -> Box<SpanState> {
+        let pooled = POOL
+            .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten();
+        match pooled {
+            Some(mut st) => {
+                st.meta = meta;
+                st
+            }
+            None => Box::new(SpanState {
+                meta,
+                fields: SpanFields::default(),
+                ctx: None,
+                timing: None,
+            }),
+        }
+    }
+
+    /// Returns a closed span's state to this thread's pool.
+    pub(crate) fn recycle(mut self: Box<Self>) {
+        if self.fields.capacity() > POOL_MAX_BYTES {
+            return;
+        }
+        self.fields.clear();
+        self.ctx = None;
+        self.timing = None;
+        let _ = POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                if p.len() < POOL_MAX {
+                    p.push(self);
+                }
+            }
+        });
+    }
+}
+
+thread_local! {
+    static POOL: RefCell<Vec<Box<SpanState>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Hashes a span id (already unique) with one multiplication.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = mix(v);
+    }
+}
+
+#[inline]
+fn mix(v: u64) -> u64 {
+    let m = u128::from(v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+type Shard = HashMap<u64, Box<SpanState>, BuildHasherDefault<IdHasher>>;
+
+/// The span states of one layer, by span id.
+pub(crate) struct SpanTable {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+impl Default for SpanTable {
+    fn default() -> Self {
+        SpanTable {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SpanTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanTable")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl SpanTable {
+    #[inline]
+    fn shard(&self, id: &Id) -> &Mutex<Shard> {
+        let h = mix(id.into_u64());
+        &self.shards[(h >> 58) as usize % SHARDS]
+    }
+
+    /// Adds a new span's state (replacing a stale one with the same id, which cannot happen
+    /// while the registry hands out ids only once per live span).
+    pub(crate) fn insert(&self, id: &Id, state: Box<SpanState>) {
+        let old = lock(self.shard(id)).insert(id.into_u64(), state);
+        if let Some(old) = old {
+            old.recycle();
+        }
+    }
+
+    /// Runs `f` on the span's state; `None` when the span is unknown. `f` runs under the shard's
+    /// lock: it must not call into user code or log.
+    #[inline]
+    pub(crate) fn with<R>(&self, id: &Id, f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {
+        let mut shard = lock(self.shard(id));
+        shard.get_mut(&id.into_u64()).map(|st| f(st))
+    }
+
+    /// Takes a closed span's state out of the table.
+    pub(crate) fn remove(&self, id: &Id) -> Option<Box<SpanState>> {
+        lock(self.shard(id)).remove(&id.into_u64())
+    }
+
+    /// How many spans are live.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+}
+
+/// A span entered on this thread.
+#[derive(Debug, Clone, Copy)]
+struct Entered {
+    /// Which layer entered it (the address of its shared state).
+    layer: usize,
+    id: u64,
+    /// When it was entered (raw clock ticks), or `None` when it was already entered on this
+    /// thread: the outer entry's interval covers this one.
+    since: Option<u64>,
+}
+
+thread_local! {
+    /// The spans entered on this thread, innermost last. Kept here rather than in each span's
+    /// state: entering a span then costs a clock read and a push, not a table lookup.
+    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes that `layer` entered span `id` on this thread at `now` (raw ticks).
+#[inline]
+pub(crate) fn enter(layer: usize, id: &Id, now: u64) {
+    let id = id.into_u64();
+    let _ = ENTERED.try_with(|stack| {
+        if let Ok(mut stack) = stack.try_borrow_mut() {
+            let again = stack.iter().any(|e| e.layer == layer && e.id == id);
+            stack.push(Entered {
+                layer,
+                id,
+                since: (!again).then_some(now),
+            });
+        }
+    });
+}
+
+/// Notes that `layer` exited span `id` on this thread; returns when the busy interval that ends
+/// here began, if one does.
+#[inline]
+pub(crate) fn exit(layer: usize, id: &Id) -> Option<u64> {
+    let id = id.into_u64();
+    ENTERED
+        .try_with(|stack| {
+            let mut stack = stack.try_borrow_mut().ok()?;
+            let pos = stack.iter().rposition(|e| e.layer == layer && e.id == id)?;
+            stack.remove(pos).since
+        })
+        .ok()
+        .flatten()
+}
+
+/// The innermost span `layer` has entered on this thread.
+#[inline]
+pub(crate) fn current(layer: usize) -> Option<Id> {
+    ENTERED
+        .try_with(|stack| {
+            let stack = stack.try_borrow().ok()?;
+            stack
+                .iter()
+                .rev()
+                .find(|e| e.layer == layer)
+                .and_then(|e| std::num::NonZeroU64::new(e.id))
+                .map(Id::from_non_zero_u64)
+        })
+        .ok()
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static CS: tracing_core::callsite::DefaultCallsite = {
+        static META: Metadata<'static> = tracing_core::metadata! {
+            name: "t",
+            target: "t",
+            level: tracing_core::Level::INFO,
+            fields: &[],
+            callsite: &CS,
+            kind: tracing_core::metadata::Kind::SPAN,
+        };
+        tracing_core::callsite::DefaultCallsite::new(&META)
+    };
+
+    fn meta() -> &'static Metadata<'static> {
+        tracing_core::Callsite::metadata(&CS)
+    }
+
+    #[test]
+    fn insert_with_remove() {
+        let t = SpanTable::default();
+        for i in 1..=1000u64 {
+            t.insert(&Id::from_u64(i), SpanState::boxed(meta()));
+        }
+        assert_eq!(t.len(), 1000);
+        assert_eq!(t.with(&Id::from_u64(7), |s| s.meta.name()), Some("t"));
+        assert!(t.with(&Id::from_u64(1001), |_| ()).is_none());
+        for i in 1..=1000u64 {
+            t.remove(&Id::from_u64(i)).expect("present").recycle();
+        }
+        assert_eq!(t.len(), 0);
+        // A recycled state comes back empty.
+        let st = SpanState::boxed(meta());
+        assert!(st.ctx.is_none() && st.timing.is_none() && st.fields.json_members().is_empty());
+    }
+
+    #[test]
+    fn entered_stack_per_layer() {
+        let (a, b) = (1usize, 2usize);
+        let (x, y) = (Id::from_u64(10), Id::from_u64(11));
+        assert_eq!(current(a), None);
+        enter(a, &x, 100);
+        enter(b, &y, 150);
+        assert_eq!(current(a), Some(x.clone()));
+        assert_eq!(current(b), Some(y.clone()));
+        // Entered again: the outer interval covers it.
+        enter(a, &x, 200);
+        assert_eq!(exit(a, &x), None);
+        assert_eq!(exit(a, &x), Some(100));
+        assert_eq!(exit(a, &x), None);
+        assert_eq!(current(a), None);
+        assert_eq!(exit(b, &y), Some(150));
+    }
+
+    #[test]
+    fn ids_spread_over_shards() {
+        let t = SpanTable::default();
+        let mut used = std::collections::HashSet::new();
+        for i in 1..=256u64 {
+            used.insert(t.shard(&Id::from_u64(i)) as *const _ as usize);
+        }
+        assert!(used.len() > SHARDS / 2, "{} shards used", used.len());
+    }
+}
