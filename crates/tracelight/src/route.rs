@@ -1153,18 +1153,20 @@ where
             state.recycle();
             return;
         };
-        let (total, busy, idle) = t.close();
+        let (total, busy) = t.close();
         let redactor = inner.redactor.as_ref();
-        if state.meta.name() == "timed" {
-            state.fields.render(redactor);
-        }
-        let operation: std::borrow::Cow<'static, str> = match state.meta.name() {
-            "timed" => state.fields.get("operation").map_or("timed".into(), |op| {
-                crate::context::json_to_string(op).into()
-            }),
-            name => name.into(),
+        let (key, operation): (_, std::borrow::Cow<'static, str>) = match state.meta.name() {
+            "timed" => {
+                state.fields.render(redactor);
+                let op = state
+                    .fields
+                    .get("operation")
+                    .map_or_else(|| "timed".to_owned(), crate::context::json_to_string);
+                (crate::timing::OpKey::named(&op), op.into())
+            }
+            name => (crate::timing::OpKey::callsite(state.meta), name.into()),
         };
-        let (slow, threshold) = timing.record(operation.clone(), total, busy, || {
+        let (slow, threshold) = timing.record(key, &operation, total, busy, || {
             state.fields.render(redactor);
             let request_id = state.ctx.as_ref().and_then(|c| c.request_id());
             let mut fields = Vec::with_capacity(state.fields.json_members().len() + 2);
@@ -1180,7 +1182,8 @@ where
         // Back in the table while the line is written, so it carries the span's fields and
         // context; out again after.
         inner.spans.insert(&id, state);
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let idle = total - busy;
         // Written inside the closing span, so the line carries its fields and context. The level
         // must be a constant at each callsite, hence one callsite per level.
         macro_rules! span_closed {

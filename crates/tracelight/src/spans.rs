@@ -85,6 +85,8 @@ impl SpanState {
 }
 
 thread_local! {
+    // Boxed: a state moves between the pool and the table as a pointer, not a few hundred bytes.
+    #[allow(clippy::vec_box)]
     static POOL: RefCell<Vec<Box<SpanState>>> = const { RefCell::new(Vec::new()) };
 }
 

@@ -33,7 +33,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -147,12 +147,13 @@ impl SpanTiming {
         self.busy += exited.saturating_sub(entered);
     }
 
-    /// (total, busy, idle) at close.
-    pub(crate) fn close(&self) -> (Duration, Duration, Duration) {
+    /// (total, busy) in nanoseconds at close; idle is the difference.
+    #[inline]
+    pub(crate) fn close(&self) -> (u64, u64) {
         let c = clock();
-        let total = c.delta(self.created, c.raw());
-        let busy = c.delta(0, self.busy).min(total);
-        (total, busy, total - busy)
+        let total = c.delta_as_nanos(self.created, c.raw());
+        let busy = c.delta_as_nanos(0, self.busy).min(total);
+        (total, busy)
     }
 }
 
@@ -213,13 +214,46 @@ pub struct PerformanceSnapshot {
 }
 
 struct Op {
+    name: Cow<'static, str>,
     count: u64,
     slow: u64,
+    /// Nanoseconds.
     min: u64,
     max: u64,
     sum: u128,
+    /// Microseconds.
     hist: Histogram<u64>,
     samples: VecDeque<SlowSample>,
+}
+
+impl Op {
+    fn new(name: Cow<'static, str>) -> Option<Op> {
+        Some(Op {
+            name,
+            count: 0,
+            slow: 0,
+            min: u64::MAX,
+            max: 0,
+            sum: 0,
+            hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).ok()?,
+            samples: VecDeque::new(),
+        })
+    }
+
+    /// Folds another callsite's aggregates of the same operation into this one.
+    fn merge(&mut self, other: &Op) {
+        self.count += other.count;
+        self.slow += other.slow;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+        let _ = self.hist.add(&other.hist);
+        self.samples.extend(other.samples.iter().cloned());
+        self.samples.make_contiguous().sort_by_key(|s| s.at);
+        while self.samples.len() > SLOW_SAMPLES {
+            self.samples.pop_front();
+        }
+    }
 }
 
 /// Bucket bounds (seconds) for Prometheus-style exposition.
@@ -227,26 +261,33 @@ pub const BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// FNV-1a for the operation map: names are short, and SipHash would cost more than the rest of
-/// the update.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
+/// FNV-1a, for the key of an operation named at run time.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+    h
+}
+
+/// The key of an operation's aggregates: its callsite (a span's metadata address, the same for
+/// every span opened there), or a hash of its name for [`timed`] blocks, which share one
+/// callsite. Keying by address saves hashing the name on every close; operations of the same
+/// name from different callsites are merged in [`Timing::snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct OpKey(u64);
+
+impl OpKey {
+    /// The key of every span opened at the callsite of `meta`.
+    pub(crate) fn callsite(meta: &'static tracing_core::Metadata<'static>) -> OpKey {
+        OpKey(meta as *const _ as usize as u64)
+    }
+
+    /// The key of an operation named at run time.
+    pub(crate) fn named(name: &str) -> OpKey {
+        // The low bit set: never equal to an (aligned) address.
+        OpKey(fnv(name.as_bytes()) | 1)
     }
 }
 
@@ -255,57 +296,58 @@ pub(crate) struct Timing {
     pub(crate) config: TimingConfig,
     /// Whether any per-name threshold is set (else the default applies without a lookup).
     per_name: bool,
-    ops: Mutex<HashMap<Cow<'static, str>, Op, BuildHasherDefault<Fnv>>>,
+    /// The default threshold in nanoseconds.
+    threshold_ns: u64,
+    ops: Mutex<HashMap<OpKey, Op, BuildHasherDefault<crate::spans::IdHasher>>>,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Timing {
     pub(crate) fn new(config: TimingConfig) -> Self {
         Timing {
             per_name: !config.per_name.is_empty(),
+            threshold_ns: nanos(config.threshold),
             config,
             ops: Mutex::new(HashMap::default()),
         }
     }
 
-    /// Records a close; returns whether it was slow, and the threshold.
+    /// Records a close of `total_ns` (of which `busy_ns` entered); returns whether it was slow,
+    /// and the threshold in nanoseconds. `sample` describes the span when it was slow.
+    // `&Cow`: cloned only when the operation is seen for the first time (a borrowed name then
+    // stays borrowed).
+    #[allow(clippy::ptr_arg)]
     pub(crate) fn record(
         &self,
-        operation: Cow<'static, str>,
-        total: Duration,
-        busy: Duration,
+        key: OpKey,
+        operation: &Cow<'static, str>,
+        total_ns: u64,
+        busy_ns: u64,
         sample: impl FnOnce() -> (Option<String>, String),
-    ) -> (bool, Duration) {
+    ) -> (bool, u64) {
         let threshold = if self.per_name {
-            self.config.threshold_of(&operation)
+            nanos(self.config.threshold_of(operation))
         } else {
-            self.config.threshold
+            self.threshold_ns
         };
-        let slow = total >= threshold;
-        let micros = u64::try_from(total.as_micros()).unwrap_or(u64::MAX).max(1);
+        let slow = total_ns >= threshold;
+        let micros = (total_ns / 1000).clamp(1, 3_600_000_000);
         let mut ops = lock(&self.ops);
-        let op = match ops.get_mut(operation.as_ref()) {
+        let op = match ops.get_mut(&key) {
             Some(op) => op,
-            None => {
-                let hist = match Histogram::new_with_bounds(1, 3_600_000_000, 3) {
-                    Ok(h) => h,
-                    Err(_) => return (slow, threshold),
-                };
-                ops.entry(operation).or_insert(Op {
-                    count: 0,
-                    slow: 0,
-                    min: u64::MAX,
-                    max: 0,
-                    sum: 0,
-                    hist,
-                    samples: VecDeque::new(),
-                })
-            }
+            None => match Op::new(operation.clone()) {
+                Some(op) => ops.entry(key).or_insert(op),
+                None => return (slow, threshold),
+            },
         };
         op.count += 1;
-        op.min = op.min.min(micros);
-        op.max = op.max.max(micros);
-        op.sum += u128::from(micros);
-        let _ = op.hist.record(micros.min(3_600_000_000));
+        op.min = op.min.min(total_ns);
+        op.max = op.max.max(total_ns);
+        op.sum += u128::from(total_ns);
+        let _ = op.hist.record(micros);
         if slow {
             op.slow += 1;
             let (request_id, fields) = sample();
@@ -314,8 +356,8 @@ impl Timing {
             }
             op.samples.push_back(SlowSample {
                 at: SystemTime::now(),
-                duration_ms: micros as f64 / 1000.0,
-                busy_ms: busy.as_secs_f64() * 1000.0,
+                duration_ms: total_ns as f64 / 1e6,
+                busy_ms: busy_ns as f64 / 1e6,
                 request_id,
                 fields,
             });
@@ -325,11 +367,26 @@ impl Timing {
 
     pub(crate) fn snapshot(&self) -> PerformanceSnapshot {
         let ops = lock(&self.ops);
-        let ms = |us: u64| us as f64 / 1000.0;
-        let mut operations: Vec<OperationStats> = ops
+        // One entry per operation name, whichever callsites it was recorded at.
+        let mut merged: Vec<Op> = Vec::new();
+        for op in ops.values() {
+            match merged.iter_mut().find(|m| m.name == op.name) {
+                Some(m) => m.merge(op),
+                None => {
+                    if let Some(mut m) = Op::new(op.name.clone()) {
+                        m.merge(op);
+                        merged.push(m);
+                    }
+                }
+            }
+        }
+        drop(ops);
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let us_ms = |us: u64| us as f64 / 1000.0;
+        let mut operations: Vec<OperationStats> = merged
             .iter()
-            .map(|(name, op)| OperationStats {
-                operation: name.to_string(),
+            .map(|op| OperationStats {
+                operation: op.name.to_string(),
                 count: op.count,
                 slow: op.slow,
                 min_ms: if op.count == 0 { 0.0 } else { ms(op.min) },
@@ -337,13 +394,13 @@ impl Timing {
                 mean_ms: if op.count == 0 {
                     0.0
                 } else {
-                    op.sum as f64 / op.count as f64 / 1000.0
+                    op.sum as f64 / op.count as f64 / 1e6
                 },
-                sum_ms: op.sum as f64 / 1000.0,
-                p50_ms: ms(op.hist.value_at_quantile(0.50)),
-                p90_ms: ms(op.hist.value_at_quantile(0.90)),
-                p99_ms: ms(op.hist.value_at_quantile(0.99)),
-                threshold_ms: self.config.threshold_of(name).as_secs_f64() * 1000.0,
+                sum_ms: op.sum as f64 / 1e6,
+                p50_ms: us_ms(op.hist.value_at_quantile(0.50)),
+                p90_ms: us_ms(op.hist.value_at_quantile(0.90)),
+                p99_ms: us_ms(op.hist.value_at_quantile(0.99)),
+                threshold_ms: self.config.threshold_of(&op.name).as_secs_f64() * 1000.0,
                 slow_samples: op.samples.iter().cloned().collect(),
                 buckets: BUCKETS
                     .iter()
@@ -395,21 +452,23 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         t.add_busy(entered, ticks());
         std::thread::sleep(Duration::from_millis(2));
-        let (total, busy, idle) = t.close();
-        assert_eq!(busy + idle, total);
-        assert!(busy >= Duration::from_millis(2), "{busy:?}");
-        assert!(idle >= Duration::from_millis(2), "{idle:?}");
+        let (total, busy) = t.close();
+        assert!(busy <= total);
+        assert!(busy >= 2_000_000, "busy {busy} ns");
+        assert!(total - busy >= 2_000_000, "idle {} ns", total - busy);
     }
 
     #[test]
     fn aggregates_and_percentiles() {
         let timing =
             Timing::new(TimingConfig::default().threshold_for("q", Duration::from_millis(50)));
+        // Two callsites of one operation: merged in the snapshot.
         for ms in 1..=100u64 {
             timing.record(
-                Cow::Borrowed("q"),
-                Duration::from_millis(ms),
-                Duration::ZERO,
+                OpKey(8 << (ms % 2)),
+                &Cow::Borrowed("q"),
+                ms * 1_000_000,
+                0,
                 || (None, "{}".into()),
             );
         }
