@@ -7,9 +7,9 @@
 //! backslashes and control characters are escaped, and `Debug` output (which may contain anything) is
 //! escaped as it is produced.
 //!
-//! Span fields are rendered once, when the span is created or recorded, and kept in the span's
-//! extensions as a ready-made JSON fragment ([`SpanFields`]); an event inside the span copies the
-//! bytes instead of visiting the fields again.
+//! Span fields are captured as typed values when the span is created or recorded, and rendered
+//! once, the first time a line needs them, into a ready-made JSON fragment ([`SpanFields`]); an
+//! event inside the span copies the bytes instead of visiting the fields again.
 
 use std::fmt::{self, Write as _};
 

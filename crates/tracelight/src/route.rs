@@ -1,7 +1,7 @@
 //! The router layer: span state, formatting and streams in one pass per event.
 //!
-//! [`TracelightLayer`] keeps each span's rendered fields and correlation context in the span's
-//! extensions (one extension per span), and on every event it decides which [streams](Stream) take
+//! [`TracelightLayer`] keeps each span's fields, correlation context and timing in a table of its
+//! own, keyed by span id (pooled, so a span allocates nothing in steady state), and on every event it decides which [streams](Stream) take
 //! the event, formats it once per format those streams use, and hands the bytes to each stream's
 //! writer. Streams are routed inside this one layer rather than as a stack of per-layer filters:
 //! `tracing-subscriber`'s per-layer filters have open bugs (stale interest with cached callsites,

@@ -126,7 +126,10 @@ pub(crate) struct SpanTable {
 impl Default for SpanTable {
     fn default() -> Self {
         SpanTable {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            // Sized up front so that the first spans to land in each shard do not allocate.
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Shard::with_capacity_and_hasher(8, Default::default())))
+                .collect(),
         }
     }
 }

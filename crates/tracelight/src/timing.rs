@@ -9,8 +9,9 @@
 //! Aggregates per operation — count, min, max, mean, p50/p90/p99 (an HDR histogram) and the last
 //! slow samples — are available with [`performance`](crate::performance) (and the admin endpoint).
 //!
-//! The timing state lives in the span's tracelight extension, next to its fields: a span costs one
-//! allocation whatever is measured.
+//! The timing state lives in the span's tracelight state, next to its fields; enter times stay on
+//! the entering thread. Measuring costs four reads of the CPU's time-stamp counter a span and one
+//! aggregate update at close, with no allocation.
 //!
 //! ```
 //! use std::time::Duration;

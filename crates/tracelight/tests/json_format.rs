@@ -304,6 +304,84 @@ fn span_fields_recorded_later_replace_their_empty_value() {
 }
 
 #[test]
+fn span_fields_are_redacted_and_typed_when_rendered() {
+    #[derive(Debug)]
+    struct Card {
+        _number: &'static str,
+    }
+    let lines = capture(tracelight::builder(), || {
+        let span = info_span!(
+            "login",
+            password = "hunter2",
+            user = "alice",
+            note = "card 4111111111111111 on file",
+            card = ?Card { _number: "4111111111111111" },
+            retries = 3u64,
+            delta = -2i64,
+            ratio = 0.5f64,
+            ok = true,
+            big = u128::MAX,
+            quote = "a \"b\"\n\u{1}",
+            otel.name = "login-op",
+            err = &std::io::Error::other("boom") as &(dyn std::error::Error + 'static),
+        );
+        let _e = span.enter();
+        info!("inside");
+    });
+    let span = &lines[0]["span"];
+    assert_eq!(span["password"], "[REDACTED]", "{span}");
+    assert_eq!(span["user"], "alice");
+    assert!(
+        !span["note"].as_str().unwrap().contains("4111111111111111"),
+        "{span}"
+    );
+    assert!(
+        !span["card"].as_str().unwrap().contains("4111111111111111"),
+        "{span}"
+    );
+    assert_eq!(span["retries"], 3);
+    assert_eq!(span["delta"], -2);
+    assert_eq!(span["ratio"], 0.5);
+    assert_eq!(span["ok"], true);
+    assert!(span["big"].is_number(), "{span}");
+    assert_eq!(span["quote"], "a \"b\"\n\u{1}");
+    assert!(span.get("otel.name").is_none(), "{span}");
+    assert_eq!(span["err"]["message"], "boom");
+}
+
+#[test]
+fn a_span_recorded_many_times_keeps_the_last_values_once() {
+    let w = MemoryWriter::new();
+    {
+        let _g = tracelight::builder()
+            .format(Format::Json)
+            .writer(w.clone())
+            .init_local()
+            .expect("init");
+        let span = info_span!(
+            "loop",
+            i = tracing::field::Empty,
+            label = tracing::field::Empty
+        );
+        let _e = span.enter();
+        info!("before");
+        for i in 0..1000u64 {
+            span.record("i", i);
+            span.record("label", format!("step-{i}").as_str());
+        }
+        info!("after");
+    }
+    let lines = w.lines();
+    let before = parse_unique(&lines[0]);
+    assert_eq!(before["span"], serde_json::json!({"name": "loop"}));
+    let after = parse_unique(&lines[1]);
+    assert_eq!(
+        after["span"],
+        serde_json::json!({"name": "loop", "i": 999, "label": "step-999"})
+    );
+}
+
+#[test]
 fn non_finite_floats_and_big_integers_stay_valid() {
     let lines = capture(tracelight::builder(), || {
         info!(
