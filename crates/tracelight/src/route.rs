@@ -602,11 +602,13 @@ impl Handle {
 
     /// Per-operation timing aggregates (empty when timing is off).
     pub fn performance(&self) -> crate::timing::PerformanceSnapshot {
-        self.inner
-            .timing
-            .as_ref()
-            .map(|t| t.snapshot())
-            .unwrap_or_default()
+        match &self.inner.timing {
+            Some(t) => {
+                t.fold(&self.inner.spans.drain_closed());
+                t.snapshot()
+            }
+            None => Default::default(),
+        }
     }
 
     /// Error groups by fingerprint, recent errors, total.
@@ -1146,14 +1148,37 @@ where
 
     fn on_close(&self, id: Id, _ctx: LayerContext<'_, S>) {
         let inner = &*self.inner;
-        let Some(mut state) = inner.spans.remove(&id) else {
+        let Some(timing) = &inner.timing else {
+            if let Some(state) = inner.spans.remove(&id) {
+                state.recycle();
+            }
             return;
         };
-        let (Some(timing), Some(t)) = (&inner.timing, state.timing.take()) else {
+        // The common case — a close that is not slow — only queues its duration, under the
+        // table lock the removal takes anyway; the queue is folded into the aggregates in batches.
+        let mut measured = None;
+        let state = inner.spans.remove_noting(
+            &id,
+            |st| {
+                let (total, busy) = st.timing.take()?.close();
+                if timing.queues(st.meta.name(), total) {
+                    return Some(crate::spans::Closed {
+                        meta: st.meta,
+                        total_ns: total,
+                    });
+                }
+                measured = Some((total, busy));
+                None
+            },
+            |batch| timing.fold(batch),
+        );
+        let Some(mut state) = state else {
+            return;
+        };
+        let Some((total, busy)) = measured else {
             state.recycle();
             return;
         };
-        let (total, busy) = t.close();
         let redactor = inner.redactor.as_ref();
         let (key, operation): (_, std::borrow::Cow<'static, str>) = match state.meta.name() {
             "timed" => {

@@ -116,7 +116,26 @@ fn mix(v: u64) -> u64 {
     (m as u64) ^ ((m >> 64) as u64)
 }
 
-type Shard = HashMap<u64, Box<SpanState>, BuildHasherDefault<IdHasher>>;
+/// A closed span's duration, waiting to be folded into the timing aggregates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Closed {
+    pub(crate) meta: &'static Metadata<'static>,
+    pub(crate) total_ns: u64,
+}
+
+/// How many closed spans a shard queues before they are folded into the aggregates.
+pub(crate) const CLOSED_BATCH: usize = 32;
+
+/// A batch of closed spans to fold, taken out of a shard.
+pub(crate) type ClosedBatch = smallvec::SmallVec<[Closed; CLOSED_BATCH]>;
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<u64, Box<SpanState>, BuildHasherDefault<IdHasher>>,
+    /// Durations of spans closed here, queued under the lock the close takes anyway, so that a
+    /// close does not take the aggregates' lock as well.
+    closed: Vec<Closed>,
+}
 
 /// The span states of one layer, by span id.
 pub(crate) struct SpanTable {
@@ -128,7 +147,12 @@ impl Default for SpanTable {
         SpanTable {
             // Sized up front so that the first spans to land in each shard do not allocate.
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(Shard::with_capacity_and_hasher(8, Default::default())))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::with_capacity_and_hasher(8, Default::default()),
+                        closed: Vec::with_capacity(CLOSED_BATCH),
+                    })
+                })
                 .collect(),
         }
     }
@@ -152,7 +176,7 @@ impl SpanTable {
     /// Adds a new span's state (replacing a stale one with the same id, which cannot happen
     /// while the registry hands out ids only once per live span).
     pub(crate) fn insert(&self, id: &Id, state: Box<SpanState>) {
-        let old = lock(self.shard(id)).insert(id.into_u64(), state);
+        let old = lock(self.shard(id)).map.insert(id.into_u64(), state);
         if let Some(old) = old {
             old.recycle();
         }
@@ -163,17 +187,58 @@ impl SpanTable {
     #[inline]
     pub(crate) fn with<R>(&self, id: &Id, f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {
         let mut shard = lock(self.shard(id));
-        shard.get_mut(&id.into_u64()).map(|st| f(st))
+        shard.map.get_mut(&id.into_u64()).map(|st| f(st))
     }
 
     /// Takes a closed span's state out of the table.
     pub(crate) fn remove(&self, id: &Id) -> Option<Box<SpanState>> {
-        lock(self.shard(id)).remove(&id.into_u64())
+        lock(self.shard(id)).map.remove(&id.into_u64())
+    }
+
+    /// Takes a closed span's state out of the table, and queues the duration `note` returns
+    /// (`note` runs under the shard's lock). When the shard's queue is full, the queued durations
+    /// are handed to `fold` once the lock is released.
+    #[inline]
+    pub(crate) fn remove_noting(
+        &self,
+        id: &Id,
+        note: impl FnOnce(&mut SpanState) -> Option<Closed>,
+        fold: impl FnOnce(&[Closed]),
+    ) -> Option<Box<SpanState>> {
+        let shard = self.shard(id);
+        let mut guard = lock(shard);
+        let mut state = guard.map.remove(&id.into_u64());
+        let mut full = false;
+        if let Some(closed) = state.as_deref_mut().and_then(note) {
+            guard.closed.push(closed);
+            full = guard.closed.len() >= CLOSED_BATCH;
+        }
+        drop(guard);
+        if full {
+            Self::flush(shard, fold);
+        }
+        state
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn flush(shard: &Mutex<Shard>, fold: impl FnOnce(&[Closed])) {
+        let batch: ClosedBatch = lock(shard).closed.drain(..).collect();
+        fold(&batch);
+    }
+
+    /// Takes every queued duration out of every shard.
+    pub(crate) fn drain_closed(&self) -> Vec<Closed> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            out.append(&mut lock(s).closed);
+        }
+        out
     }
 
     /// How many spans are live.
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.shards.iter().map(|s| lock(s).map.len()).sum()
     }
 }
 
@@ -219,7 +284,11 @@ pub(crate) fn exit(layer: usize, id: &Id) -> Option<u64> {
         .try_with(|stack| {
             let mut stack = stack.try_borrow_mut().ok()?;
             let pos = stack.iter().rposition(|e| e.layer == layer && e.id == id)?;
-            stack.remove(pos).since
+            if pos + 1 == stack.len() {
+                stack.pop().and_then(|e| e.since)
+            } else {
+                stack.remove(pos).since
+            }
         })
         .ok()
         .flatten()

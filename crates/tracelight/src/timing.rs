@@ -366,6 +366,41 @@ impl Timing {
         (slow, threshold)
     }
 
+    /// Whether a close of `name` lasting `total_ns` only updates the aggregates (no event, no
+    /// sample), so it may be queued and folded in later with others.
+    #[inline]
+    pub(crate) fn queues(&self, name: &str, total_ns: u64) -> bool {
+        let threshold = if self.per_name {
+            nanos(self.config.threshold_of(name))
+        } else {
+            self.threshold_ns
+        };
+        !self.config.every_close && total_ns < threshold && name != "timed"
+    }
+
+    /// Folds queued closes (none of them slow) into the aggregates.
+    pub(crate) fn fold(&self, closed: &[crate::spans::Closed]) {
+        if closed.is_empty() {
+            return;
+        }
+        let mut ops = lock(&self.ops);
+        for c in closed {
+            let key = OpKey::callsite(c.meta);
+            let op = match ops.get_mut(&key) {
+                Some(op) => op,
+                None => match Op::new(Cow::Borrowed(c.meta.name())) {
+                    Some(op) => ops.entry(key).or_insert(op),
+                    None => continue,
+                },
+            };
+            op.count += 1;
+            op.min = op.min.min(c.total_ns);
+            op.max = op.max.max(c.total_ns);
+            op.sum += u128::from(c.total_ns);
+            let _ = op.hist.record((c.total_ns / 1000).clamp(1, 3_600_000_000));
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> PerformanceSnapshot {
         let ops = lock(&self.ops);
         // One entry per operation name, whichever callsites it was recorded at.
