@@ -3,9 +3,9 @@
 //!
 //! ```sh
 //! cargo build --release -p benches --example instructions
-//! for n in 10000 20000; do
+//! for n in 100000 200000; do
 //!   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n target/release/examples/instructions span tracelight $n
-//! done   # instructions per span = (total(20000) - total(10000)) / 10000
+//! done   # instructions per span = (total(200000) - total(100000)) / 100000
 //! ```
 //!
 //! Workloads: `span` (create, enter, exit, close a span with three fields) and `event` (the
