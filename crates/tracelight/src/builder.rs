@@ -579,7 +579,7 @@ impl Builder {
             tracker: crate::errors::Tracker::new(self.errors.clone()),
             security: crate::errors::SecurityTracker::default(),
             levels: crate::route::LevelCounts::default(),
-            spans: crate::spans::SpanTable::default(),
+            tables: std::sync::Mutex::new(Vec::new()),
             sampler: self
                 .sampling
                 .is_active()
@@ -591,7 +591,9 @@ impl Builder {
             #[cfg(feature = "otel")]
             otel: None,
         };
-        Ok((TracelightLayer { inner }, guard))
+        let spans = crate::spans::SpanTable::new_registered();
+        crate::sink::lock(&inner.tables).push(Arc::downgrade(&spans));
+        Ok((TracelightLayer { inner, spans }, guard))
     }
 
     /// Installs tracelight as the global subscriber (with the filter, the `log` bridge and, unless

@@ -231,13 +231,15 @@ impl<T: std::fmt::Display> ContextValue for DisplayValue<T> {
 fn with_current_state<R>(f: impl FnOnce(&mut crate::spans::SpanState) -> R) -> Option<R> {
     let mut f = Some(f);
     tracing::dispatcher::get_default(|dispatch| {
-        let layer = dispatch.downcast_ref::<crate::route::TracelightLayer>()?;
         let current = dispatch.current_span();
         let id = current.id()?;
-        layer
-            .inner
-            .spans
-            .with(id, |state| f.take().map(|f| f(state)))?
+        match dispatch.downcast_ref::<crate::route::TracelightLayer>() {
+            Some(layer) => layer.spans.with(id, |state| f.take().map(|f| f(state)))?,
+            // Behind a wrapper that hides the layer's type (`reload::Layer`): the table that
+            // holds the current span.
+            None => crate::spans::SpanTable::find_live(id)?
+                .with(id, |state| f.take().map(|f| f(state)))?,
+        }
     })
 }
 

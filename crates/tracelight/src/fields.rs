@@ -623,13 +623,16 @@ enum Raw {
     F64(f64),
     Bool(bool),
     /// A string (or `Debug` output), unescaped, at this range of the arena.
-    Str(u32, u32),
+    Str(usize, usize),
     /// An already rendered JSON value (an error object, a 128-bit integer) in the arena.
-    Json(u32, u32),
+    Json(usize, usize),
 }
 
-/// How many captured values a span keeps before values replaced by later records are dropped.
+/// How many captured values, and how many arena bytes, a span keeps at least before values
+/// replaced by later records are dropped. After a compaction the limits are twice what is left,
+/// so a span whose fields are all live does not compact on every record.
 const COMPACT_AT: usize = 32;
+const ARENA_COMPACT_AT: usize = 64 * 1024;
 
 /// A span's fields: captured when the span is created (cheap copies of the values), rendered once
 /// as a JSON fragment (`"k":v,"k2":v2,`) the first time a line needs them. An event inside the
@@ -649,7 +652,9 @@ pub struct SpanFields {
     /// `"k":v,` pairs, each followed by a comma.
     pub(crate) json: Vec<u8>,
     /// Names and byte ranges of each pair in `json`.
-    entries: Vec<(&'static str, u32, u32)>,
+    entries: Vec<(&'static str, usize, usize)>,
+    /// When to compact next (values, arena bytes); zero means the defaults.
+    compact_at: (usize, usize),
 }
 
 #[inline]
@@ -665,13 +670,14 @@ impl SpanFields {
         self.json.clear();
         self.entries.clear();
         self.rendered = false;
+        self.compact_at = (0, 0);
     }
 
     /// Bytes held by the buffers.
     pub(crate) fn capacity(&self) -> usize {
         self.json.capacity()
             + self.arena.capacity()
-            + self.entries.capacity() * std::mem::size_of::<(&str, u32, u32)>()
+            + self.entries.capacity() * std::mem::size_of::<(&str, usize, usize)>()
             + self.values.capacity() * std::mem::size_of::<(&str, Raw)>()
     }
 
@@ -687,14 +693,12 @@ impl SpanFields {
             redactor,
         });
         self.rendered = false;
-        if self.values.len() > COMPACT_AT {
-            self.compact();
-        }
+        self.maybe_compact();
     }
 
     /// Appends the captured values of `other`; a field already here is replaced.
     pub(crate) fn merge(&mut self, other: &SpanFields) {
-        let base = self.arena.len() as u32;
+        let base = self.arena.len();
         self.arena.extend_from_slice(&other.arena);
         self.values.extend(other.values.iter().map(|&(k, v)| {
             let v = match v {
@@ -705,8 +709,16 @@ impl SpanFields {
             (k, v)
         }));
         self.rendered = false;
-        if self.values.len() > COMPACT_AT {
+        self.maybe_compact();
+    }
+
+    #[inline]
+    fn maybe_compact(&mut self) {
+        if self.values.len() > self.compact_at.0.max(COMPACT_AT)
+            || self.arena.len() > self.compact_at.1.max(ARENA_COMPACT_AT)
+        {
             self.compact();
+            self.compact_at = (2 * self.values.len(), 2 * self.arena.len());
         }
     }
 
@@ -721,9 +733,9 @@ impl SpanFields {
             }
             let v = match v {
                 Raw::Str(s, e) | Raw::Json(s, e) => {
-                    let start = self.arena.len() as u32;
-                    self.arena.extend_from_slice(&arena[s as usize..e as usize]);
-                    let end = self.arena.len() as u32;
+                    let start = self.arena.len();
+                    self.arena.extend_from_slice(&arena[s..e]);
+                    let end = self.arena.len();
                     if matches!(v, Raw::Str(..)) {
                         Raw::Str(start, end)
                     } else {
@@ -754,7 +766,7 @@ impl SpanFields {
                 continue;
             }
             let json = &mut self.json;
-            let start = json.len() as u32;
+            let start = json.len();
             if name == "name" {
                 write_key(json, "fields.name");
             } else {
@@ -768,13 +780,13 @@ impl SpanFields {
                     Raw::F64(v) => write_f64(json, v),
                     Raw::Bool(v) => json.extend_from_slice(if v { b"true" } else { b"false" }),
                     Raw::Str(s, e) => {
-                        string_value(json, r, &self.arena[s as usize..e as usize]);
+                        string_value(json, r, &self.arena[s..e]);
                     }
-                    Raw::Json(s, e) => json.extend_from_slice(&self.arena[s as usize..e as usize]),
+                    Raw::Json(s, e) => json.extend_from_slice(&self.arena[s..e]),
                 },
             }
             json.push(b',');
-            self.entries.push((name, start, json.len() as u32));
+            self.entries.push((name, start, json.len()));
         }
         self.rendered = true;
     }
@@ -797,7 +809,7 @@ impl SpanFields {
     /// Iterates `(name, rendered JSON value)` pairs.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
         self.entries.iter().map(|(k, s, e)| {
-            let pair = &self.json[*s as usize..*e as usize];
+            let pair = &self.json[*s..*e];
             // pair is `"key":value,`; the value starts after the first `":` that closes the key.
             let key_len = if *k == "name" {
                 "\"fields.name\":".len()
@@ -858,9 +870,9 @@ impl SpanRecorder<'_> {
         if field.name().as_bytes().starts_with(b"otel.") {
             return;
         }
-        let start = self.fields.arena.len() as u32;
+        let start = self.fields.arena.len();
         write(&mut self.fields.arena);
-        let end = self.fields.arena.len() as u32;
+        let end = self.fields.arena.len();
         let v = if json {
             Raw::Json(start, end)
         } else {

@@ -272,8 +272,9 @@ pub(crate) struct Inner {
     pub(crate) sampler: Option<crate::sample::Sampler>,
     /// Events seen by level, in shards so threads do not fight over one cache line.
     pub(crate) levels: LevelCounts,
-    /// Every live span's state.
-    pub(crate) spans: crate::spans::SpanTable,
+    /// The span tables of every subscriber this layer (or a clone) is part of, for draining
+    /// queued timing before a snapshot.
+    pub(crate) tables: std::sync::Mutex<Vec<std::sync::Weak<crate::spans::SpanTable>>>,
 }
 
 /// Per-level event counters, sharded by thread.
@@ -445,6 +446,8 @@ impl Inner {
 #[derive(Clone)]
 pub struct TracelightLayer {
     pub(crate) inner: Arc<Inner>,
+    /// The states of the spans of the subscriber this layer is part of.
+    pub(crate) spans: Arc<crate::spans::SpanTable>,
 }
 
 impl std::fmt::Debug for TracelightLayer {
@@ -604,7 +607,13 @@ impl Handle {
     pub fn performance(&self) -> crate::timing::PerformanceSnapshot {
         match &self.inner.timing {
             Some(t) => {
-                t.fold(&self.inner.spans.drain_closed());
+                let tables: Vec<_> = crate::sink::lock(&self.inner.tables)
+                    .iter()
+                    .filter_map(std::sync::Weak::upgrade)
+                    .collect();
+                for table in tables {
+                    t.fold(&table.drain_closed());
+                }
                 t.snapshot()
             }
             None => Default::default(),
@@ -699,7 +708,7 @@ impl TracelightLayer {
     /// The key this layer's entries carry on the per-thread entered stack.
     #[inline]
     fn key(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
+        Arc::as_ptr(&self.spans) as usize
     }
 
     fn write_event<S>(
@@ -729,8 +738,7 @@ impl TracelightLayer {
         // the event's own fields (user code) are rendered.
         let mut span_ctx: Option<Arc<Context>> = None;
         let found = span.as_ref().is_some_and(|sp| {
-            inner
-                .spans
+            self.spans
                 .with(&sp.id(), |st| {
                     st.fields.render(inner.redactor.as_ref());
                     s.span_fields.clone_rendered(&st.fields);
@@ -844,7 +852,7 @@ impl TracelightLayer {
                 if let Some(scope) = ctx.event_scope(event) {
                     out.extend_from_slice(b"\"spans\":[");
                     for sp in scope.from_root() {
-                        let written = inner
+                        let written = self
                             .spans
                             .with(&sp.id(), |st| {
                                 st.fields.render(redactor);
@@ -1008,7 +1016,18 @@ impl<S> Layer<S> for TracelightLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: LayerContext<'_, S>) {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        // Span ids are unique only within one registry: a clone of this layer added to a second
+        // subscriber keeps its spans in a table of its own.
+        if !self.spans.attach() {
+            let spans = crate::spans::SpanTable::new_registered();
+            spans.attach();
+            crate::sink::lock(&self.inner.tables).push(Arc::downgrade(&spans));
+            self.spans = spans;
+        }
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
         let inner = &*self.inner;
         let parent = if attrs.is_contextual() {
             crate::spans::current(self.key())
@@ -1018,12 +1037,24 @@ where
         // Rendered before the table is touched: `Debug` impls may log.
         let mut state = SpanState::boxed(attrs.metadata());
         state.fields.record(attrs, inner.redactor.as_ref());
-        state.ctx = parent.and_then(|p| inner.spans.with(&p, |st| st.ctx.clone()).flatten());
+        state.ctx = match parent {
+            Some(p) => match self.spans.with(&p, |st| st.ctx.clone()) {
+                Some(c) => c,
+                // The parent is not one of ours (a per-layer filter left it out): the nearest
+                // ancestor that is.
+                None => ctx
+                    .span(id)
+                    .and_then(|s| s.parent())
+                    .and_then(|a| self.spans.with(&a.id(), |st| st.ctx.clone()))
+                    .flatten(),
+            },
+            None => None,
+        };
         self.promote(&mut state);
         if inner.timing.is_some() {
             state.timing = Some(crate::timing::SpanTiming::new());
         }
-        inner.spans.insert(id, state);
+        self.spans.insert(id, state);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: LayerContext<'_, S>) {
@@ -1031,7 +1062,7 @@ where
         let merge = |rendered: &mut crate::fields::SpanFields| {
             rendered.clear();
             rendered.record(values, inner.redactor.as_ref());
-            inner.spans.with(id, |state| {
+            self.spans.with(id, |state| {
                 state.fields.merge(rendered);
                 self.promote(state);
             });
@@ -1138,7 +1169,7 @@ where
         let since = crate::spans::exit(self.key(), id);
         if let (Some(since), Some(_)) = (since, &self.inner.timing) {
             let now = crate::timing::ticks();
-            self.inner.spans.with(id, |st| {
+            self.spans.with(id, |st| {
                 if let Some(t) = st.timing.as_mut() {
                     t.add_busy(since, now);
                 }
@@ -1149,7 +1180,7 @@ where
     fn on_close(&self, id: Id, _ctx: LayerContext<'_, S>) {
         let inner = &*self.inner;
         let Some(timing) = &inner.timing else {
-            if let Some(state) = inner.spans.remove(&id) {
+            if let Some(state) = self.spans.remove(&id) {
                 state.recycle();
             }
             return;
@@ -1157,7 +1188,7 @@ where
         // The common case — a close that is not slow — only queues its duration, under the
         // table lock the removal takes anyway; the queue is folded into the aggregates in batches.
         let mut measured = None;
-        let state = inner.spans.remove_noting(
+        let state = self.spans.remove_noting(
             &id,
             |st| {
                 let (total, busy) = st.timing.take()?.close();
@@ -1206,7 +1237,7 @@ where
         }
         // Back in the table while the line is written, so it carries the span's fields and
         // context; out again after.
-        inner.spans.insert(&id, state);
+        self.spans.insert(&id, state);
         let ms = |ns: u64| ns as f64 / 1e6;
         let idle = total - busy;
         // Written inside the closing span, so the line carries its fields and context. The level
@@ -1232,7 +1263,7 @@ where
         } else {
             span_closed!(info);
         }
-        if let Some(state) = inner.spans.remove(&id) {
+        if let Some(state) = self.spans.remove(&id) {
             state.recycle();
         }
     }

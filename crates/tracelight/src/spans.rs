@@ -126,9 +126,6 @@ pub(crate) struct Closed {
 /// How many closed spans a shard queues before they are folded into the aggregates.
 pub(crate) const CLOSED_BATCH: usize = 32;
 
-/// A batch of closed spans to fold, taken out of a shard.
-pub(crate) type ClosedBatch = smallvec::SmallVec<[Closed; CLOSED_BATCH]>;
-
 #[derive(Default)]
 struct Shard {
     map: HashMap<u64, Box<SpanState>, BuildHasherDefault<IdHasher>>,
@@ -137,9 +134,41 @@ struct Shard {
     closed: Vec<Closed>,
 }
 
-/// The span states of one layer, by span id.
+/// The span states of one layer in one subscriber, by span id. (Span ids are unique only within
+/// one registry: a layer cloned into a second subscriber gets a table of its own.)
 pub(crate) struct SpanTable {
     shards: Box<[Mutex<Shard>]>,
+    /// Whether a subscriber already uses this table.
+    attached: std::sync::atomic::AtomicBool,
+}
+
+/// Every live table, for the rare lookups that cannot reach their layer (a layer behind a wrapper
+/// that hides its type, such as `reload::Layer`).
+static TABLES: Mutex<Vec<std::sync::Weak<SpanTable>>> = Mutex::new(Vec::new());
+
+impl SpanTable {
+    /// A new table, registered for [`SpanTable::find_live`].
+    pub(crate) fn new_registered() -> Arc<SpanTable> {
+        let table = Arc::new(SpanTable::default());
+        let mut all = lock(&TABLES);
+        all.retain(|t| t.strong_count() > 0);
+        all.push(Arc::downgrade(&table));
+        table
+    }
+
+    /// Marks the table as used by a subscriber; `false` if one already uses it.
+    pub(crate) fn attach(&self) -> bool {
+        !self
+            .attached
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// The first live table that holds span `id`.
+    pub(crate) fn find_live(id: &Id) -> Option<Arc<SpanTable>> {
+        let all: Vec<Arc<SpanTable>> = lock(&TABLES).iter().filter_map(|t| t.upgrade()).collect();
+        all.into_iter()
+            .find(|t| lock(t.shard(id)).map.contains_key(&id.into_u64()))
+    }
 }
 
 impl Default for SpanTable {
@@ -154,6 +183,7 @@ impl Default for SpanTable {
                     })
                 })
                 .collect(),
+            attached: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -169,8 +199,9 @@ impl std::fmt::Debug for SpanTable {
 impl SpanTable {
     #[inline]
     fn shard(&self, id: &Id) -> &Mutex<Shard> {
+        // Middle bits: the maps use the low bits for the bucket and the top seven for the tag.
         let h = mix(id.into_u64());
-        &self.shards[(h >> 58) as usize % SHARDS]
+        &self.shards[(h >> 32) as usize % SHARDS]
     }
 
     /// Adds a new span's state (replacing a stale one with the same id, which cannot happen
@@ -205,26 +236,24 @@ impl SpanTable {
         note: impl FnOnce(&mut SpanState) -> Option<Closed>,
         fold: impl FnOnce(&[Closed]),
     ) -> Option<Box<SpanState>> {
-        let shard = self.shard(id);
-        let mut guard = lock(shard);
-        let mut state = guard.map.remove(&id.into_u64());
-        let mut full = false;
+        let mut shard = lock(self.shard(id));
+        let mut state = shard.map.remove(&id.into_u64());
         if let Some(closed) = state.as_deref_mut().and_then(note) {
-            guard.closed.push(closed);
-            full = guard.closed.len() >= CLOSED_BATCH;
-        }
-        drop(guard);
-        if full {
-            Self::flush(shard, fold);
+            shard.closed.push(closed);
+            if shard.closed.len() >= CLOSED_BATCH {
+                // Folded under this lock, so a snapshot never misses a batch in flight. (The
+                // aggregates' lock is never held while a shard lock is taken.)
+                Self::flush(&mut shard.closed, fold);
+            }
         }
         state
     }
 
     #[cold]
     #[inline(never)]
-    fn flush(shard: &Mutex<Shard>, fold: impl FnOnce(&[Closed])) {
-        let batch: ClosedBatch = lock(shard).closed.drain(..).collect();
-        fold(&batch);
+    fn flush(closed: &mut Vec<Closed>, fold: impl FnOnce(&[Closed])) {
+        fold(closed);
+        closed.clear();
     }
 
     /// Takes every queued duration out of every shard.

@@ -403,24 +403,32 @@ impl Timing {
 
     pub(crate) fn snapshot(&self) -> PerformanceSnapshot {
         let ops = lock(&self.ops);
-        // One entry per operation name, whichever callsites it was recorded at.
-        let mut merged: Vec<Op> = Vec::new();
+        // One entry per operation name, whichever callsites it was recorded at; a name recorded
+        // at one callsite (the usual case) is read in place.
+        let mut groups: Vec<(&Cow<'static, str>, Vec<&Op>)> = Vec::new();
         for op in ops.values() {
-            match merged.iter_mut().find(|m| m.name == op.name) {
-                Some(m) => m.merge(op),
-                None => {
-                    if let Some(mut m) = Op::new(op.name.clone()) {
-                        m.merge(op);
-                        merged.push(m);
-                    }
-                }
+            match groups.iter_mut().find(|(n, _)| **n == op.name) {
+                Some((_, g)) => g.push(op),
+                None => groups.push((&op.name, vec![op])),
             }
         }
-        drop(ops);
+        let mut merged_store: Vec<Op> = Vec::new();
+        let mut single: Vec<&Op> = Vec::new();
+        for (name, g) in &groups {
+            if let [op] = g.as_slice() {
+                single.push(op);
+            } else if let Some(mut m) = Op::new((*name).clone()) {
+                for op in g {
+                    m.merge(op);
+                }
+                merged_store.push(m);
+            }
+        }
         let ms = |ns: u64| ns as f64 / 1e6;
         let us_ms = |us: u64| us as f64 / 1000.0;
-        let mut operations: Vec<OperationStats> = merged
-            .iter()
+        let mut operations: Vec<OperationStats> = single
+            .into_iter()
+            .chain(merged_store.iter())
             .map(|op| OperationStats {
                 operation: op.name.to_string(),
                 count: op.count,
@@ -453,6 +461,7 @@ impl Timing {
                     .collect(),
             })
             .collect();
+        drop(ops);
         operations.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms));
         PerformanceSnapshot { operations }
     }

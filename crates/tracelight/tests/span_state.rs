@@ -1,0 +1,93 @@
+//! Where span state lives: one table per subscriber, reachable through wrappers, and context that
+//! skips spans a per-layer filter leaves out.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use tracelight::sink::MemoryWriter;
+use tracing::{info, info_span};
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
+
+fn parse(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON {e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn a_layer_cloned_into_two_subscribers_keeps_their_spans_apart() {
+    let w = MemoryWriter::new();
+    let (layer, _guard) = tracelight::builder()
+        .writer(w.clone())
+        .build()
+        .expect("layer");
+    let a = tracing::Dispatch::new(tracing_subscriber::registry().with(layer.clone()));
+    let b = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&a, || {
+        // Both registries number their first span 1.
+        let sa = info_span!("in_a", request_id = "req-a", side = "a");
+        let _ea = sa.enter();
+        tracing::dispatcher::with_default(&b, || {
+            let sb = info_span!("in_b", request_id = "req-b", side = "b");
+            let _eb = sb.enter();
+            info!("from b");
+        });
+        info!("from a");
+    });
+    let lines = parse(&w.lines());
+    let from_b = lines.iter().find(|l| l["message"] == "from b").unwrap();
+    let from_a = lines.iter().find(|l| l["message"] == "from a").unwrap();
+    assert_eq!(from_b["request_id"], "req-b", "{from_b}");
+    assert_eq!(from_b["span"]["side"], "b", "{from_b}");
+    assert_eq!(from_a["request_id"], "req-a", "{from_a}");
+    assert_eq!(from_a["span"]["side"], "a", "{from_a}");
+}
+
+#[test]
+fn bind_and_request_id_work_behind_a_reload_layer() {
+    let w = MemoryWriter::new();
+    let (layer, _guard) = tracelight::builder()
+        .writer(w.clone())
+        .build()
+        .expect("layer");
+    let (reloadable, _handle) = tracing_subscriber::reload::Layer::new(layer);
+    let d = tracing::Dispatch::new(tracing_subscriber::registry().with(reloadable));
+    tracing::dispatcher::with_default(&d, || {
+        let s = info_span!("request", request_id = "req-7");
+        let _e = s.enter();
+        assert_eq!(tracelight::current_request_id().as_deref(), Some("req-7"));
+        assert!(tracelight::bind("user_id", 42u64));
+        info!("bound");
+    });
+    let lines = parse(&w.lines());
+    assert_eq!(lines[0]["user_id"], 42, "{}", lines[0]);
+}
+
+#[test]
+fn context_skips_a_parent_that_a_per_layer_filter_leaves_out() {
+    let w = MemoryWriter::new();
+    let (layer, _guard) = tracelight::builder()
+        .writer(w.clone())
+        .build()
+        .expect("layer");
+    let filtered = layer.with_filter(tracing_subscriber::filter::filter_fn(|m| m.name() != "mid"));
+    // Another layer takes every span, so `mid` exists in the registry, left out of ours only.
+    struct Everything;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Everything {}
+    let d = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(filtered)
+            .with(Everything),
+    );
+    tracing::dispatcher::with_default(&d, || {
+        let req = info_span!("request", request_id = "req-9");
+        let mid = info_span!(parent: &req, "mid");
+        let db = info_span!(parent: &mid, "db", table = "orders");
+        let _e = db.enter();
+        info!("query");
+    });
+    let lines = parse(&w.lines());
+    let q = lines.iter().find(|l| l["message"] == "query").unwrap();
+    assert_eq!(q["request_id"], "req-9", "{q}");
+    assert_eq!(q["span"]["table"], "orders", "{q}");
+}
