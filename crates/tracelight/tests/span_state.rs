@@ -14,13 +14,18 @@ fn parse(lines: &[String]) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn a_layer_cloned_into_two_subscribers_keeps_their_spans_apart() {
+fn layer() -> (MemoryWriter, tracelight::TracelightLayer, tracelight::Guard) {
     let w = MemoryWriter::new();
-    let (layer, _guard) = tracelight::builder()
+    let (layer, guard) = tracelight::builder()
         .writer(w.clone())
         .build()
         .expect("layer");
+    (w, layer, guard)
+}
+
+#[test]
+fn a_layer_cloned_into_two_subscribers_keeps_their_spans_apart() {
+    let (w, layer, _guard) = layer();
     let a = tracing::Dispatch::new(tracing_subscriber::registry().with(layer.clone()));
     let b = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&a, || {
@@ -45,11 +50,7 @@ fn a_layer_cloned_into_two_subscribers_keeps_their_spans_apart() {
 
 #[test]
 fn bind_and_request_id_work_behind_a_reload_layer() {
-    let w = MemoryWriter::new();
-    let (layer, _guard) = tracelight::builder()
-        .writer(w.clone())
-        .build()
-        .expect("layer");
+    let (w, layer, _guard) = layer();
     let (reloadable, _handle) = tracing_subscriber::reload::Layer::new(layer);
     let d = tracing::Dispatch::new(tracing_subscriber::registry().with(reloadable));
     tracing::dispatcher::with_default(&d, || {
@@ -65,11 +66,7 @@ fn bind_and_request_id_work_behind_a_reload_layer() {
 
 #[test]
 fn context_skips_a_parent_that_a_per_layer_filter_leaves_out() {
-    let w = MemoryWriter::new();
-    let (layer, _guard) = tracelight::builder()
-        .writer(w.clone())
-        .build()
-        .expect("layer");
+    let (w, layer, _guard) = layer();
     let filtered = layer.with_filter(tracing_subscriber::filter::filter_fn(|m| m.name() != "mid"));
     // Another layer takes every span, so `mid` exists in the registry, left out of ours only.
     struct Everything;
