@@ -591,8 +591,7 @@ impl Builder {
             #[cfg(feature = "otel")]
             otel: None,
         };
-        let spans = crate::spans::SpanTable::new_registered();
-        crate::sink::lock(&inner.tables).push(Arc::downgrade(&spans));
+        let spans = inner.new_span_table();
         Ok((TracelightLayer { inner, spans }, guard))
     }
 

@@ -13,7 +13,6 @@
 
 use std::fmt::{self, Write as _};
 
-use smallvec::SmallVec;
 use tracing_core::field::{Field, Visit};
 
 use crate::redact::Redactor;
@@ -33,34 +32,6 @@ const fn needs_escape_table() -> [bool; 256] {
 static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// A growable byte buffer: `Vec<u8>`, or the inline buffer spans keep their fields in.
-pub(crate) trait Bytes {
-    fn push(&mut self, b: u8);
-    fn extend_from_slice(&mut self, s: &[u8]);
-}
-
-impl Bytes for Vec<u8> {
-    #[inline]
-    fn push(&mut self, b: u8) {
-        Vec::push(self, b)
-    }
-    #[inline]
-    fn extend_from_slice(&mut self, s: &[u8]) {
-        Vec::extend_from_slice(self, s)
-    }
-}
-
-impl<A: smallvec::Array<Item = u8>> Bytes for SmallVec<A> {
-    #[inline]
-    fn push(&mut self, b: u8) {
-        SmallVec::push(self, b)
-    }
-    #[inline]
-    fn extend_from_slice(&mut self, s: &[u8]) {
-        SmallVec::extend_from_slice(self, s)
-    }
-}
 
 /// Whether any byte of `bytes` must be escaped in a JSON string. Checks eight bytes at a time:
 /// a byte below 0x20, a `"` or a `\` anywhere in a word sets that byte's high bit in the result.
@@ -87,8 +58,13 @@ pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
 
 /// Appends `s` to `buf` as the content of a JSON string (without the surrounding quotes).
 #[inline(always)]
-pub(crate) fn escape_into<B: Bytes + ?Sized>(buf: &mut B, s: &str) {
-    let bytes = s.as_bytes();
+pub(crate) fn escape_into(buf: &mut Vec<u8>, s: &str) {
+    escape_bytes_into(buf, s.as_bytes());
+}
+
+/// [`escape_into`] for bytes known to be UTF-8 (a span's captured strings).
+#[inline(always)]
+fn escape_bytes_into(buf: &mut Vec<u8>, bytes: &[u8]) {
     // Fast path: most strings need no escaping at all.
     if !needs_escape(bytes) {
         buf.extend_from_slice(bytes);
@@ -99,7 +75,7 @@ pub(crate) fn escape_into<B: Bytes + ?Sized>(buf: &mut B, s: &str) {
 
 #[cold]
 #[inline(never)]
-fn escape_slow<B: Bytes + ?Sized>(buf: &mut B, bytes: &[u8]) {
+fn escape_slow(buf: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if !NEEDS_ESCAPE[b as usize] {
@@ -134,7 +110,7 @@ fn escape_slow<B: Bytes + ?Sized>(buf: &mut B, bytes: &[u8]) {
 
 /// Appends `s` as a quoted JSON string.
 #[inline]
-pub(crate) fn write_str<B: Bytes + ?Sized>(buf: &mut B, s: &str) {
+pub(crate) fn write_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
     escape_into(buf, s);
     buf.push(b'"');
@@ -142,7 +118,7 @@ pub(crate) fn write_str<B: Bytes + ?Sized>(buf: &mut B, s: &str) {
 
 /// Appends `"key":` to `buf`.
 #[inline]
-pub(crate) fn write_key<B: Bytes + ?Sized>(buf: &mut B, key: &str) {
+pub(crate) fn write_key(buf: &mut Vec<u8>, key: &str) {
     buf.push(b'"');
     escape_into(buf, key);
     buf.extend_from_slice(b"\":");
@@ -177,18 +153,18 @@ pub(crate) fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
 }
 
 #[inline]
-pub(crate) fn write_u64<B: Bytes + ?Sized>(buf: &mut B, v: u64) {
+pub(crate) fn write_u64(buf: &mut Vec<u8>, v: u64) {
     buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 #[inline]
-pub(crate) fn write_i64<B: Bytes + ?Sized>(buf: &mut B, v: i64) {
+pub(crate) fn write_i64(buf: &mut Vec<u8>, v: i64) {
     buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Appends a float; JSON has no NaN or infinity, so those become the strings `"NaN"`, `"inf"`, `"-inf"`.
 #[inline]
-pub(crate) fn write_f64<B: Bytes + ?Sized>(buf: &mut B, v: f64) {
+pub(crate) fn write_f64(buf: &mut Vec<u8>, v: f64) {
     if v.is_finite() {
         buf.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
     } else if v.is_nan() {
@@ -855,19 +831,22 @@ struct SpanRecorder<'a> {
 }
 
 impl SpanRecorder<'_> {
+    /// `otel.name`, `otel.kind`…: directives for the OpenTelemetry exporter, not data.
+    #[inline]
+    fn is_directive(field: &Field) -> bool {
+        field.name().as_bytes().starts_with(b"otel.")
+    }
+
     #[inline]
     fn push(&mut self, field: &Field, v: Raw) {
-        let name = field.name();
-        // `otel.name`, `otel.kind`…: directives for the OpenTelemetry exporter, not data.
-        if name.as_bytes().starts_with(b"otel.") {
-            return;
+        if !Self::is_directive(field) {
+            self.fields.values.push((field.name(), v));
         }
-        self.fields.values.push((name, v));
     }
 
     #[inline]
     fn push_with(&mut self, field: &Field, json: bool, write: impl FnOnce(&mut Vec<u8>)) {
-        if field.name().as_bytes().starts_with(b"otel.") {
+        if Self::is_directive(field) {
             return;
         }
         let start = self.fields.arena.len();
@@ -886,11 +865,7 @@ impl SpanRecorder<'_> {
 fn string_value(b: &mut Vec<u8>, r: Option<&Redactor>, value: &[u8]) {
     let start = b.len();
     b.push(b'"');
-    if !needs_escape(value) {
-        b.extend_from_slice(value);
-    } else {
-        escape_slow(b, value);
-    }
+    escape_bytes_into(b, value);
     b.push(b'"');
     if let Some(r) = r {
         if r.may_match(value.len()) {

@@ -341,6 +341,13 @@ pub(crate) enum SynthValue<'a> {
 }
 
 impl Inner {
+    /// A new span table, registered for draining queued timing and for lookups by id.
+    pub(crate) fn new_span_table(&self) -> Arc<crate::spans::SpanTable> {
+        let spans = crate::spans::SpanTable::new_registered();
+        crate::sink::lock(&self.tables).push(Arc::downgrade(&spans));
+        spans
+    }
+
     /// Writes a line of tracelight's own (a summary, a report) to every stream whose rule takes
     /// an event of this level and target.
     pub(crate) fn emit_synthetic(
@@ -484,6 +491,25 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
     /// Fields recorded on an existing span, rendered before they are merged.
     static RECORD_SCRATCH: RefCell<crate::fields::SpanFields> = RefCell::new(crate::fields::SpanFields::default());
+}
+
+/// Runs `f` on this thread's buffers in `key`; when they are in use (re-entered: a field's `Debug`
+/// impl logged) or thread-local storage is gone, on fresh ones rather than lose the work.
+fn with_scratch<T: Default + 'static>(
+    key: &'static std::thread::LocalKey<RefCell<T>>,
+    f: impl FnOnce(&mut T),
+) {
+    let mut f = Some(f);
+    let _ = key.try_with(|cell| {
+        if let Ok(mut b) = cell.try_borrow_mut() {
+            if let Some(f) = f.take() {
+                f(&mut b);
+            }
+        }
+    });
+    if let Some(f) = f {
+        f(&mut T::default());
+    }
 }
 
 /// Finds the values of the `stream` field (the stream tag) and the `event` field (a security
@@ -1020,9 +1046,8 @@ where
         // Span ids are unique only within one registry: a clone of this layer added to a second
         // subscriber keeps its spans in a table of its own.
         if !self.spans.attach() {
-            let spans = crate::spans::SpanTable::new_registered();
+            let spans = self.inner.new_span_table();
             spans.attach();
-            crate::sink::lock(&self.inner.tables).push(Arc::downgrade(&spans));
             self.spans = spans;
         }
     }
@@ -1067,18 +1092,7 @@ where
                 self.promote(state);
             });
         };
-        let done = RECORD_SCRATCH
-            .try_with(|cell| match cell.try_borrow_mut() {
-                Ok(mut b) => {
-                    merge(&mut b);
-                    true
-                }
-                Err(_) => false,
-            })
-            .unwrap_or(false);
-        if !done {
-            merge(&mut crate::fields::SpanFields::default());
-        }
+        with_scratch(&RECORD_SCRATCH, merge);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
@@ -1139,21 +1153,7 @@ where
                 }
             }
         }
-        let done = SCRATCH
-            .try_with(|cell| match cell.try_borrow_mut() {
-                Ok(mut s) => {
-                    self.write_event(event, &ctx, plan, &mut s);
-                    true
-                }
-                Err(_) => false,
-            })
-            .unwrap_or(false);
-        if !done {
-            // Re-entered (a field's Debug impl logged) or thread-local storage is gone: use
-            // fresh buffers rather than lose the line.
-            let mut s = Scratch::default();
-            self.write_event(event, &ctx, plan, &mut s);
-        }
+        with_scratch(&SCRATCH, |s| self.write_event(event, &ctx, plan, s));
     }
 
     fn on_enter(&self, id: &Id, _ctx: LayerContext<'_, S>) {

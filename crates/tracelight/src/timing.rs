@@ -241,6 +241,16 @@ impl Op {
         })
     }
 
+    /// Adds one close of `total_ns`.
+    #[inline]
+    fn add(&mut self, total_ns: u64) {
+        self.count += 1;
+        self.min = self.min.min(total_ns);
+        self.max = self.max.max(total_ns);
+        self.sum += u128::from(total_ns);
+        let _ = self.hist.record((total_ns / 1000).clamp(1, 3_600_000_000));
+    }
+
     /// Folds another callsite's aggregates of the same operation into this one.
     fn merge(&mut self, other: &Op) {
         self.count += other.count;
@@ -329,26 +339,13 @@ impl Timing {
         busy_ns: u64,
         sample: impl FnOnce() -> (Option<String>, String),
     ) -> (bool, u64) {
-        let threshold = if self.per_name {
-            nanos(self.config.threshold_of(operation))
-        } else {
-            self.threshold_ns
-        };
+        let threshold = self.threshold_ns(operation);
         let slow = total_ns >= threshold;
-        let micros = (total_ns / 1000).clamp(1, 3_600_000_000);
         let mut ops = lock(&self.ops);
-        let op = match ops.get_mut(&key) {
-            Some(op) => op,
-            None => match Op::new(operation.clone()) {
-                Some(op) => ops.entry(key).or_insert(op),
-                None => return (slow, threshold),
-            },
+        let Some(op) = Self::op(&mut ops, key, || operation.clone()) else {
+            return (slow, threshold);
         };
-        op.count += 1;
-        op.min = op.min.min(total_ns);
-        op.max = op.max.max(total_ns);
-        op.sum += u128::from(total_ns);
-        let _ = op.hist.record(micros);
+        op.add(total_ns);
         if slow {
             op.slow += 1;
             let (request_id, fields) = sample();
@@ -366,16 +363,34 @@ impl Timing {
         (slow, threshold)
     }
 
+    /// The slow threshold of `name`, in nanoseconds.
+    #[inline]
+    fn threshold_ns(&self, name: &str) -> u64 {
+        if self.per_name {
+            nanos(self.config.threshold_of(name))
+        } else {
+            self.threshold_ns
+        }
+    }
+
+    /// The aggregates of `key`, created (named by `name`) when first seen; `None` only if the
+    /// histogram cannot be created.
+    fn op(
+        ops: &mut HashMap<OpKey, Op, BuildHasherDefault<crate::spans::IdHasher>>,
+        key: OpKey,
+        name: impl FnOnce() -> Cow<'static, str>,
+    ) -> Option<&mut Op> {
+        match ops.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(e) => Some(e.insert(Op::new(name())?)),
+        }
+    }
+
     /// Whether a close of `name` lasting `total_ns` only updates the aggregates (no event, no
     /// sample), so it may be queued and folded in later with others.
     #[inline]
     pub(crate) fn queues(&self, name: &str, total_ns: u64) -> bool {
-        let threshold = if self.per_name {
-            nanos(self.config.threshold_of(name))
-        } else {
-            self.threshold_ns
-        };
-        !self.config.every_close && total_ns < threshold && name != "timed"
+        !self.config.every_close && total_ns < self.threshold_ns(name) && name != "timed"
     }
 
     /// Folds queued closes (none of them slow) into the aggregates.
@@ -385,19 +400,11 @@ impl Timing {
         }
         let mut ops = lock(&self.ops);
         for c in closed {
-            let key = OpKey::callsite(c.meta);
-            let op = match ops.get_mut(&key) {
-                Some(op) => op,
-                None => match Op::new(Cow::Borrowed(c.meta.name())) {
-                    Some(op) => ops.entry(key).or_insert(op),
-                    None => continue,
-                },
-            };
-            op.count += 1;
-            op.min = op.min.min(c.total_ns);
-            op.max = op.max.max(c.total_ns);
-            op.sum += u128::from(c.total_ns);
-            let _ = op.hist.record((c.total_ns / 1000).clamp(1, 3_600_000_000));
+            if let Some(op) = Self::op(&mut ops, OpKey::callsite(c.meta), || {
+                Cow::Borrowed(c.meta.name())
+            }) {
+                op.add(c.total_ns);
+            }
         }
     }
 
