@@ -57,12 +57,13 @@ impl Level {
 
     /// The upper-case name tracelight writes.
     pub fn as_str(self) -> &'static str {
+        use tracelight_schema::level;
         match self {
-            Level::Trace => "TRACE",
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-            Level::Error => "ERROR",
+            Level::Trace => level::TRACE,
+            Level::Debug => level::DEBUG,
+            Level::Info => level::INFO,
+            Level::Warn => level::WARN,
+            Level::Error => level::ERROR,
         }
     }
 
@@ -528,11 +529,11 @@ pub enum Filter {
 }
 
 /// Length of `{"timestamp":"`.
-const TS_START: usize = 14;
+const TS_START: usize = tracelight_schema::layout::TIMESTAMP_START;
 /// Offset just past the timestamp value.
-const TS_END: usize = TS_START + 27;
+const TS_END: usize = tracelight_schema::layout::TIMESTAMP_END;
 /// Offset of the level value in a line laid out the way tracelight writes it.
-const LEVEL_START: usize = TS_END + 11;
+const LEVEL_START: usize = tracelight_schema::layout::LEVEL_START;
 
 /// Is the line laid out the way tracelight writes it (`{"timestamp":"<27 chars>","level":"`)?
 ///
@@ -541,14 +542,17 @@ const LEVEL_START: usize = TS_END + 11;
 #[inline]
 pub fn is_canonical(line: &[u8]) -> bool {
     line.len() > LEVEL_START
-        && line.starts_with(b"{\"timestamp\":\"")
-        && &line[TS_END..LEVEL_START] == b"\",\"level\":\""
+        && line.starts_with(tracelight_schema::layout::LINE_START.as_bytes())
+        && &line[TS_END..LEVEL_START] == tracelight_schema::layout::LEVEL_PREFIX.as_bytes()
 }
 
 /// The timestamp of a canonical line, without parsing the JSON.
 #[inline]
 pub fn fast_timestamp(line: &[u8]) -> Option<i64> {
-    if line.len() > LEVEL_START && line.starts_with(b"{\"timestamp\":\"") && line[TS_END] == b'"' {
+    if line.len() > LEVEL_START
+        && line.starts_with(tracelight_schema::layout::LINE_START.as_bytes())
+        && line[TS_END] == b'"'
+    {
         time::parse_fixed(&line[TS_START..TS_END])
     } else {
         None

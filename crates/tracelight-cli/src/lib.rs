@@ -12,6 +12,10 @@
 //! ([`filter`] explains the rules). Matches from all files are merged in time order
 //! ([`collect::merge`]).
 
+// Library crates also keep their public surface reachable and debuggable (tests and examples
+// are exempt: their `pub` items are for sibling modules).
+#![warn(unreachable_pub, missing_debug_implementations)]
+
 pub mod cli;
 pub mod collect;
 pub mod commands;

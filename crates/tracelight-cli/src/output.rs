@@ -8,25 +8,11 @@ use serde_json::Value;
 
 use crate::filter::{value_level, Level};
 
-/// Keys shown in fixed places (or not at all) rather than as `key=value`.
-const FIXED_KEYS: &[&str] = &[
-    "timestamp",
-    "level",
-    "message",
-    "target",
-    "service",
-    "file",
-    "line",
-    "env",
-    "host",
-    "pid",
-    "thread",
-    "span",
-    "spans",
-    "span_id",
-    "trace_id",
-    "error_fingerprint",
-];
+/// Keys shown in fixed places (or not at all) rather than as `key=value`: the schema's reserved
+/// keys, except `error`, whose members are shown as `error.<member>=…`.
+fn is_fixed_key(k: &str) -> bool {
+    tracelight_schema::is_reserved(k) && k != tracelight_schema::key::ERROR
+}
 
 /// ANSI styles, or nothing when colour is off.
 #[derive(Debug, Clone, Copy)]
@@ -129,7 +115,7 @@ fn push_pair(out: &mut String, style: Style, key: &str, v: &Value) {
 /// Appends the `key=value` pairs of a line (fields not shown in a fixed place).
 pub fn push_fields(out: &mut String, style: Style, obj: &serde_json::Map<String, Value>) {
     for (k, v) in obj {
-        if FIXED_KEYS.contains(&k.as_str()) {
+        if is_fixed_key(k) {
             continue;
         }
         match (k.as_str(), v) {

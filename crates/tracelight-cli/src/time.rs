@@ -54,14 +54,10 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// Returns `None` for anything else; callers then fall back to [`parse_rfc3339`].
 #[inline]
 pub fn parse_fixed(b: &[u8]) -> Option<i64> {
-    if b.len() != 27
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-        || b[19] != b'.'
-        || b[26] != b'Z'
+    if b.len() != tracelight_schema::layout::TIMESTAMP_LEN
+        || tracelight_schema::layout::TIMESTAMP_SEPARATORS
+            .iter()
+            .any(|&(i, c)| b[i] != c)
     {
         return None;
     }

@@ -10,16 +10,16 @@ use tracing_subscriber::{EnvFilter, Registry};
 use crate::config::{check_filter, Config, StreamSettings};
 use crate::context::ContextValue;
 use crate::error::Error;
-use crate::fields::{is_reserved, write_str, RENAME_PREFIX};
+use crate::fields::{is_reserved, write_str};
+use crate::layer::TracelightLayer;
 use crate::redact::Redactor;
-use crate::route::{
-    default_rule, render_statics, Format, Inner, Output, Rendering, Stream, StreamRt, StreamSink,
-    TracelightLayer, DEFAULT_STREAMS,
-};
 use crate::sink::{
     Archiver, Counters, Destination, FileOptions, LineWriter, Queue, RollingFile, Rotation,
     StreamStats,
 };
+use crate::state::{render_statics, Rendering, Shared, StreamRt, StreamSink};
+use crate::stream::{default_rule, Format, Output, Stream, DEFAULT_STREAMS};
+use crate::util::{binary_name as default_service, hostname};
 
 /// Default capacity of the queue in front of the writer thread, in bytes.
 pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
@@ -454,7 +454,7 @@ impl Builder {
         for (k, v) in &self.fields {
             let mut key = k.clone();
             while is_reserved(&key) || keys.contains(&key) {
-                key = format!("{RENAME_PREFIX}{key}");
+                key = tracelight_schema::rename(&key, 1);
             }
             keys.push(key.clone());
             pairs.push((key, v.clone()));
@@ -553,7 +553,7 @@ impl Builder {
                     .iter()
                     .find(|(n, _)| n == stream)
                     .map_or(Rendering::Json, |(_, r)| *r);
-                crate::route::drop_report_line(rendering, &statics, stream, dropped)
+                crate::state::drop_report_line(rendering, &statics, stream, dropped)
             });
             Some(
                 Queue::start(queued, self.queue_bytes, self.lossy, report, archiver).map_err(
@@ -564,7 +564,7 @@ impl Builder {
                 )?,
             )
         };
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Shared {
             streams: rts,
             statics_json,
             static_keys,
@@ -578,8 +578,7 @@ impl Builder {
             }),
             tracker: crate::errors::Tracker::new(self.errors.clone()),
             security: crate::errors::SecurityTracker::default(),
-            levels: crate::route::LevelCounts::default(),
-            tables: std::sync::Mutex::new(Vec::new()),
+            levels: crate::state::LevelCounts::default(),
             sampler: self
                 .sampling
                 .is_active()
@@ -591,8 +590,16 @@ impl Builder {
             #[cfg(feature = "otel")]
             otel: None,
         };
-        let spans = inner.new_span_table();
-        Ok((TracelightLayer { inner, spans }, guard))
+        let spans = crate::state::new_span_table(&inner);
+        Ok((
+            TracelightLayer {
+                state: crate::state::StateRef {
+                    shared: inner,
+                    spans,
+                },
+            },
+            guard,
+        ))
     }
 
     /// Installs tracelight as the global subscriber (with the filter, the `log` bridge and, unless
@@ -712,31 +719,11 @@ impl Builder {
     }
 }
 
-fn default_service() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown_service".to_owned())
-}
-
-/// The host name: `/proc/sys/kernel/hostname`, `/etc/hostname`, `HOSTNAME`, or `localhost`.
-pub(crate) fn hostname() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .or_else(|| std::env::var("COMPUTERNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
 /// Flushes every stream when dropped, and stops the writer thread; lines logged afterwards are
 /// written synchronously, so none is lost. Keep it alive for the life of `main`:
 /// `let _guard = tracelight::init()?;` (not `let _ = …`, which drops it at once).
 pub struct Guard {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<Shared>,
     done: AtomicBool,
     #[cfg(feature = "otel")]
     otel: Option<crate::otel::OtelPipeline>,
@@ -778,9 +765,9 @@ impl Guard {
     }
 
     /// A handle on the layer's state: snapshots of errors, performance, security events.
-    pub fn handle(&self) -> crate::route::Handle {
-        crate::route::Handle {
-            inner: Arc::clone(&self.inner),
+    pub fn handle(&self) -> crate::Handle {
+        crate::Handle {
+            shared: Arc::clone(&self.inner),
         }
     }
 

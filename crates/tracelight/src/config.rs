@@ -37,8 +37,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::route::{Format, DEFAULT_STREAMS};
 use crate::sink::Period;
+use crate::stream::{Format, DEFAULT_STREAMS};
 
 /// Settings read from the environment; turn them into a [`Builder`](crate::Builder) with
 /// [`Config::into_builder`] or apply them with [`Builder::config`](crate::Builder::config).

@@ -68,7 +68,7 @@ impl Context {
     }
 
     /// A new context: these entries plus `key` (replacing an earlier value of the same key).
-    /// A key that tracelight writes itself ([`RESERVED_KEYS`](crate::fields::RESERVED_KEYS)) is
+    /// A key that tracelight writes itself ([`RESERVED_KEYS`](crate::RESERVED_KEYS)) is
     /// kept as `fields.<key>`, so a line never holds it twice.
     #[cfg(test)]
     pub(crate) fn with(parent: Option<&Context>, key: &str, json_value: &[u8]) -> Context {
@@ -79,7 +79,7 @@ impl Context {
     /// of the static fields (`taken`), so a line never holds a key twice.
     pub(crate) fn stored_key<'k>(key: &'k str, taken: &[String]) -> std::borrow::Cow<'k, str> {
         if fields::is_reserved(key) || taken.iter().any(|t| t == key) {
-            std::borrow::Cow::Owned(format!("{}{key}", fields::RENAME_PREFIX))
+            std::borrow::Cow::Owned(tracelight_schema::rename(key, 1))
         } else {
             std::borrow::Cow::Borrowed(key)
         }
@@ -227,19 +227,15 @@ impl<T: std::fmt::Display> ContextValue for DisplayValue<T> {
     }
 }
 
-/// Runs `f` on the current span's state in the current dispatcher's tracelight layer.
+/// Runs `f` on the current span's state in the current dispatcher's tracelight layer (found
+/// behind `reload::Layer` too).
 fn with_current_state<R>(f: impl FnOnce(&mut crate::spans::SpanState) -> R) -> Option<R> {
     let mut f = Some(f);
     tracing::dispatcher::get_default(|dispatch| {
         let current = dispatch.current_span();
         let id = current.id()?;
-        match dispatch.downcast_ref::<crate::route::TracelightLayer>() {
-            Some(layer) => layer.spans.with(id, |state| f.take().map(|f| f(state)))?,
-            // Behind a wrapper that hides the layer's type (`reload::Layer`): the table that
-            // holds the current span.
-            None => crate::spans::SpanTable::find_live(id)?
-                .with(id, |state| f.take().map(|f| f(state)))?,
-        }
+        let state = crate::state::find(dispatch)?;
+        state.spans.with(id, |st| f.take().map(|f| f(st)))?
     })
 }
 
@@ -265,11 +261,8 @@ pub fn bind<V: ContextValue>(key: &str, value: V) -> bool {
 /// Like [`bind`], with a value already rendered as JSON.
 pub(crate) fn bind_json(key: &str, json: &[u8]) -> bool {
     // The static fields' keys, so a bound key never repeats one of them.
-    let statics: Vec<String> = tracing::dispatcher::get_default(|d| {
-        d.downcast_ref::<crate::route::TracelightLayer>()
-            .map(|l| l.inner.static_keys.clone())
-            .unwrap_or_default()
-    });
+    let statics: Vec<String> =
+        crate::state::current().map_or_else(Vec::new, |s| s.shared.static_keys.clone());
     with_current_state(|state| {
         let next = Context::with_taken(state.ctx.as_deref(), key, json, &statics);
         state.ctx = Some(Arc::new(next));

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::sink::lock;
+use crate::util::lock;
 
 /// How many recent error lines are kept.
 pub const RECENT: usize = 50;

@@ -135,15 +135,6 @@ impl fmt::Write for JsonEscaper<'_> {
     }
 }
 
-/// Appends `value`'s `Debug` output as a quoted JSON string.
-#[inline]
-pub(crate) fn write_debug(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
-    buf.push(b'"');
-    // A Debug impl may return an error; what it wrote so far is still valid escaped content.
-    let _ = write!(JsonEscaper(buf), "{value:?}");
-    buf.push(b'"');
-}
-
 /// Appends `value`'s `Display` output as a quoted JSON string.
 #[inline]
 pub(crate) fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
@@ -176,60 +167,10 @@ pub(crate) fn write_f64(buf: &mut Vec<u8>, v: f64) {
     }
 }
 
-/// The marker written in place of a redacted value.
-pub const REDACTED: &str = "[REDACTED]";
+pub(crate) use tracelight_schema::{is_reserved, REDACTED};
 
-/// Keys that tracelight writes itself at the root of a JSON line. An event or context field with one
-/// of these names is written as `fields.<name>` instead, so no object ever has a duplicate key.
-pub const RESERVED_KEYS: &[&str] = &[
-    "timestamp",
-    "level",
-    "message",
-    "target",
-    "file",
-    "line",
-    "service",
-    "env",
-    "host",
-    "pid",
-    "thread",
-    "span",
-    "spans",
-    "error",
-    "error_fingerprint",
-    "trace_id",
-    "span_id",
-];
-
-/// Whether `key` is one of [`RESERVED_KEYS`] (a `match` the compiler turns into a length switch).
-#[inline]
-pub(crate) fn is_reserved(key: &str) -> bool {
-    matches!(
-        key,
-        "timestamp"
-            | "level"
-            | "message"
-            | "target"
-            | "file"
-            | "line"
-            | "service"
-            | "env"
-            | "host"
-            | "pid"
-            | "thread"
-            | "span"
-            | "spans"
-            | "error"
-            | "error_fingerprint"
-            | "trace_id"
-            | "span_id"
-    )
-}
-
-/// The prefix given to a field whose name is already taken in the object it is written to.
-pub const RENAME_PREFIX: &str = "fields.";
-
-/// Keys written so far in one JSON object, to keep every key unique (see [`RESERVED_KEYS`]).
+/// Keys written so far in one JSON object, to keep every key unique (see
+/// [`tracelight_schema::RESERVED_KEYS`]).
 ///
 /// Objects hold a handful of keys, so a linear scan over a fixed array beats hashing; keys past
 /// the array's capacity are still checked against the reserved list.
@@ -244,7 +185,7 @@ pub(crate) struct KeySet<'a> {
 }
 
 impl<'a> KeySet<'a> {
-    /// A set for an object whose reserved keys are [`RESERVED_KEYS`] when `reserved` is true
+    /// A set for an object whose reserved keys are the schema's reserved keys when `reserved` is true
     /// (the root of a line) and just `name` otherwise (a span object).
     #[inline]
     pub(crate) fn new(reserved: bool) -> Self {
@@ -282,8 +223,8 @@ impl<'a> KeySet<'a> {
         }
     }
 
-    /// Records `key` and writes it to `buf`, renamed with [`RENAME_PREFIX`] (and a counter, if
-    /// need be) when it is already taken.
+    /// Records `key` and writes it to `buf`, renamed by the schema's rule
+    /// ([`tracelight_schema::rename`]) when it is already taken.
     #[inline]
     pub(crate) fn write_key(&mut self, buf: &mut Vec<u8>, key: &'a str) {
         if !self.taken(key) {
@@ -300,13 +241,7 @@ impl<'a> KeySet<'a> {
         // rendered form, kept in a small side list since they are not `&'a str`.
         let mut n = 1u32;
         loop {
-            let mut candidate = String::with_capacity(RENAME_PREFIX.len() + key.len() + 4);
-            candidate.push_str(RENAME_PREFIX);
-            candidate.push_str(key);
-            if n > 1 {
-                candidate.push('.');
-                candidate.push_str(itoa::Buffer::new().format(n));
-            }
+            let candidate = tracelight_schema::rename(key, n);
             if !self.taken(&candidate) {
                 write_key(buf, &candidate);
                 self.renamed.push(candidate);
@@ -317,87 +252,30 @@ impl<'a> KeySet<'a> {
     }
 }
 
-/// A visitor that writes each field as `"key":value,` into a buffer.
-///
-/// It is used for span fields (stored pre-rendered) and for event fields. The `message` field and
-/// the first `error` field are diverted to their own buffers so the formatter can place them where
-/// the schema says.
-pub(crate) struct JsonVisitor<'a, 'k> {
-    pub(crate) out: &'a mut Vec<u8>,
-    pub(crate) keys: &'a mut KeySet<'k>,
-    pub(crate) redactor: Option<&'a Redactor>,
-    /// Where the `message` field goes (event visits only).
-    pub(crate) message: Option<&'a mut Vec<u8>>,
-    /// Where the first error goes, as the members of the `error` object (event visits only).
-    pub(crate) error: Option<&'a mut Vec<u8>>,
-    pub(crate) error_taken: bool,
-    /// Set for events that come from the `log` crate: their `log.*` fields are metadata, not data.
-    pub(crate) skip_log_fields: bool,
-}
-
-impl<'a, 'k> JsonVisitor<'a, 'k> {
-    #[inline]
-    fn key(&mut self, field: &Field) -> bool {
-        let name = field.name();
-        if self.skip_log_fields && name.starts_with("log.") {
-            return false;
-        }
-        self.keys.write_key(self.out, name);
-        true
+/// Writes the type name at the start of an error's `Debug` output (`PaymentError { .. }` →
+/// `PaymentError`, `Os { code: 2, .. }` → `Os`), or `Error` when it starts with none. `dyn Error`
+/// carries no type name, and this is the one place it shows. The `Debug` impl is stopped as soon
+/// as the name is complete, so the rest of the error (its chain, say) is not formatted.
+pub(crate) fn write_type_name(buf: &mut Vec<u8>, err: &dyn fmt::Debug) {
+    struct Name<'a> {
+        buf: &'a mut Vec<u8>,
     }
-
-    #[inline]
-    fn redact_key(&self, field: &Field) -> bool {
-        self.redactor
-            .is_some_and(|r| r.is_secret_field(field.name()))
-    }
-
-    #[inline]
-    fn finish(&mut self) {
-        self.out.push(b',');
-    }
-
-    fn write_string_value(&mut self, field: &Field, value: &str) {
-        if self.redact_key(field) {
-            write_str(self.out, REDACTED);
-            return;
-        }
-        match self.redactor {
-            Some(r) if r.has_value_patterns() => {
-                let start = self.out.len();
-                write_str(self.out, value);
-                r.redact_rendered(self.out, start);
+    impl fmt::Write for Name<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = s
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(s.len());
+            escape_into(self.buf, &s[..end]);
+            if end < s.len() {
+                return Err(fmt::Error);
             }
-            _ => write_str(self.out, value),
+            Ok(())
         }
     }
-
-    fn write_debug_value(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.redact_key(field) {
-            write_str(self.out, REDACTED);
-            return;
-        }
-        let start = self.out.len();
-        write_debug(self.out, value);
-        if let Some(r) = self.redactor {
-            if r.has_value_patterns() {
-                r.redact_rendered(self.out, start);
-            }
-        }
-    }
-}
-
-/// The type name at the start of an error's `Debug` output (`PaymentError { .. }` → `PaymentError`,
-/// `Os { code: 2, .. }` → `Os`). `dyn Error` carries no type name, and this is the one place it shows.
-pub(crate) fn error_type_name(debug: &str) -> &str {
-    let end = debug
-        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-        .unwrap_or(debug.len());
-    let name = &debug[..end];
-    if name.is_empty() {
-        "Error"
-    } else {
-        name
+    let start = buf.len();
+    let _ = write!(Name { buf }, "{err:?}");
+    if buf.len() == start {
+        buf.extend_from_slice(b"Error");
     }
 }
 
@@ -408,10 +286,9 @@ pub(crate) fn write_error_members(
     redactor: Option<&Redactor>,
 ) {
     let start = buf.len();
-    let mut scratch = String::new();
-    let _ = write!(scratch, "{err:?}");
-    buf.extend_from_slice(b"\"type\":");
-    write_str(buf, error_type_name(&scratch));
+    buf.extend_from_slice(b"\"type\":\"");
+    write_type_name(buf, err);
+    buf.push(b'"');
     buf.extend_from_slice(b",\"message\":");
     write_display(buf, err);
     buf.extend_from_slice(b",\"chain\":[");
@@ -435,158 +312,6 @@ pub(crate) fn write_error_members(
     if let Some(r) = redactor {
         if r.has_value_patterns() {
             r.redact_rendered(buf, start);
-        }
-    }
-}
-
-impl Visit for JsonVisitor<'_, '_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        if self.key(field) {
-            if self.redact_key(field) {
-                write_str(self.out, REDACTED);
-            } else {
-                write_f64(self.out, value);
-            }
-            self.finish();
-        }
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.key(field) {
-            if self.redact_key(field) {
-                write_str(self.out, REDACTED);
-            } else {
-                write_i64(self.out, value);
-            }
-            self.finish();
-        }
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.key(field) {
-            if self.redact_key(field) {
-                write_str(self.out, REDACTED);
-            } else {
-                write_u64(self.out, value);
-            }
-            self.finish();
-        }
-    }
-
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        if self.key(field) {
-            if self.redact_key(field) {
-                write_str(self.out, REDACTED);
-            } else {
-                self.out
-                    .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-            }
-            self.finish();
-        }
-    }
-
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        if self.key(field) {
-            if self.redact_key(field) {
-                write_str(self.out, REDACTED);
-            } else {
-                self.out
-                    .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-            }
-            self.finish();
-        }
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.key(field) {
-            if self.redact_key(field) {
-                write_str(self.out, REDACTED);
-            } else {
-                self.out
-                    .extend_from_slice(if value { b"true" } else { b"false" });
-            }
-            self.finish();
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            if let Some(m) = self.message.as_deref_mut() {
-                escape_into(m, value);
-                if let Some(r) = self.redactor {
-                    if r.has_value_patterns() {
-                        r.redact_raw(m, 0);
-                    }
-                }
-                return;
-            }
-        }
-        if field.name() == "error" && !self.error_taken {
-            if let Some(e) = self.error.as_deref_mut() {
-                self.error_taken = true;
-                e.extend_from_slice(b"\"message\":");
-                let start = e.len();
-                write_str(e, value);
-                if let Some(r) = self.redactor {
-                    if r.has_value_patterns() {
-                        r.redact_rendered(e, start);
-                    }
-                }
-                return;
-            }
-        }
-        if self.key(field) {
-            self.write_string_value(field, value);
-            self.finish();
-        }
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if !self.error_taken {
-            if let Some(e) = self.error.as_deref_mut() {
-                self.error_taken = true;
-                write_error_members(e, value, self.redactor);
-                return;
-            }
-        }
-        if self.key(field) {
-            self.out.push(b'{');
-            write_error_members(self.out, value, self.redactor);
-            self.out.push(b'}');
-            self.finish();
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            if let Some(m) = self.message.as_deref_mut() {
-                let start = m.len();
-                let _ = write!(JsonEscaper(m), "{value:?}");
-                if let Some(r) = self.redactor {
-                    if r.has_value_patterns() {
-                        r.redact_raw(m, start);
-                    }
-                }
-                return;
-            }
-        }
-        if field.name() == "error" && !self.error_taken {
-            if let Some(e) = self.error.as_deref_mut() {
-                self.error_taken = true;
-                e.extend_from_slice(b"\"message\":");
-                let start = e.len();
-                write_debug(e, value);
-                if let Some(r) = self.redactor {
-                    if r.has_value_patterns() {
-                        r.redact_rendered(e, start);
-                    }
-                }
-                return;
-            }
-        }
-        if self.key(field) {
-            self.write_debug_value(field, value);
-            self.finish();
         }
     }
 }
@@ -618,7 +343,7 @@ const ARENA_COMPACT_AT: usize = 64 * 1024;
 /// The buffers are plain `Vec`s: span states are pooled (see `spans`), so their capacity is reused
 /// and a span allocates nothing in steady state.
 #[derive(Debug, Default, Clone)]
-pub struct SpanFields {
+pub(crate) struct SpanFields {
     /// Captured values in record order; a later value of a name replaces an earlier one.
     values: Vec<(&'static str, Raw)>,
     /// Bytes of string values and pre-rendered JSON values.
@@ -977,13 +702,21 @@ mod tests {
 
     #[test]
     fn error_type_name_is_the_leading_identifier() {
-        assert_eq!(
-            error_type_name("PaymentError { code: 402 }"),
-            "PaymentError"
-        );
-        assert_eq!(error_type_name("Os { code: 2, kind: NotFound }"), "Os");
-        assert_eq!(error_type_name("\"just a string\""), "Error");
-        assert_eq!(error_type_name("io::Error"), "io::Error");
+        struct D(&'static str);
+        impl fmt::Debug for D {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        let name = |s: &'static str| {
+            let mut b = Vec::new();
+            write_type_name(&mut b, &D(s));
+            String::from_utf8(b).expect("utf8")
+        };
+        assert_eq!(name("PaymentError { code: 402 }"), "PaymentError");
+        assert_eq!(name("Os { code: 2, kind: NotFound }"), "Os");
+        assert_eq!(name("\"just a string\""), "Error");
+        assert_eq!(name("io::Error"), "io::Error");
     }
 
     #[test]

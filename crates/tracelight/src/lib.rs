@@ -20,17 +20,21 @@
 //!
 //! tracelight is a set of `tracing` layers on a [`tracing_subscriber::Registry`]:
 //!
-//! - [`route`]: the [`TracelightLayer`] — span fields rendered once, correlation [`context`],
-//!   streams chosen by rules, one formatting per format, bytes to each stream's writer;
-//! - [`fields`]: rendering values as JSON with escaping and [redaction](redact) built in;
-//! - [`json`] and [`text`]: the two formats;
-//! - [`sink`]: the bounded queue and background writer thread, lossless by default.
+//! - [`TracelightLayer`]: span fields captured once, correlation [`context`], [streams](Stream)
+//!   chosen by [rules](Rule), each event's fields visited once and rendered once per format
+//!   (JSON or text), bytes to each stream's writer, with [redaction](redact) on every value;
+//! - [`sink`]: the bounded queue and background writer thread, lossless by default;
+//! - [`schema`]: the names and layout of the keys every line has.
 //!
 //! [`init`] installs it all from the environment ([`Config`]); [`builder()`] does the same in code;
 //! [`Builder::build`] hands you the layer to compose with your own.
 //!
 //! The guides are in the repository's `docs/` folder: the JSON schema (`docs/schema.md`),
 //! configuration, correlation and the benchmarks.
+
+// Library crates also keep their public surface reachable and debuggable (tests and examples
+// are exempt: their `pub` items are for sibling modules).
+#![warn(unreachable_pub, missing_debug_implementations)]
 
 #[cfg(feature = "admin")]
 pub mod admin;
@@ -39,21 +43,25 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod errors;
-pub mod fields;
+mod event;
+mod fields;
 #[cfg(feature = "http")]
 pub mod http;
-pub mod json;
+mod json;
+mod layer;
 #[cfg(feature = "otel")]
 pub mod otel;
 mod panic;
 pub mod redact;
-pub mod route;
 pub mod sample;
 pub mod sink;
 mod spans;
-pub mod text;
+mod state;
+mod stream;
+mod text;
 mod time;
 pub mod timing;
+mod util;
 
 pub use builder::{Builder, Guard, LocalGuard};
 pub use config::Config;
@@ -61,8 +69,13 @@ pub use config::Config;
 pub use context::spawn;
 pub use context::{bind, current_context, current_request_id, propagate};
 pub use error::Error;
-pub use route::{Format, Handle, Output, Rule, Stream, TracelightLayer};
+pub use layer::TracelightLayer;
+pub use state::Handle;
+pub use stream::{default_rule, default_streams, Format, Output, Rule, Stream, DEFAULT_STREAMS};
 pub use timing::timed;
+/// The schema of the lines: key names, reserved keys and the renaming rule, the timestamp layout.
+pub use tracelight_schema as schema;
+pub use tracelight_schema::{REDACTED, RENAME_PREFIX, RESERVED_KEYS};
 
 /// Installs tracelight as the global subscriber, configured from the environment (see [`Config`]).
 ///
@@ -93,24 +106,28 @@ pub fn builder() -> Builder {
 }
 
 /// Flushes the current subscriber's tracelight streams, if any: returns when every line logged
-/// before the call is written.
+/// before the call is written. Works behind `reload::Layer` and per-layer filters too.
+///
+/// ```
+/// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+/// tracing::info!("before the flush");
+/// tracelight::flush();
+/// ```
 pub fn flush() {
-    tracing::dispatcher::get_default(|d| {
-        if let Some(layer) = d.downcast_ref::<TracelightLayer>() {
-            layer.flush();
-        }
-    });
+    if let Some(state) = state::current() {
+        state.shared.flush();
+    }
 }
 
 /// Per-stream statistics of the current subscriber's tracelight layer (empty if there is none).
+///
+/// ```
+/// let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+/// tracing::info!("one");
+/// assert_eq!(tracelight::stats()[0].events, 1);
+/// ```
 pub fn stats() -> Vec<sink::StreamStats> {
-    let mut out = Vec::new();
-    tracing::dispatcher::get_default(|d| {
-        if let Some(layer) = d.downcast_ref::<TracelightLayer>() {
-            out = layer.stats();
-        }
-    });
-    out
+    state::current().map_or_else(Vec::new, |s| s.shared.stats())
 }
 
 /// A [`Handle`] on the current subscriber's tracelight layer, if there is one (for the admin
@@ -120,24 +137,11 @@ pub fn stats() -> Vec<sink::StreamStats> {
 /// assert!(tracelight::current_handle().is_none());
 /// ```
 pub fn current_handle() -> Option<Handle> {
-    let mut out = None;
-    tracing::dispatcher::get_default(|d| {
-        out = d
-            .downcast_ref::<TracelightLayer>()
-            .map(TracelightLayer::handle);
-    });
-    out
+    state::current().map(|s| Handle { shared: s.shared })
 }
 
 fn with_handle<R: Default>(f: impl FnOnce(&Handle) -> R) -> R {
-    let mut out = None;
-    let mut f = Some(f);
-    tracing::dispatcher::get_default(|d| {
-        if let (Some(layer), Some(f)) = (d.downcast_ref::<TracelightLayer>(), f.take()) {
-            out = Some(f(&layer.handle()));
-        }
-    });
-    out.unwrap_or_default()
+    current_handle().map(|h| f(&h)).unwrap_or_default()
 }
 
 /// Per-operation timing aggregates of the current subscriber (see [`timing`]).

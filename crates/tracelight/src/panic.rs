@@ -5,9 +5,9 @@
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::sync::Arc;
 
-use crate::route::Inner;
+use crate::state::Shared;
 
-pub(crate) fn install(inner: Arc<Inner>) {
+pub(crate) fn install(inner: Arc<Shared>) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();

@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex};
 
 use tracing_core::span::Id;
@@ -22,7 +22,8 @@ use tracing_core::Metadata;
 
 use crate::context::Context;
 use crate::fields::SpanFields;
-use crate::sink::lock;
+use crate::timing::Closed;
+use crate::util::{lock, mix, IdHasher};
 
 /// How many shards the table has: enough that threads working on different spans rarely meet.
 pub(crate) const SHARDS: usize = 64;
@@ -90,39 +91,6 @@ thread_local! {
     static POOL: RefCell<Vec<Box<SpanState>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Hashes a span id (already unique) with one multiplication.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, v: u64) {
-        self.0 = mix(v);
-    }
-}
-
-#[inline]
-fn mix(v: u64) -> u64 {
-    let m = u128::from(v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (m as u64) ^ ((m >> 64) as u64)
-}
-
-/// A closed span's duration, waiting to be folded into the timing aggregates.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Closed {
-    pub(crate) meta: &'static Metadata<'static>,
-    pub(crate) total_ns: u64,
-}
-
 /// How many closed spans a shard queues before they are folded into the aggregates.
 pub(crate) const CLOSED_BATCH: usize = 32;
 
@@ -142,32 +110,12 @@ pub(crate) struct SpanTable {
     attached: std::sync::atomic::AtomicBool,
 }
 
-/// Every live table, for the rare lookups that cannot reach their layer (a layer behind a wrapper
-/// that hides its type, such as `reload::Layer`).
-static TABLES: Mutex<Vec<std::sync::Weak<SpanTable>>> = Mutex::new(Vec::new());
-
 impl SpanTable {
-    /// A new table, registered for [`SpanTable::find_live`].
-    pub(crate) fn new_registered() -> Arc<SpanTable> {
-        let table = Arc::new(SpanTable::default());
-        let mut all = lock(&TABLES);
-        all.retain(|t| t.strong_count() > 0);
-        all.push(Arc::downgrade(&table));
-        table
-    }
-
     /// Marks the table as used by a subscriber; `false` if one already uses it.
     pub(crate) fn attach(&self) -> bool {
         !self
             .attached
             .swap(true, std::sync::atomic::Ordering::AcqRel)
-    }
-
-    /// The first live table that holds span `id`.
-    pub(crate) fn find_live(id: &Id) -> Option<Arc<SpanTable>> {
-        let all: Vec<Arc<SpanTable>> = lock(&TABLES).iter().filter_map(|t| t.upgrade()).collect();
-        all.into_iter()
-            .find(|t| lock(t.shard(id)).map.contains_key(&id.into_u64()))
     }
 }
 

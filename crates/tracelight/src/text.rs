@@ -9,14 +9,10 @@
 //! Values with spaces, quotes, `=` or control characters are quoted and escaped like JSON strings,
 //! so one event is always one line. Colours (level, dimmed separators) only on a terminal.
 
-use std::fmt::{self, Write as _};
-
-use tracing_core::field::{Field, Visit};
 use tracing_core::Level;
 
-use crate::fields::{escape_into, JsonEscaper, REDACTED};
+use crate::fields::escape_into;
 use crate::json::{level_str, EventLine};
-use crate::redact::Redactor;
 use crate::time::write_text;
 
 const RESET: &[u8] = b"\x1b[0m";
@@ -113,12 +109,12 @@ static QUOTE: [bool; 256] = {
 };
 
 #[inline]
-fn needs_quotes(v: &[u8]) -> bool {
+pub(crate) fn needs_quotes(v: &[u8]) -> bool {
     v.is_empty() || v.iter().any(|&b| QUOTE[b as usize])
 }
 
 /// Quotes the value written since `start` when it is empty or holds a space, quote, `=` or escape.
-fn quote_if_needed(buf: &mut Vec<u8>, start: usize) {
+pub(crate) fn quote_if_needed(buf: &mut Vec<u8>, start: usize) {
     if needs_quotes(&buf[start..]) {
         buf.insert(start, b'"');
         buf.push(b'"');
@@ -139,190 +135,6 @@ pub(crate) fn write_json_value(buf: &mut Vec<u8>, json: &[u8]) {
         }
     } else {
         buf.extend_from_slice(json);
-    }
-}
-
-/// Writes an event's fields as ` key=value` pairs.
-pub(crate) struct TextVisitor<'a> {
-    pub(crate) out: &'a mut Vec<u8>,
-    pub(crate) redactor: Option<&'a Redactor>,
-    pub(crate) ansi: bool,
-    pub(crate) skip_log_fields: bool,
-    /// Where the `message` field goes, escaped.
-    pub(crate) message: Option<&'a mut Vec<u8>>,
-}
-
-impl TextVisitor<'_> {
-    fn key(&mut self, field: &Field) -> bool {
-        let name = field.name();
-        if name == "message" || (self.skip_log_fields && name.starts_with("log.")) {
-            return false;
-        }
-        write_key(self.out, name, self.ansi);
-        true
-    }
-
-    fn secret(&self, field: &Field) -> bool {
-        self.redactor
-            .is_some_and(|r| r.is_secret_field(field.name()))
-    }
-
-    fn plain(&mut self, field: &Field, v: impl itoa_or_ryu::Render) {
-        if self.key(field) {
-            if self.secret(field) {
-                self.out.extend_from_slice(REDACTED.as_bytes());
-            } else {
-                v.render(self.out);
-            }
-        }
-    }
-
-    fn string_like(&mut self, field: &Field, f: impl FnOnce(&mut Vec<u8>)) {
-        if !self.key(field) {
-            return;
-        }
-        let start = self.out.len();
-        if self.secret(field) {
-            self.out.extend_from_slice(REDACTED.as_bytes());
-            return;
-        }
-        f(self.out);
-        if let Some(r) = self.redactor {
-            r.redact_raw(self.out, start);
-        }
-        quote_if_needed(self.out, start);
-    }
-}
-
-mod itoa_or_ryu {
-    pub(crate) trait Render {
-        fn render(self, buf: &mut Vec<u8>);
-    }
-    impl Render for i64 {
-        fn render(self, buf: &mut Vec<u8>) {
-            crate::fields::write_i64(buf, self)
-        }
-    }
-    impl Render for u64 {
-        fn render(self, buf: &mut Vec<u8>) {
-            crate::fields::write_u64(buf, self)
-        }
-    }
-    impl Render for i128 {
-        fn render(self, buf: &mut Vec<u8>) {
-            buf.extend_from_slice(itoa::Buffer::new().format(self).as_bytes())
-        }
-    }
-    impl Render for u128 {
-        fn render(self, buf: &mut Vec<u8>) {
-            buf.extend_from_slice(itoa::Buffer::new().format(self).as_bytes())
-        }
-    }
-    impl Render for f64 {
-        fn render(self, buf: &mut Vec<u8>) {
-            crate::fields::write_f64(buf, self)
-        }
-    }
-    impl Render for bool {
-        fn render(self, buf: &mut Vec<u8>) {
-            buf.extend_from_slice(if self { b"true" } else { b"false" })
-        }
-    }
-}
-
-impl Visit for TextVisitor<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.plain(field, value);
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.plain(field, value);
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.plain(field, value);
-    }
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.plain(field, value);
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.plain(field, value);
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.plain(field, value);
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            if let Some(m) = self.message.as_deref_mut() {
-                let start = m.len();
-                escape_into(m, value);
-                if let Some(r) = self.redactor {
-                    r.redact_raw(m, start);
-                }
-            }
-            return;
-        }
-        if !self.key(field) {
-            return;
-        }
-        if self.secret(field) {
-            self.out.extend_from_slice(REDACTED.as_bytes());
-            return;
-        }
-        // The value is known up front: decide on quotes before writing, not by moving bytes after.
-        let bytes = value.as_bytes();
-        let quote = needs_quotes(bytes) || crate::fields::needs_escape(bytes);
-        if quote {
-            self.out.push(b'"');
-        }
-        let start = self.out.len();
-        escape_into(self.out, value);
-        if let Some(r) = self.redactor {
-            if r.may_match(value.len()) {
-                r.redact_raw(self.out, start);
-            }
-        }
-        if quote {
-            self.out.push(b'"');
-        }
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        // `message: cause: cause`, the whole `source()` chain on one line.
-        self.string_like(field, |b| {
-            let _ = write!(JsonEscaper(b), "{}", ErrorText(value));
-        });
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            if let Some(m) = self.message.as_deref_mut() {
-                let start = m.len();
-                let _ = write!(JsonEscaper(m), "{value:?}");
-                if let Some(r) = self.redactor {
-                    r.redact_raw(m, start);
-                }
-            }
-            return;
-        }
-        self.string_like(field, |b| {
-            let _ = write!(JsonEscaper(b), "{value:?}");
-        });
-    }
-}
-
-struct ErrorText<'a>(&'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for ErrorText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cur = self.0.source();
-        let mut depth = 0;
-        while let Some(e) = cur {
-            write!(f, ": {e}")?;
-            cur = e.source();
-            depth += 1;
-            if depth > 64 {
-                break;
-            }
-        }
-        Ok(())
     }
 }
 

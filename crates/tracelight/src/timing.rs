@@ -52,7 +52,14 @@ pub(crate) fn warm_up_clock() {
 
 use hdrhistogram::Histogram;
 
-use crate::sink::lock;
+use crate::util::lock;
+
+/// A closed span's duration, waiting to be folded into the timing aggregates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Closed {
+    pub(crate) meta: &'static tracing_core::Metadata<'static>,
+    pub(crate) total_ns: u64,
+}
 
 /// The target of timing events.
 pub const TARGET: &str = "tracelight::timing";
@@ -309,7 +316,7 @@ pub(crate) struct Timing {
     per_name: bool,
     /// The default threshold in nanoseconds.
     threshold_ns: u64,
-    ops: Mutex<HashMap<OpKey, Op, BuildHasherDefault<crate::spans::IdHasher>>>,
+    ops: Mutex<HashMap<OpKey, Op, BuildHasherDefault<crate::util::IdHasher>>>,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -376,7 +383,7 @@ impl Timing {
     /// The aggregates of `key`, created (named by `name`) when first seen; `None` only if the
     /// histogram cannot be created.
     fn op(
-        ops: &mut HashMap<OpKey, Op, BuildHasherDefault<crate::spans::IdHasher>>,
+        ops: &mut HashMap<OpKey, Op, BuildHasherDefault<crate::util::IdHasher>>,
         key: OpKey,
         name: impl FnOnce() -> Cow<'static, str>,
     ) -> Option<&mut Op> {
@@ -394,7 +401,7 @@ impl Timing {
     }
 
     /// Folds queued closes (none of them slow) into the aggregates.
-    pub(crate) fn fold(&self, closed: &[crate::spans::Closed]) {
+    pub(crate) fn fold(&self, closed: &[Closed]) {
         if closed.is_empty() {
             return;
         }

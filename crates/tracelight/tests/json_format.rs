@@ -446,3 +446,104 @@ fn otel_directive_fields_are_not_written() {
         serde_json::json!({"name": "request", "path": "/x"})
     );
 }
+
+#[test]
+fn a_debug_impl_runs_once_per_event_whatever_the_formats_and_streams() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tracelight::{Output, Rule, Stream};
+
+    static DEBUG: AtomicUsize = AtomicUsize::new(0);
+    static DISPLAY: AtomicUsize = AtomicUsize::new(0);
+    static MESSAGE: AtomicUsize = AtomicUsize::new(0);
+    static ERROR_DEBUG: AtomicUsize = AtomicUsize::new(0);
+    static ERROR_DISPLAY: AtomicUsize = AtomicUsize::new(0);
+
+    struct Counted(&'static AtomicUsize);
+    impl fmt::Debug for Counted {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            f.write_str("counted value")
+        }
+    }
+    impl fmt::Display for Counted {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            f.write_str("counted text")
+        }
+    }
+    struct CountedError;
+    impl fmt::Debug for CountedError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            ERROR_DEBUG.fetch_add(1, Ordering::SeqCst);
+            f.write_str("CountedError { code: 7 }")
+        }
+    }
+    impl fmt::Display for CountedError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            ERROR_DISPLAY.fetch_add(1, Ordering::SeqCst);
+            f.write_str("it failed")
+        }
+    }
+    impl std::error::Error for CountedError {}
+
+    let writers: Vec<MemoryWriter> = (0..4).map(|_| MemoryWriter::new()).collect();
+    let stream = |name: &str, w: &MemoryWriter, format: Format| {
+        Stream::new(name, Output::Writer(Arc::new(w.clone()))).format(format)
+    };
+    {
+        let _g = tracelight::builder()
+            .stream(stream("json", &writers[0], Format::Json))
+            .stream(
+                stream("errors", &writers[1], Format::Json)
+                    .rule(Rule::min_level(tracing::Level::ERROR)),
+            )
+            .stream(stream("text", &writers[2], Format::Text))
+            .stream(
+                stream("text_errors", &writers[3], Format::Text)
+                    .rule(Rule::min_level(tracing::Level::ERROR)),
+            )
+            .init_local()
+            .expect("init_local");
+        let span = info_span!("request", request_id = "r-1");
+        let _e = span.enter();
+        let err = CountedError;
+        error!(
+            value = ?Counted(&DEBUG),
+            text = %Counted(&DISPLAY),
+            error = &err as &dyn std::error::Error,
+            "failed: {:?}",
+            Counted(&MESSAGE)
+        );
+    }
+    for w in &writers {
+        assert_eq!(w.lines().len(), 1, "every stream took the event");
+    }
+    let json: Value = serde_json::from_str(&writers[0].lines()[0]).unwrap();
+    assert_eq!(json["value"], "counted value", "{json}");
+    assert_eq!(json["text"], "counted text", "{json}");
+    assert_eq!(json["error"]["type"], "CountedError", "{json}");
+    assert_eq!(json["error"]["chain"][0], "it failed", "{json}");
+    assert!(
+        writers[2].lines()[0].contains("value=\"counted value\""),
+        "{}",
+        writers[2].lines()[0]
+    );
+    assert_eq!(DEBUG.load(Ordering::SeqCst), 1, "a ? value's Debug impl");
+    assert_eq!(
+        DISPLAY.load(Ordering::SeqCst),
+        1,
+        "a % value's Display impl"
+    );
+    assert_eq!(MESSAGE.load(Ordering::SeqCst), 1, "the message's arguments");
+    assert_eq!(
+        ERROR_DEBUG.load(Ordering::SeqCst),
+        1,
+        "the error's Debug impl (its type)"
+    );
+    assert_eq!(
+        ERROR_DISPLAY.load(Ordering::SeqCst),
+        1,
+        "the error's Display impl"
+    );
+}

@@ -88,3 +88,99 @@ fn context_skips_a_parent_that_a_per_layer_filter_leaves_out() {
     assert_eq!(q["request_id"], "req-9", "{q}");
     assert_eq!(q["span"]["table"], "orders", "{q}");
 }
+
+/// A layer writing to a rolling file (a queued stream, so `flush` has work to do), and the file.
+fn file_layer(
+    dir: &std::path::Path,
+) -> (
+    std::path::PathBuf,
+    tracelight::TracelightLayer,
+    tracelight::Guard,
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("app.log");
+    let (layer, guard) = tracelight::builder()
+        .stream(tracelight::Stream::new(
+            "app",
+            tracelight::Output::File(tracelight::sink::FileOptions::new(&path)),
+        ))
+        .build()
+        .expect("layer");
+    (path, layer, guard)
+}
+
+fn file_lines(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[test]
+fn flush_stats_and_current_handle_work_behind_a_reload_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, layer, _guard) = file_layer(dir.path());
+    let (reloadable, _handle) = tracing_subscriber::reload::Layer::new(layer);
+    let d = tracing::Dispatch::new(tracing_subscriber::registry().with(reloadable));
+    assert!(tracelight::current_handle().is_none(), "no subscriber yet");
+    tracing::dispatcher::with_default(&d, || {
+        let handle = tracelight::current_handle().expect("a handle behind reload::Layer");
+        for i in 0..100 {
+            info!(i, "line");
+        }
+        tracing::error!("broken");
+        // No span is current: the state is found by the subscriber, not by a span.
+        tracelight::flush();
+        assert_eq!(
+            file_lines(&path),
+            101,
+            "flush() returned before the lines were written"
+        );
+        let stats = tracelight::stats();
+        assert_eq!(stats.len(), 1);
+        assert_eq!(stats[0].events, 101, "{stats:?}");
+        assert_eq!(handle.events_by_level()[2], (tracing::Level::INFO, 100));
+        assert_eq!(tracelight::errors().total, 1);
+    });
+}
+
+#[test]
+fn two_reloadable_subscribers_each_find_their_own_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path_a, layer_a, _ga) = file_layer(&dir.path().join("a"));
+    let (path_b, layer_b, _gb) = file_layer(&dir.path().join("b"));
+    let (ra, _ha) = tracing_subscriber::reload::Layer::new(layer_a);
+    let (rb, _hb) = tracing_subscriber::reload::Layer::new(layer_b);
+    let a = tracing::Dispatch::new(tracing_subscriber::registry().with(ra));
+    let b = tracing::Dispatch::new(tracing_subscriber::registry().with(rb));
+    tracing::dispatcher::with_default(&a, || {
+        info!("a");
+        tracelight::flush();
+        assert_eq!(tracelight::stats()[0].events, 1);
+    });
+    tracing::dispatcher::with_default(&b, || {
+        for _ in 0..3 {
+            info!("b");
+        }
+        tracelight::flush();
+        assert_eq!(tracelight::stats()[0].events, 3);
+    });
+    assert_eq!(file_lines(&path_a), 1);
+    assert_eq!(file_lines(&path_b), 3);
+}
+
+#[test]
+fn flush_and_stats_work_behind_a_per_layer_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, layer, _guard) = file_layer(dir.path());
+    let filtered = layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let d = tracing::Dispatch::new(tracing_subscriber::registry().with(filtered));
+    tracing::dispatcher::with_default(&d, || {
+        info!("kept");
+        tracing::debug!("filtered out");
+        tracelight::flush();
+        assert_eq!(file_lines(&path), 1);
+        assert_eq!(tracelight::stats()[0].events, 1);
+        assert!(tracelight::current_handle().is_some());
+    });
+}

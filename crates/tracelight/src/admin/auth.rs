@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 
-use crate::sink::lock;
+use crate::util::lock;
 use crate::Error;
 
 /// The shortest token accepted, in bytes.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::route::Handle;
+use crate::state::Handle;
 
 /// The `Content-Type` of [`render_metrics`]'s output.
 ///

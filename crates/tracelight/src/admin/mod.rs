@@ -92,7 +92,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::route::Handle;
+use crate::state::Handle;
 use crate::Error;
 
 pub use auth::{MAX_TOKEN_LEN, MIN_TOKEN_LEN, TOKEN_HEADER};

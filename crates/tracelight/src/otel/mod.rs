@@ -171,7 +171,7 @@ impl OtelPipeline {
         let defaults = ResourceDefaults {
             service: service.to_owned(),
             env: None,
-            host: crate::builder::hostname(),
+            host: crate::util::hostname(),
         };
         OtelPipeline::start_with(config, &defaults, Some(Redactor::default()))
     }

@@ -17,7 +17,7 @@
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -111,10 +111,7 @@ impl<W: LineWriter> LineWriter for Arc<W> {
     }
 }
 
-/// Locks a mutex, recovering the data if a panicking thread poisoned it: a logger must keep going.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use crate::util::lock;
 
 /// Statistics of one stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

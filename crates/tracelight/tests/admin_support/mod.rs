@@ -35,7 +35,7 @@ pub fn logs() -> &'static Logs {
             .stream(Stream::new("app", Output::Writer(Arc::new(app.clone()))))
             .stream(
                 Stream::new("security", Output::Writer(Arc::new(security.clone())))
-                    .rule(tracelight::route::default_rule("security").expect("a default stream")),
+                    .rule(tracelight::default_rule("security").expect("a default stream")),
             )
             .timing(
                 tracelight::timing::TimingConfig::default()

@@ -1,0 +1,116 @@
+//! The per-event path, in six stages:
+//!
+//! 1. [`plan`](plan::plan): the streams that take the event, rate limits — decided before
+//!    anything is rendered;
+//! 2. [`snapshot`](snapshot::Snapshot::take): the span state copied out of the span table, lock
+//!    released (DEBUG sampling by request is decided here, once the context is known);
+//! 3. [`capture`](capture::Capture::record): the event's fields visited once — message, error,
+//!    typed values into a per-thread arena, redacted there (a repeated error is suppressed here,
+//!    once its type is known);
+//! 4. [`render`](render::render): one line per format the streams use, from the capture;
+//! 5. [`deliver`](deliver::deliver): the bytes to each stream;
+//! 6. [`record`](deliver::record): the error tracker and the security counts.
+//!
+//! [`on_event`] reads as those calls. All buffers are per thread and reused ([`Scratch`]), so an
+//! event allocates nothing in steady state.
+
+pub(crate) mod capture;
+pub(crate) mod deliver;
+pub(crate) mod plan;
+pub(crate) mod render;
+pub(crate) mod snapshot;
+
+use std::cell::RefCell;
+
+use tracing_core::{Event, Subscriber};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::layer::Context as LayerContext;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::spans::SpanTable;
+use crate::state::Shared;
+
+/// Per-thread buffers, reused for every event on the thread.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    snapshot: snapshot::Snapshot,
+    capture: capture::Capture,
+    lines: render::Lines,
+    /// The thread's name as a quoted JSON string.
+    thread: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` on this thread's buffers in `key`; when they are in use (re-entered: a field's `Debug`
+/// impl logged) or thread-local storage is gone, on fresh ones rather than lose the work.
+pub(crate) fn with_scratch<T: Default + 'static>(
+    key: &'static std::thread::LocalKey<RefCell<T>>,
+    f: impl FnOnce(&mut T),
+) {
+    let mut f = Some(f);
+    let _ = key.try_with(|cell| {
+        if let Ok(mut b) = cell.try_borrow_mut() {
+            if let Some(f) = f.take() {
+                f(&mut b);
+            }
+        }
+    });
+    if let Some(f) = f {
+        f(&mut T::default());
+    }
+}
+
+/// Everything tracelight does with one event.
+pub(crate) fn on_event<S>(
+    shared: &Shared,
+    table: &SpanTable,
+    event: &Event<'_>,
+    ctx: &LayerContext<'_, S>,
+) where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    shared.count_event(event.metadata().level());
+    let Some(mut plan) = plan::plan(shared, event) else {
+        return;
+    };
+    with_scratch(&SCRATCH, |s| {
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let ts = plan.timestamp();
+        let redactor = shared.redactor.as_ref();
+        s.snapshot
+            .take(event, ctx, table, redactor, shared.span_list);
+        if !plan::keep_sampled(shared, meta.level(), s.snapshot.context()) {
+            return;
+        }
+        let opts = capture::Options {
+            redactor,
+            skip_log_fields: normalized.is_some(),
+        };
+        s.capture.record(event, opts);
+        if !plan.admit_error(shared, meta, s.capture.error_type(), &s.capture.message) {
+            return;
+        }
+        if s.thread.is_empty() {
+            let t = std::thread::current();
+            match t.name() {
+                Some(name) => crate::fields::write_str(&mut s.thread, name),
+                None => crate::fields::write_str(&mut s.thread, &format!("{:?}", t.id())),
+            }
+        }
+        let ev = render::Event {
+            meta,
+            ts,
+            thread: &s.thread,
+            plan: &plan,
+            snapshot: &s.snapshot,
+            capture: &s.capture,
+        };
+        render::render(shared, &ev, &mut s.lines);
+        deliver::deliver(shared, &plan, &s.lines);
+        deliver::record(shared, &plan, &s.lines);
+    });
+}

@@ -1,0 +1,227 @@
+//! Plan: what happens to an event, decided before any of its fields is rendered.
+//!
+//! Which streams take it (level, target, the `stream` tag), whether a rate limit holds it back,
+//! whether DEBUG sampling drops it (by request, once its context is known), and whether a
+//! repeated error is suppressed (once its type is captured). An event that no stream takes, or
+//! that a limit drops, costs nothing more.
+
+use tracing_core::{Event, Level, Metadata};
+use tracing_log::NormalizeEvent;
+
+use crate::context::{Context, REQUEST_ID};
+use crate::state::Shared;
+use crate::time::Timestamp;
+
+/// Finds the values of the `stream` field (the stream tag) and the `event` field (a security
+/// event's type) without rendering anything else.
+#[derive(Debug)]
+struct TagVisitor {
+    buf: [u8; 32],
+    len: usize,
+    found: bool,
+    event: [u8; 64],
+    event_len: usize,
+}
+
+impl TagVisitor {
+    fn new() -> Self {
+        TagVisitor {
+            buf: [0; 32],
+            len: 0,
+            found: false,
+            event: [0; 64],
+            event_len: 0,
+        }
+    }
+
+    fn tag(&self) -> Option<&str> {
+        if self.found {
+            std::str::from_utf8(&self.buf[..self.len]).ok()
+        } else {
+            None
+        }
+    }
+
+    fn event(&self) -> &str {
+        std::str::from_utf8(&self.event[..self.event_len]).unwrap_or("unknown")
+    }
+}
+
+impl tracing_core::field::Visit for TagVisitor {
+    fn record_str(&mut self, field: &tracing_core::Field, value: &str) {
+        match field.name() {
+            "stream" if value.len() <= self.buf.len() => {
+                self.buf[..value.len()].copy_from_slice(value.as_bytes());
+                self.len = value.len();
+                self.found = true;
+            }
+            "event" => {
+                let n = value.len().min(self.event.len());
+                // Cut at a character boundary.
+                let n = (0..=n)
+                    .rev()
+                    .find(|i| value.is_char_boundary(*i))
+                    .unwrap_or(0);
+                self.event[..n].copy_from_slice(&value.as_bytes()[..n]);
+                self.event_len = n;
+            }
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, field: &tracing_core::Field, value: &dyn std::fmt::Debug) {
+        // `event = %kind` or `event = ?kind`: keep what fits of its rendering.
+        if field.name() == "event" {
+            struct Fixed<'a>(&'a mut [u8; 64], &'a mut usize);
+            impl std::fmt::Write for Fixed<'_> {
+                fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                    let room = self.0.len() - *self.1;
+                    let mut n = s.len().min(room);
+                    while !s.is_char_boundary(n) {
+                        n -= 1;
+                    }
+                    self.0[*self.1..*self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+                    *self.1 += n;
+                    Ok(())
+                }
+            }
+            self.event_len = 0;
+            let _ = std::fmt::write(
+                &mut Fixed(&mut self.event, &mut self.event_len),
+                format_args!("{value:?}"),
+            );
+        }
+    }
+}
+
+impl TagVisitor {
+    /// The tag and security event type of `event`, visiting its fields only when its callsite has
+    /// a `stream` field, or an `event` field on a security target.
+    fn of(event: &Event<'_>, security_target: bool) -> TagVisitor {
+        let mut tag = TagVisitor::new();
+        let fields = event.metadata().fields();
+        if fields.field("stream").is_some() || (security_target && fields.field("event").is_some())
+        {
+            event.record(&mut tag);
+        }
+        tag
+    }
+}
+
+/// What the later stages must do with an event.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The streams that take the event, one bit per stream.
+    pub(crate) mask: u64,
+    /// Events held back by the rate limit before this one.
+    pub(crate) rate_limited: u64,
+    /// Whether this is a security event (its type is then [`Plan::security_type`]).
+    pub(crate) security: bool,
+    tag: TagVisitor,
+    pub(crate) ts: Option<Timestamp>,
+    /// The fingerprint of an ERROR event, set by [`Plan::admit_error`].
+    pub(crate) fingerprint: Option<u64>,
+}
+
+impl Plan {
+    /// The security event's type, when this is one.
+    pub(crate) fn security_type(&self) -> Option<&str> {
+        self.security.then(|| self.tag.event())
+    }
+
+    /// The event's time: taken once, by the rate limit when it needed it.
+    pub(crate) fn timestamp(&self) -> Timestamp {
+        self.ts.unwrap_or_else(Timestamp::now)
+    }
+
+    /// Whether a stream's bit is set.
+    #[inline]
+    pub(crate) fn takes(&self, stream: usize) -> bool {
+        self.mask & (1 << stream) != 0
+    }
+
+    /// The error tracker's decision for an ERROR event, once its error type is known: `false`
+    /// when a repeat is suppressed. Records the fingerprint for the line.
+    pub(crate) fn admit_error(
+        &mut self,
+        shared: &Shared,
+        meta: &Metadata<'_>,
+        error_type: Option<&str>,
+        message: &[u8],
+    ) -> bool {
+        if *meta.level() != Level::ERROR {
+            return true;
+        }
+        // Fingerprint: the callsite and the error type, never the message's variable parts.
+        let fingerprint =
+            crate::errors::fingerprint_u64(meta.target(), meta.file(), meta.line(), error_type);
+        self.fingerprint = Some(fingerprint);
+        let decision = shared
+            .tracker
+            .record(fingerprint, meta.target(), error_type, || {
+                let mut quoted = Vec::with_capacity(message.len() + 2);
+                quoted.push(b'"');
+                quoted.extend_from_slice(message);
+                quoted.push(b'"');
+                crate::context::json_to_string(&quoted)
+            });
+        decision != crate::errors::Decision::Suppress
+    }
+}
+
+/// Plans `event`: `None` when no stream takes it or a rate limit drops it.
+pub(crate) fn plan(shared: &Shared, event: &Event<'_>) -> Option<Plan> {
+    let meta = event.metadata();
+    // A `log` record's real target is in its fields; normalize only when needed.
+    let normalized;
+    let target = if meta.fields().field("log.target").is_some() {
+        normalized = event.normalized_metadata();
+        normalized.as_ref().map_or(meta.target(), |m| m.target())
+    } else {
+        meta.target()
+    };
+    let security_target = target.starts_with("tracelight::security");
+    let tag = TagVisitor::of(event, security_target);
+    let tag_str = tag.tag();
+    let mut mask = 0u64;
+    for (i, st) in shared.streams.iter().enumerate() {
+        if st.rule.matches(meta.level(), target, tag_str, &st.name) {
+            mask |= 1 << i;
+        }
+    }
+    if mask == 0 {
+        return None;
+    }
+    let security = tag_str == Some("security") || security_target;
+    let mut plan = Plan {
+        mask,
+        rate_limited: 0,
+        security,
+        tag,
+        ts: None,
+        fingerprint: None,
+    };
+    if let Some(sampler) = &shared.sampler {
+        if *meta.level() != Level::ERROR && sampler.config.rate_limit.is_some() {
+            let ts = Timestamp::now();
+            plan.ts = Some(ts);
+            match sampler.limit(meta as *const _ as usize, ts.secs) {
+                crate::sample::Limit::Pass => {}
+                crate::sample::Limit::PassAfter(n) => plan.rate_limited = n,
+                crate::sample::Limit::Drop => return None,
+            }
+        }
+    }
+    Some(plan)
+}
+
+/// DEBUG and TRACE are sampled by request: all of a request's lines, or none. `false` when the
+/// event is sampled out.
+pub(crate) fn keep_sampled(shared: &Shared, level: &Level, context: Option<&Context>) -> bool {
+    if *level <= Level::INFO {
+        return true;
+    }
+    match &shared.sampler {
+        Some(sampler) => sampler.keep_debug(context.and_then(|c| c.get_json(REQUEST_ID))),
+        None => true,
+    }
+}

@@ -1,0 +1,282 @@
+//! Render: the line of each format the event's streams use, written once from the capture and
+//! the snapshot.
+//!
+//! Rendering copies bytes and adds keys; it runs no user code and touches no lock. The JSON line
+//! keeps every key unique (a field whose name is taken is renamed by the schema's rule); the text
+//! line writes the same values as `key=value` pairs.
+
+use tracing_core::Metadata;
+
+use super::capture::{Capture, Kind, Value};
+use super::plan::Plan;
+use super::snapshot::Snapshot;
+use crate::fields::{write_key, KeySet, REDACTED};
+use crate::json::{self, EventLine};
+use crate::state::{Rendering, Shared};
+use crate::text;
+use crate::time::Timestamp;
+
+/// The event's lines, one buffer per rendering (reused for every event on a thread).
+#[derive(Debug, Default)]
+pub(crate) struct Lines {
+    json: Vec<u8>,
+    text: Vec<u8>,
+    text_ansi: Vec<u8>,
+    /// Which renderings were written, one bit per [`Rendering`].
+    written: u8,
+}
+
+impl Lines {
+    /// The line of `rendering` (empty when it was not written).
+    #[inline]
+    pub(crate) fn get(&self, rendering: Rendering) -> &[u8] {
+        match rendering {
+            Rendering::Json => &self.json,
+            Rendering::Text => &self.text,
+            Rendering::TextAnsi => &self.text_ansi,
+        }
+    }
+
+    /// The line the error tracker and the security counts keep: JSON when there is one.
+    pub(crate) fn sample(&self) -> &[u8] {
+        [Rendering::Json, Rendering::Text, Rendering::TextAnsi]
+            .into_iter()
+            .find(|r| self.written & (1 << *r as u8) != 0)
+            .map_or(&[][..], |r| self.get(r))
+    }
+}
+
+/// What every rendering of one event shares.
+pub(crate) struct Event<'a> {
+    pub(crate) meta: &'a Metadata<'a>,
+    pub(crate) ts: Timestamp,
+    /// The thread's name as a quoted JSON string.
+    pub(crate) thread: &'a [u8],
+    pub(crate) plan: &'a Plan,
+    pub(crate) snapshot: &'a Snapshot,
+    pub(crate) capture: &'a Capture,
+}
+
+impl Event<'_> {
+    fn line(&self) -> EventLine<'_> {
+        EventLine {
+            ts: self.ts,
+            level: self.meta.level(),
+            target: self.meta.target(),
+            file: self.meta.file(),
+            line: self.meta.line(),
+            message: &self.capture.message,
+            thread: self.thread,
+        }
+    }
+}
+
+/// Writes the line of every rendering that one of the event's streams uses.
+pub(crate) fn render(shared: &Shared, ev: &Event<'_>, out: &mut Lines) {
+    let mut wanted = 0u8;
+    for (i, st) in shared.streams.iter().enumerate() {
+        if ev.plan.takes(i) {
+            wanted |= 1 << st.rendering as u8;
+        }
+    }
+    out.written = wanted;
+    if wanted & (1 << Rendering::Json as u8) != 0 {
+        json_line(shared, ev, &mut out.json);
+    }
+    if wanted & (1 << Rendering::Text as u8) != 0 {
+        text_line(ev, false, &mut out.text);
+    }
+    if wanted & (1 << Rendering::TextAnsi as u8) != 0 {
+        text_line(ev, true, &mut out.text_ansi);
+    }
+}
+
+/// Writes a value as JSON.
+#[inline]
+fn json_value(out: &mut Vec<u8>, cap: &Capture, v: &Value) {
+    match v.kind {
+        Kind::Plain => out.extend_from_slice(cap.bytes(v)),
+        Kind::Str { .. } | Kind::Debug => {
+            out.push(b'"');
+            out.extend_from_slice(cap.bytes(v));
+            out.push(b'"');
+        }
+        Kind::Redacted => {
+            out.push(b'"');
+            out.extend_from_slice(REDACTED.as_bytes());
+            out.push(b'"');
+        }
+        Kind::Error { .. } => {
+            out.push(b'{');
+            error_members(out, cap, v);
+            out.push(b'}');
+        }
+    }
+}
+
+/// `"type":…,"message":…,"chain":[…]` of an error value.
+fn error_members(out: &mut Vec<u8>, cap: &Capture, v: &Value) {
+    out.extend_from_slice(b"\"type\":\"");
+    out.extend_from_slice(cap.bytes(v));
+    out.extend_from_slice(b"\",\"message\":\"");
+    if let Some(first) = cap.chain(v).next() {
+        out.extend_from_slice(first);
+    }
+    out.extend_from_slice(b"\",\"chain\":[");
+    for (i, link) in cap.chain(v).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(link);
+        out.push(b'"');
+    }
+    out.push(b']');
+}
+
+/// The JSON line (see `docs/schema.md` for the order of its keys).
+fn json_line(shared: &Shared, ev: &Event<'_>, out: &mut Vec<u8>) {
+    let cap = ev.capture;
+    let context = ev.snapshot.context();
+    out.clear();
+    json::write_head(out, &ev.line(), &shared.statics_json);
+    if let Some(c) = context {
+        out.extend_from_slice(c.json());
+    }
+    out.extend_from_slice(&ev.snapshot.trace_ids);
+    let mut keys = KeySet::new(true);
+    for k in &shared.static_keys {
+        keys.add(k);
+    }
+    if let Some(c) = context {
+        for (k, _) in c.iter() {
+            keys.add(k);
+        }
+    }
+    if ev.plan.rate_limited > 0 {
+        keys.add("rate_limited");
+    }
+    for v in cap.fields() {
+        keys.write_key(out, v.name);
+        json_value(out, cap, v);
+        out.push(b',');
+    }
+    if ev.plan.rate_limited > 0 {
+        out.extend_from_slice(b"\"rate_limited\":");
+        crate::fields::write_u64(out, ev.plan.rate_limited);
+        out.push(b',');
+    }
+    if let (Some(name), Some(st)) = (ev.snapshot.span_name, ev.snapshot.fields()) {
+        out.extend_from_slice(b"\"span\":");
+        json::write_span_object(out, name, st.json_members());
+        out.push(b',');
+    }
+    if ev.snapshot.has_scope {
+        out.extend_from_slice(b"\"spans\":[");
+        out.extend_from_slice(&ev.snapshot.span_list);
+        out.extend_from_slice(b"],");
+    }
+    if let Some(fp) = ev.plan.fingerprint {
+        out.extend_from_slice(b"\"error_fingerprint\":\"");
+        write_hex16(out, fp);
+        out.extend_from_slice(b"\",");
+    }
+    if let Some(v) = cap.error.and_then(|i| cap.values.get(i)) {
+        write_key(out, "error");
+        out.push(b'{');
+        match v.kind {
+            Kind::Error { .. } => error_members(out, cap, v),
+            _ => {
+                out.extend_from_slice(b"\"message\":");
+                json_value(out, cap, v);
+            }
+        }
+        out.extend_from_slice(b"},");
+    }
+    json::close_line(out);
+}
+
+/// Writes a value in the text format.
+fn text_value(out: &mut Vec<u8>, cap: &Capture, v: &Value) {
+    match v.kind {
+        Kind::Plain => out.extend_from_slice(cap.bytes(v)),
+        Kind::Redacted => out.extend_from_slice(REDACTED.as_bytes()),
+        Kind::Str { quote } => {
+            if quote {
+                out.push(b'"');
+            }
+            out.extend_from_slice(cap.bytes(v));
+            if quote {
+                out.push(b'"');
+            }
+        }
+        Kind::Debug => {
+            let start = out.len();
+            out.extend_from_slice(cap.bytes(v));
+            text::quote_if_needed(out, start);
+        }
+        Kind::Error { .. } => {
+            // `message: cause: cause`, the whole `source()` chain on one line.
+            let start = out.len();
+            for (i, link) in cap.chain(v).enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b": ");
+                }
+                out.extend_from_slice(link);
+            }
+            text::quote_if_needed(out, start);
+        }
+    }
+}
+
+/// The text line: time, level, location, message, then `key=value` pairs.
+fn text_line(ev: &Event<'_>, ansi: bool, out: &mut Vec<u8>) {
+    let cap = ev.capture;
+    let state = ev.snapshot.fields();
+    out.clear();
+    text::write_head(out, &ev.line(), ev.snapshot.span_name, ansi);
+    let head_end = out.len();
+    for v in &cap.values {
+        if v.name == "message" {
+            continue;
+        }
+        text::write_key(out, v.name, ansi);
+        text_value(out, cap, v);
+    }
+    if let Some(st) = state {
+        for (k, v) in st.iter() {
+            text::write_key(out, k, ansi);
+            text::write_json_value(out, v);
+        }
+    }
+    if let Some(c) = ev.snapshot.context() {
+        for (k, v) in c.iter() {
+            // The current span's own fields are already written.
+            if state.is_some_and(|st| st.names().any(|n| n == k)) {
+                continue;
+            }
+            text::write_key(out, k, ansi);
+            text::write_json_value(out, v);
+        }
+    }
+    if ev.plan.rate_limited > 0 {
+        text::write_key(out, "rate_limited", ansi);
+        crate::fields::write_u64(out, ev.plan.rate_limited);
+    }
+    if let Some(fp) = ev.plan.fingerprint {
+        text::write_key(out, "error_fingerprint", ansi);
+        write_hex16(out, fp);
+    }
+    if out.len() == head_end {
+        // No fields: the line ends with the message, not with a dangling separator.
+        text::trim_separator(out, ansi);
+    }
+    out.push(b'\n');
+}
+
+fn write_hex16(out: &mut Vec<u8>, v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..16).rev() {
+        out.push(HEX[((v >> (i * 4)) & 0xf) as usize]);
+    }
+}

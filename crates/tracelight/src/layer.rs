@@ -1,0 +1,308 @@
+//! The tracelight layer: span state, correlation context, timing, and the per-event path.
+//!
+//! [`TracelightLayer`] keeps each span's fields, correlation context and timing in a table of its
+//! own, keyed by span id (pooled, so a span allocates nothing in steady state). Its callbacks are
+//! short: span callbacks update the table, [`on_event`](Layer::on_event) hands the event to the
+//! six stages of [`crate::event`], and a slow close writes a `span_closed` event.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Dispatch, Event, Subscriber};
+use tracing_subscriber::layer::Context as LayerContext;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::context::{Context, REQUEST_ID};
+use crate::sink::StreamStats;
+use crate::spans::SpanState;
+use crate::state::{Handle, StateRef};
+
+thread_local! {
+    /// Fields recorded on an existing span, rendered before they are merged.
+    static RECORD_SCRATCH: std::cell::RefCell<crate::fields::SpanFields> =
+        std::cell::RefCell::new(crate::fields::SpanFields::default());
+}
+
+/// The tracelight layer. Build it with [`Builder::build`](crate::Builder::build) to compose it
+/// with other layers, or let [`init`](crate::init) install it.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let (layer, guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build().unwrap();
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!("composed"));
+/// drop(guard);
+/// ```
+#[derive(Clone)]
+pub struct TracelightLayer {
+    /// The shared state, and the states of the spans of the subscriber this layer is part of.
+    pub(crate) state: StateRef,
+}
+
+impl std::fmt::Debug for TracelightLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracelightLayer")
+            .field(
+                "streams",
+                &self
+                    .state
+                    .shared
+                    .streams
+                    .iter()
+                    .map(|s| &s.name)
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl TracelightLayer {
+    /// A handle on this layer's state.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: Arc::clone(&self.state.shared),
+        }
+    }
+
+    /// Flushes every stream: returns when every line logged before the call is written.
+    pub fn flush(&self) {
+        self.state.shared.flush();
+    }
+
+    /// Per-stream statistics.
+    pub fn stats(&self) -> Vec<StreamStats> {
+        self.state.shared.stats()
+    }
+
+    fn promote(&self, state: &mut SpanState) {
+        let inner = &*self.state.shared;
+        if !(state.fields.has(REQUEST_ID)
+            || inner.context_fields.iter().any(|c| state.fields.has(c)))
+        {
+            return;
+        }
+        state.fields.render(inner.redactor.as_ref());
+        let is_context = |k: &str| k == REQUEST_ID || inner.context_fields.iter().any(|c| c == k);
+        let mut ctx = state.ctx.clone();
+        let names: SmallVec<[&'static str; 4]> =
+            state.fields.names().filter(|k| is_context(k)).collect();
+        for key in names {
+            let Some(value) = state.fields.get(key) else {
+                continue;
+            };
+            let stored = Context::stored_key(key, &inner.static_keys);
+            if ctx.as_deref().and_then(|c| c.get_json(&stored)) != Some(value) {
+                ctx = Some(Arc::new(Context::with_taken(
+                    ctx.as_deref(),
+                    key,
+                    value,
+                    &inner.static_keys,
+                )));
+            }
+        }
+        state.ctx = ctx;
+    }
+
+    /// The key this layer's entries carry on the per-thread entered stack.
+    #[inline]
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.state.spans) as usize
+    }
+}
+
+impl<S> Layer<S> for TracelightLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        // Span ids are unique only within one registry: a clone of this layer added to a second
+        // subscriber keeps its spans in a table of its own.
+        if !self.state.spans.attach() {
+            let spans = crate::state::new_span_table(&self.state.shared);
+            spans.attach();
+            self.state.spans = spans;
+        }
+    }
+
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        // How `state::find` recognises this subscriber behind a wrapper that answers no downcast.
+        crate::state::attach_dispatch(&self.state.spans, crate::state::probe::<S>, dispatch);
+    }
+
+    // The one `unsafe` item of the layer: the trait method is `unsafe` to implement. The pointers
+    // returned are to `self` and to a field of it, valid for as long as the `&self` they came from,
+    // and tagged with the exact type they point to, which is what `downcast_raw` requires.
+    #[doc(hidden)]
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == TypeId::of::<StateRef>() {
+            Some(&self.state as *const StateRef as *const ())
+        } else {
+            None
+        }
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        let inner = &*self.state.shared;
+        let parent = if attrs.is_contextual() {
+            crate::spans::current(self.key())
+        } else {
+            attrs.parent().cloned()
+        };
+        // Rendered before the table is touched: `Debug` impls may log.
+        let mut state = SpanState::boxed(attrs.metadata());
+        state.fields.record(attrs, inner.redactor.as_ref());
+        state.ctx = match parent {
+            Some(p) => match self.state.spans.with(&p, |st| st.ctx.clone()) {
+                Some(c) => c,
+                // The parent is not one of ours (a per-layer filter left it out): the nearest
+                // ancestor that is.
+                None => ctx
+                    .span(id)
+                    .and_then(|s| s.parent())
+                    .and_then(|a| self.state.spans.with(&a.id(), |st| st.ctx.clone()))
+                    .flatten(),
+            },
+            None => None,
+        };
+        self.promote(&mut state);
+        if inner.timing.is_some() {
+            state.timing = Some(crate::timing::SpanTiming::new());
+        }
+        self.state.spans.insert(id, state);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: LayerContext<'_, S>) {
+        let inner = &*self.state.shared;
+        let merge = |rendered: &mut crate::fields::SpanFields| {
+            rendered.clear();
+            rendered.record(values, inner.redactor.as_ref());
+            self.state.spans.with(id, |state| {
+                state.fields.merge(rendered);
+                self.promote(state);
+            });
+        };
+        crate::event::with_scratch(&RECORD_SCRATCH, merge);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        crate::event::on_event(&self.state.shared, &self.state.spans, event, &ctx);
+    }
+
+    fn on_enter(&self, id: &Id, _ctx: LayerContext<'_, S>) {
+        let now = if self.state.shared.timing.is_some() {
+            crate::timing::ticks()
+        } else {
+            0
+        };
+        crate::spans::enter(self.key(), id, now);
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
+        let since = crate::spans::exit(self.key(), id);
+        if let (Some(since), Some(_)) = (since, &self.state.shared.timing) {
+            let now = crate::timing::ticks();
+            self.state.spans.with(id, |st| {
+                if let Some(t) = st.timing.as_mut() {
+                    t.add_busy(since, now);
+                }
+            });
+        }
+    }
+
+    fn on_close(&self, id: Id, _ctx: LayerContext<'_, S>) {
+        let inner = &*self.state.shared;
+        let Some(timing) = &inner.timing else {
+            if let Some(state) = self.state.spans.remove(&id) {
+                state.recycle();
+            }
+            return;
+        };
+        // The common case — a close that is not slow — only queues its duration, under the
+        // table lock the removal takes anyway; the queue is folded into the aggregates in batches.
+        let mut measured = None;
+        let state = self.state.spans.remove_noting(
+            &id,
+            |st| {
+                let (total, busy) = st.timing.take()?.close();
+                if timing.queues(st.meta.name(), total) {
+                    return Some(crate::timing::Closed {
+                        meta: st.meta,
+                        total_ns: total,
+                    });
+                }
+                measured = Some((total, busy));
+                None
+            },
+            |batch| timing.fold(batch),
+        );
+        let Some(mut state) = state else {
+            return;
+        };
+        let Some((total, busy)) = measured else {
+            state.recycle();
+            return;
+        };
+        let redactor = inner.redactor.as_ref();
+        let (key, operation): (_, std::borrow::Cow<'static, str>) = match state.meta.name() {
+            "timed" => {
+                state.fields.render(redactor);
+                let op = state
+                    .fields
+                    .get("operation")
+                    .map_or_else(|| "timed".to_owned(), crate::context::json_to_string);
+                (crate::timing::OpKey::named(&op), op.into())
+            }
+            name => (crate::timing::OpKey::callsite(state.meta), name.into()),
+        };
+        let (slow, threshold) = timing.record(key, &operation, total, busy, || {
+            state.fields.render(redactor);
+            let request_id = state.ctx.as_ref().and_then(|c| c.request_id());
+            let mut fields = Vec::with_capacity(state.fields.json_members().len() + 2);
+            fields.push(b'{');
+            fields.extend_from_slice(state.fields.json_members());
+            fields.push(b'}');
+            (request_id, String::from_utf8_lossy(&fields).into_owned())
+        });
+        if !(slow || timing.config.every_close) {
+            state.recycle();
+            return;
+        }
+        // Back in the table while the line is written, so it carries the span's fields and
+        // context; out again after.
+        self.state.spans.insert(&id, state);
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let idle = total - busy;
+        // Written inside the closing span, so the line carries its fields and context. The level
+        // must be a constant at each callsite, hence one callsite per level.
+        macro_rules! span_closed {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: "tracelight::timing",
+                    parent: id.clone(),
+                    stream = "performance",
+                    operation = operation.as_ref(),
+                    duration_ms = ms(total),
+                    busy_ms = ms(busy),
+                    idle_ms = ms(idle),
+                    threshold_ms = ms(threshold),
+                    slow,
+                    "span_closed"
+                )
+            };
+        }
+        if slow {
+            span_closed!(warn);
+        } else {
+            span_closed!(info);
+        }
+        if let Some(state) = self.state.spans.remove(&id) {
+            state.recycle();
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! The state a tracelight layer shares with its guard and its handles, and the one way to find it
+//! from anywhere.
+//!
+//! [`Shared`] holds the stream table, the writer queue, the static fields and the parts chosen in
+//! the builder (redactor, error tracker, security counts, sampler, timing). A layer, its
+//! [`Guard`](crate::Guard) and every [`Handle`] point at the same `Shared`.
+//!
+//! [`find`] is how code that has no layer at hand (`bind`, `flush()`, `stats()`,
+//! `current_handle()`, the admin router, the panic hook) reaches that state from the current
+//! dispatcher. The layer answers a downcast to [`StateRef`] (as tracing-opentelemetry's layer
+//! answers one to `WithContext`); behind a wrapper that hides the layer's type (`reload::Layer`
+//! answers no downcast), the registry below finds it: each layer records, when its subscriber
+//! becomes a dispatcher, how to recognise that subscriber.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use tracing_core::{Dispatch, Level};
+
+use crate::fields::write_key;
+use crate::json::{self, EventLine};
+use crate::redact::Redactor;
+use crate::sink::{LineWriter, Queue, StreamStats};
+use crate::spans::SpanTable;
+use crate::stream::Rule;
+use crate::text;
+use crate::time::Timestamp;
+use crate::util::lock;
+
+/// A concrete rendering: the JSON line, or the text line with or without colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rendering {
+    Json = 0,
+    Text = 1,
+    TextAnsi = 2,
+}
+
+pub(crate) enum StreamSink {
+    Queue(usize),
+    Writer(Arc<dyn LineWriter>),
+}
+
+pub(crate) struct StreamRt {
+    pub(crate) name: String,
+    pub(crate) rendering: Rendering,
+    pub(crate) rule: Rule,
+    pub(crate) sink: StreamSink,
+    /// Counters for streams with a synchronous writer (queue streams count in the queue).
+    pub(crate) counters: Arc<crate::sink::Counters>,
+}
+
+/// Shared state of the layer and its guard.
+pub(crate) struct Shared {
+    pub(crate) streams: Vec<StreamRt>,
+    pub(crate) statics_json: Vec<u8>,
+    pub(crate) static_keys: Vec<String>,
+    pub(crate) redactor: Option<Redactor>,
+    pub(crate) span_list: bool,
+    pub(crate) context_fields: Vec<String>,
+    pub(crate) queue: Option<Queue>,
+    pub(crate) timing: Option<crate::timing::Timing>,
+    pub(crate) tracker: crate::errors::Tracker,
+    pub(crate) security: crate::errors::SecurityTracker,
+    pub(crate) sampler: Option<crate::sample::Sampler>,
+    /// Events seen by level, in shards so threads do not fight over one cache line.
+    pub(crate) levels: LevelCounts,
+}
+
+/// Per-level event counters, sharded by thread.
+pub(crate) struct LevelCounts {
+    shards: [[std::sync::atomic::AtomicU64; 5]; 16],
+}
+
+impl Default for LevelCounts {
+    fn default() -> Self {
+        LevelCounts {
+            shards: std::array::from_fn(|_| {
+                std::array::from_fn(|_| std::sync::atomic::AtomicU64::new(0))
+            }),
+        }
+    }
+}
+
+thread_local! {
+    static SHARD: usize = {
+        // A stable small number per thread, from the address of a thread-local.
+        let x = 0u8;
+        (&x as *const u8 as usize >> 6) % 16
+    };
+}
+
+fn level_index(level: &Level) -> usize {
+    match *level {
+        Level::TRACE => 0,
+        Level::DEBUG => 1,
+        Level::INFO => 2,
+        Level::WARN => 3,
+        Level::ERROR => 4,
+    }
+}
+
+impl LevelCounts {
+    #[inline]
+    fn add(&self, level: &Level) {
+        let shard = SHARD.try_with(|s| *s).unwrap_or(0);
+        self.shards[shard][level_index(level)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn totals(&self) -> [(Level, u64); 5] {
+        let mut out = [
+            (Level::TRACE, 0),
+            (Level::DEBUG, 0),
+            (Level::INFO, 0),
+            (Level::WARN, 0),
+            (Level::ERROR, 0),
+        ];
+        for shard in &self.shards {
+            for (i, c) in shard.iter().enumerate() {
+                out[i].1 += c.load(std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        out
+    }
+}
+
+/// A value of a line tracelight writes itself (summaries, reports).
+pub(crate) enum SynthValue<'a> {
+    U64(u64),
+    Str(&'a str),
+}
+
+impl Shared {
+    /// Counts an event by level, and writes the summaries of suppression windows that closed.
+    #[inline]
+    pub(crate) fn count_event(&self, level: &Level) {
+        self.levels.add(level);
+        if self.tracker.has_due() && self.tracker.maybe_due(crate::util::unix_millis()) {
+            self.emit_due_summaries(false);
+        }
+    }
+
+    /// Writes a line of tracelight's own (a summary, a report) to every stream whose rule takes
+    /// an event of this level and target.
+    pub(crate) fn emit_synthetic(
+        &self,
+        level: Level,
+        target: &str,
+        message: &str,
+        fields: &[(&str, SynthValue<'_>)],
+    ) {
+        let mut lines: [Option<Vec<u8>>; 3] = [None, None, None];
+        let mut items: Vec<(usize, usize)> = Vec::new();
+        for st in &self.streams {
+            if !st.rule.matches(&level, target, None, &st.name) {
+                continue;
+            }
+            let r = st.rendering as usize;
+            if lines[r].is_none() {
+                lines[r] = Some(synthetic_line(
+                    st.rendering,
+                    &self.statics_json,
+                    level,
+                    target,
+                    message,
+                    fields,
+                ));
+            }
+            let bytes = lines[r].as_deref().unwrap_or_default();
+            match &st.sink {
+                StreamSink::Writer(w) => {
+                    w.write_line(bytes);
+                    st.counters
+                        .events
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    st.counters
+                        .bytes
+                        .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                StreamSink::Queue(q) => items.push((*q, r)),
+            }
+        }
+        if let Some(queue) = &self.queue {
+            for (q, r) in items {
+                queue.push_many(&[(q, lines[r].as_deref().unwrap_or_default())]);
+            }
+        }
+    }
+
+    /// Writes the summaries of suppression windows that closed (all of them with `all`).
+    pub(crate) fn emit_due_summaries(&self, all: bool) {
+        for s in self.tracker.take_due(all) {
+            let fp = format!("{:016x}", s.fingerprint);
+            let msg = format!("suppressed {} repeats of an error: {}", s.count, s.message);
+            self.emit_synthetic(
+                Level::WARN,
+                "tracelight::errors",
+                &msg,
+                &[
+                    ("error_fingerprint", SynthValue::Str(&fp)),
+                    ("suppressed", SynthValue::U64(s.count)),
+                    ("window_s", SynthValue::U64(s.window.as_secs())),
+                ],
+            );
+        }
+    }
+
+    pub(crate) fn flush(&self) {
+        if self.tracker.has_due() {
+            self.emit_due_summaries(false);
+        }
+        if let Some(q) = &self.queue {
+            q.flush();
+            q.wait_archived();
+        }
+        for s in &self.streams {
+            if let StreamSink::Writer(w) = &s.sink {
+                w.flush();
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Vec<StreamStats> {
+        let queued = self.queue.as_ref().map(|q| q.stats()).unwrap_or_default();
+        self.streams
+            .iter()
+            .map(|s| match s.sink {
+                StreamSink::Queue(i) => queued.get(i).cloned().unwrap_or_default(),
+                StreamSink::Writer(_) => s.counters.snapshot(&s.name),
+            })
+            .collect()
+    }
+}
+
+/// What a layer answers to a downcast for it: the state it shares and the span table of the
+/// subscriber it is part of.
+#[derive(Clone)]
+pub(crate) struct StateRef {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) spans: Arc<SpanTable>,
+}
+
+/// Recognises a subscriber in a dispatcher: the address at which `downcast_ref` finds it.
+type Probe = fn(&Dispatch) -> Option<usize>;
+
+/// The probe for a subscriber of type `S`.
+pub(crate) fn probe<S: tracing_core::Subscriber>(d: &Dispatch) -> Option<usize> {
+    d.downcast_ref::<S>().map(|s| s as *const S as usize)
+}
+
+struct Entry {
+    shared: Weak<Shared>,
+    spans: Weak<SpanTable>,
+    /// The subscriber whose spans the table holds, once it is part of a dispatcher.
+    subscriber: Option<(Probe, usize)>,
+}
+
+/// Every live span table with its layer's state: the one registry of span tables.
+static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+/// A new span table for a layer with state `shared`, registered.
+pub(crate) fn new_span_table(shared: &Arc<Shared>) -> Arc<SpanTable> {
+    let spans = Arc::new(SpanTable::default());
+    let mut all = lock(&REGISTRY);
+    all.retain(|e| e.spans.strong_count() > 0);
+    all.push(Entry {
+        shared: Arc::downgrade(shared),
+        spans: Arc::downgrade(&spans),
+        subscriber: None,
+    });
+    spans
+}
+
+/// Records which subscriber the table `spans` belongs to (called when the subscriber becomes a
+/// dispatcher).
+pub(crate) fn attach_dispatch(spans: &Arc<SpanTable>, probe: Probe, dispatch: &Dispatch) {
+    let Some(addr) = probe(dispatch) else {
+        return;
+    };
+    let mut all = lock(&REGISTRY);
+    if let Some(e) = all
+        .iter_mut()
+        .find(|e| std::ptr::eq(e.spans.as_ptr(), Arc::as_ptr(spans)))
+    {
+        e.subscriber = Some((probe, addr));
+    }
+}
+
+/// The tracelight state in dispatcher `d`, if it has a tracelight layer.
+pub(crate) fn find(d: &Dispatch) -> Option<StateRef> {
+    if let Some(r) = d.downcast_ref::<StateRef>() {
+        return Some(r.clone());
+    }
+    // Behind a wrapper that answers no downcast: the table whose subscriber this is.
+    let all = lock(&REGISTRY);
+    all.iter().find_map(|e| {
+        let (probe, addr) = e.subscriber?;
+        if probe(d) != Some(addr) {
+            return None;
+        }
+        Some(StateRef {
+            shared: e.shared.upgrade()?,
+            spans: e.spans.upgrade()?,
+        })
+    })
+}
+
+/// The tracelight state of the current dispatcher.
+pub(crate) fn current() -> Option<StateRef> {
+    tracing::dispatcher::get_default(find)
+}
+
+/// The live span tables of the layers (clones included) that share `shared`.
+pub(crate) fn tables_of(shared: &Arc<Shared>) -> Vec<Arc<SpanTable>> {
+    lock(&REGISTRY)
+        .iter()
+        .filter(|e| std::ptr::eq(e.shared.as_ptr(), Arc::as_ptr(shared)))
+        .filter_map(|e| e.spans.upgrade())
+        .collect()
+}
+
+/// A handle on a tracelight layer's state, for snapshots and flushing from anywhere (the admin
+/// endpoints hold one). Cheap to clone.
+///
+/// ```
+/// let (layer, guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build().unwrap();
+/// let handle = guard.handle();
+/// assert_eq!(handle.errors().total, 0);
+/// # drop(layer);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// Per-stream statistics.
+    pub fn stats(&self) -> Vec<StreamStats> {
+        self.shared.stats()
+    }
+
+    /// Per-operation timing aggregates (empty when timing is off).
+    pub fn performance(&self) -> crate::timing::PerformanceSnapshot {
+        match &self.shared.timing {
+            Some(t) => {
+                for table in tables_of(&self.shared) {
+                    t.fold(&table.drain_closed());
+                }
+                t.snapshot()
+            }
+            None => Default::default(),
+        }
+    }
+
+    /// Error groups by fingerprint, recent errors, total.
+    pub fn errors(&self) -> crate::errors::ErrorSnapshot {
+        self.shared.tracker.snapshot()
+    }
+
+    /// Security event counts by type and recent events.
+    pub fn security(&self) -> crate::errors::SecuritySnapshot {
+        self.shared.security.snapshot()
+    }
+
+    /// Events that reached the layer, by level (before sampling, rate limits and suppression).
+    ///
+    /// ```
+    /// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+    /// tracing::warn!("careful");
+    /// let h = tracelight::current_handle().unwrap();
+    /// assert_eq!(h.events_by_level()[3], (tracing::Level::WARN, 1));
+    /// ```
+    pub fn events_by_level(&self) -> [(Level, u64); 5] {
+        self.shared.levels.totals()
+    }
+
+    /// Lines dropped by sampling and held back by rate limits: `(sampled_out, rate_limited)`.
+    pub fn sampling(&self) -> (u64, u64) {
+        self.shared.sampler.as_ref().map_or((0, 0), |s| {
+            (
+                s.sampled_out.load(std::sync::atomic::Ordering::Relaxed),
+                s.rate_limited.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Flushes every stream.
+    pub fn flush(&self) {
+        self.shared.flush();
+    }
+}
+
+/// Renders the static members (`"service":…,"env":…,"host":…,"pid":…,` and user fields).
+pub(crate) fn render_statics(pairs: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        write_key(&mut out, k);
+        out.extend_from_slice(v);
+        out.push(b',');
+    }
+    out
+}
+
+/// The line a stream gets when lines were dropped from it (lossy mode).
+pub(crate) fn drop_report_line(
+    rendering: Rendering,
+    statics: &[u8],
+    stream: &str,
+    dropped: u64,
+) -> Vec<u8> {
+    synthetic_line(
+        rendering,
+        statics,
+        Level::WARN,
+        "tracelight::sink",
+        &format!("dropped {dropped} lines: the queue was full"),
+        &[
+            ("stream", SynthValue::Str(stream)),
+            ("dropped", SynthValue::U64(dropped)),
+        ],
+    )
+}
+
+/// A line of tracelight's own, in a stream's rendering.
+pub(crate) fn synthetic_line(
+    rendering: Rendering,
+    statics: &[u8],
+    level: Level,
+    target: &str,
+    message: &str,
+    fields: &[(&str, SynthValue<'_>)],
+) -> Vec<u8> {
+    let mut msg = Vec::new();
+    crate::fields::escape_into(&mut msg, message);
+    let mut thread = Vec::new();
+    let t = std::thread::current();
+    crate::fields::write_str(&mut thread, t.name().unwrap_or("tracelight"));
+    let ev = EventLine {
+        ts: Timestamp::now(),
+        level: &level,
+        target,
+        file: None,
+        line: None,
+        message: &msg,
+        thread: &thread,
+    };
+    let mut out = Vec::new();
+    match rendering {
+        Rendering::Json => {
+            json::write_head(&mut out, &ev, statics);
+            for (k, v) in fields {
+                crate::fields::write_key(&mut out, k);
+                match v {
+                    SynthValue::U64(n) => crate::fields::write_u64(&mut out, *n),
+                    SynthValue::Str(s) => crate::fields::write_str(&mut out, s),
+                }
+                out.push(b',');
+            }
+            json::close_line(&mut out);
+        }
+        Rendering::Text | Rendering::TextAnsi => {
+            let ansi = rendering == Rendering::TextAnsi;
+            text::write_head(&mut out, &ev, None, ansi);
+            for (k, v) in fields {
+                text::write_key(&mut out, k, ansi);
+                match v {
+                    SynthValue::U64(n) => crate::fields::write_u64(&mut out, *n),
+                    SynthValue::Str(s) => {
+                        let mut j = Vec::new();
+                        crate::fields::write_str(&mut j, s);
+                        text::write_json_value(&mut out, &j);
+                    }
+                }
+            }
+            out.push(b'\n');
+        }
+    }
+    out
+}
