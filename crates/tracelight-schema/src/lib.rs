@@ -94,7 +94,7 @@ pub const RESERVED_KEYS: &[&str] = &[
 /// assert!(tracelight_schema::is_reserved("trace_id"));
 /// assert!(!tracelight_schema::is_reserved("request_id"));
 /// ```
-#[inline]
+#[inline(always)]
 pub fn is_reserved(key: &str) -> bool {
     matches!(
         key,

@@ -169,6 +169,14 @@ pub(crate) fn write_f64(buf: &mut Vec<u8>, v: f64) {
 
 pub(crate) use tracelight_schema::{is_reserved, REDACTED};
 
+/// The bit of `key` in [`KeySet`]'s filter.
+#[inline(always)]
+fn bloom_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let last = b.last().copied().unwrap_or(0) as usize;
+    1 << ((b.len() * 7 + last) & 63)
+}
+
 /// Keys written so far in one JSON object, to keep every key unique (see
 /// [`tracelight_schema::RESERVED_KEYS`]).
 ///
@@ -177,6 +185,9 @@ pub(crate) use tracelight_schema::{is_reserved, REDACTED};
 pub(crate) struct KeySet<'a> {
     keys: [&'a str; 16],
     len: usize,
+    /// One bit per key recorded, chosen by its length and last byte: a key whose bit is clear
+    /// is not in `keys`, and needs no comparison.
+    bloom: u64,
     reserved: bool,
     /// Keys past the array's capacity (rare; allocated only then).
     overflow: Vec<&'a str>,
@@ -192,6 +203,7 @@ impl<'a> KeySet<'a> {
         KeySet {
             keys: [""; 16],
             len: 0,
+            bloom: 0,
             reserved,
             overflow: Vec::new(),
             renamed: Vec::new(),
@@ -207,7 +219,7 @@ impl<'a> KeySet<'a> {
         } else if key == "name" {
             return true;
         }
-        self.keys[..self.len].contains(&key)
+        (self.bloom & bloom_bit(key) != 0 && self.keys[..self.len].contains(&key))
             || (!self.overflow.is_empty() && self.overflow.contains(&key))
             || (!self.renamed.is_empty() && self.renamed.iter().any(|k| k == key))
     }
@@ -216,6 +228,7 @@ impl<'a> KeySet<'a> {
     #[inline]
     pub(crate) fn add(&mut self, key: &'a str) {
         if self.len < self.keys.len() {
+            self.bloom |= bloom_bit(key);
             self.keys[self.len] = key;
             self.len += 1;
         } else {
@@ -356,6 +369,9 @@ pub(crate) struct SpanFields {
     entries: Vec<(&'static str, usize, usize)>,
     /// When to compact next (values, arena bytes); zero means the defaults.
     compact_at: (usize, usize),
+    /// Changes with every record, merge or clear: what was rendered from an older generation is
+    /// stale.
+    generation: u64,
 }
 
 #[inline]
@@ -372,6 +388,13 @@ impl SpanFields {
         self.entries.clear();
         self.rendered = false;
         self.compact_at = (0, 0);
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// The generation of the values: it changes whenever they do.
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Bytes held by the buffers.
@@ -394,6 +417,7 @@ impl SpanFields {
             redactor,
         });
         self.rendered = false;
+        self.generation = self.generation.wrapping_add(1);
         self.maybe_compact();
     }
 
@@ -410,6 +434,7 @@ impl SpanFields {
             (k, v)
         }));
         self.rendered = false;
+        self.generation = self.generation.wrapping_add(1);
         self.maybe_compact();
     }
 
@@ -521,17 +546,6 @@ impl SpanFields {
             };
             (*k, &pair[key_len..pair.len() - 1])
         })
-    }
-
-    /// Replaces the contents with a copy of `other`'s rendered members, reusing the buffers.
-    pub(crate) fn clone_rendered(&mut self, other: &SpanFields) {
-        self.values.clear();
-        self.arena.clear();
-        self.json.clear();
-        self.json.extend_from_slice(&other.json);
-        self.entries.clear();
-        self.entries.extend_from_slice(&other.entries);
-        self.rendered = true;
     }
 }
 
@@ -673,12 +687,15 @@ mod tests {
     fn needs_escape_agrees_with_the_table() {
         let mut samples: Vec<Vec<u8>> = Vec::new();
         for b in 0u8..=255 {
-            for pos in 0..17 {
-                let mut v = vec![b'a'; 17];
-                v[pos] = b;
-                samples.push(v);
+            for len in 1..=17 {
+                for pos in 0..len {
+                    let mut v = vec![b'a'; len];
+                    v[pos] = b;
+                    samples.push(v);
+                }
             }
         }
+        samples.push(Vec::new());
         samples.push("héllo wörld, ünïcode ✓ 1234567890".as_bytes().to_vec());
         for s in samples {
             let slow = s.iter().any(|&b| NEEDS_ESCAPE[b as usize]);

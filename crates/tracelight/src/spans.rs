@@ -44,6 +44,47 @@ pub(crate) struct SpanState {
     pub(crate) ctx: Option<Arc<Context>>,
     /// Busy and idle time, when timing is on.
     pub(crate) timing: Option<crate::timing::SpanTiming>,
+    /// The fields and context as text pairs, plain and coloured, once a text line needed them.
+    pub(crate) text: [TextPairs; 2],
+}
+
+/// A span's fields and the context entries they do not hold, rendered as text pairs
+/// (` key=value`), with what they were rendered from.
+#[derive(Debug, Default)]
+pub(crate) struct TextPairs {
+    pub(crate) bytes: Vec<u8>,
+    /// The fields' generation and the context they were rendered from (held, so that its address
+    /// cannot be reused by another context while it is compared against).
+    from: Option<(u64, Option<Arc<Context>>)>,
+}
+
+impl TextPairs {
+    /// Whether the pairs were rendered from these fields and this context.
+    #[inline]
+    pub(crate) fn is_current(&self, fields: &SpanFields, ctx: Option<&Arc<Context>>) -> bool {
+        match &self.from {
+            Some((generation, from)) => {
+                *generation == fields.generation()
+                    && match (from, ctx) {
+                        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                        (None, None) => true,
+                        _ => false,
+                    }
+            }
+            None => false,
+        }
+    }
+
+    /// Records what the pairs now in `bytes` were rendered from.
+    #[inline]
+    pub(crate) fn rendered_from(&mut self, fields: &SpanFields, ctx: Option<&Arc<Context>>) {
+        self.from = Some((fields.generation(), ctx.cloned()));
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.from = None;
+    }
 }
 
 impl SpanState {
@@ -63,18 +104,21 @@ impl SpanState {
                 fields: SpanFields::default(),
                 ctx: None,
                 timing: None,
+                text: Default::default(),
             }),
         }
     }
 
     /// Returns a closed span's state to this thread's pool.
     pub(crate) fn recycle(mut self: Box<Self>) {
-        if self.fields.capacity() > POOL_MAX_BYTES {
+        let text = self.text[0].bytes.capacity() + self.text[1].bytes.capacity();
+        if self.fields.capacity() + text > POOL_MAX_BYTES {
             return;
         }
         self.fields.clear();
         self.ctx = None;
         self.timing = None;
+        self.text.iter_mut().for_each(TextPairs::clear);
         let _ = POOL.try_with(|p| {
             if let Ok(mut p) = p.try_borrow_mut() {
                 if p.len() < POOL_MAX {

@@ -108,9 +108,31 @@ static QUOTE: [bool; 256] = {
     t
 };
 
+/// Whether a value needs quotes in the text format: it is empty, or holds one of the [`QUOTE`]
+/// bytes. Eight bytes at a time, as [`needs_escape`](crate::fields::needs_escape) does.
 #[inline]
 pub(crate) fn needs_quotes(v: &[u8]) -> bool {
-    v.is_empty() || v.iter().any(|&b| QUOTE[b as usize])
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    #[inline(always)]
+    fn has(w: u64, b: u8) -> u64 {
+        (w ^ (LO * u64::from(b))).wrapping_sub(LO)
+    }
+    if v.is_empty() {
+        return true;
+    }
+    let mut chunks = v.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let hits = has(w, b' ') | has(w, b'"') | has(w, b'=') | has(w, b'\\') | has(w, b'|');
+        // Masked to bytes that were ASCII: the subtractions set false alarms for the others.
+        if hits & !w & HI != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| QUOTE[b as usize])
 }
 
 /// Quotes the value written since `start` when it is empty or holds a space, quote, `=` or escape.
@@ -118,6 +140,30 @@ pub(crate) fn quote_if_needed(buf: &mut Vec<u8>, start: usize) {
     if needs_quotes(&buf[start..]) {
         buf.insert(start, b'"');
         buf.push(b'"');
+    }
+}
+
+/// Writes a span's fields, then the context entries the fields do not hold, as ` key=value`
+/// pairs.
+pub(crate) fn write_span_pairs(
+    out: &mut Vec<u8>,
+    fields: &crate::fields::SpanFields,
+    ctx: Option<&crate::context::Context>,
+    ansi: bool,
+) {
+    for (k, v) in fields.iter() {
+        write_key(out, k, ansi);
+        write_json_value(out, v);
+    }
+    if let Some(c) = ctx {
+        for (k, v) in c.iter() {
+            // The span's own fields are already written.
+            if fields.names().any(|n| n == k) {
+                continue;
+            }
+            write_key(out, k, ansi);
+            write_json_value(out, v);
+        }
     }
 }
 
@@ -141,6 +187,20 @@ pub(crate) fn write_json_value(buf: &mut Vec<u8>, json: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn needs_quotes_agrees_with_the_table() {
+        assert!(needs_quotes(b""));
+        for b in 0u8..=255 {
+            for len in 1..=17 {
+                for pos in 0..len {
+                    let mut v = vec![b'a'; len];
+                    v[pos] = b;
+                    assert_eq!(needs_quotes(&v), QUOTE[b as usize], "{v:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn json_values_in_text_form() {

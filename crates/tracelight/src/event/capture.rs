@@ -2,17 +2,19 @@
 //!
 //! Every format renders from a [`Capture`], so a field's `Debug` or `Display` impl runs once per
 //! event however many formats and streams take it, and redaction happens once, here. Values are
-//! kept as typed JSON tokens in a per-thread arena: numbers and booleans as they are written,
-//! strings and `Debug` output escaped as JSON string content and already redacted, errors as their
-//! type and the `Display` text of each link of the `source()` chain. Rendering then only copies
-//! bytes and adds keys (see [`render`](super::render)).
+//! kept as JSON tokens in a per-thread buffer: numbers and booleans as they are written, strings
+//! and `Debug` output quoted, escaped and already redacted, errors as their type and the `Display`
+//! text of each link of their `source()` chain. The tokens are laid out as the members of the JSON
+//! line (`"key":value,`, each key made unique by the schema's renaming rule), so the JSON
+//! rendering copies them in one piece; the text rendering reads each value by its range, under its
+//! original name (see [`render`](super::render)).
 
 use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::Event;
 
-use crate::fields::{self, JsonEscaper};
+use crate::fields::{self, JsonEscaper, KeySet, REDACTED};
 use crate::redact::Redactor;
 
 /// What a captured value is, which decides how each format writes it.
@@ -20,14 +22,15 @@ use crate::redact::Redactor;
 pub(crate) enum Kind {
     /// A number, a boolean or a float: the same bytes in every format.
     Plain,
-    /// A `&str`, as escaped string content; `quote` says whether the text format quotes it (decided
+    /// A `&str`, as a quoted JSON string; `quote` says whether the text format quotes it (decided
     /// on the value as recorded).
     Str { quote: bool },
-    /// `Debug` (or `Display`) output, as escaped string content.
+    /// `Debug` (or `Display`) output, as a quoted JSON string.
     Debug,
-    /// The value of a secret key: nothing of it is kept.
+    /// The value of a secret key: `"[REDACTED]"`.
     Redacted,
-    /// An error: the arena range is its type name; its chain is `chain` entries from `first`.
+    /// An error: its range is its type name (escaped, in the side buffer); its chain is `len`
+    /// links from `first`.
     Error { first: u32, len: u32 },
 }
 
@@ -47,10 +50,13 @@ pub(crate) struct Capture {
     pub(crate) message: Vec<u8>,
     pub(crate) values: Vec<Value>,
     /// Which value is the event's error (the first `&dyn Error`, or a plain value named `error`
-    /// when it comes first): the JSON format writes it as the `error` object.
+    /// when it comes first): the JSON format writes it as the `error` object, not as a member.
     pub(crate) error: Option<usize>,
-    arena: Vec<u8>,
-    /// Arena ranges of the links of errors' chains.
+    /// `"key":value,` for every value but the event's error: the members of the JSON line.
+    members: Vec<u8>,
+    /// The event's error's token, errors' type names and the links of their chains.
+    side: Vec<u8>,
+    /// Ranges in `side` of the links of errors' chains.
     chain: Vec<(u32, u32)>,
 }
 
@@ -60,28 +66,53 @@ pub(crate) struct Options<'a> {
     pub(crate) redactor: Option<&'a Redactor>,
     /// Events of the `log` crate: their `log.*` fields are metadata, not data.
     pub(crate) skip_log_fields: bool,
+    /// Whether a text line is wanted (it needs to know which strings it quotes).
+    pub(crate) text: bool,
 }
 
 impl Capture {
-    /// Visits `event`'s fields once, replacing what was captured before.
-    pub(crate) fn record(&mut self, event: &Event<'_>, opts: Options<'_>) {
+    /// Visits `event`'s fields once, replacing what was captured before. `keys` holds the keys the
+    /// JSON line already has (static and context fields); each field's key is made unique against
+    /// it. Without `keys` (no JSON line is wanted), the members hold the values alone.
+    pub(crate) fn record(
+        &mut self,
+        event: &Event<'_>,
+        keys: Option<&mut KeySet<'_>>,
+        opts: Options<'_>,
+    ) {
         self.clear();
-        event.record(&mut Recorder { cap: self, opts });
+        event.record(&mut Recorder {
+            cap: self,
+            keys,
+            opts,
+        });
     }
 
     fn clear(&mut self) {
         self.message.clear();
         self.values.clear();
         self.error = None;
-        self.arena.clear();
+        self.members.clear();
+        self.side.clear();
         self.chain.clear();
     }
 
-    /// The bytes of a value: the token of a plain value, the escaped content of a string, the
-    /// type name of an error.
+    /// `"key":value,` for every value but the event's error.
     #[inline]
-    pub(crate) fn bytes(&self, v: &Value) -> &[u8] {
-        &self.arena[v.start as usize..v.end as usize]
+    pub(crate) fn members(&self) -> &[u8] {
+        &self.members
+    }
+
+    /// The JSON token of a value (the type name of an error).
+    #[inline]
+    pub(crate) fn token(&self, i: usize) -> &[u8] {
+        let v = &self.values[i];
+        let buf = if matches!(v.kind, Kind::Error { .. }) || self.error == Some(i) {
+            &self.side
+        } else {
+            &self.members
+        };
+        &buf[v.start as usize..v.end as usize]
     }
 
     /// The escaped `Display` text of each link of an error's chain, from the error itself down.
@@ -92,37 +123,54 @@ impl Capture {
         };
         self.chain[first..first + len]
             .iter()
-            .map(|&(s, e)| &self.arena[s as usize..e as usize])
+            .map(|&(s, e)| &self.side[s as usize..e as usize])
     }
 
     /// The type name of the event's error, when it is an `&dyn Error`.
     pub(crate) fn error_type(&self) -> Option<&str> {
-        let v = self.values.get(self.error?)?;
-        match v.kind {
-            Kind::Error { .. } => std::str::from_utf8(self.bytes(v)).ok(),
+        let i = self.error?;
+        match self.values.get(i)?.kind {
+            Kind::Error { .. } => std::str::from_utf8(self.token(i)).ok(),
             _ => None,
         }
     }
-
-    /// The captured values other than the event's error.
-    #[inline]
-    pub(crate) fn fields(&self) -> impl Iterator<Item = &Value> + '_ {
-        let error = self.error;
-        self.values
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| Some(*i) != error)
-            .map(|(_, v)| v)
-    }
 }
 
-struct Recorder<'c, 'o> {
+struct Recorder<'c, 'k, 'o> {
     cap: &'c mut Capture,
+    keys: Option<&'c mut KeySet<'k>>,
     opts: Options<'o>,
 }
 
-impl Recorder<'_, '_> {
-    /// Whether the field is kept; a secret key's value is recorded as redacted and not kept.
+/// Appends `"key":value,` of an error: `{"type":…,"message":…,"chain":[…]}`.
+pub(crate) fn write_error_object(out: &mut Vec<u8>, cap: &Capture, v: &Value, type_name: &[u8]) {
+    out.push(b'{');
+    write_error_members(out, cap, v, type_name);
+    out.push(b'}');
+}
+
+/// `"type":…,"message":…,"chain":[…]` of an error value.
+pub(crate) fn write_error_members(out: &mut Vec<u8>, cap: &Capture, v: &Value, type_name: &[u8]) {
+    out.extend_from_slice(b"\"type\":\"");
+    out.extend_from_slice(type_name);
+    out.extend_from_slice(b"\",\"message\":\"");
+    if let Some(first) = cap.chain(v).next() {
+        out.extend_from_slice(first);
+    }
+    out.extend_from_slice(b"\",\"chain\":[");
+    for (i, link) in cap.chain(v).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(link);
+        out.push(b'"');
+    }
+    out.push(b']');
+}
+
+impl Recorder<'_, '_, '_> {
+    /// Whether the field is kept as it is; a secret key's value is recorded as redacted instead.
     #[inline]
     fn keep(&mut self, field: &Field) -> bool {
         if self.opts.skip_log_fields && field.name().starts_with("log.") {
@@ -133,15 +181,28 @@ impl Recorder<'_, '_> {
             .redactor
             .is_some_and(|r| r.is_secret_field(field.name()))
         {
-            self.push(field.name(), Kind::Redacted, 0);
+            let start = self.key(field);
+            fields::write_str(&mut self.cap.members, REDACTED);
+            self.push(field.name(), Kind::Redacted, start);
             return false;
         }
         true
     }
 
+    /// Writes the field's key into the members; returns where its value starts.
+    #[inline]
+    fn key(&mut self, field: &Field) -> usize {
+        if let Some(keys) = self.keys.as_deref_mut() {
+            keys.write_key(&mut self.cap.members, field.name());
+        }
+        self.cap.members.len()
+    }
+
+    /// Records a value written to the members since `start`, and the comma after it.
     #[inline]
     fn push(&mut self, name: &'static str, kind: Kind, start: usize) {
-        let end = self.cap.arena.len();
+        let end = self.cap.members.len();
+        self.cap.members.push(b',');
         self.cap.values.push(Value {
             name,
             kind,
@@ -150,46 +211,70 @@ impl Recorder<'_, '_> {
         });
     }
 
-    /// Masks secrets in the string content written since `start`.
+    /// Records the event's error, written to the side buffer since `start`.
     #[inline]
-    fn redact(&mut self, start: usize) {
-        if let Some(r) = self.opts.redactor {
-            r.redact_raw(&mut self.cap.arena, start);
-        }
+    fn push_error(&mut self, name: &'static str, kind: Kind, start: usize) {
+        self.cap.error = Some(self.cap.values.len());
+        self.cap.values.push(Value {
+            name,
+            kind,
+            start: start as u32,
+            end: self.cap.side.len() as u32,
+        });
     }
 
     #[inline]
     fn plain(&mut self, field: &Field, write: impl FnOnce(&mut Vec<u8>)) {
         if self.keep(field) {
-            let start = self.cap.arena.len();
-            write(&mut self.cap.arena);
+            let start = self.key(field);
+            write(&mut self.cap.members);
             self.push(field.name(), Kind::Plain, start);
         }
     }
 
-    /// The first error-like value of the event becomes its `error`.
+    /// Whether a value named `error` is the event's error: the first error-like value is.
     #[inline]
-    fn claims_error(&self, field: &Field, is_error: bool) -> bool {
-        self.cap.error.is_none() && (is_error || field.name() == "error")
+    fn claims_error(&self, field: &Field) -> bool {
+        self.cap.error.is_none() && field.name() == "error"
     }
 
-    fn debug_value(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if !self.keep(field) {
-            return;
+    /// Writes a quoted, escaped, redacted string with `write`, into the side buffer when it is the
+    /// event's error and as a member otherwise.
+    #[inline]
+    fn string(
+        &mut self,
+        field: &Field,
+        kind: Kind,
+        redact: bool,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let claims = self.claims_error(field);
+        let buf = if claims {
+            &mut self.cap.side
+        } else {
+            if let Some(keys) = self.keys.as_deref_mut() {
+                keys.write_key(&mut self.cap.members, field.name());
+            }
+            &mut self.cap.members
+        };
+        let start = buf.len();
+        buf.push(b'"');
+        write(buf);
+        if redact {
+            if let Some(r) = self.opts.redactor {
+                r.redact_raw(buf, start + 1);
+            }
         }
-        let claims = self.claims_error(field, false);
-        let start = self.cap.arena.len();
-        // A Debug impl may return an error; what it wrote so far is kept.
-        let _ = write!(JsonEscaper(&mut self.cap.arena), "{value:?}");
-        self.redact(start);
+        buf.push(b'"');
         if claims {
-            self.cap.error = Some(self.cap.values.len());
+            self.push_error(field.name(), kind, start);
+        } else {
+            self.push(field.name(), kind, start);
         }
-        self.push(field.name(), Kind::Debug, start);
     }
 }
 
-impl Visit for Recorder<'_, '_> {
+impl Visit for Recorder<'_, '_, '_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.plain(field, |b| fields::write_f64(b, value));
     }
@@ -232,54 +317,62 @@ impl Visit for Recorder<'_, '_> {
         if !self.keep(field) {
             return;
         }
-        let claims = self.claims_error(field, false);
         let bytes = value.as_bytes();
-        let quote = crate::text::needs_quotes(bytes) || fields::needs_escape(bytes);
-        let start = self.cap.arena.len();
-        fields::escape_into(&mut self.cap.arena, value);
-        if self.opts.redactor.is_some_and(|r| r.may_match(value.len())) {
-            self.redact(start);
-        }
-        if claims {
-            self.cap.error = Some(self.cap.values.len());
-        }
-        self.push(field.name(), Kind::Str { quote }, start);
+        let quote =
+            self.opts.text && (crate::text::needs_quotes(bytes) || fields::needs_escape(bytes));
+        let redact = self.opts.redactor.is_some_and(|r| r.may_match(value.len()));
+        self.string(field, Kind::Str { quote }, redact, |b| {
+            fields::escape_into(b, value)
+        });
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         if !self.keep(field) {
             return;
         }
-        let claims = self.claims_error(field, true);
-        let start = self.cap.arena.len();
-        fields::write_type_name(&mut self.cap.arena, value);
-        let type_end = self.cap.arena.len();
+        let side = &mut self.cap.side;
+        let start = side.len();
+        fields::write_type_name(side, value);
+        let type_end = side.len();
         let first = self.cap.chain.len();
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(value);
         while let Some(e) = cur {
-            let s = self.cap.arena.len();
-            let _ = write!(JsonEscaper(&mut self.cap.arena), "{e}");
-            self.redact(s);
-            self.cap.chain.push((s as u32, self.cap.arena.len() as u32));
+            let s = side.len();
+            let _ = write!(JsonEscaper(side), "{e}");
+            if let Some(r) = self.opts.redactor {
+                r.redact_raw(side, s);
+            }
+            self.cap.chain.push((s as u32, side.len() as u32));
             cur = e.source();
             if self.cap.chain.len() - first >= 64 {
                 // A cycle in `source()` would otherwise never end.
                 break;
             }
         }
-        let len = (self.cap.chain.len() - first) as u32;
-        if claims {
-            self.cap.error = Some(self.cap.values.len());
-        }
-        self.cap.values.push(Value {
+        let kind = Kind::Error {
+            first: first as u32,
+            len: (self.cap.chain.len() - first) as u32,
+        };
+        let v = Value {
             name: field.name(),
-            kind: Kind::Error {
-                first: first as u32,
-                len,
-            },
+            kind,
             start: start as u32,
             end: type_end as u32,
-        });
+        };
+        if self.cap.error.is_none() {
+            self.cap.error = Some(self.cap.values.len());
+            self.cap.values.push(v);
+            return;
+        }
+        // A second error: a member of the line, as an object.
+        if let Some(keys) = self.keys.as_deref_mut() {
+            keys.write_key(&mut self.cap.members, field.name());
+        }
+        let mut obj = std::mem::take(&mut self.cap.members);
+        write_error_object(&mut obj, self.cap, &v, &self.cap.side[start..type_end]);
+        obj.push(b',');
+        self.cap.members = obj;
+        self.cap.values.push(v);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -292,7 +385,13 @@ impl Visit for Recorder<'_, '_> {
             }
             return;
         }
-        self.debug_value(field, value);
+        if !self.keep(field) {
+            return;
+        }
+        self.string(field, Kind::Debug, true, |b| {
+            // A Debug impl may return an error; what it wrote so far is kept.
+            let _ = write!(JsonEscaper(b), "{value:?}");
+        });
     }
 }
 
@@ -335,11 +434,14 @@ mod tests {
             fn on_event(&self, e: &Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
                 let r = Redactor::default();
                 let mut c = crate::util::lock(&self.0);
+                let mut keys = KeySet::new(true);
                 c.record(
                     e,
+                    Some(&mut keys),
                     Options {
                         redactor: Some(&r),
                         skip_log_fields: false,
+                        text: true,
                     },
                 );
             }
@@ -354,6 +456,7 @@ mod tests {
                 d = ?vec![1],
                 password = "hunter2",
                 error = &err as &dyn std::error::Error,
+                level = 5u64,
                 "hello {}",
                 "world"
             );
@@ -365,12 +468,15 @@ mod tests {
         assert_eq!(names[1], ("s", Kind::Str { quote: true }));
         assert_eq!(names[2], ("d", Kind::Debug));
         assert_eq!(names[3], ("password", Kind::Redacted));
-        assert_eq!(c.bytes(&c.values[0]), b"3");
-        assert_eq!(c.bytes(&c.values[2]), b"[1]");
+        assert_eq!(c.token(0), b"3");
+        assert_eq!(c.token(2), b"\"[1]\"");
         assert_eq!(c.error, Some(4));
         assert_eq!(c.error_type(), Some("PaymentError"));
         let chain: Vec<_> = c.chain(&c.values[4]).collect();
         assert_eq!(chain, [b"card declined (402)".as_slice()]);
-        assert_eq!(c.fields().count(), 4);
+        assert_eq!(
+            std::str::from_utf8(c.members()).expect("utf8"),
+            r#""n":3,"s":"two words","d":"[1]","password":"[REDACTED]","fields.level":5,"#
+        );
     }
 }

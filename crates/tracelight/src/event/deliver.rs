@@ -3,15 +3,17 @@
 
 use std::sync::atomic::Ordering;
 
+use smallvec::SmallVec;
+
 use super::plan::Plan;
 use super::render::Lines;
 use crate::state::{Shared, StreamSink};
 
 /// Hands each stream that takes the event its rendering's line: a synchronous writer is called
 /// here, queued streams get their lines in one push per batch.
-pub(crate) fn deliver(shared: &Shared, plan: &Plan, lines: &Lines) {
-    let mut items: [(usize, &[u8]); 8] = [(0, &[]); 8];
-    let mut n = 0;
+pub(crate) fn deliver(shared: &Shared, plan: &Plan<'_>, lines: &Lines) {
+    // Queued lines go in one push; the batch lives on the stack (uninitialised until used).
+    let mut items: SmallVec<[(usize, &[u8]); 8]> = SmallVec::new();
     for (i, st) in shared.streams.iter().enumerate() {
         if !plan.takes(i) {
             continue;
@@ -26,27 +28,26 @@ pub(crate) fn deliver(shared: &Shared, plan: &Plan, lines: &Lines) {
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
             }
             StreamSink::Queue(q) => {
-                if n == items.len() {
+                if items.len() == items.inline_size() {
                     if let Some(queue) = &shared.queue {
-                        queue.push_many(&items[..n]);
+                        queue.push_many(&items);
                     }
-                    n = 0;
+                    items.clear();
                 }
-                items[n] = (*q, bytes);
-                n += 1;
+                items.push((*q, bytes));
             }
         }
     }
-    if n > 0 {
+    if !items.is_empty() {
         if let Some(queue) = &shared.queue {
-            queue.push_many(&items[..n]);
+            queue.push_many(&items);
         }
     }
 }
 
 /// Records the written line with the error tracker (ERROR events) and the security counts
 /// (security events).
-pub(crate) fn record(shared: &Shared, plan: &Plan, lines: &Lines) {
+pub(crate) fn record(shared: &Shared, plan: &Plan<'_>, lines: &Lines) {
     let security = plan.security_type();
     if plan.fingerprint.is_none() && security.is_none() {
         return;

@@ -28,7 +28,7 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::spans::SpanTable;
-use crate::state::Shared;
+use crate::state::{Rendering, Shared};
 
 /// Per-thread buffers, reused for every event on the thread.
 #[derive(Debug, Default)]
@@ -73,7 +73,8 @@ pub(crate) fn on_event<S>(
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     shared.count_event(event.metadata().level());
-    let Some(mut plan) = plan::plan(shared, event) else {
+    let mut tag = plan::TagVisitor::new();
+    let Some(mut plan) = plan::plan(shared, event, &mut tag) else {
         return;
     };
     with_scratch(&SCRATCH, |s| {
@@ -81,16 +82,38 @@ pub(crate) fn on_event<S>(
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let ts = plan.timestamp();
         let redactor = shared.redactor.as_ref();
-        s.snapshot
-            .take(event, ctx, table, redactor, shared.span_list);
+        let wanted = snapshot::Wanted {
+            span: plan.wants(Rendering::Json),
+            span_list: shared.span_list && plan.wants(Rendering::Json),
+            text: [plan.wants(Rendering::Text), plan.wants(Rendering::TextAnsi)],
+        };
+        s.snapshot.take(event, ctx, table, redactor, wanted);
         if !plan::keep_sampled(shared, meta.level(), s.snapshot.context()) {
             return;
         }
         let opts = capture::Options {
             redactor,
             skip_log_fields: normalized.is_some(),
+            text: wanted.text[0] || wanted.text[1],
         };
-        s.capture.record(event, opts);
+        if plan.wants(Rendering::Json) {
+            // The keys the line has before the event's fields, so that a field never repeats one.
+            let mut keys = crate::fields::KeySet::new(true);
+            for k in &shared.static_keys {
+                keys.add(k);
+            }
+            if let Some(c) = s.snapshot.context() {
+                for (k, _) in c.iter() {
+                    keys.add(k);
+                }
+            }
+            if plan.rate_limited > 0 {
+                keys.add(tracelight_schema::key::RATE_LIMITED);
+            }
+            s.capture.record(event, Some(&mut keys), opts);
+        } else {
+            s.capture.record(event, None, opts);
+        }
         if !plan.admit_error(shared, meta, s.capture.error_type(), &s.capture.message) {
             return;
         }

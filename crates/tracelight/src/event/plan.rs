@@ -9,13 +9,13 @@ use tracing_core::{Event, Level, Metadata};
 use tracing_log::NormalizeEvent;
 
 use crate::context::{Context, REQUEST_ID};
-use crate::state::Shared;
+use crate::state::{Rendering, Shared};
 use crate::time::Timestamp;
 
 /// Finds the values of the `stream` field (the stream tag) and the `event` field (a security
 /// event's type) without rendering anything else.
 #[derive(Debug)]
-struct TagVisitor {
+pub(crate) struct TagVisitor {
     buf: [u8; 32],
     len: usize,
     found: bool,
@@ -24,7 +24,7 @@ struct TagVisitor {
 }
 
 impl TagVisitor {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         TagVisitor {
             buf: [0; 32],
             len: 0,
@@ -94,35 +94,35 @@ impl tracing_core::field::Visit for TagVisitor {
 }
 
 impl TagVisitor {
-    /// The tag and security event type of `event`, visiting its fields only when its callsite has
-    /// a `stream` field, or an `event` field on a security target.
-    fn of(event: &Event<'_>, security_target: bool) -> TagVisitor {
-        let mut tag = TagVisitor::new();
+    /// Reads the tag and security event type of `event`, visiting its fields only when its
+    /// callsite has a `stream` field, or an `event` field on a security target.
+    fn read(&mut self, event: &Event<'_>, security_target: bool) {
         let fields = event.metadata().fields();
         if fields.field("stream").is_some() || (security_target && fields.field("event").is_some())
         {
-            event.record(&mut tag);
+            event.record(self);
         }
-        tag
     }
 }
 
 /// What the later stages must do with an event.
 #[derive(Debug)]
-pub(crate) struct Plan {
+pub(crate) struct Plan<'t> {
     /// The streams that take the event, one bit per stream.
     pub(crate) mask: u64,
+    /// The renderings those streams use, one bit per [`Rendering`].
+    pub(crate) renderings: u8,
     /// Events held back by the rate limit before this one.
     pub(crate) rate_limited: u64,
     /// Whether this is a security event (its type is then [`Plan::security_type`]).
     pub(crate) security: bool,
-    tag: TagVisitor,
+    tag: &'t TagVisitor,
     pub(crate) ts: Option<Timestamp>,
     /// The fingerprint of an ERROR event, set by [`Plan::admit_error`].
     pub(crate) fingerprint: Option<u64>,
 }
 
-impl Plan {
+impl Plan<'_> {
     /// The security event's type, when this is one.
     pub(crate) fn security_type(&self) -> Option<&str> {
         self.security.then(|| self.tag.event())
@@ -131,6 +131,12 @@ impl Plan {
     /// The event's time: taken once, by the rate limit when it needed it.
     pub(crate) fn timestamp(&self) -> Timestamp {
         self.ts.unwrap_or_else(Timestamp::now)
+    }
+
+    /// Whether one of the event's streams uses `rendering`.
+    #[inline]
+    pub(crate) fn wants(&self, rendering: Rendering) -> bool {
+        self.renderings & (1 << rendering as u8) != 0
     }
 
     /// Whether a stream's bit is set.
@@ -168,8 +174,13 @@ impl Plan {
     }
 }
 
-/// Plans `event`: `None` when no stream takes it or a rate limit drops it.
-pub(crate) fn plan(shared: &Shared, event: &Event<'_>) -> Option<Plan> {
+/// Plans `event`: `None` when no stream takes it or a rate limit drops it. `tag` receives the
+/// event's stream tag and security event type.
+pub(crate) fn plan<'t>(
+    shared: &Shared,
+    event: &Event<'_>,
+    tag: &'t mut TagVisitor,
+) -> Option<Plan<'t>> {
     let meta = event.metadata();
     // A `log` record's real target is in its fields; normalize only when needed.
     let normalized;
@@ -180,12 +191,15 @@ pub(crate) fn plan(shared: &Shared, event: &Event<'_>) -> Option<Plan> {
         meta.target()
     };
     let security_target = target.starts_with("tracelight::security");
-    let tag = TagVisitor::of(event, security_target);
+    tag.read(event, security_target);
+    let tag: &'t TagVisitor = tag;
     let tag_str = tag.tag();
     let mut mask = 0u64;
+    let mut renderings = 0u8;
     for (i, st) in shared.streams.iter().enumerate() {
         if st.rule.matches(meta.level(), target, tag_str, &st.name) {
             mask |= 1 << i;
+            renderings |= 1 << st.rendering as u8;
         }
     }
     if mask == 0 {
@@ -194,6 +208,7 @@ pub(crate) fn plan(shared: &Shared, event: &Event<'_>) -> Option<Plan> {
     let security = tag_str == Some("security") || security_target;
     let mut plan = Plan {
         mask,
+        renderings,
         rate_limited: 0,
         security,
         tag,

@@ -1,16 +1,16 @@
 //! Render: the line of each format the event's streams use, written once from the capture and
 //! the snapshot.
 //!
-//! Rendering copies bytes and adds keys; it runs no user code and touches no lock. The JSON line
-//! keeps every key unique (a field whose name is taken is renamed by the schema's rule); the text
-//! line writes the same values as `key=value` pairs.
+//! Rendering copies bytes; it runs no user code and touches no lock. The JSON line takes the
+//! captured members in one piece (their keys already unique); the text line writes the same values
+//! as `key=value` pairs under their original names.
 
 use tracing_core::Metadata;
 
-use super::capture::{Capture, Kind, Value};
+use super::capture::{self, Capture, Kind};
 use super::plan::Plan;
 use super::snapshot::Snapshot;
-use crate::fields::{write_key, KeySet, REDACTED};
+use crate::fields::{write_key, REDACTED};
 use crate::json::{self, EventLine};
 use crate::state::{Rendering, Shared};
 use crate::text;
@@ -52,7 +52,7 @@ pub(crate) struct Event<'a> {
     pub(crate) ts: Timestamp,
     /// The thread's name as a quoted JSON string.
     pub(crate) thread: &'a [u8],
-    pub(crate) plan: &'a Plan,
+    pub(crate) plan: &'a Plan<'a>,
     pub(crate) snapshot: &'a Snapshot,
     pub(crate) capture: &'a Capture,
 }
@@ -73,12 +73,7 @@ impl Event<'_> {
 
 /// Writes the line of every rendering that one of the event's streams uses.
 pub(crate) fn render(shared: &Shared, ev: &Event<'_>, out: &mut Lines) {
-    let mut wanted = 0u8;
-    for (i, st) in shared.streams.iter().enumerate() {
-        if ev.plan.takes(i) {
-            wanted |= 1 << st.rendering as u8;
-        }
-    }
+    let wanted = ev.plan.renderings;
     out.written = wanted;
     if wanted & (1 << Rendering::Json as u8) != 0 {
         json_line(shared, ev, &mut out.json);
@@ -91,49 +86,6 @@ pub(crate) fn render(shared: &Shared, ev: &Event<'_>, out: &mut Lines) {
     }
 }
 
-/// Writes a value as JSON.
-#[inline]
-fn json_value(out: &mut Vec<u8>, cap: &Capture, v: &Value) {
-    match v.kind {
-        Kind::Plain => out.extend_from_slice(cap.bytes(v)),
-        Kind::Str { .. } | Kind::Debug => {
-            out.push(b'"');
-            out.extend_from_slice(cap.bytes(v));
-            out.push(b'"');
-        }
-        Kind::Redacted => {
-            out.push(b'"');
-            out.extend_from_slice(REDACTED.as_bytes());
-            out.push(b'"');
-        }
-        Kind::Error { .. } => {
-            out.push(b'{');
-            error_members(out, cap, v);
-            out.push(b'}');
-        }
-    }
-}
-
-/// `"type":…,"message":…,"chain":[…]` of an error value.
-fn error_members(out: &mut Vec<u8>, cap: &Capture, v: &Value) {
-    out.extend_from_slice(b"\"type\":\"");
-    out.extend_from_slice(cap.bytes(v));
-    out.extend_from_slice(b"\",\"message\":\"");
-    if let Some(first) = cap.chain(v).next() {
-        out.extend_from_slice(first);
-    }
-    out.extend_from_slice(b"\",\"chain\":[");
-    for (i, link) in cap.chain(v).enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.push(b'"');
-        out.extend_from_slice(link);
-        out.push(b'"');
-    }
-    out.push(b']');
-}
-
 /// The JSON line (see `docs/schema.md` for the order of its keys).
 fn json_line(shared: &Shared, ev: &Event<'_>, out: &mut Vec<u8>) {
     let cap = ev.capture;
@@ -144,31 +96,15 @@ fn json_line(shared: &Shared, ev: &Event<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(c.json());
     }
     out.extend_from_slice(&ev.snapshot.trace_ids);
-    let mut keys = KeySet::new(true);
-    for k in &shared.static_keys {
-        keys.add(k);
-    }
-    if let Some(c) = context {
-        for (k, _) in c.iter() {
-            keys.add(k);
-        }
-    }
-    if ev.plan.rate_limited > 0 {
-        keys.add("rate_limited");
-    }
-    for v in cap.fields() {
-        keys.write_key(out, v.name);
-        json_value(out, cap, v);
-        out.push(b',');
-    }
+    out.extend_from_slice(cap.members());
     if ev.plan.rate_limited > 0 {
         out.extend_from_slice(b"\"rate_limited\":");
         crate::fields::write_u64(out, ev.plan.rate_limited);
         out.push(b',');
     }
-    if let (Some(name), Some(st)) = (ev.snapshot.span_name, ev.snapshot.fields()) {
+    if let Some((name, members)) = ev.snapshot.span() {
         out.extend_from_slice(b"\"span\":");
-        json::write_span_object(out, name, st.json_members());
+        json::write_span_object(out, name, members);
         out.push(b',');
     }
     if ev.snapshot.has_scope {
@@ -181,14 +117,15 @@ fn json_line(shared: &Shared, ev: &Event<'_>, out: &mut Vec<u8>) {
         write_hex16(out, fp);
         out.extend_from_slice(b"\",");
     }
-    if let Some(v) = cap.error.and_then(|i| cap.values.get(i)) {
+    if let Some(i) = cap.error {
+        let v = &cap.values[i];
         write_key(out, "error");
         out.push(b'{');
         match v.kind {
-            Kind::Error { .. } => error_members(out, cap, v),
+            Kind::Error { .. } => capture::write_error_members(out, cap, v, cap.token(i)),
             _ => {
                 out.extend_from_slice(b"\"message\":");
-                json_value(out, cap, v);
+                out.extend_from_slice(cap.token(i));
             }
         }
         out.extend_from_slice(b"},");
@@ -196,30 +133,40 @@ fn json_line(shared: &Shared, ev: &Event<'_>, out: &mut Vec<u8>) {
     json::close_line(out);
 }
 
-/// Writes a value in the text format.
-fn text_value(out: &mut Vec<u8>, cap: &Capture, v: &Value) {
+/// The content of a quoted JSON token.
+#[inline]
+fn unquoted(token: &[u8]) -> &[u8] {
+    token
+        .strip_prefix(b"\"")
+        .and_then(|t| t.strip_suffix(b"\""))
+        .unwrap_or(token)
+}
+
+/// Writes value `i` in the text format.
+fn text_value(out: &mut Vec<u8>, cap: &Capture, i: usize) {
+    let v = &cap.values[i];
     match v.kind {
-        Kind::Plain => out.extend_from_slice(cap.bytes(v)),
+        Kind::Plain => out.extend_from_slice(cap.token(i)),
         Kind::Redacted => out.extend_from_slice(REDACTED.as_bytes()),
         Kind::Str { quote } => {
             if quote {
                 out.push(b'"');
             }
-            out.extend_from_slice(cap.bytes(v));
+            out.extend_from_slice(unquoted(cap.token(i)));
             if quote {
                 out.push(b'"');
             }
         }
         Kind::Debug => {
             let start = out.len();
-            out.extend_from_slice(cap.bytes(v));
+            out.extend_from_slice(unquoted(cap.token(i)));
             text::quote_if_needed(out, start);
         }
         Kind::Error { .. } => {
             // `message: cause: cause`, the whole `source()` chain on one line.
             let start = out.len();
-            for (i, link) in cap.chain(v).enumerate() {
-                if i > 0 {
+            for (n, link) in cap.chain(v).enumerate() {
+                if n > 0 {
                     out.extend_from_slice(b": ");
                 }
                 out.extend_from_slice(link);
@@ -232,33 +179,17 @@ fn text_value(out: &mut Vec<u8>, cap: &Capture, v: &Value) {
 /// The text line: time, level, location, message, then `key=value` pairs.
 fn text_line(ev: &Event<'_>, ansi: bool, out: &mut Vec<u8>) {
     let cap = ev.capture;
-    let state = ev.snapshot.fields();
     out.clear();
     text::write_head(out, &ev.line(), ev.snapshot.span_name, ansi);
     let head_end = out.len();
-    for v in &cap.values {
+    for (i, v) in cap.values.iter().enumerate() {
         if v.name == "message" {
             continue;
         }
         text::write_key(out, v.name, ansi);
-        text_value(out, cap, v);
+        text_value(out, cap, i);
     }
-    if let Some(st) = state {
-        for (k, v) in st.iter() {
-            text::write_key(out, k, ansi);
-            text::write_json_value(out, v);
-        }
-    }
-    if let Some(c) = ev.snapshot.context() {
-        for (k, v) in c.iter() {
-            // The current span's own fields are already written.
-            if state.is_some_and(|st| st.names().any(|n| n == k)) {
-                continue;
-            }
-            text::write_key(out, k, ansi);
-            text::write_json_value(out, v);
-        }
-    }
+    out.extend_from_slice(&ev.snapshot.text[usize::from(ansi)]);
     if ev.plan.rate_limited > 0 {
         text::write_key(out, "rate_limited", ansi);
         crate::fields::write_u64(out, ev.plan.rate_limited);

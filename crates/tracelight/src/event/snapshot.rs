@@ -11,7 +11,6 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::context::Context;
-use crate::fields::SpanFields;
 use crate::json;
 use crate::redact::Redactor;
 use crate::spans::SpanTable;
@@ -21,10 +20,10 @@ use crate::spans::SpanTable;
 pub(crate) struct Snapshot {
     /// The current span's name, when the event has one.
     pub(crate) span_name: Option<&'static str>,
-    /// Whether the current span's state was found (its fields are then in `span_fields`).
+    /// Whether the current span's state was found.
     pub(crate) found: bool,
-    /// The current span's fields, rendered.
-    pub(crate) span_fields: SpanFields,
+    /// The current span's fields as JSON members, when a JSON line is wanted.
+    pub(crate) span_members: Vec<u8>,
     /// The context: request id and bound fields.
     pub(crate) ctx: Option<Arc<Context>>,
     /// `{"name":…},{"name":…,…}`: the span path from the root, when the span list is on.
@@ -33,6 +32,20 @@ pub(crate) struct Snapshot {
     pub(crate) has_scope: bool,
     /// `"trace_id":"…","span_id":"…",` of the current OpenTelemetry span, if any.
     pub(crate) trace_ids: Vec<u8>,
+    /// The span's fields and the context entries they do not hold, as text pairs: plain and
+    /// coloured, each when a text line of that kind is wanted.
+    pub(crate) text: [Vec<u8>; 2],
+}
+
+/// Which renderings a snapshot is taken for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wanted {
+    /// The current span's object (`span`), for JSON lines.
+    pub(crate) span: bool,
+    /// The span path (`spans`), for JSON lines with the span list on.
+    pub(crate) span_list: bool,
+    /// Text pairs without and with colours.
+    pub(crate) text: [bool; 2],
 }
 
 impl Snapshot {
@@ -43,7 +56,7 @@ impl Snapshot {
         ctx: &LayerContext<'_, S>,
         table: &SpanTable,
         redactor: Option<&Redactor>,
-        span_list: bool,
+        wanted: Wanted,
     ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -53,19 +66,45 @@ impl Snapshot {
         self.trace_ids.clear();
         let span = ctx.event_span(event);
         self.span_name = span.as_ref().map(|sp| sp.name());
-        let fields = &mut self.span_fields;
+        let members = &mut self.span_members;
+        members.clear();
+        let text = &mut self.text;
         let mut found_ctx = None;
         self.found = span.as_ref().is_some_and(|sp| {
             table
                 .with(&sp.id(), |st| {
                     st.fields.render(redactor);
-                    fields.clone_rendered(&st.fields);
+                    if wanted.span {
+                        members.extend_from_slice(st.fields.json_members());
+                    }
+                    for (ansi, out) in text.iter_mut().enumerate() {
+                        if !wanted.text[ansi] {
+                            continue;
+                        }
+                        // Rendered once per span (and again after a record or a bind).
+                        let pairs = &mut st.text[ansi];
+                        if !pairs.is_current(&st.fields, st.ctx.as_ref()) {
+                            pairs.bytes.clear();
+                            crate::text::write_span_pairs(
+                                &mut pairs.bytes,
+                                &st.fields,
+                                st.ctx.as_deref(),
+                                ansi == 1,
+                            );
+                            pairs.rendered_from(&st.fields, st.ctx.as_ref());
+                        }
+                        out.clear();
+                        out.extend_from_slice(&pairs.bytes);
+                    }
                     found_ctx = st.ctx.clone();
                 })
                 .is_some()
         });
+        if !self.found {
+            text.iter_mut().for_each(Vec::clear);
+        }
         self.ctx = found_ctx;
-        if span_list {
+        if wanted.span_list {
             if let Some(scope) = ctx.event_scope(event) {
                 self.has_scope = true;
                 let out = &mut self.span_list;
@@ -90,10 +129,13 @@ impl Snapshot {
         crate::otel::write_trace_ids(&mut self.trace_ids, event);
     }
 
-    /// The current span's fields, when its state was found.
+    /// The current span's name and fields as JSON members, when its state was found.
     #[inline]
-    pub(crate) fn fields(&self) -> Option<&SpanFields> {
-        self.found.then_some(&self.span_fields)
+    pub(crate) fn span(&self) -> Option<(&str, &[u8])> {
+        match (self.found, self.span_name) {
+            (true, Some(name)) => Some((name, &self.span_members)),
+            _ => None,
+        }
     }
 
     /// The context, if any.
