@@ -76,3 +76,26 @@ fn secrets_are_redacted_in_text_too() {
     );
     assert!(out.contains("password=[REDACTED]"), "{out}");
 }
+
+#[test]
+fn span_pairs_follow_records_and_binds_within_one_span() {
+    // A span's pairs are rendered once and reused: a record or a bind must show on the next line.
+    let out = text(false, || {
+        let span = info_span!("job", attempt = 1u64, stage = tracing::field::Empty);
+        let _e = span.enter();
+        info!("first");
+        span.record("attempt", 2u64);
+        span.record("stage", "load");
+        info!("second");
+        tracelight::bind("user_id", 7u64);
+        info!("third");
+        tracelight::bind("user_id", 8u64);
+        info!("fourth");
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].ends_with("| first | attempt=1"), "{}", lines[0]);
+    assert!(lines[1].ends_with("| second | attempt=2 stage=load"), "{}", lines[1]);
+    assert!(lines[2].ends_with("attempt=2 stage=load user_id=7"), "{}", lines[2]);
+    assert!(lines[3].ends_with("attempt=2 stage=load user_id=8"), "{}", lines[3]);
+}
