@@ -277,11 +277,11 @@ fn read_settings(
         s.max_age = Some(parse_duration(&k, &v)?);
     }
     if let Some((k, v)) = var("COMPRESS") {
-        s.compress = Some(parse_bool(&k, &v)?);
+        s.compress = Some(crate::env::parse_bool(&k, &v)?);
     }
     if per_stream {
         if let Some((k, v)) = var("ENABLED") {
-            s.enabled = Some(parse_bool(&k, &v)?);
+            s.enabled = Some(crate::env::parse_bool(&k, &v)?);
         }
         if let Some((k, v)) = var("FILE") {
             if v.contains('/') || v.contains('\\') || v.trim().is_empty() || v.starts_with('.') {
@@ -308,18 +308,6 @@ fn read_settings(
 
 /// The levels `LOG_LEVEL` accepts.
 pub const LEVELS: &str = "one of trace, debug, info, warn, error, off";
-
-pub(crate) fn parse_bool(var: &str, v: &str) -> Result<bool, Error> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::env(
-            var,
-            v,
-            "one of true, false, 1, 0, yes, no, on, off",
-        )),
-    }
-}
 
 /// Checks `EnvFilter` syntax, returning the parser's reason on failure.
 pub(crate) fn check_filter(directives: &str) -> Result<(), String> {
@@ -399,30 +387,30 @@ impl Config {
             cfg.env = Some(non_empty("APP_ENV", v)?);
         }
         if let Some(v) = get("LOG_SPAN_LIST") {
-            cfg.span_list = Some(parse_bool("LOG_SPAN_LIST", &v)?);
+            cfg.span_list = Some(crate::env::parse_bool("LOG_SPAN_LIST", &v)?);
         }
         if let Some(v) = get("LOG_DIR") {
             cfg.log_dir = Some(PathBuf::from(v));
         }
         cfg.files = read_settings("LOG_", false, &mut get)?;
         if let Some(v) = get("LOG_STDOUT") {
-            cfg.stdout = Some(parse_bool("LOG_STDOUT", &v)?);
+            cfg.stdout = Some(crate::env::parse_bool("LOG_STDOUT", &v)?);
         }
         if let Some(v) = get("LOG_LOSSY") {
-            cfg.lossy = Some(parse_bool("LOG_LOSSY", &v)?);
+            cfg.lossy = Some(crate::env::parse_bool("LOG_LOSSY", &v)?);
         }
         if let Some(v) = get("LOG_QUEUE_BYTES") {
             let n = parse_size("LOG_QUEUE_BYTES", &v)?;
             cfg.queue_bytes = Some(usize::try_from(n).unwrap_or(usize::MAX));
         }
         if let Some(v) = get("LOG_TIMING") {
-            cfg.timing = Some(parse_bool("LOG_TIMING", &v)?);
+            cfg.timing = Some(crate::env::parse_bool("LOG_TIMING", &v)?);
         }
         if let Some(v) = get("LOG_SLOW_THRESHOLD") {
             cfg.slow_threshold = Some(parse_duration("LOG_SLOW_THRESHOLD", &v)?);
         }
         if let Some(v) = get("LOG_TIMING_EVERY_CLOSE") {
-            cfg.timing_every_close = Some(parse_bool("LOG_TIMING_EVERY_CLOSE", &v)?);
+            cfg.timing_every_close = Some(crate::env::parse_bool("LOG_TIMING_EVERY_CLOSE", &v)?);
         }
         if let Some(v) = get("LOG_ERROR_SUPPRESS_AFTER") {
             let n: u32 = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -465,7 +453,7 @@ impl Config {
             );
         }
         if let Some(v) = get("LOG_REDACT") {
-            cfg.redact = Some(parse_bool("LOG_REDACT", &v)?);
+            cfg.redact = Some(crate::env::parse_bool("LOG_REDACT", &v)?);
         }
         if let Some(v) = get("LOG_REDACT_KEYS") {
             cfg.redact_keys = parse_list(&v);
@@ -474,7 +462,7 @@ impl Config {
             cfg.redact_allow = parse_list(&v);
         }
         if let Some(v) = get("LOG_REDACT_EMAIL") {
-            cfg.redact_email = Some(parse_bool("LOG_REDACT_EMAIL", &v)?);
+            cfg.redact_email = Some(crate::env::parse_bool("LOG_REDACT_EMAIL", &v)?);
         }
         for name in DEFAULT_STREAMS {
             let prefix = format!("LOG_STREAM_{}_", name.to_ascii_uppercase());

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use crate::state::Shared;
 
-pub(crate) fn install(inner: Arc<Shared>) {
+/// Installs the hook. The panic line goes to the current dispatcher, so that dispatcher's
+/// tracelight state is flushed (found as `bind` finds it); `installed_by` (the state of the
+/// subscriber `init()` installed) when there is none.
+pub(crate) fn install(installed_by: Arc<Shared>) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
@@ -43,7 +46,10 @@ pub(crate) fn install(inner: Arc<Shared>) {
                 message
             ),
         }
-        inner.flush();
+        match crate::state::current() {
+            Some(state) => state.shared.flush(),
+            None => installed_by.flush(),
+        }
         previous(info);
     }));
 }

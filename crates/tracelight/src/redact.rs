@@ -1,9 +1,9 @@
 //! Redaction: secrets never leave the process.
 //!
 //! Redaction is not a layer of its own: sibling layers see the raw fields, so a secret masked by one
-//! layer would still be written by another. It lives in the field visitor that every format uses
-//! ([`crate::fields`]) and is applied while a value is rendered, before any byte reaches a writer or
-//! an exporter.
+//! layer would still be written by another. It lives in the one capture of each event's fields that
+//! every format renders from (and in the rendering of span fields), and is applied before any byte
+//! reaches a writer or an exporter.
 //!
 //! Two kinds of rules:
 //!
@@ -33,7 +33,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::fields::REDACTED;
+use tracelight_schema::REDACTED;
 
 /// The secret words of the default key rules.
 pub const DEFAULT_SECRET_KEYS: &[&str] = &[

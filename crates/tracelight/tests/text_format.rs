@@ -95,7 +95,19 @@ fn span_pairs_follow_records_and_binds_within_one_span() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
     assert!(lines[0].ends_with("| first | attempt=1"), "{}", lines[0]);
-    assert!(lines[1].ends_with("| second | attempt=2 stage=load"), "{}", lines[1]);
-    assert!(lines[2].ends_with("attempt=2 stage=load user_id=7"), "{}", lines[2]);
-    assert!(lines[3].ends_with("attempt=2 stage=load user_id=8"), "{}", lines[3]);
+    assert!(
+        lines[1].ends_with("| second | attempt=2 stage=load"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].ends_with("attempt=2 stage=load user_id=7"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].ends_with("attempt=2 stage=load user_id=8"),
+        "{}",
+        lines[3]
+    );
 }

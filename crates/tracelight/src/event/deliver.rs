@@ -60,3 +60,49 @@ pub(crate) fn record(shared: &Shared, plan: &Plan<'_>, lines: &Lines) {
         shared.security.record(event_type, line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crate::event::plan::{plan, TagVisitor};
+    use crate::event::render::Lines;
+    use crate::event::testing::with_events;
+    use crate::sink::MemoryWriter;
+    use crate::{Output, Rule, Stream};
+
+    #[test]
+    fn each_stream_gets_its_line_and_counts_it() {
+        let all = MemoryWriter::new();
+        let errors = MemoryWriter::new();
+        // The stats count what each stream was handed.
+        let b = crate::builder()
+            .stream(Stream::new("all", Output::Writer(Arc::new(all.clone()))))
+            .stream(
+                Stream::new("errors", Output::Writer(Arc::new(errors.clone())))
+                    .rule(Rule::min_level(tracing::Level::ERROR)),
+            );
+        let stats = Arc::new(Mutex::new(Vec::new()));
+        let out = Arc::clone(&stats);
+        with_events(
+            b,
+            move |shared, _, event| {
+                let mut tag = TagVisitor::new();
+                let Some(p) = plan(shared, event, &mut tag) else {
+                    return;
+                };
+                // An empty line of every rendering: deliver only hands over bytes.
+                let lines = Lines::default();
+                super::deliver(shared, &p, &lines);
+                *crate::util::lock(&out) = shared.stats();
+            },
+            || {
+                tracing::info!("one");
+                tracing::error!("two");
+            },
+        );
+        let stats = crate::util::lock(&stats);
+        assert_eq!(stats[0].events, 2);
+        assert_eq!(stats[1].events, 1);
+    }
+}

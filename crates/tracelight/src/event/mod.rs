@@ -137,3 +137,45 @@ pub(crate) fn on_event<S>(
         deliver::record(shared, &plan, &s.lines);
     });
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Runs a stage on real events: a layer that hands each event to a closure.
+
+    use std::sync::Arc;
+
+    use tracing_core::{Event, Subscriber};
+    use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt as _};
+    use tracing_subscriber::registry::LookupSpan;
+
+    use crate::state::{Shared, StateRef};
+
+    type OnEvent = dyn Fn(&Shared, &crate::spans::SpanTable, &Event<'_>) + Send + Sync;
+
+    struct Probe {
+        state: StateRef,
+        f: Arc<OnEvent>,
+    }
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Probe {
+        fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
+            (self.f)(&self.state.shared, &self.state.spans, event);
+        }
+    }
+
+    /// The state of a layer built by `builder`, and `run` executed with a subscriber whose
+    /// events go to `f` with that state.
+    pub(crate) fn with_events(
+        builder: crate::Builder,
+        f: impl Fn(&Shared, &crate::spans::SpanTable, &Event<'_>) + Send + Sync + 'static,
+        run: impl FnOnce(),
+    ) {
+        let (layer, _guard) = builder.build().expect("layer");
+        let probe = Probe {
+            state: layer.state.clone(),
+            f: Arc::new(f),
+        };
+        let subscriber = tracing_subscriber::registry().with(probe);
+        tracing::subscriber::with_default(subscriber, run);
+    }
+}

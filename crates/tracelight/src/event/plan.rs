@@ -240,3 +240,96 @@ pub(crate) fn keep_sampled(shared: &Shared, level: &Level, context: Option<&Cont
         None => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::event::testing::with_events;
+    use crate::sink::MemoryWriter;
+    use crate::{Output, Rule, Stream};
+
+    fn stream(name: &str) -> Stream {
+        Stream::new(name, Output::Writer(Arc::new(MemoryWriter::new())))
+    }
+
+    /// `(mask, security type)` of each event `run` logs.
+    fn plans(builder: crate::Builder, run: impl FnOnce()) -> Vec<(u64, Option<String>)> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let out = Arc::clone(&seen);
+        with_events(
+            builder,
+            move |shared, _, event| {
+                let mut tag = TagVisitor::new();
+                let p = plan(shared, event, &mut tag);
+                crate::util::lock(&out).push(p.map_or((0, None), |p| {
+                    (p.mask, p.security_type().map(str::to_owned))
+                }));
+            },
+            run,
+        );
+        let v = crate::util::lock(&seen).clone();
+        v
+    }
+
+    #[test]
+    fn streams_by_level_target_and_tag() {
+        let b = crate::builder()
+            .stream(stream("all"))
+            .stream(stream("errors").rule(Rule::min_level(Level::ERROR)))
+            .stream(stream("db").rule(Rule::all().target("plan_db")))
+            .stream(stream("audit").rule(Rule::tagged()));
+        let got = plans(b, || {
+            tracing::info!("plain");
+            tracing::error!("bad");
+            tracing::info!(target: "plan_db::pool", "query");
+            tracing::info!(stream = "audit", "tagged");
+            tracing::info!(stream = "elsewhere", "tagged for no stream");
+        });
+        let masks: Vec<u64> = got.iter().map(|(m, _)| *m).collect();
+        assert_eq!(masks, [0b0001, 0b0011, 0b0101, 0b1001, 0b0001]);
+    }
+
+    #[test]
+    fn no_stream_means_no_plan() {
+        let b = crate::builder().stream(stream("errors").rule(Rule::min_level(Level::ERROR)));
+        let got = plans(b, || tracing::info!("nobody takes this"));
+        assert_eq!(got, [(0, None)]);
+    }
+
+    #[test]
+    fn security_events_carry_their_type() {
+        let b = crate::builder().stream(stream("all"));
+        let got = plans(b, || {
+            crate::security_event!("login_failed", "medium", "wrong password");
+            tracing::info!("not security");
+        });
+        assert_eq!(got[0].1.as_deref(), Some("login_failed"));
+        assert_eq!(got[1].1, None);
+    }
+
+    #[test]
+    fn a_rate_limit_drops_and_then_counts() {
+        let sampling = crate::sample::SamplingConfig::default().rate_limit(2);
+        let b = crate::builder().stream(stream("all")).sampling(sampling);
+        let limited = Arc::new(Mutex::new(Vec::new()));
+        let out = Arc::clone(&limited);
+        with_events(
+            b,
+            move |shared, _, event| {
+                let mut tag = TagVisitor::new();
+                let p = plan(shared, event, &mut tag);
+                crate::util::lock(&out).push(p.is_some());
+            },
+            || {
+                for _ in 0..5 {
+                    tracing::info!("same callsite");
+                }
+            },
+        );
+        let kept = crate::util::lock(&limited).iter().filter(|k| **k).count();
+        assert!(kept < 5, "a limit of 2 a second let all 5 through");
+        assert!(kept >= 2);
+    }
+}

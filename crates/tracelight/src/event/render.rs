@@ -211,3 +211,123 @@ fn write_hex16(out: &mut Vec<u8>, v: u64) {
         out.push(HEX[((v >> (i * 4)) & 0xf) as usize]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::event::capture::Options;
+    use crate::event::plan::{plan, TagVisitor};
+    use crate::event::testing::with_events;
+    use crate::fields::KeySet;
+    use crate::sink::MemoryWriter;
+    use crate::{Output, Stream};
+
+    /// The JSON and text lines `render` makes of each event `run` logs, with no span.
+    fn rendered(run: impl FnOnce()) -> Vec<(String, String)> {
+        let b = crate::builder()
+            .service("svc")
+            .stream(
+                Stream::new("json", Output::Writer(Arc::new(MemoryWriter::new())))
+                    .format(crate::Format::Json),
+            )
+            .stream(
+                Stream::new("text", Output::Writer(Arc::new(MemoryWriter::new())))
+                    .format(crate::Format::Text),
+            )
+            .ansi(false);
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&out);
+        with_events(
+            b,
+            move |shared, _, event| {
+                let mut tag = TagVisitor::new();
+                let Some(mut p) = plan(shared, event, &mut tag) else {
+                    return;
+                };
+                let mut cap = Capture::default();
+                let mut keys = KeySet::new(true);
+                for k in &shared.static_keys {
+                    keys.add(k);
+                }
+                let opts = Options {
+                    redactor: shared.redactor.as_ref(),
+                    skip_log_fields: false,
+                    text: true,
+                };
+                cap.record(event, Some(&mut keys), opts);
+                assert!(p.admit_error(shared, event.metadata(), cap.error_type(), &cap.message));
+                let snapshot = Snapshot::default();
+                let ev = Event {
+                    meta: event.metadata(),
+                    ts: p.timestamp(),
+                    thread: b"\"t\"",
+                    plan: &p,
+                    snapshot: &snapshot,
+                    capture: &cap,
+                };
+                let mut lines = Lines::default();
+                render(shared, &ev, &mut lines);
+                let text = |r| String::from_utf8(lines.get(r).to_vec()).expect("utf8");
+                crate::util::lock(&seen).push((text(Rendering::Json), text(Rendering::Text)));
+            },
+            run,
+        );
+        let v = crate::util::lock(&out).clone();
+        v
+    }
+
+    #[derive(Debug)]
+    struct Declined;
+    impl std::fmt::Display for Declined {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("card declined")
+        }
+    }
+    impl std::error::Error for Declined {}
+
+    #[test]
+    fn one_capture_makes_both_lines() {
+        let got = rendered(|| {
+            tracing::info!(
+                n = 7u64,
+                s = "two words",
+                level = 3u64,
+                token = "abc",
+                "hello"
+            );
+        });
+        let (json, text) = &got[0];
+        let v: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
+        assert_eq!(v["message"], "hello");
+        assert_eq!(v["service"], "svc");
+        assert_eq!(v["n"], 7);
+        assert_eq!(v["s"], "two words");
+        assert_eq!(v["fields.level"], 3, "a reserved key is renamed: {json}");
+        assert_eq!(v["token"], "[REDACTED]");
+        assert!(json.ends_with("}\n"));
+        assert!(
+            text.ends_with("| hello | n=7 s=\"two words\" level=3 token=[REDACTED]\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_error_is_an_object_in_json_and_a_chain_in_text() {
+        let got = rendered(|| {
+            tracing::error!(
+                error = &Declined as &dyn std::error::Error,
+                "payment failed"
+            );
+        });
+        let (json, text) = &got[0];
+        let v: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
+        assert_eq!(v["error"]["type"], "Declined");
+        assert_eq!(v["error"]["message"], "card declined");
+        assert_eq!(v["error"]["chain"][0], "card declined");
+        assert_eq!(v["error_fingerprint"].as_str().map(str::len), Some(16));
+        assert!(text.contains("error=\"card declined\""), "{text}");
+        assert!(text.contains("error_fingerprint="), "{text}");
+    }
+}

@@ -144,3 +144,75 @@ impl Snapshot {
         self.ctx.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+    use crate::state::StateRef;
+
+    /// Span, span list, request id and text pairs of one snapshot.
+    type Seen = (Option<String>, String, Option<String>, String);
+
+    /// Takes a snapshot of every event, from the span table of the tracelight layer beside it.
+    struct Probe {
+        state: StateRef,
+        wanted: Wanted,
+        out: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Probe {
+        fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+            let mut s = Snapshot::default();
+            s.take(event, &ctx, &self.state.spans, None, self.wanted);
+            let text = |b: &[u8]| String::from_utf8(b.to_vec()).expect("utf8");
+            crate::util::lock(&self.out).push((
+                s.span()
+                    .map(|(name, members)| format!("{name}:{}", text(members))),
+                text(&s.span_list),
+                s.context().and_then(|c| c.request_id()),
+                text(&s.text[0]),
+            ));
+        }
+    }
+
+    #[test]
+    fn copies_the_span_the_path_the_context_and_the_text_pairs() {
+        let (layer, _guard) = crate::builder()
+            .writer(crate::sink::MemoryWriter::new())
+            .build()
+            .expect("layer");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let probe = Probe {
+            state: layer.state.clone(),
+            wanted: Wanted {
+                span: true,
+                span_list: true,
+                text: [true, false],
+            },
+            out: Arc::clone(&out),
+        };
+        let subscriber = tracing_subscriber::registry().with(layer).with(probe);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside");
+            let req = tracing::info_span!("request", request_id = "r-1");
+            let _r = req.enter();
+            let db = tracing::info_span!("db", table = "orders");
+            let _d = db.enter();
+            tracing::info!("inside");
+        });
+        let got = crate::util::lock(&out);
+        assert_eq!(got[0], (None, String::new(), None, String::new()));
+        let (span, list, rid, text) = &got[1];
+        assert_eq!(span.as_deref(), Some("db:\"table\":\"orders\""));
+        assert_eq!(
+            list,
+            r#"{"name":"request","request_id":"r-1"},{"name":"db","table":"orders"}"#
+        );
+        assert_eq!(rid.as_deref(), Some("r-1"));
+        assert_eq!(text, " table=orders request_id=r-1");
+    }
+}

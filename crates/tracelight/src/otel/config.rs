@@ -259,7 +259,7 @@ impl OtelConfig {
     pub(crate) fn read(get: &mut dyn FnMut(&str) -> Option<String>) -> Result<OtelConfig, Error> {
         let mut c = OtelConfig::default();
         if let Some(v) = get("OTEL_SDK_DISABLED") {
-            c.disabled = Some(crate::config::parse_bool("OTEL_SDK_DISABLED", &v)?);
+            c.disabled = Some(crate::env::parse_bool("OTEL_SDK_DISABLED", &v)?);
         }
         for (var, slot) in [
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &mut c.endpoint),
