@@ -296,14 +296,18 @@ impl Builder {
             if let Some(level) = settings.level {
                 rule = rule.with_min_level(level);
             }
-            out.push(
-                Stream::new(
-                    name,
-                    Output::File(FileOptions::new(dir.join(file)).rotation(settings.rotation())),
-                )
-                .rule(rule)
-                .format(settings.format.unwrap_or(Format::Json)),
-            );
+            let mut stream = Stream::new(
+                name,
+                Output::File(FileOptions::new(dir.join(file)).rotation(settings.rotation())),
+            )
+            .rule(rule)
+            .format(settings.format.unwrap_or(Format::Json));
+            stream.origin = Some(if settings.file.is_some() {
+                format!("LOG_DIR and LOG_STREAM_{}_FILE", name.to_ascii_uppercase())
+            } else {
+                "LOG_DIR".to_owned()
+            });
+            out.push(stream);
         }
         if self.stdout_with_files {
             out.push(Stream::new("console", self.default_output.clone()));
@@ -505,6 +509,18 @@ impl Builder {
                 }
                 Output::Writer(w) => (false, StreamSink::Writer(Arc::clone(w))),
                 Output::File(opts) => {
+                    // A file that cannot be written at start is a setting that cannot work: say
+                    // so now rather than log into nothing (faults that begin later are survived).
+                    crate::sink::check_writable(opts.path()).map_err(|source| {
+                        Error::Unwritable {
+                            setting: s
+                                .origin
+                                .clone()
+                                .unwrap_or_else(|| format!("the file of stream `{}`", s.name)),
+                            path: opts.path().to_path_buf(),
+                            source,
+                        }
+                    })?;
                     let archiver = match &archiver {
                         Some(a) => Arc::clone(a),
                         None => {
@@ -579,6 +595,7 @@ impl Builder {
             tracker: crate::errors::Tracker::new(self.errors.clone()),
             security: crate::errors::SecurityTracker::default(),
             levels: crate::state::LevelCounts::default(),
+            losses_reported: AtomicBool::new(false),
             sampler: self
                 .sampling
                 .is_active()
@@ -591,6 +608,8 @@ impl Builder {
             otel: None,
         };
         let spans = crate::state::new_span_table(&inner);
+        // `std::process::exit` runs no destructors: flush from the C runtime's exit handlers.
+        crate::exit::register();
         Ok((
             TracelightLayer {
                 state: crate::state::StateRef {
@@ -781,8 +800,9 @@ impl Guard {
         if let Some(otel) = &self.otel {
             otel.shutdown();
         }
-        // Suppression windows still open say what they held back.
+        // Suppression windows still open say what they held back; then what was lost, if anything.
         self.inner.emit_due_summaries(true);
+        self.inner.report_losses();
         if let Some(q) = &self.inner.queue {
             q.shutdown();
         }

@@ -34,6 +34,19 @@ pub enum Error {
     /// A global subscriber is already installed (by an earlier `init()` or another crate).
     #[error("a global tracing subscriber is already set: tracelight::init() can be called once per process")]
     AlreadyInitialized,
+    /// A log file cannot be written at start: its directory cannot be created, or the file
+    /// cannot be opened for appending. `setting` names where the path came from (`LOG_DIR`,
+    /// `LOG_STREAM_<NAME>_FILE`, or the stream given in code).
+    #[error("cannot write the log file {path} (from {setting}): {source}")]
+    Unwritable {
+        /// Where the path came from.
+        setting: String,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it cannot be written.
+        #[source]
+        source: std::io::Error,
+    },
     /// An I/O error while setting up outputs (opening a file, starting the writer thread).
     #[error("{what}: {source}")]
     Io {

@@ -46,6 +46,7 @@ mod env;
 pub mod error;
 pub mod errors;
 mod event;
+mod exit;
 mod fields;
 #[cfg(feature = "http")]
 pub mod http;
@@ -71,6 +72,7 @@ pub use config::Config;
 pub use correlation::spawn;
 pub use correlation::{bind, current_context, current_request_id, propagate};
 pub use error::Error;
+pub use exit::{exit, EXIT_FLUSH_BOUND};
 pub use layer::TracelightLayer;
 pub use state::Handle;
 pub use stream::{default_rule, default_streams, Format, Output, Rule, Stream, DEFAULT_STREAMS};

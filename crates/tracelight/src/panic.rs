@@ -24,32 +24,101 @@ pub(crate) fn install(installed_by: Arc<Shared>) {
             (backtrace.status() == BacktraceStatus::Captured).then(|| backtrace.to_string());
         let thread = std::thread::current();
         let thread = thread.name().unwrap_or("<unnamed>");
-        match info.location() {
-            Some(loc) => tracing::error!(
-                target: "panic",
-                panic_file = loc.file(),
-                panic_line = loc.line(),
-                panic_column = loc.column(),
-                panic_thread = thread,
-                backtrace = backtrace.as_deref(),
-                "panicked at {}:{}:{}: {}",
-                loc.file(),
-                loc.line(),
-                loc.column(),
-                message
-            ),
-            None => tracing::error!(
-                target: "panic",
-                panic_thread = thread,
-                backtrace = backtrace.as_deref(),
-                "panicked: {}",
-                message
-            ),
+        let state = crate::state::current();
+        let shared = state.as_ref().map_or(&installed_by, |s| &s.shared);
+        if tracing::enabled!(target: "panic", tracing::Level::ERROR) {
+            match info.location() {
+                Some(loc) => tracing::error!(
+                    target: "panic",
+                    panic_file = loc.file(),
+                    panic_line = loc.line(),
+                    panic_column = loc.column(),
+                    panic_thread = thread,
+                    backtrace = backtrace.as_deref(),
+                    "panicked at {}:{}:{}: {}",
+                    loc.file(),
+                    loc.line(),
+                    loc.column(),
+                    message
+                ),
+                None => tracing::error!(
+                    target: "panic",
+                    panic_thread = thread,
+                    backtrace = backtrace.as_deref(),
+                    "panicked: {}",
+                    message
+                ),
+            }
+        } else {
+            // The user's filter leaves out the `panic` target (`RUST_LOG=my_service=info`): the
+            // line is written through tracelight's own state instead, to every stream that takes
+            // errors, so the one line that matters is never filtered away.
+            write_unfiltered(
+                shared,
+                state.as_ref(),
+                info.location(),
+                message,
+                thread,
+                backtrace.as_deref(),
+            );
         }
-        match crate::state::current() {
+        match &state {
             Some(state) => state.shared.flush(),
             None => installed_by.flush(),
         }
         previous(info);
     }));
+}
+
+/// Writes the panic line as a line of tracelight's own, with the request id of the current span
+/// when there is one.
+fn write_unfiltered(
+    shared: &Shared,
+    state: Option<&crate::state::StateRef>,
+    location: Option<&std::panic::Location<'_>>,
+    message: &str,
+    thread: &str,
+    backtrace: Option<&str>,
+) {
+    use crate::state::SynthValue;
+    let request_id = state.and_then(|s| {
+        tracing::dispatcher::get_default(|d| {
+            let id = d.current_span().id()?.clone();
+            s.spans
+                .with(&id, |st| st.ctx.as_ref().and_then(|c| c.request_id()))?
+        })
+    });
+    let text = match location {
+        Some(loc) => format!(
+            "panicked at {}:{}:{}: {message}",
+            loc.file(),
+            loc.line(),
+            loc.column()
+        ),
+        None => format!("panicked: {message}"),
+    };
+    let text = match &shared.redactor {
+        Some(r) => r.redact_str(&text),
+        None => text,
+    };
+    let mut fields: Vec<(&str, SynthValue<'_>)> = Vec::new();
+    if let Some(id) = &request_id {
+        fields.push((crate::context::REQUEST_ID, SynthValue::Str(id)));
+    }
+    if let Some(loc) = location {
+        fields.push(("panic_file", SynthValue::Str(loc.file())));
+        fields.push(("panic_line", SynthValue::U64(u64::from(loc.line()))));
+        fields.push(("panic_column", SynthValue::U64(u64::from(loc.column()))));
+    }
+    fields.push(("panic_thread", SynthValue::Str(thread)));
+    if let Some(bt) = backtrace {
+        fields.push(("backtrace", SynthValue::Str(bt)));
+    }
+    shared.emit_synthetic_at(
+        tracing::Level::ERROR,
+        "panic",
+        location.map(|l| (l.file(), l.line())),
+        &text,
+        &fields,
+    );
 }

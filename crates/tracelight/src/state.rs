@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) sampler: Option<crate::sample::Sampler>,
     /// Events seen by level, in shards so threads do not fight over one cache line.
     pub(crate) levels: LevelCounts,
+    /// Whether the line that sums up what was lost has been written (it is written once).
+    pub(crate) losses_reported: std::sync::atomic::AtomicBool,
 }
 
 /// Per-level event counters, sharded by thread.
@@ -147,6 +149,18 @@ impl Shared {
         message: &str,
         fields: &[(&str, SynthValue<'_>)],
     ) {
+        self.emit_synthetic_at(level, target, None, message, fields);
+    }
+
+    /// [`Shared::emit_synthetic`] with the source location the line reports on.
+    pub(crate) fn emit_synthetic_at(
+        &self,
+        level: Level,
+        target: &str,
+        location: Option<(&str, u32)>,
+        message: &str,
+        fields: &[(&str, SynthValue<'_>)],
+    ) {
         let mut lines: [Option<Vec<u8>>; 3] = [None, None, None];
         let mut items: Vec<(usize, usize)> = Vec::new();
         for st in &self.streams {
@@ -158,8 +172,7 @@ impl Shared {
                 lines[r] = Some(synthetic_line(
                     st.rendering,
                     &self.statics_json,
-                    level,
-                    target,
+                    (level, target, location),
                     message,
                     fields,
                 ));
@@ -210,6 +223,62 @@ impl Shared {
         if let Some(q) = &self.queue {
             q.flush();
             q.wait_archived();
+        }
+        for s in &self.streams {
+            if let StreamSink::Writer(w) = &s.sink {
+                w.flush();
+            }
+        }
+    }
+
+    /// Writes, once, a line saying how many lines each stream lost and why, if any was lost:
+    /// dropped from a full queue (lossy mode) or not written after write errors.
+    pub(crate) fn report_losses(&self) {
+        let stats = self.stats();
+        let parts: Vec<String> = stats
+            .iter()
+            .filter(|s| s.dropped > 0 || s.lost > 0)
+            .map(|s| {
+                let mut why = Vec::new();
+                if s.dropped > 0 {
+                    why.push(format!("{} dropped (queue full)", s.dropped));
+                }
+                if s.lost > 0 {
+                    why.push(format!("{} not written (write errors)", s.lost));
+                }
+                format!("{}: {}", s.name, why.join(", "))
+            })
+            .collect();
+        if parts.is_empty()
+            || self
+                .losses_reported
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        let dropped: u64 = stats.iter().map(|s| s.dropped).sum();
+        let lost: u64 = stats.iter().map(|s| s.lost).sum();
+        let msg = format!("lines were lost during this run: {}", parts.join("; "));
+        self.emit_synthetic(
+            Level::WARN,
+            "tracelight::sink",
+            &msg,
+            &[
+                ("dropped", SynthValue::U64(dropped)),
+                ("lost", SynthValue::U64(lost)),
+            ],
+        );
+    }
+
+    /// What the process does on its way out without the guard (`std::process::exit`): the
+    /// summaries still open, the loss report, then the lines queued so far, waiting at most
+    /// `bound` for a writer that makes no progress. Rotated files are left for the next start to
+    /// archive.
+    pub(crate) fn flush_at_exit(&self, bound: std::time::Duration) {
+        self.emit_due_summaries(true);
+        self.report_losses();
+        if let Some(q) = &self.queue {
+            q.flush_bounded(bound);
         }
         for s in &self.streams {
             if let StreamSink::Writer(w) = &s.sink {
@@ -306,6 +375,19 @@ pub(crate) fn find(d: &Dispatch) -> Option<StateRef> {
 /// The tracelight state of the current dispatcher.
 pub(crate) fn current() -> Option<StateRef> {
     tracing::dispatcher::get_default(find)
+}
+
+/// The state of every live layer, each once.
+pub(crate) fn all_shared() -> Vec<Arc<Shared>> {
+    let mut out: Vec<Arc<Shared>> = Vec::new();
+    for e in lock(&REGISTRY).iter() {
+        if let Some(s) = e.shared.upgrade() {
+            if !out.iter().any(|o| Arc::ptr_eq(o, &s)) {
+                out.push(s);
+            }
+        }
+    }
+    out
 }
 
 /// The live span tables of the layers (clones included) that share `shared`.
@@ -415,8 +497,7 @@ pub(crate) fn drop_report_line(
     synthetic_line(
         rendering,
         statics,
-        Level::WARN,
-        "tracelight::sink",
+        (Level::WARN, "tracelight::sink", None),
         &format!("dropped {dropped} lines: the queue was full"),
         &[
             ("stream", SynthValue::Str(stream)),
@@ -429,8 +510,7 @@ pub(crate) fn drop_report_line(
 pub(crate) fn synthetic_line(
     rendering: Rendering,
     statics: &[u8],
-    level: Level,
-    target: &str,
+    (level, target, location): (Level, &str, Option<(&str, u32)>),
     message: &str,
     fields: &[(&str, SynthValue<'_>)],
 ) -> Vec<u8> {
@@ -443,8 +523,8 @@ pub(crate) fn synthetic_line(
         ts: Timestamp::now(),
         level: &level,
         target,
-        file: None,
-        line: None,
+        file: location.map(|(f, _)| f),
+        line: location.map(|(_, l)| l),
         message: &msg,
         thread: &thread,
     };

@@ -179,6 +179,8 @@ pub struct Stream {
     pub(crate) format: Option<Format>,
     pub(crate) rule: Rule,
     pub(crate) output: Output,
+    /// The setting its file comes from (`LOG_DIR`, `LOG_STREAM_<NAME>_FILE`), for errors.
+    pub(crate) origin: Option<String>,
 }
 
 impl Stream {
@@ -189,6 +191,7 @@ impl Stream {
             format: None,
             rule: Rule::all(),
             output,
+            origin: None,
         }
     }
 

@@ -140,18 +140,25 @@ fn a_full_disk_is_counted_and_reported_once_and_never_blocks() {
 fn writing_resumes_when_the_directory_can_be_created_again() {
     let tmp = tempfile::tempdir().unwrap();
     let blocker = tmp.path().join("blocker");
-    fs::write(&blocker, b"a file where a directory should be").unwrap();
     let path = blocker.join("logs").join("app.log");
     let g = tracelight::builder()
         .stream(file_stream(&path))
         .init_local()
         .unwrap();
+    // The fault begins after start: the directory goes, and a file takes its place.
+    fs::remove_dir_all(&blocker).unwrap();
+    fs::write(&blocker, b"a file where a directory should be").unwrap();
+    // The writer notices within a second (the file it had open is gone).
+    assert!(
+        wait_for(|| g.stats()[0].write_errors >= 1, || info!("probe")),
+        "no write error while the directory cannot be created"
+    );
+    let written = g.stats()[0].events;
     for i in 0..10u32 {
         info!(i, "while broken");
     }
     g.flush();
-    assert!(g.stats()[0].write_errors >= 1);
-    assert_eq!(g.stats()[0].events, 0);
+    assert_eq!(g.stats()[0].events, written);
     fs::remove_file(&blocker).unwrap();
     let ok = wait_for(
         || count_lines(&path, "while broken") == 10 && count_lines(&path, "after") > 0,
@@ -161,8 +168,25 @@ fn writing_resumes_when_the_directory_can_be_created_again() {
         ok,
         "lines kept while the directory was missing were not written"
     );
-    assert!(g.stats()[0].events >= 11);
+    assert!(g.stats()[0].events >= written + 11);
     assert_eq!(g.stats()[0].lost, 0);
+}
+
+#[test]
+fn a_file_that_cannot_be_written_at_start_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let blocker = tmp.path().join("blocker");
+    fs::write(&blocker, b"a file where a directory should be").unwrap();
+    let path = blocker.join("logs").join("app.log");
+    let err = tracelight::builder()
+        .stream(file_stream(&path))
+        .build()
+        .expect_err("a stream whose directory cannot be created");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("stream `app`") && msg.contains("blocker"),
+        "{msg}"
+    );
 }
 
 #[test]

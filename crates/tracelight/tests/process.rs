@@ -57,6 +57,14 @@ fn child_entry() {
             let v: Vec<u32> = Vec::new();
             let _ = v[3];
         }
+        "panic_in_request" => {
+            let _g = tracelight::init().expect("init");
+            tracing::info!("before");
+            let span = tracing::info_span!("request", request_id = "req-panic");
+            let _e = span.enter();
+            let v: Vec<u32> = Vec::new();
+            let _ = v[3];
+        }
         "panic_in_thread" => {
             let _g = tracelight::init().expect("init");
             let h = std::thread::Builder::new()
@@ -78,8 +86,182 @@ fn child_entry() {
             Err(e) => eprintln!("ERR: {e}"),
             Ok(_) => eprintln!("OK"),
         },
+        "exit_after_lines" => {
+            let _g = tracelight::init().expect("init");
+            for i in 0..1000u32 {
+                tracing::info!(i, "before exit");
+            }
+            // The guard is alive: no destructor runs.
+            std::process::exit(0);
+        }
+        "fatal_exit" => {
+            let _g = tracelight::init().expect("init");
+            tracing::error!(code = 78, "fatal: the configuration cannot be read");
+            std::process::exit(1);
+        }
+        "tracelight_exit" => {
+            let _g = tracelight::init().expect("init");
+            for i in 0..1000u32 {
+                tracing::info!(i, "before exit");
+            }
+            tracelight::exit(3);
+        }
+        "exit_stalled_stdout" => {
+            let _g = tracelight::init().expect("init");
+            // More than a pipe holds: the writer blocks on stdout, nobody reads it.
+            for i in 0..4000u32 {
+                tracing::info!(i, padding = "x".repeat(100), "into a stalled pipe");
+            }
+            std::process::exit(0);
+        }
         other => panic!("unknown scenario {other}"),
     }
+}
+
+#[test]
+fn a_log_dir_that_cannot_be_written_is_an_error_naming_the_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let in_dir = tmp.path().join("logs");
+    std::fs::create_dir_all(in_dir.join("errors-dir")).unwrap();
+    // (environment, the variable the error must name, the path it must name)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case<'_>; 3] = [
+        (
+            &[("LOG_DIR", file.to_str().unwrap())],
+            "LOG_DIR",
+            "not-a-dir",
+        ),
+        (
+            &[("LOG_DIR", "/proc/tracelight-cannot-be-here")],
+            "LOG_DIR",
+            "/proc/tracelight-cannot-be-here",
+        ),
+        (
+            &[
+                ("LOG_DIR", in_dir.to_str().unwrap()),
+                ("LOG_STREAM_ERRORS_FILE", "errors-dir"),
+            ],
+            "LOG_STREAM_ERRORS_FILE",
+            "errors-dir",
+        ),
+    ];
+    for (env, var, path) in cases {
+        let out = run_child("bad_env", env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("ERR: "),
+            "init() accepted {env:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(var) && stderr.contains(path),
+            "{env:?}: {stderr}"
+        );
+    }
+}
+
+fn file_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON {e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn lines_logged_before_process_exit_are_on_disk() {
+    // 50 runs of: 1,000 lines, then `std::process::exit` with the guard alive.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut total = 0;
+    for run in 0..50 {
+        let dir = tmp.path().join(format!("run-{run}"));
+        let dir_s = dir.to_str().unwrap();
+        let out = run_child(
+            "exit_after_lines",
+            &[("LOG_DIR", dir_s), ("LOG_STDOUT", "false")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines = file_lines(&dir.join("app.log"));
+        let seq: Vec<u64> = lines
+            .iter()
+            .filter(|l| l["message"] == "before exit")
+            .map(|l| l["i"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seq, (0..1000).collect::<Vec<u64>>(), "run {run}");
+        total += seq.len();
+    }
+    assert_eq!(total, 50_000);
+}
+
+#[test]
+fn the_fatal_line_before_process_exit_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let out = run_child("fatal_exit", &[("LOG_DIR", dir), ("LOG_STDOUT", "false")]);
+    assert_eq!(out.status.code(), Some(1));
+    for file in ["app.log", "errors.log"] {
+        let lines = file_lines(&tmp.path().join(file));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["message"] == "fatal: the configuration cannot be read"),
+            "{file}: {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn tracelight_exit_flushes_and_exits_with_the_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let out = run_child(
+        "tracelight_exit",
+        &[("LOG_DIR", dir), ("LOG_STDOUT", "false")],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let n = file_lines(&tmp.path().join("app.log"))
+        .iter()
+        .filter(|l| l["message"] == "before exit")
+        .count();
+    assert_eq!(n, 1000);
+}
+
+#[test]
+fn a_stalled_stdout_cannot_hold_the_exit_past_the_bound() {
+    use std::process::Stdio;
+    let exe = std::env::current_exe().expect("test binary");
+    let start = std::time::Instant::now();
+    let mut child = Command::new(exe)
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "exit_stalled_stdout")
+        .env_remove("RUST_LOG")
+        .env_remove("LOG_LEVEL")
+        .env_remove("LOG_DIR")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped()) // never read until the child has exited
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let bound = tracelight::EXIT_FLUSH_BOUND + std::time::Duration::from_secs(3);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if start.elapsed() > bound {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("the child was still running after {bound:?}: the exit flush waited on a stalled stdout");
+    };
+    assert!(status.success());
 }
 
 #[test]
@@ -132,6 +314,39 @@ fn a_panic_is_logged_as_an_error_with_its_location() {
     assert!(p["panic_line"].as_u64().is_some());
     // The default hook still runs after ours.
     assert!(String::from_utf8_lossy(&out.stderr).contains("index out of bounds"));
+}
+
+#[test]
+fn a_panic_is_logged_whatever_the_filter() {
+    // A filter for the service's own crate only: the `panic` target is not in it.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let out = run_child(
+        "panic_in_request",
+        &[("RUST_LOG", "process=info"), ("LOG_DIR", dir)],
+    );
+    assert!(!out.status.success());
+    let stdout = json_lines(&out.stdout);
+    assert!(
+        stdout.iter().any(|l| l["message"] == "before"),
+        "the filter let nothing through"
+    );
+    for (name, lines) in [
+        ("stdout", stdout),
+        ("errors.log", file_lines(&tmp.path().join("errors.log"))),
+        ("app.log", file_lines(&tmp.path().join("app.log"))),
+    ] {
+        let p = lines
+            .iter()
+            .find(|l| l["level"] == "ERROR")
+            .unwrap_or_else(|| panic!("no panic line in {name}: {lines:?}"));
+        let msg = p["message"].as_str().expect("message");
+        assert!(msg.contains("index out of bounds"), "{msg}");
+        assert_eq!(p["target"], "panic");
+        assert_eq!(p["panic_file"], "crates/tracelight/tests/process.rs");
+        assert_eq!(p["file"], "crates/tracelight/tests/process.rs", "{p}");
+        assert_eq!(p["request_id"], "req-panic", "{p}");
+    }
 }
 
 #[test]

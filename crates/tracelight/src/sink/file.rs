@@ -212,6 +212,16 @@ impl FileOptions {
     }
 }
 
+/// Whether a log file can be written: its directory exists or can be created, and the file can
+/// be opened for appending (it is created if missing, and left as it is).
+pub(crate) fn check_writable(path: &Path) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(())
+}
+
 /// What the archiver does with one staged file.
 struct Job {
     staged: PathBuf,

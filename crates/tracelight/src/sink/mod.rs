@@ -19,11 +19,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod file;
 
-pub(crate) use file::{Archiver, RollingFile};
+pub(crate) use file::{check_writable, Archiver, RollingFile};
 pub use file::{FileOptions, Period, Rotation, DEFAULT_BACKUPS, DEFAULT_MAX_BYTES};
 
 /// A synchronous destination for whole lines, called on the thread that logs.
@@ -412,6 +412,52 @@ impl Queue {
             sh.wake_writer.notify_one();
             p.waiters += 1;
             p = sh.progress.wait(p).unwrap_or_else(|e| e.into_inner());
+            p.waiters -= 1;
+        }
+    }
+
+    /// [`Queue::flush`], giving up once the writer has made no progress for `bound` (a
+    /// destination that blocks, such as a pipe nobody reads). Never blocks on the queue's lock
+    /// for longer than that either, so it is safe at process exit. Returns whether every line
+    /// queued before the call was written.
+    pub(crate) fn flush_bounded(&self, bound: Duration) -> bool {
+        let sh = &*self.shared;
+        let mut deadline = Instant::now() + bound;
+        let mut target = None;
+        let mut last_written = None;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let p = match sh.pending.try_lock() {
+                Ok(p) => p,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+            };
+            let target = *target.get_or_insert(p.enqueued);
+            if p.written >= target || !sh.writer_alive.load(Ordering::Acquire) {
+                return p.written >= target;
+            }
+            if last_written.is_some_and(|w| w < p.written) {
+                // Progress: the bound counts from the last time the writer moved.
+                deadline = now + bound;
+            }
+            last_written = Some(p.written);
+            let mut p = p;
+            p.writer_sleeping = false;
+            sh.wake_writer.notify_one();
+            p.waiters += 1;
+            let wait = deadline
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(50));
+            let (mut p, _) = sh
+                .progress
+                .wait_timeout(p, wait)
+                .unwrap_or_else(|e| e.into_inner());
             p.waiters -= 1;
         }
     }
