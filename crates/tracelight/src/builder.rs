@@ -800,8 +800,12 @@ impl Guard {
         if let Some(otel) = &self.otel {
             otel.shutdown();
         }
-        // Suppression windows still open say what they held back; then what was lost, if anything.
+        // Suppression windows still open say what they held back; then, once what was queued is
+        // written (so that the report itself fits), what was lost, if anything.
         self.inner.emit_due_summaries(true);
+        if let Some(q) = &self.inner.queue {
+            q.flush();
+        }
         self.inner.report_losses();
         if let Some(q) = &self.inner.queue {
             q.shutdown();

@@ -10,6 +10,7 @@
 //! | `LOG_SPAN_LIST` | `true`/`false` (`1`/`0`, `yes`/`no`, `on`/`off`): add the whole span path under `spans` | `false` |
 //! | `LOG_DIR` | a directory: write the five default streams there as rotating JSON files | stdout only |
 //! | `LOG_MAX_BYTES` | a size: `10485760`, `10MiB`, `500KB`, `1G` | `10MiB` |
+//! | `LOG_MAX_TOTAL_BYTES` | the disk bound of each stream's rotated files (a size), oldest removed first | none |
 //! | `LOG_BACKUP_COUNT` | rotated files kept per stream | `5` |
 //! | `LOG_ROTATION` | `size`, `hourly`, `daily` (time rotation, UTC; `LOG_MAX_BYTES` still applies when set) | `size` |
 //! | `LOG_MAX_AGE` | rotated files older than this are removed: `7d`, `12h`, `30m`, `3600s` | none |
@@ -27,7 +28,7 @@
 //! | `LOG_REDACT` | redaction on or off | `true` |
 //! | `LOG_REDACT_KEYS` / `LOG_REDACT_ALLOW` | comma-separated secret words to add / remove | |
 //! | `LOG_REDACT_EMAIL` | also mask e-mail addresses in values | `false` |
-//! | `LOG_STREAM_<NAME>_<SETTING>` | per stream (`APP`, `ERRORS`, `ACCESS`, `SECURITY`, `PERFORMANCE`): `ENABLED`, `FILE`, `FORMAT`, `LEVEL`, `MAX_BYTES`, `BACKUP_COUNT`, `ROTATION`, `MAX_AGE`, `COMPRESS` | the global ones |
+//! | `LOG_STREAM_<NAME>_<SETTING>` | per stream (`APP`, `ERRORS`, `ACCESS`, `SECURITY`, `PERFORMANCE`): `ENABLED`, `FILE`, `FORMAT`, `LEVEL`, `MAX_BYTES`, `MAX_TOTAL_BYTES`, `BACKUP_COUNT`, `ROTATION`, `MAX_AGE`, `COMPRESS` | the global ones |
 //! | `OTEL_*` | with the `otel` feature: the OTLP endpoint, protocol, resource, sampler… (see `OtelConfig` in the `otel` module) | export off |
 //!
 //! A value that cannot be used is an [`Error::InvalidEnv`] naming the variable, the value and what
@@ -68,7 +69,7 @@ pub struct Config {
     pub span_list: Option<bool>,
     /// `LOG_DIR`.
     pub log_dir: Option<PathBuf>,
-    /// File settings for every stream: `LOG_MAX_BYTES`, `LOG_BACKUP_COUNT`, `LOG_ROTATION`,
+    /// File settings for every stream: `LOG_MAX_BYTES`, `LOG_MAX_TOTAL_BYTES`, `LOG_BACKUP_COUNT`, `LOG_ROTATION`,
     /// `LOG_MAX_AGE`, `LOG_COMPRESS`.
     pub files: StreamSettings,
     /// `LOG_STDOUT`.
@@ -121,6 +122,8 @@ pub struct StreamSettings {
     pub level: Option<tracing::Level>,
     /// `MAX_BYTES`.
     pub max_bytes: Option<u64>,
+    /// `MAX_TOTAL_BYTES`: the disk bound of the stream's rotated files.
+    pub max_total_bytes: Option<u64>,
     /// `BACKUP_COUNT`.
     pub backups: Option<usize>,
     /// `ROTATION`: `Some(None)` for size only, `Some(Some(period))` for time.
@@ -144,6 +147,7 @@ impl StreamSettings {
             format: other.format.or(self.format),
             level: other.level.or(self.level),
             max_bytes: other.max_bytes.or(self.max_bytes),
+            max_total_bytes: other.max_total_bytes.or(self.max_total_bytes),
             backups: other.backups.or(self.backups),
             period: other.period.or(self.period),
             max_age: other.max_age.or(self.max_age),
@@ -159,6 +163,9 @@ impl StreamSettings {
         };
         if let Some(b) = self.max_bytes {
             r = r.max_bytes(b);
+        }
+        if let Some(b) = self.max_total_bytes {
+            r = r.max_total_bytes(b);
         }
         if let Some(n) = self.backups {
             r = r.backups(n);
@@ -262,6 +269,9 @@ fn read_settings(
     };
     if let Some((k, v)) = var("MAX_BYTES") {
         s.max_bytes = Some(parse_size(&k, &v)?);
+    }
+    if let Some((k, v)) = var("MAX_TOTAL_BYTES") {
+        s.max_total_bytes = Some(parse_size(&k, &v)?);
     }
     if let Some((k, v)) = var("BACKUP_COUNT") {
         s.backups = Some(

@@ -15,8 +15,12 @@ fn with_current_state<R>(f: impl FnOnce(&mut crate::spans::SpanState) -> R) -> O
     tracing::dispatcher::get_default(|dispatch| {
         let current = dispatch.current_span();
         let id = current.id()?;
-        let state = crate::state::find(dispatch)?;
-        state.spans.with(id, |st| f.take().map(|f| f(st)))?
+        let spans = match crate::state::find(dispatch) {
+            Some(state) => state.spans,
+            // Not found by its dispatcher: the table that holds the span.
+            None => crate::state::table_holding(id)?,
+        };
+        spans.with(id, |st| f.take().map(|f| f(st)))?
     })
 }
 

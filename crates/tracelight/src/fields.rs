@@ -135,14 +135,6 @@ impl fmt::Write for JsonEscaper<'_> {
     }
 }
 
-/// Appends `value`'s `Display` output as a quoted JSON string.
-#[inline]
-pub(crate) fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
-    buf.push(b'"');
-    let _ = write!(JsonEscaper(buf), "{value}");
-    buf.push(b'"');
-}
-
 #[inline]
 pub(crate) fn write_u64(buf: &mut Vec<u8>, v: u64) {
     buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
@@ -298,22 +290,28 @@ pub(crate) fn write_error_members(
     err: &(dyn std::error::Error + 'static),
     redactor: Option<&Redactor>,
 ) {
-    let start = buf.len();
+    // Each string masked on its own, inside its quotes, as an event's error is.
+    let text = |buf: &mut Vec<u8>, e: &dyn fmt::Display| {
+        buf.push(b'"');
+        let start = buf.len();
+        let _ = write!(JsonEscaper(buf), "{e}");
+        if let Some(r) = redactor {
+            r.redact_raw(buf, start);
+        }
+        buf.push(b'"');
+    };
     buf.extend_from_slice(b"\"type\":\"");
     write_type_name(buf, err);
-    buf.push(b'"');
-    buf.extend_from_slice(b",\"message\":");
-    write_display(buf, err);
+    buf.extend_from_slice(b"\",\"message\":");
+    text(buf, err);
     buf.extend_from_slice(b",\"chain\":[");
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    let mut first = true;
     let mut depth = 0;
     while let Some(e) = cur {
-        if !first {
+        if depth > 0 {
             buf.push(b',');
         }
-        first = false;
-        write_display(buf, e);
+        text(buf, e);
         cur = e.source();
         depth += 1;
         if depth >= 64 {
@@ -322,11 +320,6 @@ pub(crate) fn write_error_members(
         }
     }
     buf.push(b']');
-    if let Some(r) = redactor {
-        if r.has_value_patterns() {
-            r.redact_rendered(buf, start);
-        }
-    }
 }
 
 /// A span field's value as captured when the span was created or recorded.
@@ -602,15 +595,16 @@ impl SpanRecorder<'_> {
 
 /// Renders a string value (unescaped bytes), masking secrets that match the value patterns.
 fn string_value(b: &mut Vec<u8>, r: Option<&Redactor>, value: &[u8]) {
+    b.push(b'"');
     let start = b.len();
-    b.push(b'"');
     escape_bytes_into(b, value);
-    b.push(b'"');
     if let Some(r) = r {
         if r.may_match(value.len()) {
-            r.redact_rendered(b, start);
+            // The content only: a mask that runs to the end never takes the closing quote.
+            r.redact_raw(b, start);
         }
     }
+    b.push(b'"');
 }
 
 /// Appends `Debug` output to a byte buffer as is.

@@ -106,6 +106,20 @@ impl TracelightLayer {
         state.ctx = ctx;
     }
 
+    /// A layer that `reload::Layer` swapped in is told of no dispatcher: on its first callback it
+    /// takes over the one of the layer it replaced (one relaxed load afterwards).
+    #[inline]
+    fn know_dispatch<S: Subscriber>(&self) {
+        if !self.state.spans.dispatch_known() {
+            self.record_dispatch::<S>();
+        }
+    }
+
+    #[cold]
+    fn record_dispatch<S: Subscriber>(&self) {
+        crate::state::adopt_dispatch(&self.state.spans, crate::state::probe::<S>());
+    }
+
     /// The key this layer's entries carry on the per-thread entered stack.
     #[inline]
     fn key(&self) -> usize {
@@ -129,7 +143,7 @@ where
 
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
         // How `state::find` recognises this subscriber behind a wrapper that answers no downcast.
-        crate::state::attach_dispatch(&self.state.spans, crate::state::probe::<S>, dispatch);
+        crate::state::attach_dispatch(&self.state.spans, crate::state::probe::<S>(), dispatch);
     }
 
     // The one `unsafe` item of the layer: the trait method is `unsafe` to implement. The pointers
@@ -148,6 +162,7 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        self.know_dispatch::<S>();
         let inner = &*self.state.shared;
         let parent = if attrs.is_contextual() {
             crate::spans::current(self.key())
@@ -191,6 +206,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        self.know_dispatch::<S>();
         crate::event::on_event(&self.state.shared, &self.state.spans, event, &ctx);
     }
 

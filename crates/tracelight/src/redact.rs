@@ -358,11 +358,6 @@ impl Redactor {
         self.has_value_patterns() && len >= self.min_len
     }
 
-    /// Masks secrets in `buf[start..]`, which holds a rendered, quoted JSON string.
-    pub(crate) fn redact_rendered(&self, buf: &mut Vec<u8>, start: usize) {
-        self.redact_raw(buf, start);
-    }
-
     /// Masks secrets in `buf[start..]`, which holds escaped JSON string content (or text).
     ///
     /// The patterns only span bytes that JSON never escapes (letters, digits, `-._~+/=`, spaces),

@@ -152,9 +152,24 @@ pub(crate) struct SpanTable {
     shards: Box<[Mutex<Shard>]>,
     /// Whether a subscriber already uses this table.
     attached: std::sync::atomic::AtomicBool,
+    /// Whether the registry knows the dispatcher of that subscriber.
+    dispatch_known: std::sync::atomic::AtomicBool,
 }
 
 impl SpanTable {
+    /// Whether the registry knows which dispatcher this table's subscriber is part of.
+    #[inline]
+    pub(crate) fn dispatch_known(&self) -> bool {
+        self.dispatch_known
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that the registry knows it.
+    pub(crate) fn mark_attached_to_dispatch(&self) {
+        self.dispatch_known
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Marks the table as used by a subscriber; `false` if one already uses it.
     pub(crate) fn attach(&self) -> bool {
         !self
@@ -176,6 +191,7 @@ impl Default for SpanTable {
                 })
                 .collect(),
             attached: std::sync::atomic::AtomicBool::new(false),
+            dispatch_known: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

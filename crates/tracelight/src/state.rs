@@ -276,6 +276,9 @@ impl Shared {
     /// archive.
     pub(crate) fn flush_at_exit(&self, bound: std::time::Duration) {
         self.emit_due_summaries(true);
+        if let Some(q) = &self.queue {
+            q.flush_bounded(bound);
+        }
         self.report_losses();
         if let Some(q) = &self.queue {
             q.flush_bounded(bound);
@@ -307,19 +310,32 @@ pub(crate) struct StateRef {
     pub(crate) spans: Arc<SpanTable>,
 }
 
-/// Recognises a subscriber in a dispatcher: the address at which `downcast_ref` finds it.
-type Probe = fn(&Dispatch) -> Option<usize>;
+/// Recognises a subscriber in a dispatcher: the address at which `downcast_ref` finds it, and
+/// its type (a subscriber and the one it wraps may share an address).
+#[derive(Clone, Copy)]
+pub(crate) struct Probe {
+    find: fn(&Dispatch) -> Option<usize>,
+    ty: std::any::TypeId,
+}
 
 /// The probe for a subscriber of type `S`.
-pub(crate) fn probe<S: tracing_core::Subscriber>(d: &Dispatch) -> Option<usize> {
-    d.downcast_ref::<S>().map(|s| s as *const S as usize)
+pub(crate) fn probe<S: tracing_core::Subscriber>() -> Probe {
+    fn find<S: tracing_core::Subscriber>(d: &Dispatch) -> Option<usize> {
+        d.downcast_ref::<S>().map(|s| s as *const S as usize)
+    }
+    Probe {
+        find: find::<S>,
+        ty: std::any::TypeId::of::<S>(),
+    }
 }
 
 struct Entry {
     shared: Weak<Shared>,
     spans: Weak<SpanTable>,
-    /// The subscriber whose spans the table holds, once it is part of a dispatcher.
-    subscriber: Option<(Probe, usize)>,
+    /// The subscriber whose spans the table holds, once it is part of a dispatcher: how to
+    /// recognise it, its address, and the dispatcher (held weakly: an entry whose dispatcher is
+    /// gone matches nothing, whatever reuses its address).
+    subscriber: Option<(Probe, usize, tracing_core::dispatcher::WeakDispatch)>,
 }
 
 /// Every live span table with its layer's state: the one registry of span tables.
@@ -338,19 +354,60 @@ pub(crate) fn new_span_table(shared: &Arc<Shared>) -> Arc<SpanTable> {
     spans
 }
 
-/// Records which subscriber the table `spans` belongs to (called when the subscriber becomes a
-/// dispatcher).
+/// Records which subscriber the table `spans` belongs to: called when the subscriber becomes a
+/// dispatcher, and by a layer that `reload::Layer` swapped in (which is told of no dispatcher) on
+/// its first callback. Another table recorded for the same subscriber (the layer swapped out) is
+/// forgotten.
 pub(crate) fn attach_dispatch(spans: &Arc<SpanTable>, probe: Probe, dispatch: &Dispatch) {
-    let Some(addr) = probe(dispatch) else {
+    let Some(addr) = (probe.find)(dispatch) else {
         return;
     };
     let mut all = lock(&REGISTRY);
-    if let Some(e) = all
-        .iter_mut()
-        .find(|e| std::ptr::eq(e.spans.as_ptr(), Arc::as_ptr(spans)))
-    {
-        e.subscriber = Some((probe, addr));
+    for e in all.iter_mut() {
+        if std::ptr::eq(e.spans.as_ptr(), Arc::as_ptr(spans)) {
+            e.subscriber = Some((probe, addr, dispatch.downgrade()));
+        } else if e
+            .subscriber
+            .as_ref()
+            .is_some_and(|(p, a, _)| *a == addr && p.ty == probe.ty)
+        {
+            e.subscriber = None;
+        }
     }
+    spans.mark_attached_to_dispatch();
+}
+
+/// For a layer that `reload::Layer` swapped in, which is told of no dispatcher (and cannot ask
+/// for one from inside a callback): it takes over the subscriber of the layer it replaced, whose
+/// table is gone while its dispatcher lives on. Called once per table, on its first callback.
+pub(crate) fn adopt_dispatch(spans: &Arc<SpanTable>, probe: Probe) {
+    let mut all = lock(&REGISTRY);
+    let own = all
+        .iter()
+        .position(|e| std::ptr::eq(e.spans.as_ptr(), Arc::as_ptr(spans)));
+    if let Some(own) = own {
+        if all[own].subscriber.is_none() {
+            let orphan = all.iter().position(|e| {
+                e.spans.strong_count() == 0
+                    && e.subscriber
+                        .as_ref()
+                        .is_some_and(|(p, _, d)| p.ty == probe.ty && d.upgrade().is_some())
+            });
+            if let Some(orphan) = orphan {
+                all[own].subscriber = all[orphan].subscriber.take();
+            }
+        }
+    }
+    spans.mark_attached_to_dispatch();
+}
+
+/// The live span table that holds span `id`, for a lookup that found no state by its dispatcher.
+pub(crate) fn table_holding(id: &tracing_core::span::Id) -> Option<Arc<SpanTable>> {
+    let tables: Vec<Arc<SpanTable>> = lock(&REGISTRY)
+        .iter()
+        .filter_map(|e| e.spans.upgrade())
+        .collect();
+    tables.into_iter().find(|t| t.with(id, |_| ()).is_some())
 }
 
 /// The tracelight state in dispatcher `d`, if it has a tracelight layer.
@@ -358,18 +415,27 @@ pub(crate) fn find(d: &Dispatch) -> Option<StateRef> {
     if let Some(r) = d.downcast_ref::<StateRef>() {
         return Some(r.clone());
     }
-    // Behind a wrapper that answers no downcast: the table whose subscriber this is.
-    let all = lock(&REGISTRY);
-    all.iter().find_map(|e| {
-        let (probe, addr) = e.subscriber?;
-        if probe(d) != Some(addr) {
-            return None;
-        }
-        Some(StateRef {
-            shared: e.shared.upgrade()?,
-            spans: e.spans.upgrade()?,
+    // Behind a wrapper that answers no downcast: the table whose subscriber this is. The probes
+    // (downcasts into other layers) run with the registry unlocked.
+    let candidates: Vec<_> = lock(&REGISTRY)
+        .iter()
+        .filter_map(|e| {
+            let (probe, addr, dispatch) = e.subscriber.clone()?;
+            Some((probe, addr, dispatch, e.shared.clone(), e.spans.clone()))
         })
-    })
+        .collect();
+    candidates
+        .into_iter()
+        .find_map(|(probe, addr, dispatch, shared, spans)| {
+            dispatch.upgrade()?;
+            if (probe.find)(d) != Some(addr) {
+                return None;
+            }
+            Some(StateRef {
+                shared: shared.upgrade()?,
+                spans: spans.upgrade()?,
+            })
+        })
 }
 
 /// The tracelight state of the current dispatcher.

@@ -547,3 +547,32 @@ fn a_debug_impl_runs_once_per_event_whatever_the_formats_and_streams() {
         "the error's Display impl"
     );
 }
+
+#[test]
+fn a_secret_named_error_keeps_its_type_and_loses_its_text() {
+    let err = GatewayError;
+    let lines = capture(tracelight::builder(), || {
+        error!(
+            session_error = &err as &(dyn std::error::Error + 'static),
+            "login failed"
+        );
+    });
+    let e = &lines[0]["error"];
+    assert_eq!(e["type"], "GatewayError", "{}", lines[0]);
+    assert_eq!(e["message"], "[REDACTED]", "{}", lines[0]);
+    assert!(!lines[0].to_string().contains("gateway"), "{}", lines[0]);
+}
+
+#[test]
+fn an_unterminated_private_key_in_a_span_field_still_gives_valid_json() {
+    let lines = capture(tracelight::builder(), || {
+        let s = info_span!(
+            "job",
+            key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA"
+        );
+        let _e = s.enter();
+        info!(other = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow", "inside");
+    });
+    assert_eq!(lines[0]["span"]["key"], "[REDACTED]", "{}", lines[0]);
+    assert_eq!(lines[0]["other"], "[REDACTED]", "{}", lines[0]);
+}

@@ -22,23 +22,35 @@ fn file_stream(path: &Path, rotation: Rotation) -> Stream {
     .format(Format::Json)
 }
 
-/// The contents of `name` and its rotated files, oldest first, gunzipped.
-fn read_all(dir: &Path, name: &str) -> Vec<String> {
-    let mut rotated: Vec<(usize, PathBuf)> = fs::read_dir(dir)
+/// The rotated files of `name`, oldest first: their names sort in time order (a time stamp or a
+/// period label, then `.1`, `.2`… for more files of one period).
+fn rotated(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut files: Vec<((String, u64), PathBuf)> = fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| {
             let p = e.unwrap().path();
             let f = p.file_name()?.to_str()?.to_owned();
             let rest = f.strip_prefix(&format!("{name}."))?;
-            let n: usize = rest.trim_end_matches(".gz").parse().ok()?;
-            Some((n, p))
+            let rest = rest.strip_suffix(".gz").unwrap_or(rest).to_owned();
+            let key = match rest.rsplit_once('.') {
+                Some((a, b)) if b.bytes().all(|c| c.is_ascii_digit()) => {
+                    (a.to_owned(), b.parse().ok()?)
+                }
+                _ => (rest, 0),
+            };
+            Some((key, p))
         })
         .collect();
-    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
-    let mut out = Vec::new();
-    for (_, p) in rotated {
-        out.push(read_maybe_gz(&p));
-    }
+    files.sort();
+    files.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The contents of `name` and its rotated files, oldest first, gunzipped.
+fn read_all(dir: &Path, name: &str) -> Vec<String> {
+    let mut out: Vec<String> = rotated(dir, name)
+        .iter()
+        .map(|p| read_maybe_gz(p))
+        .collect();
     out.push(fs::read_to_string(dir.join(name)).unwrap_or_default());
     out
 }
@@ -132,7 +144,7 @@ fn four_threads_across_rotations_lose_split_and_duplicate_nothing() {
 }
 
 #[test]
-fn size_rotation_keeps_the_newest_backups_numbered() {
+fn size_rotation_keeps_the_newest_backups_named_in_time_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
     let g = tracelight::builder()
@@ -146,23 +158,24 @@ fn size_rotation_keeps_the_newest_backups_numbered() {
         info!(i, "line");
     }
     g.shutdown();
-    let mut names: Vec<String> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["app.log", "app.log.1", "app.log.2", "app.log.3"]);
-    // .1 is the newest: its last line comes just before app.log's first.
-    let last_of = |f: &str| -> u64 {
-        let s = fs::read_to_string(dir.path().join(f)).unwrap();
+    let backups = rotated(dir.path(), "app.log");
+    assert_eq!(backups.len(), 3, "{backups:?}");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        4,
+        "the live file and 3 backups"
+    );
+    // Names sort in time order: the last one's last line comes just before app.log's first.
+    let last_of = |p: &Path| -> u64 {
+        let s = fs::read_to_string(p).unwrap();
         serde_json::from_str::<Value>(s.lines().last().unwrap()).unwrap()["i"]
             .as_u64()
             .unwrap()
     };
     let first_live: Value =
         serde_json::from_str(fs::read_to_string(&path).unwrap().lines().next().unwrap()).unwrap();
-    assert_eq!(last_of("app.log.1") + 1, first_live["i"].as_u64().unwrap());
-    assert!(last_of("app.log.3") < last_of("app.log.2"));
+    assert_eq!(last_of(&backups[2]) + 1, first_live["i"].as_u64().unwrap());
+    assert!(last_of(&backups[0]) < last_of(&backups[1]));
 }
 
 #[test]
@@ -292,6 +305,13 @@ fn lossy_mode_counts_every_dropped_line_and_says_so_in_the_stream() {
         let v: Value = serde_json::from_str(line).unwrap();
         if v["message"] == "e" {
             events += 1;
+        } else if v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("lines were lost")
+        {
+            // The summary the guard writes at the end.
+            assert_eq!(v["dropped"].as_u64(), Some(stats.dropped), "{v}");
         } else {
             assert_eq!(v["level"], "WARN");
             assert_eq!(v["target"], "tracelight::sink");

@@ -184,3 +184,54 @@ fn flush_and_stats_work_behind_a_per_layer_filter() {
         assert!(tracelight::current_handle().is_some());
     });
 }
+
+#[test]
+fn a_layer_swapped_in_by_reload_is_found() {
+    let (w1, first, _g1) = layer();
+    let (w2, second, _g2) = layer();
+    let (reloadable, handle) = tracing_subscriber::reload::Layer::new(first);
+    let d = tracing::Dispatch::new(tracing_subscriber::registry().with(reloadable));
+    tracing::dispatcher::with_default(&d, || {
+        info!("to the first");
+        handle.reload(second).unwrap();
+        let s = info_span!("request", request_id = "req-new");
+        let _e = s.enter();
+        assert!(tracelight::bind("user_id", 9u64), "bind after a reload");
+        assert_eq!(tracelight::current_request_id().as_deref(), Some("req-new"));
+        info!("to the second");
+        assert_eq!(
+            tracelight::stats()[0].events,
+            1,
+            "stats of the layer swapped in"
+        );
+    });
+    assert_eq!(w1.lines().len(), 1);
+    let lines = parse(&w2.lines());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["user_id"], 9, "{}", lines[0]);
+}
+
+#[test]
+fn a_dispatcher_that_is_gone_is_never_found_again() {
+    let (_w, layer, _guard) = layer();
+    // A clone keeps the layer's table alive after its dispatcher is dropped.
+    let keep = layer.clone();
+    let (reloadable, _h) = tracing_subscriber::reload::Layer::new(layer);
+    {
+        let d = tracing::Dispatch::new(tracing_subscriber::registry().with(reloadable));
+        tracing::dispatcher::with_default(&d, || {
+            assert!(tracelight::current_handle().is_some());
+        });
+    }
+    // New subscribers without tracelight, likely at the same address as the dropped one.
+    for _ in 0..8 {
+        let plain = tracing::Dispatch::new(tracing_subscriber::registry());
+        tracing::dispatcher::with_default(&plain, || {
+            assert!(
+                tracelight::current_handle().is_none(),
+                "found a dropped subscriber's state"
+            );
+        });
+    }
+    drop(keep);
+}

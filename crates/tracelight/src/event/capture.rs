@@ -31,7 +31,7 @@ pub(crate) enum Kind {
     Redacted,
     /// An error: its range is its type name (escaped, in the side buffer); its chain is `len`
     /// links from `first`.
-    Error { first: u32, len: u32 },
+    Error { first: usize, len: usize },
 }
 
 /// One captured field.
@@ -39,8 +39,8 @@ pub(crate) enum Kind {
 pub(crate) struct Value {
     pub(crate) name: &'static str,
     pub(crate) kind: Kind,
-    start: u32,
-    end: u32,
+    start: usize,
+    end: usize,
 }
 
 /// The event's fields, captured once (reused for every event on a thread).
@@ -57,7 +57,7 @@ pub(crate) struct Capture {
     /// The event's error's token, errors' type names and the links of their chains.
     side: Vec<u8>,
     /// Ranges in `side` of the links of errors' chains.
-    chain: Vec<(u32, u32)>,
+    chain: Vec<(usize, usize)>,
 }
 
 /// The settings of one capture.
@@ -112,18 +112,20 @@ impl Capture {
         } else {
             &self.members
         };
-        &buf[v.start as usize..v.end as usize]
+        buf.get(v.start..v.end).unwrap_or_default()
     }
 
     /// The escaped `Display` text of each link of an error's chain, from the error itself down.
     pub(crate) fn chain(&self, v: &Value) -> impl Iterator<Item = &[u8]> + '_ {
         let (first, len) = match v.kind {
-            Kind::Error { first, len } => (first as usize, len as usize),
+            Kind::Error { first, len } => (first, len),
             _ => (0, 0),
         };
-        self.chain[first..first + len]
+        self.chain
+            .get(first..first + len)
+            .unwrap_or_default()
             .iter()
-            .map(|&(s, e)| &self.side[s as usize..e as usize])
+            .map(|&(s, e)| self.side.get(s..e).unwrap_or_default())
     }
 
     /// The type name of the event's error, when it is an `&dyn Error`.
@@ -206,8 +208,8 @@ impl Recorder<'_, '_, '_> {
         self.cap.values.push(Value {
             name,
             kind,
-            start: start as u32,
-            end: end as u32,
+            start,
+            end,
         });
     }
 
@@ -218,8 +220,8 @@ impl Recorder<'_, '_, '_> {
         self.cap.values.push(Value {
             name,
             kind,
-            start: start as u32,
-            end: self.cap.side.len() as u32,
+            start,
+            end: self.cap.side.len(),
         });
     }
 
@@ -327,37 +329,47 @@ impl Visit for Recorder<'_, '_, '_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if !self.keep(field) {
+        if self.opts.skip_log_fields && field.name().starts_with("log.") {
             return;
         }
+        // A secret-named error keeps its type (for grouping) and loses its text.
+        let secret = self
+            .opts
+            .redactor
+            .is_some_and(|r| r.is_secret_field(field.name()));
         let side = &mut self.cap.side;
         let start = side.len();
         fields::write_type_name(side, value);
         let type_end = side.len();
         let first = self.cap.chain.len();
-        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(value);
-        while let Some(e) = cur {
-            let s = side.len();
-            let _ = write!(JsonEscaper(side), "{e}");
-            if let Some(r) = self.opts.redactor {
-                r.redact_raw(side, s);
-            }
-            self.cap.chain.push((s as u32, side.len() as u32));
-            cur = e.source();
-            if self.cap.chain.len() - first >= 64 {
-                // A cycle in `source()` would otherwise never end.
-                break;
+        if secret {
+            side.extend_from_slice(REDACTED.as_bytes());
+            self.cap.chain.push((type_end, side.len()));
+        } else {
+            let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(value);
+            while let Some(e) = cur {
+                let s = side.len();
+                let _ = write!(JsonEscaper(side), "{e}");
+                if let Some(r) = self.opts.redactor {
+                    r.redact_raw(side, s);
+                }
+                self.cap.chain.push((s, side.len()));
+                cur = e.source();
+                if self.cap.chain.len() - first >= 64 {
+                    // A cycle in `source()` would otherwise never end.
+                    break;
+                }
             }
         }
         let kind = Kind::Error {
-            first: first as u32,
-            len: (self.cap.chain.len() - first) as u32,
+            first,
+            len: self.cap.chain.len() - first,
         };
         let v = Value {
             name: field.name(),
             kind,
-            start: start as u32,
-            end: type_end as u32,
+            start,
+            end: type_end,
         };
         if self.cap.error.is_none() {
             self.cap.error = Some(self.cap.values.len());
@@ -369,7 +381,8 @@ impl Visit for Recorder<'_, '_, '_> {
             keys.write_key(&mut self.cap.members, field.name());
         }
         let mut obj = std::mem::take(&mut self.cap.members);
-        write_error_object(&mut obj, self.cap, &v, &self.cap.side[start..type_end]);
+        let type_name = self.cap.side.get(start..type_end).unwrap_or_default();
+        write_error_object(&mut obj, self.cap, &v, type_name);
         obj.push(b',');
         self.cap.members = obj;
         self.cap.values.push(v);

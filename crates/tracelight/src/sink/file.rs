@@ -4,15 +4,12 @@
 //! time, so a line is never split across files: when a batch would cross the size limit, it is
 //! cut at the last newline that fits, the file is rotated, and the rest goes to the new file.
 //!
-//! Rotation renames the live file to a staging name (`app.log.rotating.<n>`) and opens a new one at
-//! once; the [`Archiver`] thread then compresses the staged file (gzip, optional), gives it its
-//! final name and applies retention, so the writer never waits for compression:
-//!
-//! - size only: `app.log` → `app.log.1` (`.gz`), older ones shifted to `.2`, `.3`… and the oldest
-//!   beyond the backup count removed;
-//! - by time (hourly or daily, UTC), with or without a size limit: `app.log.2026-11-21` (daily) or
-//!   `app.log.2026-11-21T13` (hourly), then `.1`, `.2`… for further size rotations in the same
-//!   period; the newest `backups` files are kept, and files older than `max_age` are removed.
+//! Rotation renames the live file to its final name in the stream's series (see [`Series`]:
+//! `app.log.2026-12-01T08-30-00-123456` by size, `app.log.2026-12-01` by day) and opens a new one
+//! at once; the [`Archiver`] thread then compresses the rotated file (gzip, optional) and applies
+//! retention, so the writer never waits for compression. On start, what an earlier process left
+//! is finished first, and a live file whose last line was cut short (a kill) is rotated out as it
+//! is, so that the broken line stays the last line of its file.
 //!
 //! The live file is checked every second: if an operator removed or moved it (logrotate without
 //! `copytruncate`), a new one is opened at the same path. A missing directory is created.
@@ -32,6 +29,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::series::Series;
 use super::{lock, Counters, Destination, Health};
 use crate::time::render_seconds;
 
@@ -94,6 +92,7 @@ pub struct Rotation {
     pub(crate) period: Option<Period>,
     pub(crate) backups: usize,
     pub(crate) max_age: Option<Duration>,
+    pub(crate) max_total_bytes: Option<u64>,
     pub(crate) compress: bool,
 }
 
@@ -117,6 +116,7 @@ impl Rotation {
             period: None,
             backups: DEFAULT_BACKUPS,
             max_age: None,
+            max_total_bytes: None,
             compress: true,
         }
     }
@@ -128,6 +128,7 @@ impl Rotation {
             period: Some(period),
             backups: DEFAULT_BACKUPS,
             max_age: None,
+            max_total_bytes: None,
             compress: true,
         }
     }
@@ -139,6 +140,7 @@ impl Rotation {
             period: None,
             backups: 0,
             max_age: None,
+            max_total_bytes: None,
             compress: false,
         }
     }
@@ -164,6 +166,20 @@ impl Rotation {
     /// Removes rotated files older than `age`.
     pub fn max_age(mut self, age: Duration) -> Rotation {
         self.max_age = Some(age);
+        self
+    }
+
+    /// The disk bound: rotated files of the stream hold at most `bytes` together (compressed or
+    /// not yet), the oldest going first. The live file is bounded by
+    /// [`max_bytes`](Rotation::max_bytes).
+    ///
+    /// ```
+    /// use tracelight::sink::Rotation;
+    /// let r = Rotation::size(10 << 20).backups(100).max_total_bytes(200 << 20);
+    /// # let _ = r;
+    /// ```
+    pub fn max_total_bytes(mut self, bytes: u64) -> Rotation {
+        self.max_total_bytes = Some(bytes);
         self
     }
 
@@ -222,14 +238,11 @@ pub(crate) fn check_writable(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// What the archiver does with one staged file.
+/// What the archiver does with one rotated file: compress it (if the rotation says so) and
+/// apply retention to its series.
 struct Job {
-    staged: PathBuf,
-    dir: PathBuf,
-    name: String,
-    rotation: Rotation,
-    /// The period label of the data in the file (time rotation only).
-    label: Option<String>,
+    path: PathBuf,
+    series: Arc<Series>,
 }
 
 #[derive(Default)]
@@ -259,12 +272,11 @@ impl Archiver {
             .name("tracelight-archiver".into())
             .spawn(move || {
                 for job in rx {
-                    let staged = job.staged.clone();
-                    if let Err(e) = archive(&job) {
+                    if let Err(e) = job.series.archive(&job.path) {
                         let _ = writeln!(
                             io::stderr(),
                             "tracelight: cannot archive rotated file {}: {e}",
-                            staged.display()
+                            job.path.display()
                         );
                     }
                     let (m, cv) = &*worker_state;
@@ -282,14 +294,14 @@ impl Archiver {
     fn submit(&self, job: Job) {
         let tx = lock(&self.tx);
         let Some(tx) = tx.as_ref() else {
-            // Stopped: archive on this thread rather than leave a staged file behind.
-            let _ = archive(&job);
+            // Stopped: archive on this thread rather than leave a file uncompressed.
+            let _ = job.series.archive(&job.path);
             return;
         };
         lock(&self.state.0).pending += 1;
         if let Err(mpsc::SendError(job)) = tx.send(job) {
             lock(&self.state.0).pending -= 1;
-            let _ = archive(&job);
+            let _ = job.series.archive(&job.path);
         }
     }
 
@@ -310,146 +322,6 @@ impl Archiver {
             let _ = t.join();
         }
     }
-}
-
-fn gz_name(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".gz");
-    PathBuf::from(s)
-}
-
-fn exists_any(p: &Path) -> bool {
-    p.exists() || gz_name(p).exists()
-}
-
-/// Gzips `src` into `dst` through a temporary file, then removes `src`.
-fn compress(src: &Path, dst: &Path) -> io::Result<()> {
-    let mut tmp = dst.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut input = File::open(src)?;
-        let out = File::create(&tmp)?;
-        let mut enc =
-            flate2::write::GzEncoder::new(io::BufWriter::new(out), flate2::Compression::fast());
-        io::copy(&mut input, &mut enc)?;
-        let mut out = enc.finish()?;
-        out.flush()?;
-    }
-    fs::rename(&tmp, dst)?;
-    fs::remove_file(src)
-}
-
-fn archive(job: &Job) -> io::Result<()> {
-    let base = job.dir.join(&job.name);
-    let r = &job.rotation;
-    if r.backups == 0 && r.max_age.is_none() {
-        return fs::remove_file(&job.staged);
-    }
-    match &job.label {
-        None => {
-            // Size scheme: compress first (slow), then shift and rename (fast).
-            let ready = if r.compress {
-                let mut z = job.staged.as_os_str().to_owned();
-                z.push(".gz");
-                let z = PathBuf::from(z);
-                compress(&job.staged, &z)?;
-                z
-            } else {
-                job.staged.clone()
-            };
-            let numbered = |k: usize| {
-                let mut s = base.as_os_str().to_owned();
-                s.push(format!(".{k}"));
-                PathBuf::from(s)
-            };
-            let keep = r.backups.max(1);
-            // Shift the existing backups only (listing the directory once), newest last.
-            let mut existing = numbered_backups(&job.dir, &job.name)?;
-            existing.sort_by_key(|(k, _)| std::cmp::Reverse(*k));
-            for (k, path) in existing {
-                if k >= keep {
-                    let _ = fs::remove_file(&path);
-                    continue;
-                }
-                let gz = path.extension().is_some_and(|e| e == "gz");
-                let to = numbered(k + 1);
-                fs::rename(&path, if gz { gz_name(&to) } else { to })?;
-            }
-            let target = if r.compress {
-                gz_name(&numbered(1))
-            } else {
-                numbered(1)
-            };
-            fs::rename(&ready, target)?;
-        }
-        Some(label) => {
-            let mut stem = base.as_os_str().to_owned();
-            stem.push(format!(".{label}"));
-            let stem = PathBuf::from(stem);
-            let mut target = stem.clone();
-            let mut k = 1;
-            while exists_any(&target) {
-                let mut s = stem.as_os_str().to_owned();
-                s.push(format!(".{k}"));
-                target = PathBuf::from(s);
-                k += 1;
-            }
-            if r.compress {
-                compress(&job.staged, &gz_name(&target))?;
-            } else {
-                fs::rename(&job.staged, &target)?;
-            }
-        }
-    }
-    prune(&job.dir, &job.name, r)
-}
-
-/// The size scheme's backups in `dir`: `(k, path)` for `name.k` and `name.k.gz`.
-fn numbered_backups(dir: &Path, name: &str) -> io::Result<Vec<(usize, PathBuf)>> {
-    let prefix = format!("{name}.");
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let fname = entry.file_name();
-        let Some(rest) = fname.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
-            continue;
-        };
-        if let Ok(k) = rest.strip_suffix(".gz").unwrap_or(rest).parse::<usize>() {
-            out.push((k, entry.path()));
-        }
-    }
-    Ok(out)
-}
-
-/// Applies retention by count (time scheme) and by age (both schemes).
-fn prune(dir: &Path, name: &str, r: &Rotation) -> io::Result<()> {
-    let prefix = format!("{name}.");
-    let mut rotated: Vec<(SystemTime, PathBuf)> = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let fname = entry.file_name();
-        let Some(fname) = fname.to_str() else {
-            continue;
-        };
-        if !fname.starts_with(&prefix) || fname.contains(".rotating.") || fname.ends_with(".tmp") {
-            continue;
-        }
-        let modified = entry.metadata()?.modified().unwrap_or(UNIX_EPOCH);
-        rotated.push((modified, entry.path()));
-    }
-    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
-    let now = SystemTime::now();
-    for (i, (modified, path)) in rotated.iter().enumerate() {
-        let too_many = r.period.is_some() && r.backups > 0 && i >= r.backups;
-        let too_old = r
-            .max_age
-            .is_some_and(|age| now.duration_since(*modified).unwrap_or_default() > age);
-        if too_many || too_old {
-            let _ = fs::remove_file(path);
-        }
-    }
-    Ok(())
 }
 
 fn now_secs() -> u64 {
@@ -479,7 +351,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub(crate) struct RollingFile {
     path: PathBuf,
     dir: PathBuf,
-    name: String,
     rotation: Rotation,
     file: Option<File>,
     size: u64,
@@ -489,7 +360,8 @@ pub(crate) struct RollingFile {
     last_check: Instant,
     /// The live file ends in the middle of a line (after a failed write): do not rotate it yet.
     partial: bool,
-    seq: u64,
+    /// The rotated files: names, retention, recovery.
+    series: Arc<Series>,
     archiver: Arc<Archiver>,
     /// Lines not written yet because writing failed; retried with a backoff.
     retry: Vec<u8>,
@@ -515,10 +387,14 @@ impl RollingFile {
             || "app.log".to_owned(),
             |n| n.to_string_lossy().into_owned(),
         );
+        let series = Arc::new(Series::new(
+            dir.clone(),
+            name.clone(),
+            opts.rotation.clone(),
+        ));
         let f = RollingFile {
             path,
             dir,
-            name,
             rotation: opts.rotation.clone(),
             file: None,
             size: 0,
@@ -526,49 +402,42 @@ impl RollingFile {
             ino: None,
             last_check: Instant::now(),
             partial: false,
-            seq: 0,
+            series,
             archiver,
             retry: Vec::new(),
             retry_cap: retry_cap.max(64 * 1024),
             retry_at: None,
             backoff: FIRST_BACKOFF,
         };
-        f.adopt_leftovers();
+        f.recover();
         // Open at once so every stream's file is there from the start; if that fails, the first
         // write tries again, and counts and reports the failure.
         let mut f = f;
-        let _ = f.open();
+        if f.open().is_ok() && f.partial_at_start() {
+            // The last line was cut short by a crash or a kill: the file is rotated out as it is,
+            // so that line stays the last of its file and the next line starts a new one whole.
+            let _ = f.rotate(&Counters::default());
+        }
         f
     }
 
-    /// Staged files left by a process that stopped mid-rotation are archived now.
-    fn adopt_leftovers(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
+    /// Whether the live file, as found at start, ends in the middle of a line.
+    fn partial_at_start(&self) -> bool {
+        self.rotation.rotates()
+            && self.size > 0
+            && !super::series::ends_with_newline(&self.path).unwrap_or(true)
+    }
+
+    /// Finishes what an earlier process left in the directory (see [`Series::recover`]).
+    fn recover(&self) {
+        if !self.rotation.rotates() {
             return;
-        };
-        let prefix = format!("{}.rotating.", self.name);
-        for e in entries.flatten() {
-            let fname = e.file_name();
-            if fname.to_str().is_some_and(|n| {
-                n.starts_with(&prefix) && !n.ends_with(".gz") && !n.ends_with(".tmp")
-            }) {
-                let label = self.rotation.period.map(|p| {
-                    let secs = e
-                        .metadata()
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                        .map_or_else(now_secs, |d| d.as_secs());
-                    p.label(secs)
-                });
-                self.archiver.submit(Job {
-                    staged: e.path(),
-                    dir: self.dir.clone(),
-                    name: self.name.clone(),
-                    rotation: self.rotation.clone(),
-                    label,
-                });
-            }
+        }
+        for path in self.series.recover() {
+            self.archiver.submit(Job {
+                path,
+                series: Arc::clone(&self.series),
+            });
         }
     }
 
@@ -622,28 +491,11 @@ impl RollingFile {
             (Some(p), None) => Some(p.label(now_secs())),
             _ => None,
         };
-        self.seq += 1;
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        let staged = self
-            .dir
-            .join(format!("{}.rotating.{nanos}-{}", self.name, self.seq));
-        match fs::rename(&self.path, &staged) {
-            Ok(()) => {
-                c.rotations.fetch_add(1, Ordering::Relaxed);
-                self.archiver.submit(Job {
-                    staged,
-                    dir: self.dir.clone(),
-                    name: self.name.clone(),
-                    rotation: self.rotation.clone(),
-                    label,
-                });
-            }
-            // Removed under us: nothing to archive, start afresh.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        if let Some(path) = self.series.rotate_out(&self.path, label.as_deref(), c)? {
+            self.archiver.submit(Job {
+                path,
+                series: Arc::clone(&self.series),
+            });
         }
         self.open()
     }

@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod file;
+mod series;
 
 pub(crate) use file::{check_writable, Archiver, RollingFile};
 pub use file::{FileOptions, Period, Rotation, DEFAULT_BACKUPS, DEFAULT_MAX_BYTES};
@@ -131,6 +132,9 @@ pub struct StreamStats {
     pub lost: u64,
     /// File rotations.
     pub rotations: u64,
+    /// Rotations that found earlier rotated files still waiting for compression (compression
+    /// falls behind; the disk bound still holds).
+    pub compression_behind: u64,
 }
 
 /// Live counters of one stream, updated by the writer thread.
@@ -142,6 +146,7 @@ pub(crate) struct Counters {
     pub(crate) write_errors: AtomicU64,
     pub(crate) lost: AtomicU64,
     pub(crate) rotations: AtomicU64,
+    pub(crate) compression_behind: AtomicU64,
 }
 
 impl Counters {
@@ -154,6 +159,7 @@ impl Counters {
             write_errors: self.write_errors.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
             rotations: self.rotations.load(Ordering::Relaxed),
+            compression_behind: self.compression_behind.load(Ordering::Relaxed),
         }
     }
 }
