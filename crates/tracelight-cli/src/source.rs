@@ -22,8 +22,10 @@ pub struct Source {
 /// How a file name relates to rotation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Generation {
-    /// A dated archive such as `app.log.2026-11-21` (sorted by the date text).
-    Dated(String),
+    /// A dated archive: `app.log.2026-12-01T08-30-00-123456` (rotated by size at that time),
+    /// `app.log.2026-11-21` (a period), `app.log.2026-11-21.2` (the third file of that period);
+    /// sorted by the date text, then the counter.
+    Dated(String, u64),
     /// A numbered backup `app.log.N`: higher is older.
     Numbered(std::cmp::Reverse<u64>),
     /// The live file.
@@ -33,6 +35,16 @@ pub enum Generation {
 /// Splits a file name into its base (e.g. `app.log`) and its rotation generation.
 pub fn rotation_of(name: &str) -> (String, Generation) {
     let name = name.strip_suffix(".gz").unwrap_or(name);
+    // `<base>.<date>.<k>`: a further file of one period.
+    if let Some((rest, k)) = name.rsplit_once('.') {
+        if let Some((base, date)) = rest.rsplit_once('.') {
+            let counter = !k.is_empty() && k.len() <= 6 && k.bytes().all(|b| b.is_ascii_digit());
+            if counter && !base.is_empty() && is_date(date) {
+                let k = k.parse().unwrap_or(0);
+                return (base.to_owned(), Generation::Dated(date.to_owned(), k));
+            }
+        }
+    }
     if let Some((base, suffix)) = name.rsplit_once('.') {
         if !base.is_empty() && !suffix.is_empty() {
             if suffix.bytes().all(|b| b.is_ascii_digit()) && suffix.len() <= 6 {
@@ -40,17 +52,20 @@ pub fn rotation_of(name: &str) -> (String, Generation) {
                     return (base.to_owned(), Generation::Numbered(std::cmp::Reverse(n)));
                 }
             }
-            if suffix.len() >= 8
-                && suffix.as_bytes()[0].is_ascii_digit()
-                && suffix
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'T')
-            {
-                return (base.to_owned(), Generation::Dated(suffix.to_owned()));
+            if is_date(suffix) {
+                return (base.to_owned(), Generation::Dated(suffix.to_owned(), 0));
             }
         }
     }
     (name.to_owned(), Generation::Live)
+}
+
+/// A date or time stamp in a rotated file's name: digits first, then digits, `-`, `_`, `T`.
+fn is_date(s: &str) -> bool {
+    s.len() >= 8
+        && s.as_bytes()[0].is_ascii_digit()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'T')
 }
 
 /// Is this the name of a rotated (not live) file?
@@ -177,9 +192,24 @@ mod tests {
         );
         assert_eq!(
             rotation_of("app.log.2026-11-21.gz"),
-            ("app.log".into(), Generation::Dated("2026-11-21".into()))
+            ("app.log".into(), Generation::Dated("2026-11-21".into(), 0))
         );
         assert!(rotation_of("app.log.3").1 < rotation_of("app.log.1").1);
+        // The series as written today: by size, a time stamp; by period, the label then `.k`.
+        let order = [
+            "app.log.2026-11-21",
+            "app.log.2026-11-21.1.gz",
+            "app.log.2026-11-21.2",
+            "app.log.2026-11-21.10",
+            "app.log.2026-12-01T08-30-00-123456.gz",
+            "app.log.2026-12-01T08-30-00-123457",
+            "app.log",
+        ];
+        for w in order.windows(2) {
+            let (a, b) = (rotation_of(w[0]), rotation_of(w[1]));
+            assert_eq!(a.0, "app.log", "{}", w[0]);
+            assert!(a.1 < b.1, "{} before {}", w[0], w[1]);
+        }
         assert!(rotation_of("app.log.1").1 < rotation_of("app.log").1);
         assert!(looks_like_log("app.log.2026-11-21.gz"));
         assert!(looks_like_log("errors.log.1"));

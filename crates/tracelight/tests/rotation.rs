@@ -323,3 +323,70 @@ fn lossy_mode_counts_every_dropped_line_and_says_so_in_the_stream() {
     assert_eq!(events + stats.dropped, 4 * EACH, "{stats:?}");
     assert_eq!(reported, stats.dropped);
 }
+
+#[test]
+fn a_live_file_cut_mid_line_is_rotated_out_as_it_is_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    // What a kill in the middle of a write leaves: whole lines, then half of one.
+    fs::write(&path, "{\"i\":0}\n{\"i\":1}\n{\"i\":2,\"mess").unwrap();
+    let g = tracelight::builder()
+        .stream(file_stream(&path, Rotation::size(1 << 20).compress(false)))
+        .init_local()
+        .unwrap();
+    info!("after restart");
+    g.shutdown();
+    let backups = rotated(dir.path(), "app.log");
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(
+        fs::read_to_string(&backups[0]).unwrap(),
+        "{\"i\":0}\n{\"i\":1}\n{\"i\":2,\"mess",
+        "the cut line stays the last line of its file, unchanged"
+    );
+    let live = fs::read_to_string(&path).unwrap();
+    let first: Value = serde_json::from_str(live.lines().next().unwrap()).unwrap();
+    assert_eq!(first["message"], "after restart");
+}
+
+#[test]
+fn backups_of_earlier_versions_are_renamed_into_the_series_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    // The numbered scheme: `.1` is the newest. And a staging file a crash left behind.
+    for (n, age_s) in [(1u64, 300u64), (2, 400), (3, 500)] {
+        let p = dir.path().join(format!("app.log.{n}"));
+        fs::write(&p, format!("{{\"old\":{n}}}\n")).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(age_s))
+            .unwrap();
+    }
+    fs::write(
+        dir.path().join("app.log.rotating.1764577800000000000-1"),
+        "{\"old\":0}\n",
+    )
+    .unwrap();
+    let g = tracelight::builder()
+        .stream(file_stream(
+            &path,
+            Rotation::size(1 << 20).backups(10).compress(false),
+        ))
+        .init_local()
+        .unwrap();
+    g.shutdown();
+    let contents: Vec<String> = rotated(dir.path(), "app.log")
+        .iter()
+        .map(|p| fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        [
+            "{\"old\":3}\n",
+            "{\"old\":2}\n",
+            "{\"old\":1}\n",
+            "{\"old\":0}\n"
+        ]
+    );
+}
