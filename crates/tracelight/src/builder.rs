@@ -641,6 +641,9 @@ impl Builder {
         let subscriber = Registry::default().with(filter).with(layer);
         #[cfg(feature = "otel")]
         {
+            if let Some(o) = &otel {
+                o.set_report(otel_report(&guard.inner));
+            }
             guard.otel = otel;
         }
         tracing::subscriber::set_global_default(subscriber)
@@ -688,6 +691,9 @@ impl Builder {
         let subscriber = Registry::default().with(filter).with(layer);
         #[cfg(feature = "otel")]
         {
+            if let Some(o) = &otel {
+                o.set_report(otel_report(&guard.inner));
+            }
             guard.otel = otel;
         }
         let default = tracing::subscriber::set_default(subscriber);
@@ -696,6 +702,32 @@ impl Builder {
             guard,
         })
     }
+}
+
+/// The export's own lines go to tracelight's streams (ERROR ones to `errors`), as lines of its
+/// own: they are written whatever the filter, and from the export threads, which have no
+/// dispatcher of their own.
+#[cfg(feature = "otel")]
+fn otel_report(shared: &Arc<Shared>) -> crate::otel::Report {
+    let shared = Arc::downgrade(shared);
+    Arc::new(move |error, message, fields| {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let values: Vec<(&str, crate::state::SynthValue<'_>)> = fields
+            .iter()
+            .map(|(k, v)| match v.parse::<u64>() {
+                Ok(n) => (*k, crate::state::SynthValue::U64(n)),
+                Err(_) => (*k, crate::state::SynthValue::Str(v.as_str())),
+            })
+            .collect();
+        let level = if error {
+            tracing::Level::ERROR
+        } else {
+            tracing::Level::WARN
+        };
+        shared.emit_synthetic(level, "tracelight::otel", message, &values);
+    })
 }
 
 #[cfg(feature = "otel")]

@@ -156,8 +156,9 @@ fn a_collector_that_never_answers_does_not_slow_the_service() {
             std::thread::sleep(Duration::from_millis(5));
         }
     });
+    let lines = tracelight::sink::MemoryWriter::new();
     let guard = tracelight::builder()
-        .writer(tracelight::sink::MemoryWriter::new())
+        .writer(lines.clone())
         .otel(
             OtelConfig::new()
                 .endpoint(format!("http://127.0.0.1:{port}"))
@@ -182,14 +183,39 @@ fn a_collector_that_never_answers_does_not_slow_the_service() {
     let (median2, max2) = measure(3000, "silent-2");
     eprintln!("silent collector: median {median:?} / {median2:?}, max {max:?} / {max2:?}");
     assert!(max < Duration::from_millis(250) && max2 < Duration::from_millis(250));
-    // The guard gives up after its shutdown timeout rather than hanging.
+    // The guard gives up after its shutdown timeout (1 s, both signals at once) rather than
+    // hanging, and accounts for every span and record.
     let start = Instant::now();
     guard.shutdown();
     assert!(
-        start.elapsed() < Duration::from_secs(5),
+        start.elapsed() < Duration::from_millis(1500),
         "{:?}",
         start.elapsed()
     );
+    let stats = tracelight::otel::stats();
+    for (name, s) in [("spans", stats.spans), ("logs", stats.logs)] {
+        assert!(s.created() > 0, "{name}: {s:?}");
+        assert_eq!(
+            s.exported + s.dropped + s.failed + s.lost_at_shutdown,
+            s.created(),
+            "{name}: every item is accounted for: {s:?}"
+        );
+        assert!(s.lost() > 0, "{name}: {s:?}");
+    }
+    // The failure and the summary are lines in the log, not only on stderr.
+    let text = lines.contents();
+    assert!(
+        text.contains("OpenTelemetry export failed"),
+        "no failure line"
+    );
+    let summary = text
+        .lines()
+        .find(|l| l.contains("OpenTelemetry export lost telemetry"))
+        .expect("a summary line");
+    let v: serde_json::Value = serde_json::from_str(summary).unwrap();
+    assert_eq!(v["level"], "WARN");
+    assert_eq!(v["spans_lost"].as_u64(), Some(stats.spans.lost()), "{v}");
+    assert_eq!(v["logs_lost"].as_u64(), Some(stats.logs.lost()), "{v}");
     drop(guard);
     let _ = held.join();
 }

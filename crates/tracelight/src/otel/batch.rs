@@ -27,7 +27,7 @@ use super::config::BatchConfig;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SignalStats {
-    /// Items taken into the queue.
+    /// Items taken into the queue (also those made after the shutdown, which are lost at once).
     pub queued: u64,
     /// Items the collector accepted.
     pub exported: u64,
@@ -35,28 +35,87 @@ pub struct SignalStats {
     pub dropped: u64,
     /// Items lost because their export failed or timed out.
     pub failed: u64,
+    /// Items still queued or being exported when the shutdown's time ran out, or made after the
+    /// shutdown: never exported.
+    pub lost_at_shutdown: u64,
     /// Export requests that failed.
     pub failed_exports: u64,
 }
 
-#[derive(Debug, Default)]
+impl SignalStats {
+    /// Every item made: `queued + dropped`. Once the pipeline is shut down, each of them is
+    /// exported, dropped, failed or lost at shutdown.
+    ///
+    /// ```
+    /// let s = tracelight::otel::stats().spans;
+    /// assert!(s.created() >= s.exported);
+    /// ```
+    pub fn created(&self) -> u64 {
+        self.queued + self.dropped
+    }
+
+    /// Items not exported: dropped, failed or lost at shutdown.
+    pub fn lost(&self) -> u64 {
+        self.dropped + self.failed + self.lost_at_shutdown
+    }
+}
+
+/// Writes a line of tracelight's own about the export: `(is_error, message, fields)`.
+pub(crate) type Report = Arc<dyn Fn(bool, &str, &[(&str, String)]) + Send + Sync>;
+
+#[derive(Default)]
 pub(crate) struct Counters {
+    /// Where export failures, recoveries and the loss summary are written as lines (set by the
+    /// builder to tracelight's own streams); a `tracing` event when unset.
+    pub(crate) report: std::sync::OnceLock<Report>,
     queued: AtomicU64,
     exported: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    /// Queued items abandoned when the shutdown's time ran out.
+    abandoned: AtomicU64,
+    /// Items made after the shutdown.
+    late: AtomicU64,
     failed_exports: AtomicU64,
     reported_drop: AtomicBool,
     reported_failure: AtomicBool,
 }
 
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters")
+            .field("stats", &self.snapshot())
+            .finish()
+    }
+}
+
 impl Counters {
+    /// Writes a line about the export through the report, or as a `tracing` event.
+    pub(crate) fn say(&self, error: bool, message: &str, fields: &[(&str, String)]) {
+        if let Some(report) = self.report.get() {
+            report(error, message, fields);
+            return;
+        }
+        let fields = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if error {
+            tracing::error!(target: "tracelight::otel", details = fields.as_str(), "{message}");
+        } else {
+            tracing::warn!(target: "tracelight::otel", details = fields.as_str(), "{message}");
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> SignalStats {
         SignalStats {
             queued: self.queued.load(Ordering::Relaxed),
             exported: self.exported.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            lost_at_shutdown: self.abandoned.load(Ordering::Relaxed)
+                + self.late.load(Ordering::Relaxed),
             failed_exports: self.failed_exports.load(Ordering::Relaxed),
         }
     }
@@ -78,6 +137,11 @@ struct State<T> {
     flush_done: u64,
     shutdown: bool,
     finished: bool,
+    /// Items taken out of the queue for the export in progress.
+    in_flight: usize,
+    /// The shutdown gave up waiting: what the export thread still holds is counted as lost, and
+    /// it counts nothing more.
+    abandoned: bool,
 }
 
 struct Shared<T> {
@@ -135,6 +199,8 @@ impl<T: Send + 'static> Batcher<T> {
                 flush_done: 0,
                 shutdown: false,
                 finished: false,
+                in_flight: 0,
+                abandoned: false,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -207,6 +273,10 @@ impl<T: Send + 'static> Batcher<T> {
         let sh = &*self.shared;
         let mut st = sh.lock();
         if st.shutdown {
+            // Made after the shutdown: taken, and lost at once.
+            drop(st);
+            sh.counters.queued.fetch_add(1, Ordering::Relaxed);
+            sh.counters.late.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if st.items.len() >= sh.config.max_queue_size {
@@ -266,6 +336,15 @@ impl<T: Send + 'static> Batcher<T> {
         while !st.finished {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                // Out of time (a collector that never answers): what is still queued or in
+                // flight is lost, and counted as such; the thread ends on its own.
+                let lost = st.items.len() + st.in_flight;
+                st.items.clear();
+                st.in_flight = 0;
+                st.abandoned = true;
+                sh.counters
+                    .abandoned
+                    .fetch_add(lost as u64, Ordering::Relaxed);
                 return false;
             }
             st = sh
@@ -323,13 +402,24 @@ fn run<E: Export>(sh: &Shared<E::Item>, rt: &tokio::runtime::Runtime, mut export
             let batch: Vec<E::Item> = {
                 let mut st = sh.lock();
                 let n = pending.min(cfg.max_export_batch_size).min(st.items.len());
+                st.in_flight = n;
                 st.items.drain(..n).collect()
             };
             if batch.is_empty() {
                 break;
             }
             pending -= batch.len();
-            export_one(sh, rt, &mut exporter, batch);
+            let outcome = export_one(sh, rt, &mut exporter, batch);
+            let mut st = sh.lock();
+            if st.abandoned {
+                // The shutdown gave up on us and counted this batch as lost.
+                st.finished = true;
+                sh.done.notify_all();
+                return;
+            }
+            st.in_flight = 0;
+            drop(st);
+            outcome.count(sh);
         }
         let mut st = sh.lock();
         if drain_all && st.flush_done < flush_ticket {
@@ -339,17 +429,61 @@ fn run<E: Export>(sh: &Shared<E::Item>, rt: &tokio::runtime::Runtime, mut export
         if shutdown {
             drop(st);
             exporter.shutdown();
-            let lost = sh.counters.snapshot();
-            if lost.dropped + lost.failed > 0 {
-                eprintln!(
-                    "tracelight: OpenTelemetry {}: {} exported, {} dropped (queue full), {} lost to failed exports",
-                    sh.signal, lost.exported, lost.dropped, lost.failed
-                );
-            }
             let mut st = sh.lock();
             st.finished = true;
             sh.done.notify_all();
             return;
+        }
+    }
+}
+
+/// What one export did, counted once the batch is known not to have been given up on.
+enum Outcome {
+    Exported(u64),
+    Failed(u64, String),
+}
+
+impl Outcome {
+    fn count<T>(self, sh: &Shared<T>) {
+        match self {
+            Outcome::Exported(n) => {
+                sh.counters.exported.fetch_add(n, Ordering::Relaxed);
+                if sh.counters.reported_failure.swap(false, Ordering::Relaxed) {
+                    // The end of an outage: a line in the logs, beside the failure's.
+                    let lost = sh.counters.failed.load(Ordering::Relaxed);
+                    sh.counters.say(
+                        false,
+                        "OpenTelemetry export works again",
+                        &[
+                            ("signal", sh.signal.to_owned()),
+                            ("endpoint", sh.endpoint.clone()),
+                            ("failed", lost.to_string()),
+                        ],
+                    );
+                }
+            }
+            Outcome::Failed(n, reason) => {
+                sh.counters.failed.fetch_add(n, Ordering::Relaxed);
+                sh.counters.failed_exports.fetch_add(1, Ordering::Relaxed);
+                if !sh.counters.reported_failure.swap(true, Ordering::Relaxed) {
+                    // Once per outage: on stderr and as an ERROR line in the logs (the errors
+                    // stream takes it).
+                    let reason = one_line(&reason);
+                    eprintln!(
+                        "tracelight: OpenTelemetry {} export to {} failed: {}; the service is not slowed, lost {} are counted (tracelight::otel::stats()) and export resumes when the collector answers",
+                        sh.signal, sh.endpoint, reason, sh.signal
+                    );
+                    sh.counters.say(
+                        true,
+                        "OpenTelemetry export failed",
+                        &[
+                            ("signal", sh.signal.to_owned()),
+                            ("endpoint", sh.endpoint.clone()),
+                            ("reason", reason),
+                        ],
+                    );
+                }
+            }
         }
     }
 }
@@ -359,7 +493,7 @@ fn export_one<E: Export>(
     rt: &tokio::runtime::Runtime,
     exporter: &mut E,
     batch: Vec<E::Item>,
-) {
+) -> Outcome {
     let n = batch.len() as u64;
     let timeout = sh.config.export_timeout;
     let result = rt.block_on(async {
@@ -369,22 +503,8 @@ fn export_one<E: Export>(
         }
     });
     match result {
-        Ok(()) => {
-            sh.counters.exported.fetch_add(n, Ordering::Relaxed);
-        }
-        Err(reason) => {
-            sh.counters.failed.fetch_add(n, Ordering::Relaxed);
-            sh.counters.failed_exports.fetch_add(1, Ordering::Relaxed);
-            if !sh.counters.reported_failure.swap(true, Ordering::Relaxed) {
-                eprintln!(
-                    "tracelight: OpenTelemetry {} export to {} failed: {}; the service is not slowed, lost {} are counted (tracelight::otel::stats()) and export resumes when the collector answers",
-                    sh.signal,
-                    sh.endpoint,
-                    one_line(&reason),
-                    sh.signal
-                );
-            }
-        }
+        Ok(()) => Outcome::Exported(n),
+        Err(reason) => Outcome::Failed(n, reason),
     }
 }
 

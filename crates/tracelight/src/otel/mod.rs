@@ -77,6 +77,7 @@ use tracing_core::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+pub(crate) use batch::Report;
 pub use batch::SignalStats;
 use batch::{Batcher, Counters, Export};
 pub use config::{BatchConfig, OtelConfig, Protocol, Sampler};
@@ -271,17 +272,69 @@ impl OtelPipeline {
 
     /// Flushes and shuts both providers down (what dropping does). Safe to call from any thread,
     /// in or out of a Tokio runtime of any flavour.
+    ///
+    /// Both signals shut down at once, within one total time (`shutdown_timeout`, default 5 s):
+    /// what is still queued or being exported when it runs out (a collector that never answers)
+    /// is counted as `lost_at_shutdown`. When anything was lost, one line says how much, per
+    /// signal and why (a WARN with target `tracelight::otel`, also on stderr).
     pub fn shutdown(&self) {
         if self.done.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
-        // Spans first: their end may still log.
-        if let Some(t) = &self.tracer {
-            let _ = t.shutdown_with_timeout(self.shutdown_timeout);
+        let timeout = self.shutdown_timeout;
+        std::thread::scope(|s| {
+            if let Some(t) = &self.tracer {
+                s.spawn(move || {
+                    let _ = t.shutdown_with_timeout(timeout);
+                });
+            }
+            if let Some(l) = &self.logger {
+                let _ = l.shutdown_with_timeout(timeout);
+            }
+        });
+        if let Some(summary) = self.loss_summary() {
+            eprintln!("tracelight: {summary}");
+            // Not exported itself (the pipeline is down, and this would feed it).
+            let _suppressed = opentelemetry::Context::enter_telemetry_suppressed_scope();
+            let st = self.stats();
+            self.counters.0.say(
+                false,
+                &summary,
+                &[
+                    ("spans_lost", st.spans.lost().to_string()),
+                    ("logs_lost", st.logs.lost().to_string()),
+                ],
+            );
         }
-        if let Some(l) = &self.logger {
-            let _ = l.shutdown_with_timeout(self.shutdown_timeout);
-        }
+    }
+
+    /// `OpenTelemetry export lost …`, when anything was lost.
+    fn loss_summary(&self) -> Option<String> {
+        let st = self.stats();
+        let part = |name: &str, s: &SignalStats| {
+            (s.lost() > 0).then(|| {
+                format!(
+                    "{name}: {} made, {} exported, {} dropped (queue full), {} failed exports, {} lost at shutdown",
+                    s.created(),
+                    s.exported,
+                    s.dropped,
+                    s.failed,
+                    s.lost_at_shutdown
+                )
+            })
+        };
+        let parts: Vec<String> = [part("spans", &st.spans), part("log records", &st.logs)]
+            .into_iter()
+            .flatten()
+            .collect();
+        (!parts.is_empty())
+            .then(|| format!("OpenTelemetry export lost telemetry: {}", parts.join("; ")))
+    }
+
+    /// Writes the export's own lines (failures, recoveries, the loss summary) with `report`.
+    pub(crate) fn set_report(&self, report: batch::Report) {
+        let _ = self.counters.0.report.set(Arc::clone(&report));
+        let _ = self.counters.1.report.set(report);
     }
 
     /// Export counts of this pipeline.
