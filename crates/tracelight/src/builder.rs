@@ -46,6 +46,8 @@ pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Builder {
     filter: Option<String>,
+    /// Start-up warnings, written once the subscriber is installed.
+    warnings: Vec<String>,
     format: Format,
     service: Option<String>,
     env: Option<String>,
@@ -96,6 +98,7 @@ impl Default for Builder {
             sampling: crate::sample::SamplingConfig::default(),
             #[cfg(feature = "otel")]
             otel: crate::otel::OtelConfig::default(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -108,6 +111,7 @@ impl Builder {
 
     /// Applies the settings present in `config`.
     pub fn config(mut self, config: Config) -> Builder {
+        self.warnings.extend(config.warnings);
         if let Some(f) = config.filter {
             self.filter = Some(f);
         }
@@ -627,6 +631,7 @@ impl Builder {
     pub fn init(self) -> Result<Guard, Error> {
         let filter = self.env_filter()?;
         let catch_panics = self.catch_panics;
+        let warnings = self.warnings.clone();
         #[cfg(feature = "otel")]
         let otel = self.start_otel()?;
         #[allow(unused_mut)]
@@ -671,6 +676,7 @@ impl Builder {
         if catch_panics {
             crate::panic::install(Arc::clone(&guard.inner));
         }
+        warn_at_start(&warnings);
         Ok(guard)
     }
 
@@ -678,6 +684,7 @@ impl Builder {
     /// guard is dropped: for tests and examples that must not touch global state.
     pub fn init_local(self) -> Result<LocalGuard, Error> {
         let filter = self.env_filter()?;
+        let warnings = self.warnings.clone();
         #[cfg(feature = "otel")]
         let otel = self.start_otel()?;
         #[allow(unused_mut)]
@@ -697,6 +704,7 @@ impl Builder {
             guard.otel = otel;
         }
         let default = tracing::subscriber::set_default(subscriber);
+        warn_at_start(&warnings);
         Ok(LocalGuard {
             _default: default,
             guard,
@@ -766,7 +774,20 @@ impl Builder {
             env: self.env.clone(),
             host: hostname(),
         };
-        crate::otel::OtelPipeline::start_with(&self.otel, &defaults, self.redactor.clone())
+        // One service name everywhere: the lines' (SERVICE_NAME, then OTEL_SERVICE_NAME, then
+        // the binary's name) is also the exported resource's.
+        let mut otel = self.otel.clone();
+        if let Some(service) = &self.service {
+            otel = otel.service_name(service.clone());
+        }
+        crate::otel::OtelPipeline::start_with(&otel, &defaults, self.redactor.clone())
+    }
+}
+
+/// Writes the start-up warnings (see [`Config::warnings`]) as WARN lines.
+fn warn_at_start(warnings: &[String]) {
+    for w in warnings {
+        tracing::warn!(target: "tracelight", "{w}");
     }
 }
 

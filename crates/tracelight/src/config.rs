@@ -59,6 +59,9 @@ use crate::stream::{Format, DEFAULT_STREAMS};
 pub struct Config {
     /// `EnvFilter` directives, from `RUST_LOG` or `LOG_LEVEL`.
     pub filter: Option<String>,
+    /// What start-up found suspicious but not wrong (an unknown `LOG_*` variable, a `RUST_LOG`
+    /// target with a hyphen): written as WARN lines once the subscriber is installed.
+    pub warnings: Vec<String>,
     /// `LOG_FORMAT`.
     pub format: Option<Format>,
     /// `SERVICE_NAME` or `OTEL_SERVICE_NAME`.
@@ -342,6 +345,10 @@ fn non_empty(var: &str, v: String) -> Result<String, Error> {
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, Error> {
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect();
+        let warnings = crate::env::check_names(names.iter().map(String::as_str))?;
         let mut bad: Option<Error> = None;
         let cfg = Config::from_lookup(|k| match std::env::var(k) {
             Ok(v) => Some(v),
@@ -353,7 +360,10 @@ impl Config {
         });
         match bad {
             Some(e) => Err(e),
-            None => cfg,
+            None => cfg.map(|mut c| {
+                c.warnings.splice(0..0, warnings);
+                c
+            }),
         }
     }
 
@@ -364,6 +374,7 @@ impl Config {
         let mut cfg = Config::default();
 
         if let Some(v) = get("RUST_LOG") {
+            cfg.warnings.extend(crate::env::check_rust_log(&v)?);
             check_filter(&v).map_err(|reason| {
                 Error::env(
                     "RUST_LOG",
@@ -389,7 +400,14 @@ impl Config {
                 })?);
         }
         if let Some(v) = get("SERVICE_NAME") {
-            cfg.service = Some(non_empty("SERVICE_NAME", v)?);
+            let service = non_empty("SERVICE_NAME", v)?;
+            if let Some(otel) = get("OTEL_SERVICE_NAME").filter(|o| o.trim() != service) {
+                cfg.warnings.push(format!(
+                    "SERVICE_NAME ({service:?}) and OTEL_SERVICE_NAME ({:?}) differ: {service:?} is the service everywhere, in lines and in the exported resource",
+                    otel.trim()
+                ));
+            }
+            cfg.service = Some(service);
         } else if let Some(v) = get("OTEL_SERVICE_NAME") {
             cfg.service = Some(non_empty("OTEL_SERVICE_NAME", v)?);
         }
@@ -574,5 +592,15 @@ mod tests {
         let c = cfg(&[("LOG_LEVEL", "WARNING"), ("LOG_FORMAT", "Text")]).unwrap();
         assert_eq!(c.filter.as_deref(), Some("warn"));
         assert_eq!(c.format, Some(Format::Text));
+    }
+
+    #[test]
+    fn two_service_names_warn_and_service_name_wins() {
+        let c = cfg(&[("SERVICE_NAME", "shop"), ("OTEL_SERVICE_NAME", "shop-otel")]).unwrap();
+        assert_eq!(c.service.as_deref(), Some("shop"));
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("shop-otel"), "{:?}", c.warnings);
+        let same = cfg(&[("SERVICE_NAME", "shop"), ("OTEL_SERVICE_NAME", "shop")]).unwrap();
+        assert!(same.warnings.is_empty());
     }
 }

@@ -15,6 +15,15 @@ pub enum Error {
         /// What is accepted.
         expected: String,
     },
+    /// A variable under tracelight's own prefixes (`TRACELIGHT_`, `LOG_STREAM_`) that it does not
+    /// read: a misspelling, which would otherwise be ignored without a word.
+    #[error("unknown environment variable {var}: did you mean {suggestion}? (docs/configuration.md lists every variable)")]
+    UnknownEnv {
+        /// The variable found.
+        var: String,
+        /// The closest variable tracelight reads.
+        suggestion: String,
+    },
     /// A filter given in code is not valid `EnvFilter` syntax.
     #[error("invalid filter {filter:?}: {reason}; expected EnvFilter directives such as `info` or `info,my_crate=debug`")]
     InvalidFilter {

@@ -13,7 +13,7 @@ use tracelight::sink::{FileOptions, Rotation};
 use tracelight::{Format, Output, Stream};
 use tracing::info;
 
-const CHILD: &str = "TRACELIGHT_FAULT_CHILD";
+const CHILD: &str = "TL_TEST_FAULT_CHILD";
 
 fn file_stream(path: &Path) -> Stream {
     Stream::new(

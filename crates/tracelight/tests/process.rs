@@ -1,13 +1,13 @@
 //! Whole-process behaviour: `init()` from the environment, the `log` bridge, the panic hook, the
 //! guard's flush on exit, and a second `init()`. Each scenario runs in a child process (this same
-//! test binary, re-run with `TRACELIGHT_CHILD` set), since a global subscriber is once per process.
+//! test binary, re-run with `TL_TEST_CHILD` set), since a global subscriber is once per process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const CHILD: &str = "TRACELIGHT_CHILD";
+const CHILD: &str = "TL_TEST_CHILD";
 
 fn run_child(scenario: &str, env: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("test binary");
@@ -159,6 +159,51 @@ fn a_log_dir_that_cannot_be_written_is_an_error_naming_the_variable() {
             "{env:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn a_misspelled_setting_is_never_ignored_without_a_word() {
+    // Errors: tracelight's own prefix, and a level name mistyped in RUST_LOG.
+    for (env, names) in [
+        (
+            ("LOG_STREAM_ERORRS_BACKUP_COUNT", "3"),
+            [
+                "LOG_STREAM_ERORRS_BACKUP_COUNT",
+                "LOG_STREAM_ERRORS_BACKUP_COUNT",
+            ],
+        ),
+        (("RUST_LOG", "inf"), ["RUST_LOG", "info"]),
+        (("RUST_LOG", "infoo"), ["RUST_LOG", "info"]),
+        (("RUST_LOG", "wran"), ["RUST_LOG", "warn"]),
+    ] {
+        let out = run_child("bad_env", &[env]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("ERR: "),
+            "init() accepted {env:?}: {stderr}"
+        );
+        for n in names {
+            assert!(stderr.contains(n), "{env:?}: {stderr}");
+        }
+    }
+    // Warnings: a prefix other software shares, and a target with a hyphen.
+    let out = run_child(
+        "log_bridge",
+        &[("LOG_FORMATT", "json"), ("RUST_LOG", "info,my-svc=debug")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    let warned = |needle: &str| {
+        lines.iter().any(|l| {
+            l["level"] == "WARN" && l["message"].as_str().is_some_and(|m| m.contains(needle))
+        })
+    };
+    assert!(warned("LOG_FORMATT") && warned("LOG_FORMAT?"), "{lines:?}");
+    assert!(warned("my_svc"), "{lines:?}");
 }
 
 fn file_lines(path: &std::path::Path) -> Vec<Value> {

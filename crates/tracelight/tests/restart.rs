@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const CHILD: &str = "TRACELIGHT_RESTART_CHILD";
+const CHILD: &str = "TL_TEST_RESTART_CHILD";
 const THREADS: u64 = 4;
 
 /// The child side: four threads log numbered lines until the process is killed.

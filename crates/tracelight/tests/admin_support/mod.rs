@@ -151,9 +151,9 @@ pub fn is_rfc3339(s: &str) -> bool {
 }
 
 /// The Python interpreter of the project's virtual environment (scripts/test.sh installs
-/// `prometheus-client` there), or `TRACELIGHT_TEST_PYTHON`.
+/// `prometheus-client` there), or `TL_TEST_PYTHON`.
 fn python() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("TRACELIGHT_TEST_PYTHON") {
+    if let Some(p) = std::env::var_os("TL_TEST_PYTHON") {
         return p.into();
     }
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
@@ -190,7 +190,7 @@ print(json.dumps(out))
         .unwrap_or_else(|e| {
             panic!(
                 "cannot run {} ({e}): run scripts/test.sh once, which installs prometheus-client \
-                 into .venv, or set TRACELIGHT_TEST_PYTHON",
+                 into .venv, or set TL_TEST_PYTHON",
                 python.display()
             )
         });
