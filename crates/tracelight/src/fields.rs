@@ -17,7 +17,9 @@ use tracing_core::field::{Field, Visit};
 
 use crate::redact::Redactor;
 
-/// Bytes that must be escaped inside a JSON string: control characters, `"` and `\`.
+/// Bytes that may start something to escape inside a string: control characters, `"`, `\`, DEL,
+/// and the lead bytes of the C1 controls (`0xC2`) and of the line separators and bidirectional
+/// controls (`0xE2`).
 const fn needs_escape_table() -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;
@@ -27,18 +29,27 @@ const fn needs_escape_table() -> [bool; 256] {
     }
     t[b'"' as usize] = true;
     t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t[0xc2] = true;
+    t[0xe2] = true;
     t
 }
 static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Whether any byte of `bytes` must be escaped in a JSON string. Checks eight bytes at a time:
-/// a byte below 0x20, a `"` or a `\` anywhere in a word sets that byte's high bit in the result.
+/// Whether any byte of `bytes` may need escaping (see [`NEEDS_ESCAPE`]): a quick filter, exact
+/// for ASCII, that sends a string with any `0xC2` or `0xE2` byte to the slow path, which decides
+/// per character. Checks eight bytes at a time.
 #[inline(always)]
 pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
+    #[inline(always)]
+    fn has_byte(w: u64, b: u8) -> u64 {
+        let x = w ^ (LO * u64::from(b));
+        x.wrapping_sub(LO) & !x & HI
+    }
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
@@ -47,13 +58,51 @@ pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
         let control = w.wrapping_sub(LO * 0x20);
         let quote = (w ^ (LO * b'"' as u64)).wrapping_sub(LO);
         let backslash = (w ^ (LO * b'\\' as u64)).wrapping_sub(LO);
-        // High bits set by the subtractions, masked to bytes that were ASCII (non-ASCII bytes
-        // never need escaping but would set false alarms).
-        if (control | quote | backslash) & !w & HI != 0 {
+        let del = (w ^ (LO * 0x7f)).wrapping_sub(LO);
+        // High bits set by the subtractions, masked to bytes that were ASCII (the others would
+        // set false alarms); the two lead bytes are looked for exactly.
+        if (control | quote | backslash | del) & !w & HI != 0 {
+            return true;
+        }
+        // Only a word with a non-ASCII byte can hold a lead byte.
+        if w & HI != 0 && has_byte(w, 0xc2) | has_byte(w, 0xe2) != 0 {
             return true;
         }
     }
     chunks.remainder().iter().any(|&b| NEEDS_ESCAPE[b as usize])
+}
+
+/// The character at `bytes[i]` when it is one that is written escaped although JSON allows it:
+/// DEL, a C1 control (U+0080–U+009F), U+2028/U+2029 (line and paragraph separators, which
+/// JavaScript takes as line ends) and the bidirectional controls U+202A–U+202E and
+/// U+2066–U+2069 (which can make a terminal show text in another order). Returns the code point
+/// and the length of its UTF-8 encoding.
+#[inline]
+fn special_char(bytes: &[u8], i: usize) -> Option<(u32, usize)> {
+    match bytes[i] {
+        0x7f => Some((0x7f, 1)),
+        0xc2 => match bytes.get(i + 1) {
+            Some(&b) if (0x80..=0x9f).contains(&b) => Some((u32::from(b), 2)),
+            _ => None,
+        },
+        0xe2 => {
+            let (b1, b2) = (*bytes.get(i + 1)?, *bytes.get(i + 2)?);
+            let cp = (0x2 << 12) | (u32::from(b1 & 0x3f) << 6) | u32::from(b2 & 0x3f);
+            matches!(cp, 0x2028..=0x202e | 0x2066..=0x2069).then_some((cp, 3))
+        }
+        _ => None,
+    }
+}
+
+/// Whether escaping `bytes` changes them (exact, unlike [`needs_escape`]).
+pub(crate) fn escapes(bytes: &[u8]) -> bool {
+    if !needs_escape(bytes) {
+        return false;
+    }
+    (0..bytes.len()).any(|i| {
+        let b = bytes[i];
+        NEEDS_ESCAPE[b as usize] && (b < 0x7f || special_char(bytes, i).is_some())
+    })
 }
 
 /// Appends `s` to `buf` as the content of a JSON string (without the surrounding quotes).
@@ -77,31 +126,53 @@ fn escape_bytes_into(buf: &mut Vec<u8>, bytes: &[u8]) {
 #[inline(never)]
 fn escape_slow(buf: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
         if !NEEDS_ESCAPE[b as usize] {
+            i += 1;
             continue;
         }
+        let (escaped, len): (&[u8], usize) = match b {
+            b'"' => (b"\\\"", 1),
+            b'\\' => (b"\\\\", 1),
+            b'\n' => (b"\\n", 1),
+            b'\r' => (b"\\r", 1),
+            b'\t' => (b"\\t", 1),
+            0x08 => (b"\\b", 1),
+            0x0c => (b"\\f", 1),
+            _ => {
+                let (cp, len) = if b < 0x20 {
+                    (u32::from(b), 1)
+                } else if let Some(special) = special_char(bytes, i) {
+                    special
+                } else {
+                    // A lead byte of an ordinary character: copied with the rest.
+                    i += 1;
+                    continue;
+                };
+                if start < i {
+                    buf.extend_from_slice(&bytes[start..i]);
+                }
+                buf.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    HEX[(cp >> 12) as usize & 0xf],
+                    HEX[(cp >> 8) as usize & 0xf],
+                    HEX[(cp >> 4) as usize & 0xf],
+                    HEX[cp as usize & 0xf],
+                ]);
+                i += len;
+                start = i;
+                continue;
+            }
+        };
         if start < i {
             buf.extend_from_slice(&bytes[start..i]);
         }
-        match b {
-            b'"' => buf.extend_from_slice(b"\\\""),
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            b'\r' => buf.extend_from_slice(b"\\r"),
-            b'\t' => buf.extend_from_slice(b"\\t"),
-            0x08 => buf.extend_from_slice(b"\\b"),
-            0x0c => buf.extend_from_slice(b"\\f"),
-            _ => buf.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
-            ]),
-        }
-        start = i + 1;
+        buf.extend_from_slice(escaped);
+        i += len;
+        start = i;
     }
     if start < bytes.len() {
         buf.extend_from_slice(&bytes[start..]);
@@ -675,6 +746,32 @@ mod tests {
         let parsed: String = serde_json::from_slice(&buf).expect("valid JSON string");
         assert_eq!(parsed, s);
         assert!(!buf.contains(&b'\n'));
+    }
+
+    #[test]
+    fn terminal_and_line_breaking_characters_are_escaped() {
+        let mut s = String::from("a\u{7f}b\u{85}c\u{9b}d\u{2028}e\u{2029}f");
+        for c in ['\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}'] {
+            s.push(c);
+        }
+        for c in ['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'] {
+            s.push(c);
+        }
+        // Ordinary characters that share the lead bytes stay as they are.
+        s.push_str("£…—✓é");
+        let mut buf = Vec::new();
+        write_str(&mut buf, &s);
+        let text = std::str::from_utf8(&buf).expect("utf8");
+        for esc in [
+            "\\u007f", "\\u0085", "\\u009b", "\\u2028", "\\u2029", "\\u202a", "\\u202e", "\\u2066",
+            "\\u2069",
+        ] {
+            assert!(text.contains(esc), "{esc} missing in {text}");
+        }
+        assert!(text.ends_with("£…—✓é\""), "{text}");
+        let parsed: String = serde_json::from_slice(&buf).expect("valid JSON string");
+        assert_eq!(parsed, s);
+        assert!(escapes(s.as_bytes()) && !escapes("£…—✓é".as_bytes()));
     }
 
     #[test]

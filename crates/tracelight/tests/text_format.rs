@@ -111,3 +111,22 @@ fn span_pairs_follow_records_and_binds_within_one_span() {
         lines[3]
     );
 }
+
+#[test]
+fn bytes_a_terminal_acts_on_are_escaped_in_every_place() {
+    // C1 CSI, right-to-left override, DEL, line separator: in a field, a message, a target-like
+    // span field and a key.
+    let hostile = "a\u{9b}31m\u{202e}b\u{7f}c\u{2028}d";
+    for ansi in [false, true] {
+        let out = text(ansi, || {
+            let span = info_span!("request", path = hostile);
+            let _e = span.enter();
+            info!(user_agent = hostile, "{hostile}");
+        });
+        for raw in ["\u{9b}", "\u{202e}", "\u{7f}", "\u{2028}"] {
+            assert!(!out.contains(raw), "{raw:?} written raw: {out:?}");
+        }
+        assert!(out.contains("\\u202e") && out.contains("\\u009b"), "{out}");
+        assert_eq!(out.lines().count(), 1, "{out:?}");
+    }
+}

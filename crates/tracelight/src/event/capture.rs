@@ -320,8 +320,7 @@ impl Visit for Recorder<'_, '_, '_> {
             return;
         }
         let bytes = value.as_bytes();
-        let quote =
-            self.opts.text && (crate::text::needs_quotes(bytes) || fields::needs_escape(bytes));
+        let quote = self.opts.text && (crate::text::needs_quotes(bytes) || fields::escapes(bytes));
         let redact = self.opts.redactor.is_some_and(|r| r.may_match(value.len()));
         self.string(field, Kind::Str { quote }, redact, |b| {
             fields::escape_into(b, value)
