@@ -515,16 +515,24 @@ impl Builder {
                 Output::File(opts) => {
                     // A file that cannot be written at start is a setting that cannot work: say
                     // so now rather than log into nothing (faults that begin later are survived).
-                    crate::sink::check_writable(opts.path()).map_err(|source| {
-                        Error::Unwritable {
+                    opts.rotation_ref()
+                        .check()
+                        .map_err(|reason| Error::InvalidSetting {
+                            setting: s.origin.clone().map_or_else(
+                                || format!("the rotation of stream `{}`", s.name),
+                                |_| "LOG_MAX_TOTAL_BYTES".to_owned(),
+                            ),
+                            reason,
+                        })?;
+                    crate::sink::check_writable(opts.path(), opts.rotation_ref().rotates())
+                        .map_err(|source| Error::Unwritable {
                             setting: s
                                 .origin
                                 .clone()
                                 .unwrap_or_else(|| format!("the file of stream `{}`", s.name)),
                             path: opts.path().to_path_buf(),
                             source,
-                        }
-                    })?;
+                        })?;
                     let archiver = match &archiver {
                         Some(a) => Arc::clone(a),
                         None => {

@@ -18,6 +18,7 @@
 //! Registering the handler is a call into the C runtime, one of the crate's two `unsafe` items
 //! (the other is the layer's `downcast_raw`).
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -38,8 +39,21 @@ pub fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// Flushes every live tracelight state, bounded.
+/// Set once the process is on its way out: lines written from then on do not wait for room in a
+/// queue, and do not ask for the thread's name (its thread-local data may be gone).
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the process is exiting (see [`EXITING`]).
+#[inline]
+pub(crate) fn exiting() -> bool {
+    EXITING.load(Ordering::Relaxed)
+}
+
+/// Flushes every live tracelight state, bounded, once.
 fn flush_all() {
+    if EXITING.swap(true, Ordering::AcqRel) {
+        return;
+    }
     for shared in crate::state::all_shared() {
         shared.flush_at_exit(EXIT_FLUSH_BOUND);
     }
@@ -47,9 +61,13 @@ fn flush_all() {
 
 static REGISTERED: Once = Once::new();
 
+/// The process that registered the handler: a forked child (which has no writer thread) skips it.
+static REGISTERED_BY: AtomicU32 = AtomicU32::new(0);
+
 /// Registers the exit handler, once per process.
 pub(crate) fn register() {
     REGISTERED.call_once(|| {
+        REGISTERED_BY.store(std::process::id(), Ordering::Relaxed);
         // SAFETY: `atexit` takes a plain `extern "C" fn()` that lives for the whole program, and
         // may be called from any thread; the handler below never unwinds.
         #[allow(unsafe_code)]
@@ -60,5 +78,8 @@ pub(crate) fn register() {
 /// Runs when the process exits: every lock it takes is taken with a bound or only briefly, and a
 /// panic inside is caught (unwinding out of an `extern "C"` function would abort).
 extern "C" fn at_exit() {
+    if REGISTERED_BY.load(Ordering::Relaxed) != std::process::id() {
+        return;
+    }
     let _ = std::panic::catch_unwind(flush_all);
 }

@@ -22,8 +22,13 @@ pub(crate) fn install(installed_by: Arc<Shared>) {
         let backtrace = Backtrace::capture();
         let backtrace =
             (backtrace.status() == BacktraceStatus::Captured).then(|| backtrace.to_string());
-        let thread = std::thread::current();
-        let thread = thread.name().unwrap_or("<unnamed>");
+        let current = (!crate::exit::exiting()).then(std::thread::current);
+        let thread = current
+            .as_ref()
+            .and_then(|t| t.name())
+            .unwrap_or("<unnamed>");
+        // A panic on one of tracelight's own threads must not wait for that thread.
+        let own_thread = thread.starts_with("tracelight-");
         let state = crate::state::current();
         let shared = state.as_ref().map_or(&installed_by, |s| &s.shared);
         if tracing::enabled!(target: "panic", tracing::Level::ERROR) {
@@ -62,9 +67,12 @@ pub(crate) fn install(installed_by: Arc<Shared>) {
                 backtrace.as_deref(),
             );
         }
-        match &state {
-            Some(state) => state.shared.flush(),
-            None => installed_by.flush(),
+        if !own_thread {
+            // Bounded: a panic must not hang on a stalled output.
+            match &state {
+                Some(state) => state.shared.flush_bounded(crate::exit::EXIT_FLUSH_BOUND),
+                None => installed_by.flush_bounded(crate::exit::EXIT_FLUSH_BOUND),
+            }
         }
         previous(info);
     }));

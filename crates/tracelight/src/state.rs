@@ -192,8 +192,14 @@ impl Shared {
             }
         }
         if let Some(queue) = &self.queue {
+            let exiting = crate::exit::exiting();
             for (q, r) in items {
-                queue.push_many(&[(q, lines[r].as_deref().unwrap_or_default())]);
+                let item = [(q, lines[r].as_deref().unwrap_or_default())];
+                if exiting {
+                    queue.try_push_many(&item);
+                } else {
+                    queue.push_many(&item);
+                }
             }
         }
     }
@@ -275,11 +281,26 @@ impl Shared {
     /// `bound` for a writer that makes no progress. Rotated files are left for the next start to
     /// archive.
     pub(crate) fn flush_at_exit(&self, bound: std::time::Duration) {
-        self.emit_due_summaries(true);
-        if let Some(q) = &self.queue {
-            q.flush_bounded(bound);
+        // The lines already queued first (the fatal one among them); then, only if the writer
+        // keeps up, the summaries, which do not wait for room (see `exit::exiting`).
+        let written = self.queue.as_ref().is_none_or(|q| q.flush_bounded(bound));
+        if written {
+            self.emit_due_summaries(true);
+            self.report_losses();
+            if let Some(q) = &self.queue {
+                q.flush_bounded(bound);
+            }
         }
-        self.report_losses();
+        for s in &self.streams {
+            if let StreamSink::Writer(w) = &s.sink {
+                w.flush();
+            }
+        }
+    }
+
+    /// Flushes what is queued, waiting at most `bound` for a writer that makes no progress (the
+    /// panic hook: a panic must not hang on a stalled output).
+    pub(crate) fn flush_bounded(&self, bound: std::time::Duration) {
         if let Some(q) = &self.queue {
             q.flush_bounded(bound);
         }
@@ -583,8 +604,13 @@ pub(crate) fn synthetic_line(
     let mut msg = Vec::new();
     crate::fields::escape_into(&mut msg, message);
     let mut thread = Vec::new();
-    let t = std::thread::current();
-    crate::fields::write_str(&mut thread, t.name().unwrap_or("tracelight"));
+    if crate::exit::exiting() {
+        // Thread-local data may be gone at exit: no `thread::current()`.
+        crate::fields::write_str(&mut thread, "exit");
+    } else {
+        let t = std::thread::current();
+        crate::fields::write_str(&mut thread, t.name().unwrap_or("tracelight"));
+    }
     let ev = EventLine {
         ts: Timestamp::now(),
         level: &level,

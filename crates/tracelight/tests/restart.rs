@@ -249,7 +249,7 @@ fn with_a_small_retention_restarts_remove_exactly_the_oldest() {
 fn the_disk_bound_holds_at_every_moment() {
     // Uncompressed (each rotated file is 1 MiB) and compressed (a compressed copy is written
     // beside its original before the original goes).
-    for (compress, bound) in [("false", 3u64 << 20), ("true", (3u64 << 20) / 2)] {
+    for (compress, bound) in [("false", 3u64 << 20), ("true", 2u64 << 20)] {
         let tmp = tempfile::tempdir().unwrap();
         let bound_s = bound.to_string();
         let env = [

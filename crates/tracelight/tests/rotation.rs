@@ -390,3 +390,69 @@ fn backups_of_earlier_versions_are_renamed_into_the_series_oldest_first() {
         ]
     );
 }
+
+#[test]
+fn a_period_whose_oldest_file_was_removed_keeps_its_files_in_order() {
+    // Daily with a small size limit and two backups: retention removes `app.log.<day>` while
+    // later files of the same day exist; a new file must never take its freed name.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let g = tracelight::builder()
+        .stream(file_stream(
+            &path,
+            Rotation::every(Period::Daily)
+                .max_bytes(2048)
+                .backups(2)
+                .compress(false),
+        ))
+        .init_local()
+        .unwrap();
+    for i in 0..400u32 {
+        info!(i, "line");
+    }
+    g.shutdown();
+    let files = rotated(dir.path(), "app.log");
+    assert_eq!(files.len(), 2, "{files:?}");
+    let mut last = None;
+    for f in files.iter().chain(std::iter::once(&path)) {
+        for line in fs::read_to_string(f).unwrap().lines() {
+            let i = serde_json::from_str::<Value>(line).unwrap()["i"]
+                .as_u64()
+                .unwrap();
+            assert!(last.is_none_or(|l| i > l), "{f:?}: {i} after {last:?}");
+            last = Some(i);
+        }
+    }
+    assert_eq!(last, Some(399));
+}
+
+#[test]
+fn without_rotation_a_cut_line_is_ended_before_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    fs::write(&path, "{\"i\":0}\n{\"i\":1,\"mess").unwrap();
+    let g = tracelight::builder()
+        .stream(file_stream(&path, Rotation::never()))
+        .init_local()
+        .unwrap();
+    info!("after restart");
+    g.shutdown();
+    let content = fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = content.lines().collect();
+    assert_eq!(lines[1], "{\"i\":1,\"mess", "the cut line is kept as it is");
+    let next: Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(next["message"], "after restart");
+}
+
+#[test]
+fn a_disk_bound_too_small_for_its_files_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = tracelight::builder()
+        .stream(file_stream(
+            &dir.path().join("app.log"),
+            Rotation::size(1 << 20).max_total_bytes(1 << 20),
+        ))
+        .build()
+        .expect_err("a bound that cannot hold a file and its compressed copy");
+    assert!(err.to_string().contains("twice"), "{err}");
+}

@@ -36,7 +36,7 @@ pub struct SignalStats {
     /// Items lost because their export failed or timed out.
     pub failed: u64,
     /// Items still queued or being exported when the shutdown's time ran out, or made after the
-    /// shutdown: never exported.
+    /// shutdown: not known to be exported (one in flight may still reach the collector).
     pub lost_at_shutdown: u64,
     /// Export requests that failed.
     pub failed_exports: u64,
@@ -291,9 +291,10 @@ impl<T: Send + 'static> Batcher<T> {
             return;
         }
         st.items.push_back(item);
+        // Counted under the lock, before the export thread can count it exported.
+        sh.counters.queued.fetch_add(1, Ordering::Relaxed);
         let wake = st.items.len() == sh.config.max_export_batch_size;
         drop(st);
-        sh.counters.queued.fetch_add(1, Ordering::Relaxed);
         if wake {
             sh.work.notify_one();
         }

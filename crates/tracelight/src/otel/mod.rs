@@ -314,7 +314,7 @@ impl OtelPipeline {
         let part = |name: &str, s: &SignalStats| {
             (s.lost() > 0).then(|| {
                 format!(
-                    "{name}: {} made, {} exported, {} dropped (queue full), {} failed exports, {} lost at shutdown",
+                    "{name}: {} made, {} exported, {} dropped (queue full), {} failed, {} lost at shutdown",
                     s.created(),
                     s.exported,
                     s.dropped,

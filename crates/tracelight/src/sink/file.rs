@@ -189,8 +189,24 @@ impl Rotation {
         self
     }
 
-    fn rotates(&self) -> bool {
+    pub(crate) fn rotates(&self) -> bool {
         self.max_bytes.is_some() || self.period.is_some()
+    }
+
+    /// Why this rotation cannot work, if it cannot: a disk bound must leave room for the files it
+    /// bounds (a rotated file and its compressed copy while it is written).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match (self.max_total_bytes, self.max_bytes) {
+            (Some(_), None) => Err(
+                "a disk bound (max_total_bytes) needs a size limit (max_bytes) for the files it bounds"
+                    .into(),
+            ),
+            (Some(bound), Some(max)) if bound < max.saturating_mul(2) => Err(format!(
+                "a disk bound of {bound} bytes is less than twice the file size limit ({max} bytes): \
+                 a rotated file and its compressed copy must fit"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -226,15 +242,35 @@ impl FileOptions {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    pub(crate) fn rotation_ref(&self) -> &Rotation {
+        &self.rotation
+    }
 }
 
 /// Whether a log file can be written: its directory exists or can be created, and the file can
 /// be opened for appending (it is created if missing, and left as it is).
-pub(crate) fn check_writable(path: &Path) -> io::Result<()> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)?;
-    }
+pub(crate) fn check_writable(path: &Path, rotates: bool) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
     OpenOptions::new().create(true).append(true).open(path)?;
+    if rotates {
+        // Rotation creates files beside it: the directory must take new files too.
+        let probe = dir.join(format!(
+            ".{}.tracelight-probe",
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ));
+        OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&probe)?;
+        let _ = fs::remove_file(&probe);
+    }
     Ok(())
 }
 
@@ -414,18 +450,24 @@ impl RollingFile {
         // write tries again, and counts and reports the failure.
         let mut f = f;
         if f.open().is_ok() && f.partial_at_start() {
-            // The last line was cut short by a crash or a kill: the file is rotated out as it is,
-            // so that line stays the last of its file and the next line starts a new one whole.
-            let _ = f.rotate(&Counters::default());
+            // The last line was cut short by a crash or a kill. Where rotated files are kept, the
+            // file is rotated out as it is, so that line stays the last of its file and the next
+            // line starts a new one whole; where they are not (no rotation, or no backups), the
+            // cut line is ended with a newline, so the next line is whole all the same.
+            if f.rotation.rotates() && f.series.keeps_files() {
+                let _ = f.rotate(&Counters::default());
+            } else if let Some(file) = f.file.as_mut() {
+                if file.write_all(b"\n").is_ok() {
+                    f.size += 1;
+                }
+            }
         }
         f
     }
 
     /// Whether the live file, as found at start, ends in the middle of a line.
     fn partial_at_start(&self) -> bool {
-        self.rotation.rotates()
-            && self.size > 0
-            && !super::series::ends_with_newline(&self.path).unwrap_or(true)
+        self.size > 0 && !super::series::ends_with_newline(&self.path).unwrap_or(true)
     }
 
     /// Finishes what an earlier process left in the directory (see [`Series::recover`]).

@@ -395,6 +395,39 @@ impl Queue {
         }
     }
 
+    /// [`Queue::push_many`] that never waits: lines that do not fit are dropped and counted, as in
+    /// lossy mode (for lines written at process exit).
+    pub(crate) fn try_push_many(&self, items: &[(usize, &[u8])]) {
+        let sh = &*self.shared;
+        let len: usize = items.iter().map(|(_, l)| l.len()).sum();
+        let Ok(mut p) = sh.pending.try_lock() else {
+            for (idx, _) in items {
+                sh.counters[*idx].dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        };
+        if !sh.writer_alive.load(Ordering::Acquire) || p.shutdown {
+            drop(p);
+            self.write_direct(items);
+            return;
+        }
+        if p.total != 0 && p.total + len > sh.capacity {
+            for (idx, _) in items {
+                p.dropped[*idx] += 1;
+            }
+            return;
+        }
+        for (idx, line) in items {
+            p.bufs[*idx].extend_from_slice(line);
+        }
+        p.total += len;
+        p.enqueued += 1;
+        if p.writer_sleeping {
+            p.writer_sleeping = false;
+            sh.wake_writer.notify_one();
+        }
+    }
+
     /// Writes on the caller's thread: used once the writer thread has stopped (after shutdown).
     #[cold]
     fn write_direct(&self, items: &[(usize, &[u8])]) {

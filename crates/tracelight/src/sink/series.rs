@@ -74,6 +74,8 @@ pub(crate) struct Series {
 struct SeriesState {
     /// The newest size-scheme stamp given out or found, in microseconds since the epoch.
     last_micros: u64,
+    /// Bytes set aside for a compressed copy being written (at most the original's size).
+    reserved: u64,
 }
 
 /// The name stamp of a size rotation: `2026-12-01T08-30-00-123456` (UTC).
@@ -127,6 +129,22 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// Streams `src` through gzip into `dst` (created or truncated), synced to disk.
+fn compress_file(src: &Path, dst: &Path) -> io::Result<()> {
+    let mut input = fs::File::open(src)?;
+    let out = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(dst)?;
+    let mut enc =
+        flate2::write::GzEncoder::new(io::BufWriter::new(out), flate2::Compression::fast());
+    io::copy(&mut input, &mut enc)?;
+    let out = enc.finish()?;
+    let out = out.into_inner().map_err(|e| e.into_error())?;
+    out.sync_all()
 }
 
 /// Whether the file at `path` is empty or ends with a newline.
@@ -211,17 +229,26 @@ impl Series {
                 &format!(".{}", self.next_stamp(state, SystemTime::now())),
             ),
             Some(label) => {
+                // After the highest counter the label has: a name freed by retention is never
+                // given out again, so a later file never sorts before an earlier one.
                 let stem = with_suffix(&base, &format!(".{label}"));
-                let taken = |p: &Path| p.exists() || with_suffix(p, ".gz").exists();
-                let mut target = stem.clone();
-                let mut k = 1;
-                while taken(&target) {
-                    target = with_suffix(&stem, &format!(".{k}"));
-                    k += 1;
+                let existing: Vec<u64> = self
+                    .list()
+                    .into_iter()
+                    .filter(|b| b.stamp == label)
+                    .map(|b| b.k)
+                    .collect();
+                match existing.iter().max() {
+                    None => stem,
+                    Some(k) => with_suffix(&stem, &format!(".{}", k + 1)),
                 }
-                target
             }
         }
+    }
+
+    /// Whether rotated files are kept at all.
+    pub(crate) fn keeps_files(&self) -> bool {
+        self.max_files() != Some(0)
     }
 
     /// At most this many rotated files are kept (`None`: no count limit).
@@ -236,17 +263,24 @@ impl Series {
         }
     }
 
-    /// Removes the oldest files while a rule says so, counting `incoming` as already there.
-    fn prune(&self, incoming: Incoming<'_>) {
+    /// Removes the oldest files while a rule says so, counting `incoming` and the bytes set aside
+    /// for a compression in progress as already there. Stops at the first file it cannot remove
+    /// (so that nothing newer goes in its place).
+    fn prune(&self, state: &SeriesState, incoming: Incoming<'_>) {
         let r = &self.rotation;
         let list = self.list();
         let (extra_files, extra_bytes, keep) = match incoming {
             Incoming::Nothing => (0, 0, None),
             Incoming::File(bytes) => (1, bytes, None),
-            Incoming::Copy { of, bytes } => (0, bytes, Some(of)),
+            // The copy of a file retention already removed will not be written.
+            Incoming::Copy { of, bytes } if list.iter().any(|b| b.path == of) => {
+                (0, bytes, Some(of))
+            }
+            Incoming::Copy { .. } => (0, 0, None),
         };
         let mut files = list.len() + extra_files;
-        let mut total: u64 = list.iter().map(|b| b.bytes).sum::<u64>() + extra_bytes;
+        let mut total: u64 =
+            list.iter().map(|b| b.bytes).sum::<u64>() + extra_bytes + state.reserved;
         let now = SystemTime::now();
         for b in &list {
             let too_many = self.max_files().is_some_and(|max| files > max);
@@ -258,13 +292,23 @@ impl Series {
                 // Only ever the oldest: the first file no rule removes ends the pass.
                 break;
             }
-            if fs::remove_file(&b.path).is_ok() || !b.path.exists() {
-                files -= 1;
-                total -= b.bytes;
-                if keep.is_some_and(|k| k == b.path) {
-                    // The file to compress went itself: its copy will not be written.
-                    total -= extra_bytes;
+            match fs::remove_file(&b.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "tracelight: cannot remove the rotated file {}: {e}; retention stops there",
+                        b.path.display()
+                    );
+                    break;
                 }
+            }
+            files -= 1;
+            total -= b.bytes;
+            if keep.is_some_and(|k| k == b.path) {
+                // The file to compress went itself: its copy will not be written.
+                total -= extra_bytes;
             }
         }
     }
@@ -302,7 +346,7 @@ impl Series {
                 }
             }
         }
-        self.prune(Incoming::File(size));
+        self.prune(&state, Incoming::File(size));
         let target = self.target(&mut state, label);
         fs::rename(live, &target)?;
         c.rotations.fetch_add(1, Ordering::Relaxed);
@@ -310,47 +354,58 @@ impl Series {
     }
 
     /// Compresses a rotated file (when the rotation says so) and applies retention. Runs on the
-    /// archiver thread.
+    /// archiver thread. The compressed copy is streamed into a temporary file beside the original
+    /// (at most the original's size is set aside for it under the disk bound), then renamed into
+    /// place, and the original removed.
     pub(crate) fn archive(&self, path: &Path) -> io::Result<()> {
-        if self.rotation.compress && path.extension().is_none_or(|e| e != "gz") {
-            let data = match fs::read(path) {
-                Ok(d) => d,
-                // Removed by retention meanwhile.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(data.len() / 8),
-                flate2::Compression::fast(),
+        if !(self.rotation.compress && path.extension().is_none_or(|e| e != "gz")) {
+            let state = lock(&self.lock);
+            self.prune(&state, Incoming::Nothing);
+            return Ok(());
+        }
+        let size = match fs::metadata(path) {
+            Ok(m) => m.len(),
+            // Removed by retention meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        {
+            let mut state = lock(&self.lock);
+            self.prune(
+                &state,
+                Incoming::Copy {
+                    of: path,
+                    bytes: size,
+                },
             );
-            enc.write_all(&data)?;
-            let gz = enc.finish()?;
-            let _state = lock(&self.lock);
-            self.prune(Incoming::Copy {
-                of: path,
-                bytes: gz.len() as u64,
-            });
             if !path.exists() {
                 return Ok(());
             }
-            let dst = with_suffix(path, ".gz");
-            let tmp = with_suffix(&dst, ".tmp");
-            {
-                let mut out = OpenOptions::new()
-                    .create(true)
-                    .write(true)
-                    .truncate(true)
-                    .open(&tmp)?;
-                out.write_all(&gz)?;
-                out.flush()?;
+            state.reserved += size;
+        }
+        let dst = with_suffix(path, ".gz");
+        let tmp = with_suffix(&dst, ".tmp");
+        let written = compress_file(path, &tmp);
+        let mut state = lock(&self.lock);
+        state.reserved -= size;
+        let result = written.and_then(|()| {
+            if !path.exists() {
+                // Removed by retention while it was compressed: so is the copy.
+                return Err(io::Error::from(io::ErrorKind::NotFound));
             }
             fs::rename(&tmp, &dst)?;
-            fs::remove_file(path)?;
-            self.prune(Incoming::Nothing);
-            return Ok(());
+            fs::remove_file(path)
+        });
+        match result {
+            Ok(()) => {}
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                if e.kind() != io::ErrorKind::NotFound {
+                    return Err(e);
+                }
+            }
         }
-        let _state = lock(&self.lock);
-        self.prune(Incoming::Nothing);
+        self.prune(&state, Incoming::Nothing);
         Ok(())
     }
 
@@ -402,12 +457,26 @@ impl Series {
         }
         legacy.sort_by_key(|(kind, order, ..)| (*kind, *order));
         let base = self.dir.join(&self.name);
+        if let Some(newest) = self
+            .list()
+            .iter()
+            .filter_map(|b| parse_stamp(&b.stamp))
+            .max()
+        {
+            state.last_micros = state.last_micros.max(newest);
+        }
         for (_, _, path, modified, gz) in legacy {
-            let name = with_suffix(
-                &base,
-                &format!(".{}", self.next_stamp(&mut state, modified)),
-            );
-            let to = if gz { with_suffix(&name, ".gz") } else { name };
+            // Never over an existing file (a migration cut short by a kill, equal times).
+            let to = loop {
+                let name = with_suffix(
+                    &base,
+                    &format!(".{}", self.next_stamp(&mut state, modified)),
+                );
+                let to = if gz { with_suffix(&name, ".gz") } else { name };
+                if !to.exists() && !with_suffix(&to, ".gz").exists() {
+                    break to;
+                }
+            };
             let _ = fs::rename(&path, &to);
         }
         let list = self.list();
@@ -426,9 +495,8 @@ impl Series {
                 pending.push(b.path.clone());
             }
         }
+        self.prune(&state, Incoming::Nothing);
         drop(state);
-        let _state = lock(&self.lock);
-        self.prune(Incoming::Nothing);
         pending.retain(|p| p.exists());
         pending
     }
