@@ -329,29 +329,65 @@ impl<'a> KeySet<'a> {
 }
 
 /// Writes the type name at the start of an error's `Debug` output (`PaymentError { .. }` →
-/// `PaymentError`, `Os { code: 2, .. }` → `Os`), or `Error` when it starts with none. `dyn Error`
+/// `PaymentError`, `Os { code: 2, .. }` → `Os`, `Timeout` → `Timeout`), or `Error` when the
+/// output does not start with a type-like name followed by ` {`, `(` or its end (anyhow's
+/// `Debug` starts with the message: `card declined\n\nCaused by…` names no type). `dyn Error`
 /// carries no type name, and this is the one place it shows. The `Debug` impl is stopped as soon
 /// as the name is complete, so the rest of the error (its chain, say) is not formatted.
 pub(crate) fn write_type_name(buf: &mut Vec<u8>, err: &dyn fmt::Debug) {
-    struct Name<'a> {
-        buf: &'a mut Vec<u8>,
+    /// Collects the leading identifier, then the two bytes after it.
+    struct Name {
+        name: [u8; 128],
+        len: usize,
+        /// Up to two bytes that follow the name; `None` while the name goes on.
+        after: [u8; 2],
+        after_len: usize,
+        done_name: bool,
+        too_long: bool,
     }
-    impl fmt::Write for Name<'_> {
+    impl fmt::Write for Name {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            let end = s
-                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-                .unwrap_or(s.len());
-            escape_into(self.buf, &s[..end]);
-            if end < s.len() {
-                return Err(fmt::Error);
+            for &b in s.as_bytes() {
+                if !self.done_name {
+                    if b.is_ascii_alphanumeric() || b == b'_' || b == b':' {
+                        if self.len == self.name.len() {
+                            self.too_long = true;
+                            return Err(fmt::Error);
+                        }
+                        self.name[self.len] = b;
+                        self.len += 1;
+                        continue;
+                    }
+                    self.done_name = true;
+                }
+                self.after[self.after_len] = b;
+                self.after_len += 1;
+                if self.after_len == 2 {
+                    return Err(fmt::Error);
+                }
             }
             Ok(())
         }
     }
-    let start = buf.len();
-    let _ = write!(Name { buf }, "{err:?}");
-    if buf.len() == start {
+    let mut n = Name {
+        name: [0; 128],
+        len: 0,
+        after: [0; 2],
+        after_len: 0,
+        done_name: false,
+        too_long: false,
+    };
+    let _ = write!(n, "{err:?}");
+    let name = &n.name[..n.len];
+    let after = &n.after[..n.after_len];
+    let ends_well = after.is_empty() || after == b" {" || after.first() == Some(&b'(');
+    // Type-like: its last path segment starts with an upper-case letter.
+    let last = name.rsplit(|b| *b == b':').next().unwrap_or(&[]);
+    let type_like = last.first().is_some_and(u8::is_ascii_uppercase);
+    if n.too_long || name.is_empty() || !ends_well || !type_like {
         buf.extend_from_slice(b"Error");
+    } else {
+        buf.extend_from_slice(name);
     }
 }
 
@@ -825,6 +861,14 @@ mod tests {
         assert_eq!(name("Os { code: 2, kind: NotFound }"), "Os");
         assert_eq!(name("\"just a string\""), "Error");
         assert_eq!(name("io::Error"), "io::Error");
+        assert_eq!(name("Payment(Declined)"), "Payment");
+        assert_eq!(name("Timeout"), "Timeout");
+        // anyhow's Debug starts with the message: no type there.
+        assert_eq!(
+            name("card declined\n\nCaused by:\n    gateway 402"),
+            "Error"
+        );
+        assert_eq!(name("timeout after 5s"), "Error");
     }
 
     #[test]

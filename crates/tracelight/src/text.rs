@@ -1,11 +1,11 @@
 //! The text format: one human line per event, for development.
 //!
 //! ```text
-//! 2026-02-10 22:30:00.123 INFO  shop::orders::process_order:42 | order_created | user_id=42 total=99.99 request_id=0193f2a4-…
+//! 2026-02-10 22:30:00.123 INFO  shop::orders:42 [process_order] | order_created | user_id=42 total=99.99 request_id=0193f2a4-…
 //! ```
 //!
-//! Time (UTC, milliseconds), level, target with the current span's name and the line number, the
-//! message, then `key=value` pairs: the event's fields, the current span's fields, the context.
+//! Time (UTC, milliseconds), level, the target (the module that logged) and the line number, the
+//! current span's name in brackets, the message, then `key=value` pairs: the event's fields, the current span's fields, the context.
 //! Values with spaces, quotes, `=` or control characters are quoted and escaped like JSON strings,
 //! so one event is always one line. Colours (level, dimmed separators) only on a terminal.
 
@@ -28,7 +28,7 @@ fn level_colour(level: &Level) -> &'static [u8] {
     }
 }
 
-/// Writes the time, level, location and message: `2026-… INFO  target::span:42 | message |`.
+/// Writes the time, level, location and message: `2026-… INFO  target:42 [span] | message |`.
 pub(crate) fn write_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, span: Option<&str>, ansi: bool) {
     write_text(buf, ev.ts);
     buf.push(b' ');
@@ -43,14 +43,17 @@ pub(crate) fn write_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, span: Option<&st
     for _ in lvl.len()..6 {
         buf.push(b' ');
     }
+    // Where the code that logged is (module and line), then the current span, shown as a span
+    // and never so that it reads as a function name: `shop::orders:42 [process_order]`.
     escape_control(buf, ev.target);
-    if let Some(span) = span {
-        buf.extend_from_slice(b"::");
-        escape_control(buf, span);
-    }
     if let Some(line) = ev.line {
         buf.push(b':');
         buf.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+    }
+    if let Some(span) = span {
+        buf.extend_from_slice(b" [");
+        escape_control(buf, span);
+        buf.push(b']');
     }
     sep(buf, ansi);
     buf.push(b' ');

@@ -576,3 +576,37 @@ fn an_unterminated_private_key_in_a_span_field_still_gives_valid_json() {
     assert_eq!(lines[0]["span"]["key"], "[REDACTED]", "{}", lines[0]);
     assert_eq!(lines[0]["other"], "[REDACTED]", "{}", lines[0]);
 }
+
+#[instrument(err)]
+fn charge_display() -> Result<(), PaymentError> {
+    Err(PaymentError {
+        source: GatewayError,
+    })
+}
+
+#[instrument(err(Debug))]
+fn charge_debug() -> Result<(), PaymentError> {
+    Err(PaymentError {
+        source: GatewayError,
+    })
+}
+
+#[test]
+fn instrument_err_lines_have_a_message_and_the_error() {
+    let lines = capture(tracelight::builder(), || {
+        let _ = charge_display();
+        let _ = charge_debug();
+    });
+    let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 2, "{lines:?}");
+    // `err` records the Display text only: no type or chain to be had.
+    assert_eq!(errors[0]["message"], "card declined", "{}", errors[0]);
+    assert_eq!(
+        errors[0]["error"]["message"], "card declined",
+        "{}",
+        errors[0]
+    );
+    // `err(Debug)` records the Debug text.
+    let debug = errors[1]["message"].as_str().unwrap();
+    assert!(debug.starts_with("PaymentError"), "{}", errors[1]);
+}

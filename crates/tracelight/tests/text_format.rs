@@ -1,4 +1,4 @@
-//! The text line: `2024-12-16 14:49:36.123 INFO  target::span:166 | message | key=value …`.
+//! The text line: `2024-12-16 14:49:36.123 INFO  target:166 [span] | message | key=value …`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tracelight::sink::MemoryWriter;
@@ -32,12 +32,13 @@ fn the_shape_of_a_text_line() {
         );
     });
     let line = out.as_str();
-    // 2026-11-21 20:24:34.335 INFO  text_format::process_order:25 | order_created | user_id=42 …
+    // 2026-11-21 20:24:34.335 INFO  text_format:27 [process_order] | order_created | user_id=42 …
     let (time, rest) = line.split_at(23);
     assert_eq!(time.as_bytes()[10], b' ');
     assert_eq!(time.as_bytes()[19], b'.');
+    assert!(rest.starts_with(" INFO  text_format:"), "{line}");
     assert!(
-        rest.starts_with(" INFO  text_format::process_order:"),
+        rest.contains(" [process_order] | order_created |"),
         "{line}"
     );
     assert!(

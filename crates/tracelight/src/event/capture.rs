@@ -86,6 +86,26 @@ impl Capture {
             keys,
             opts,
         });
+        if self.message.is_empty() {
+            self.message_from_error();
+        }
+    }
+
+    /// An event with an error and no message (what `#[instrument(err)]` writes) gets the error's
+    /// text as its message.
+    fn message_from_error(&mut self) {
+        let Some(v) = self.error.and_then(|i| self.values.get(i)).copied() else {
+            return;
+        };
+        // The event's error lives in `side` (its chain, or its quoted token).
+        let range = match v.kind {
+            Kind::Error { first, .. } => self.chain.get(first).copied(),
+            Kind::Str { .. } | Kind::Debug => Some((v.start + 1, v.end.saturating_sub(1))),
+            _ => None,
+        };
+        if let Some(text) = range.and_then(|(s, e)| self.side.get(s..e)) {
+            self.message.extend_from_slice(text);
+        }
     }
 
     fn clear(&mut self) {
