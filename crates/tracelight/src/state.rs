@@ -366,7 +366,14 @@ static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 pub(crate) fn new_span_table(shared: &Arc<Shared>) -> Arc<SpanTable> {
     let spans = Arc::new(SpanTable::default());
     let mut all = lock(&REGISTRY);
-    all.retain(|e| e.spans.strong_count() > 0);
+    // An entry whose table is gone is kept while its dispatcher lives: a layer that
+    // `reload::Layer` swapped in takes its place on its first callback.
+    all.retain(|e| {
+        e.spans.strong_count() > 0
+            || e.subscriber
+                .as_ref()
+                .is_some_and(|(_, _, d)| d.upgrade().is_some())
+    });
     all.push(Entry {
         shared: Arc::downgrade(shared),
         spans: Arc::downgrade(&spans),
