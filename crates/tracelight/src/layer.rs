@@ -291,6 +291,7 @@ where
         }
         // Back in the table while the line is written, so it carries the span's fields and
         // context; out again after.
+        let state_meta = state.meta;
         self.state.spans.insert(&id, state);
         let ms = |ns: u64| ns as f64 / 1e6;
         let idle = total - busy;
@@ -312,11 +313,15 @@ where
                 )
             };
         }
-        if slow {
-            span_closed!(warn);
-        } else {
-            span_closed!(info);
-        }
+        // The line points at the slow span's callsite, not at this file.
+        let at = (state_meta.file(), state_meta.line());
+        crate::event::reporting_at(at, || {
+            if slow {
+                span_closed!(warn);
+            } else {
+                span_closed!(info);
+            }
+        });
         if let Some(state) = self.state.spans.remove(&id) {
             state.recycle();
         }

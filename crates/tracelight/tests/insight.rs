@@ -39,11 +39,13 @@ fn slow_spans_go_to_the_performance_stream_with_fields_and_context() {
         )
         .init_local()
         .unwrap();
+    let slow_line;
     {
         let req = info_span!("request", request_id = "req-7");
         let _r = req.enter();
         {
-            let _q = info_span!("db_query", table = "orders").entered();
+            let (_q, line) = (info_span!("db_query", table = "orders").entered(), line!());
+            slow_line = line;
             std::thread::sleep(Duration::from_millis(30));
         }
         {
@@ -70,6 +72,9 @@ fn slow_spans_go_to_the_performance_stream_with_fields_and_context() {
     assert_eq!(p["span"]["name"], "db_query");
     assert_eq!(p["span"]["table"], "orders");
     assert_eq!(p["request_id"], "req-7");
+    // The line points at the slow span, not at the library.
+    assert_eq!(p["file"], "crates/tracelight/tests/insight.rs", "{p}");
+    assert_eq!(p["line"], slow_line, "{p}");
     // Aggregates: two db_query closes, one slow, with its sample.
     let stats = g.handle().performance();
     let q = stats

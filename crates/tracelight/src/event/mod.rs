@@ -42,6 +42,20 @@ pub(crate) struct Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// The source location a line tracelight writes as an event (`span_closed`) reports on, set
+    /// around that event: the line shows it instead of the library's own source.
+    static REPORTED_LOCATION: std::cell::Cell<Option<Location>> = const { std::cell::Cell::new(None) };
+}
+
+/// A source file and line.
+pub(crate) type Location = (Option<&'static str>, Option<u32>);
+
+/// Runs `f` (which writes one of tracelight's own events) with the location its line shows.
+pub(crate) fn reporting_at<R>(location: Location, f: impl FnOnce() -> R) -> R {
+    let _ = REPORTED_LOCATION.try_with(|c| c.set(Some(location)));
+    let out = f();
+    let _ = REPORTED_LOCATION.try_with(|c| c.set(None));
+    out
 }
 
 /// Runs `f` on this thread's buffers in `key`; when they are in use (re-entered: a field's `Debug`
@@ -124,8 +138,18 @@ pub(crate) fn on_event<S>(
                 None => crate::fields::write_str(&mut s.thread, &format!("{:?}", t.id())),
             }
         }
+        // tracelight's own events report on something else (a span's callsite).
+        let location = if meta.target().starts_with("tracelight::") {
+            REPORTED_LOCATION
+                .try_with(std::cell::Cell::get)
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
         let ev = render::Event {
             meta,
+            location,
             ts,
             thread: &s.thread,
             plan: &plan,

@@ -49,6 +49,8 @@ impl Lines {
 /// What every rendering of one event shares.
 pub(crate) struct Event<'a> {
     pub(crate) meta: &'a Metadata<'a>,
+    /// The file and line the line shows instead of the callsite's.
+    pub(crate) location: Option<super::Location>,
     pub(crate) ts: Timestamp,
     /// The thread's name as a quoted JSON string.
     pub(crate) thread: &'a [u8],
@@ -63,8 +65,8 @@ impl Event<'_> {
             ts: self.ts,
             level: self.meta.level(),
             target: self.meta.target(),
-            file: self.meta.file(),
-            line: self.meta.line(),
+            file: self.location.map_or(self.meta.file(), |l| l.0),
+            line: self.location.map_or(self.meta.line(), |l| l.1),
             message: &self.capture.message,
             thread: self.thread,
         }
@@ -261,6 +263,7 @@ mod tests {
                 let snapshot = Snapshot::default();
                 let ev = Event {
                     meta: event.metadata(),
+                    location: None,
                     ts: p.timestamp(),
                     thread: b"\"t\"",
                     plan: &p,
