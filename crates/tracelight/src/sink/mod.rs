@@ -384,15 +384,7 @@ impl Queue {
             p = sh.progress.wait(p).unwrap_or_else(|e| e.into_inner());
             p.waiters -= 1;
         }
-        for (idx, line) in items {
-            p.bufs[*idx].extend_from_slice(line);
-        }
-        p.total += len;
-        p.enqueued += 1;
-        if p.writer_sleeping {
-            p.writer_sleeping = false;
-            sh.wake_writer.notify_one();
-        }
+        append(sh, &mut p, items, len);
     }
 
     /// [`Queue::push_many`] that never waits: lines that do not fit are dropped and counted, as in
@@ -417,15 +409,7 @@ impl Queue {
             }
             return;
         }
-        for (idx, line) in items {
-            p.bufs[*idx].extend_from_slice(line);
-        }
-        p.total += len;
-        p.enqueued += 1;
-        if p.writer_sleeping {
-            p.writer_sleeping = false;
-            sh.wake_writer.notify_one();
-        }
+        append(sh, &mut p, items, len);
     }
 
     /// Writes on the caller's thread: used once the writer thread has stopped (after shutdown).
@@ -539,6 +523,20 @@ impl Queue {
                 s
             })
             .collect()
+    }
+}
+
+/// Appends `items` (`len` bytes in all) to the pending buffers, waking the writer if it sleeps.
+#[inline]
+fn append(sh: &Shared, p: &mut Pending, items: &[(usize, &[u8])], len: usize) {
+    for (idx, line) in items {
+        p.bufs[*idx].extend_from_slice(line);
+    }
+    p.total += len;
+    p.enqueued += 1;
+    if p.writer_sleeping {
+        p.writer_sleeping = false;
+        sh.wake_writer.notify_one();
     }
 }
 
