@@ -142,6 +142,9 @@ impl<const N: usize> Window<N> {
 struct Group {
     message: String,
     target: String,
+    /// The callsite's file and line (the summary of its repeats points there).
+    file: Option<String>,
+    line: Option<u32>,
     error_type: Option<String>,
     count: u64,
     suppressed: u64,
@@ -203,6 +206,9 @@ pub(crate) struct Suppressed {
     pub(crate) count: u64,
     pub(crate) message: String,
     pub(crate) window: Duration,
+    /// The callsite of the error held back.
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u32>,
 }
 
 /// What to do with an error event.
@@ -249,7 +255,7 @@ impl Tracker {
     pub(crate) fn record(
         &self,
         fp: u64,
-        target: &str,
+        (target, file, line): (&str, Option<&str>, Option<u32>),
         error_type: Option<&str>,
         message: impl FnOnce() -> String,
     ) -> Decision {
@@ -259,6 +265,8 @@ impl Tracker {
         let g = st.groups.entry(fp).or_insert_with(|| Group {
             message: message(),
             target: target.to_owned(),
+            file: file.map(str::to_owned),
+            line,
             error_type: error_type.map(str::to_owned),
             count: 0,
             suppressed: 0,
@@ -343,6 +351,8 @@ impl Tracker {
                     count: g.suppressed_in_window,
                     message: g.message.clone(),
                     window,
+                    file: g.file.clone(),
+                    line: g.line,
                 });
                 g.suppressed_in_window = 0;
                 g.in_window = 0;
@@ -533,7 +543,7 @@ mod tests {
     fn suppression_after_n_in_a_window() {
         let t = Tracker::new(ErrorConfig::default().suppress_after(2, Duration::from_secs(3600)));
         let d: Vec<Decision> = (0..5)
-            .map(|_| t.record(1, "t", None, || "m".into()))
+            .map(|_| t.record(1, ("t", None, None), None, || "m".into()))
             .collect();
         assert_eq!(
             d,

@@ -209,9 +209,12 @@ impl Shared {
         for s in self.tracker.take_due(all) {
             let fp = format!("{:016x}", s.fingerprint);
             let msg = format!("suppressed {} repeats of an error: {}", s.count, s.message);
-            self.emit_synthetic(
+            // The line points at the error's callsite.
+            let location = s.file.as_deref().zip(s.line);
+            self.emit_synthetic_at(
                 Level::WARN,
                 "tracelight::errors",
+                location,
                 &msg,
                 &[
                     ("error_fingerprint", SynthValue::Str(&fp)),

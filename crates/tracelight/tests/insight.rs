@@ -241,6 +241,10 @@ fn repeated_errors_are_suppressed_and_summarised_when_the_window_closes() {
         .as_str()
         .unwrap()
         .starts_with("suppressed 7 repeats of an error"));
+    // The summary points at the error's callsite, as the error lines do.
+    let first = &lines(dir.path(), "errors.log")[0];
+    assert_eq!(summary["file"], first["file"], "{summary}");
+    assert_eq!(summary["line"], first["line"], "{summary}");
     let snap = g.handle().errors();
     assert_eq!((snap.groups[0].count, snap.groups[0].suppressed), (10, 7));
     // After the window, errors are written again.

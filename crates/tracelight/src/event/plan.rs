@@ -161,15 +161,18 @@ impl Plan<'_> {
         let fingerprint =
             crate::errors::fingerprint_u64(meta.target(), meta.file(), meta.line(), error_type);
         self.fingerprint = Some(fingerprint);
-        let decision = shared
-            .tracker
-            .record(fingerprint, meta.target(), error_type, || {
+        let decision = shared.tracker.record(
+            fingerprint,
+            (meta.target(), meta.file(), meta.line()),
+            error_type,
+            || {
                 let mut quoted = Vec::with_capacity(message.len() + 2);
                 quoted.push(b'"');
                 quoted.extend_from_slice(message);
                 quoted.push(b'"');
                 crate::context::json_to_string(&quoted)
-            });
+            },
+        );
         decision != crate::errors::Decision::Suppress
     }
 }
