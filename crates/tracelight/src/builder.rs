@@ -730,19 +730,12 @@ fn otel_report(shared: &Arc<Shared>) -> crate::otel::Report {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let values: Vec<(&str, crate::state::SynthValue<'_>)> = fields
-            .iter()
-            .map(|(k, v)| match v.parse::<u64>() {
-                Ok(n) => (*k, crate::state::SynthValue::U64(n)),
-                Err(_) => (*k, crate::state::SynthValue::Str(v.as_str())),
-            })
-            .collect();
         let level = if error {
             tracing::Level::ERROR
         } else {
             tracing::Level::WARN
         };
-        shared.emit_synthetic(level, "tracelight::otel", message, &values);
+        shared.emit_synthetic(level, "tracelight::otel", message, fields);
     })
 }
 

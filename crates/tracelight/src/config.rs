@@ -603,4 +603,20 @@ mod tests {
         let same = cfg(&[("SERVICE_NAME", "shop"), ("OTEL_SERVICE_NAME", "shop")]).unwrap();
         assert!(same.warnings.is_empty());
     }
+
+    #[test]
+    fn every_log_variable_read_is_in_the_registry_the_checks_use() {
+        // The start-up check names unknown variables from `env.rs`; a variable read here but
+        // missing there would be reported as a misspelling.
+        let mut asked = Vec::new();
+        let _ = Config::from_lookup(|k| {
+            asked.push(k.to_owned());
+            None
+        });
+        let log: Vec<&String> = asked.iter().filter(|k| k.starts_with("LOG_")).collect();
+        assert!(log.len() > 20, "{log:?}");
+        for k in log {
+            assert!(crate::env::is_known(k), "{k} is read but not in env.rs");
+        }
+    }
 }

@@ -44,9 +44,6 @@ pub(crate) const LOG_VARS: &[&str] = &[
     "LOG_REDACT_EMAIL",
 ];
 
-/// The streams `LOG_STREAM_<NAME>_<SETTING>` names.
-pub(crate) const STREAM_NAMES: &[&str] = &["APP", "ERRORS", "ACCESS", "SECURITY", "PERFORMANCE"];
-
 /// The settings `LOG_STREAM_<NAME>_<SETTING>` takes.
 pub(crate) const STREAM_SETTINGS: &[&str] = &[
     "ENABLED",
@@ -61,12 +58,19 @@ pub(crate) const STREAM_SETTINGS: &[&str] = &[
     "COMPRESS",
 ];
 
+/// Whether tracelight reads the variable `name` (under its own prefixes).
+#[cfg(test)]
+pub(crate) fn is_known(name: &str) -> bool {
+    known().iter().any(|k| k == name)
+}
+
 /// Every variable name tracelight reads under its own prefixes.
 fn known() -> Vec<String> {
     let mut out: Vec<String> = LOG_VARS.iter().map(|s| (*s).to_owned()).collect();
-    for n in STREAM_NAMES {
+    // `NAME` is a default stream's name, upper-cased.
+    for n in tracelight_schema::DEFAULT_STREAMS {
         for s in STREAM_SETTINGS {
-            out.push(format!("LOG_STREAM_{n}_{s}"));
+            out.push(format!("LOG_STREAM_{}_{s}", n.to_ascii_uppercase()));
         }
     }
     out

@@ -286,32 +286,24 @@ impl Shared {
     pub(crate) fn flush_at_exit(&self, bound: std::time::Duration) {
         // The lines already queued first (the fatal one among them); then, only if the writer
         // keeps up, the summaries, which do not wait for room (see `exit::exiting`).
-        let written = self.queue.as_ref().is_none_or(|q| q.flush_bounded(bound));
-        if written {
+        if self.flush_bounded(bound) {
             self.emit_due_summaries(true);
             self.report_losses();
-            if let Some(q) = &self.queue {
-                q.flush_bounded(bound);
-            }
-        }
-        for s in &self.streams {
-            if let StreamSink::Writer(w) = &s.sink {
-                w.flush();
-            }
+            self.flush_bounded(bound);
         }
     }
 
     /// Flushes what is queued, waiting at most `bound` for a writer that makes no progress (the
-    /// panic hook: a panic must not hang on a stalled output).
-    pub(crate) fn flush_bounded(&self, bound: std::time::Duration) {
-        if let Some(q) = &self.queue {
-            q.flush_bounded(bound);
-        }
+    /// exit and the panic hook: neither may hang on a stalled output). Returns whether everything
+    /// queued before the call was written.
+    pub(crate) fn flush_bounded(&self, bound: std::time::Duration) -> bool {
+        let written = self.queue.as_ref().is_none_or(|q| q.flush_bounded(bound));
         for s in &self.streams {
             if let StreamSink::Writer(w) = &s.sink {
                 w.flush();
             }
         }
+        written
     }
 
     pub(crate) fn stats(&self) -> Vec<StreamStats> {

@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::config::BatchConfig;
+use crate::state::SynthValue;
 
 /// Counts of one signal (spans or log records).
 ///
@@ -61,7 +62,7 @@ impl SignalStats {
 }
 
 /// Writes a line of tracelight's own about the export: `(is_error, message, fields)`.
-pub(crate) type Report = Arc<dyn Fn(bool, &str, &[(&str, String)]) + Send + Sync>;
+pub(crate) type Report = Arc<dyn Fn(bool, &str, &[(&str, SynthValue<'_>)]) + Send + Sync>;
 
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -91,14 +92,17 @@ impl std::fmt::Debug for Counters {
 
 impl Counters {
     /// Writes a line about the export through the report, or as a `tracing` event.
-    pub(crate) fn say(&self, error: bool, message: &str, fields: &[(&str, String)]) {
+    pub(crate) fn say(&self, error: bool, message: &str, fields: &[(&str, SynthValue<'_>)]) {
         if let Some(report) = self.report.get() {
             report(error, message, fields);
             return;
         }
         let fields = fields
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| match v {
+                SynthValue::U64(n) => format!("{k}={n}"),
+                SynthValue::Str(s) => format!("{k}={s}"),
+            })
             .collect::<Vec<_>>()
             .join(" ");
         if error {
@@ -456,9 +460,9 @@ impl Outcome {
                         false,
                         "OpenTelemetry export works again",
                         &[
-                            ("signal", sh.signal.to_owned()),
-                            ("endpoint", sh.endpoint.clone()),
-                            ("failed", lost.to_string()),
+                            ("signal", SynthValue::Str(sh.signal)),
+                            ("endpoint", SynthValue::Str(&sh.endpoint)),
+                            ("failed", SynthValue::U64(lost)),
                         ],
                     );
                 }
@@ -478,9 +482,9 @@ impl Outcome {
                         true,
                         "OpenTelemetry export failed",
                         &[
-                            ("signal", sh.signal.to_owned()),
-                            ("endpoint", sh.endpoint.clone()),
-                            ("reason", reason),
+                            ("signal", SynthValue::Str(sh.signal)),
+                            ("endpoint", SynthValue::Str(&sh.endpoint)),
+                            ("reason", SynthValue::Str(&reason)),
                         ],
                     );
                 }

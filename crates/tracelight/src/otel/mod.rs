@@ -301,8 +301,8 @@ impl OtelPipeline {
                 false,
                 &summary,
                 &[
-                    ("spans_lost", st.spans.lost().to_string()),
-                    ("logs_lost", st.logs.lost().to_string()),
+                    ("spans_lost", crate::state::SynthValue::U64(st.spans.lost())),
+                    ("logs_lost", crate::state::SynthValue::U64(st.logs.lost())),
                 ],
             );
         }

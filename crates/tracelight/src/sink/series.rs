@@ -32,7 +32,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{lock, Counters, Rotation};
-use crate::time::render_seconds;
+use crate::time::{days_from_civil, render_seconds};
 
 /// One rotated file.
 #[derive(Debug, Clone)]
@@ -97,20 +97,13 @@ fn parse_stamp(s: &str) -> Option<u64> {
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u64>().ok();
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se, us) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
-    let days = days_from_civil(i64::try_from(y).ok()?, mo, d);
+    let days = days_from_civil(
+        i64::try_from(y).ok()?,
+        u32::try_from(mo).ok()?,
+        u32::try_from(d).ok()?,
+    );
     let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + se;
     Some(secs * 1_000_000 + us)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u64, d: u64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn micros_of(t: SystemTime) -> u64 {
