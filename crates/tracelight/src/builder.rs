@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::{EnvFilter, Registry};
+use tracing_subscriber::Registry;
 
-use crate::config::{check_filter, Config, StreamSettings};
+use crate::config::{Config, StreamSettings};
 use crate::context::ContextValue;
 use crate::error::Error;
 use crate::fields::{is_reserved, write_str};
@@ -70,6 +70,9 @@ pub struct Builder {
     sampling: crate::sample::SamplingConfig,
     #[cfg(feature = "otel")]
     otel: crate::otel::OtelConfig,
+    /// Lines go to the test they belong to ([`crate::testing`]).
+    #[cfg(feature = "testing")]
+    pub(crate) testing: bool,
 }
 
 impl Default for Builder {
@@ -98,6 +101,8 @@ impl Default for Builder {
             sampling: crate::sample::SamplingConfig::default(),
             #[cfg(feature = "otel")]
             otel: crate::otel::OtelConfig::default(),
+            #[cfg(feature = "testing")]
+            testing: false,
             warnings: Vec::new(),
         }
     }
@@ -428,20 +433,6 @@ impl Builder {
         self
     }
 
-    fn env_filter(&self) -> Result<EnvFilter, Error> {
-        let directives = self.filter.clone().unwrap_or_else(|| "info".to_owned());
-        check_filter(&directives).map_err(|reason| Error::InvalidFilter {
-            filter: directives.clone(),
-            reason,
-        })?;
-        EnvFilter::builder()
-            .parse(&directives)
-            .map_err(|e| Error::InvalidFilter {
-                filter: directives,
-                reason: e.to_string(),
-            })
-    }
-
     fn statics(&self) -> (Vec<u8>, Vec<String>) {
         let service = self.service.clone().unwrap_or_else(default_service);
         let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
@@ -471,7 +462,9 @@ impl Builder {
     }
 
     /// Builds the layer and its guard, to compose with other layers on a registry of your own.
-    /// Filtering is then yours to add (the filter set here is used by [`init`](Builder::init)).
+    /// Filtering is then yours to add: [`TracelightLayer::filter`] is the filter of this builder's
+    /// directives, which keeps correlation at any level (see [`LogFilter`](crate::LogFilter)).
+    /// Fails with [`Error::InvalidFilter`] when the directives are not valid.
     pub fn build(self) -> Result<(TracelightLayer, Guard), Error> {
         let streams = self.resolve_streams();
         if streams.len() > 64 {
@@ -592,7 +585,22 @@ impl Builder {
                 )?,
             )
         };
+        let owned: Vec<_> = streams.iter().flat_map(|s| s.rule.owned()).collect();
+        let filter = crate::filter::LogFilter::new(
+            self.filter.as_deref().unwrap_or("info"),
+            &self.context_fields,
+            owned,
+        )?;
+        let selective = streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.rule.selective())
+            .fold(0u64, |m, (i, _)| m | 1 << i);
         let inner = Arc::new(Shared {
+            #[cfg(feature = "testing")]
+            testing: self.testing,
+            filter,
+            selective,
             streams: rts,
             statics_json,
             static_keys,
@@ -637,14 +645,14 @@ impl Builder {
     /// turned off, the panic hook). Fails with [`Error::AlreadyInitialized`] if a global subscriber
     /// is already set.
     pub fn init(self) -> Result<Guard, Error> {
-        let filter = self.env_filter()?;
         let catch_panics = self.catch_panics;
         let warnings = self.warnings.clone();
         #[cfg(feature = "otel")]
         let otel = self.start_otel()?;
         #[allow(unused_mut)]
         let (layer, mut guard) = self.build()?;
-        let max = filter.max_level_hint();
+        let filter = layer.filter();
+        let log_level = filter.log_level();
         #[cfg(feature = "otel")]
         let subscriber = Registry::default()
             .with(filter)
@@ -663,14 +671,6 @@ impl Builder {
             .map_err(|_| Error::AlreadyInitialized)?;
         // Route the `log` crate's records through the same pipeline. Another logger may already be
         // installed; then its records keep going there, and we say so once.
-        let log_level = match max {
-            Some(l) if l == tracing::level_filters::LevelFilter::OFF => log::LevelFilter::Off,
-            Some(l) if l == tracing::level_filters::LevelFilter::ERROR => log::LevelFilter::Error,
-            Some(l) if l == tracing::level_filters::LevelFilter::WARN => log::LevelFilter::Warn,
-            Some(l) if l == tracing::level_filters::LevelFilter::INFO => log::LevelFilter::Info,
-            Some(l) if l == tracing::level_filters::LevelFilter::DEBUG => log::LevelFilter::Debug,
-            _ => log::LevelFilter::Trace,
-        };
         if tracing_log::LogTracer::builder()
             .with_max_level(log_level)
             .init()
@@ -691,12 +691,12 @@ impl Builder {
     /// Installs tracelight as the default subscriber of the current thread only, until the returned
     /// guard is dropped: for tests and examples that must not touch global state.
     pub fn init_local(self) -> Result<LocalGuard, Error> {
-        let filter = self.env_filter()?;
         let warnings = self.warnings.clone();
         #[cfg(feature = "otel")]
         let otel = self.start_otel()?;
         #[allow(unused_mut)]
         let (layer, mut guard) = self.build()?;
+        let filter = layer.filter();
         #[cfg(feature = "otel")]
         let subscriber = Registry::default()
             .with(filter)

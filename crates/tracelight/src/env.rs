@@ -156,11 +156,17 @@ fn looks_like(word: &str, level: &str) -> bool {
     false
 }
 
-/// Checks `RUST_LOG` for what `EnvFilter` accepts but almost certainly means something else:
-/// a bare directive within a small edit distance of a level name (`inf`, `infoo`, `wran`) is an
-/// error (`EnvFilter` takes it as a target and every line is filtered out); a target with a
-/// hyphen (`my-svc=debug`; Rust paths have underscores) is a warning. Returns the warnings.
+/// Checks `RUST_LOG` for what `EnvFilter` accepts but almost certainly means something else (see
+/// [`check_directives`]). Returns the warnings.
 pub(crate) fn check_rust_log(value: &str) -> Result<Vec<String>, Error> {
+    check_directives(value).map_err(|reason| Error::env("RUST_LOG", value, reason))
+}
+
+/// Checks filter directives: a bare directive within a small edit distance of a level name
+/// (`inf`, `infoo`, `wran`) is refused with the level meant (`EnvFilter` takes it as a target and
+/// every line is filtered out); a target with a hyphen (`my-svc=debug`; Rust paths have
+/// underscores) is a warning. Returns the warnings, or why the directives are refused.
+pub(crate) fn check_directives(value: &str) -> Result<Vec<String>, String> {
     let mut warnings = Vec::new();
     for directive in value.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let target = directive.split(['=', '[']).next().unwrap_or("").trim();
@@ -170,12 +176,8 @@ pub(crate) fn check_rust_log(value: &str) -> Result<Vec<String>, Error> {
                 && word.chars().all(|c| c.is_ascii_alphabetic())
             {
                 if let Some(level) = LEVEL_WORDS.iter().find(|l| looks_like(&word, l)) {
-                    return Err(Error::env(
-                        "RUST_LOG",
-                        value,
-                        format!(
-                            "a level or `target=level` directives; `{directive}` is not a level (did you mean `{level}`?)"
-                        ),
+                    return Err(format!(
+                        "a level or `target=level` directives; `{directive}` is not a level (did you mean `{level}`?)"
                     ));
                 }
             }

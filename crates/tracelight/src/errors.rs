@@ -516,6 +516,60 @@ macro_rules! security_event {
     }};
 }
 
+thread_local! {
+    /// The error [`err`] was last given, by address, and its type's name.
+    static TYPE_HINT: std::cell::Cell<Option<(usize, &'static str)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Records an error with its type: `error = tracelight::err(&e)` gives the line's `error.type`
+/// the name of `E` (as [`std::any::type_name`] spells it, e.g. `shop::orders::OrderError`).
+///
+/// The type of a `&dyn Error` cannot be known from the value, so without this helper tracelight
+/// takes the leading word of its `Debug` output when that is a type-like name followed by ` {`,
+/// `(` or the end: for an enum that is the variant (`Payment`), for `std::io::Error` its kind's
+/// constructor (`Os`). The fingerprint of an ERROR event hashes the type, so the two spellings
+/// group apart.
+///
+/// ```
+/// #[derive(Debug)]
+/// enum OrderError { Payment(u32) }
+/// impl std::fmt::Display for OrderError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("payment declined") }
+/// }
+/// impl std::error::Error for OrderError {}
+///
+/// let w = tracelight::sink::MemoryWriter::new();
+/// let _g = tracelight::builder().writer(w.clone()).init_local().unwrap();
+/// let e = OrderError::Payment(402);
+/// tracing::error!(error = tracelight::err(&e), "checkout failed");
+/// let line: serde_json::Value = serde_json::from_str(&w.lines()[0]).unwrap();
+/// assert!(line["error"]["type"].as_str().unwrap().ends_with("OrderError"));
+/// ```
+pub fn err<E: std::error::Error + 'static>(e: &E) -> &(dyn std::error::Error + 'static) {
+    let _ = TYPE_HINT.try_with(|h| {
+        h.set(Some((
+            e as *const E as *const () as usize,
+            std::any::type_name::<E>(),
+        )))
+    });
+    e
+}
+
+/// The type name [`err`] recorded for `e`, if it was given `e` (by address) on this thread.
+pub(crate) fn type_hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let at = e as *const dyn std::error::Error as *const () as usize;
+    TYPE_HINT
+        .try_with(|h| h.get().filter(|(p, _)| *p == at).map(|(_, n)| n))
+        .ok()
+        .flatten()
+}
+
+/// Forgets the hint once an event's fields are recorded, so that it never names another error
+/// that later sits at the same address.
+pub(crate) fn clear_type_hint() {
+    let _ = TYPE_HINT.try_with(|h| h.set(None));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,13 @@ impl TracelightLayer {
         self.state.shared.stats()
     }
 
+    /// The filter of the builder's directives (`RUST_LOG`, `LOG_LEVEL` or
+    /// [`Builder::filter`](crate::Builder::filter)), to put in front of this layer: it keeps the
+    /// spans that carry correlation at any level (see [`LogFilter`](crate::LogFilter)).
+    pub fn filter(&self) -> crate::LogFilter {
+        self.state.shared.filter.clone()
+    }
+
     fn promote(&self, state: &mut SpanState) {
         let inner = &*self.state.shared;
         if !(state.fields.has(REQUEST_ID)

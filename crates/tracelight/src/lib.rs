@@ -48,6 +48,7 @@ pub mod errors;
 mod event;
 mod exit;
 mod fields;
+mod filter;
 #[cfg(feature = "http")]
 pub mod http;
 mod json;
@@ -61,6 +62,8 @@ pub mod sink;
 mod spans;
 mod state;
 mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod text;
 mod time;
 pub mod timing;
@@ -72,7 +75,9 @@ pub use config::Config;
 pub use correlation::spawn;
 pub use correlation::{bind, current_context, current_request_id, propagate};
 pub use error::Error;
+pub use errors::err;
 pub use exit::{exit, EXIT_FLUSH_BOUND};
+pub use filter::LogFilter;
 pub use layer::TracelightLayer;
 pub use state::Handle;
 pub use stream::{default_rule, default_streams, Format, Output, Rule, Stream, DEFAULT_STREAMS};

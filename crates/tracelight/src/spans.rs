@@ -52,7 +52,7 @@ pub(crate) struct SpanState {
 /// (` key=value`), with what they were rendered from.
 #[derive(Debug, Default)]
 pub(crate) struct TextPairs {
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) pairs: crate::text::Pairs,
     /// The fields' generation and the context they were rendered from (held, so that its address
     /// cannot be reused by another context while it is compared against).
     from: Option<(u64, Option<Arc<Context>>)>,
@@ -82,7 +82,7 @@ impl TextPairs {
     }
 
     fn clear(&mut self) {
-        self.bytes.clear();
+        self.pairs.clear();
         self.from = None;
     }
 }
@@ -111,7 +111,7 @@ impl SpanState {
 
     /// Returns a closed span's state to this thread's pool.
     pub(crate) fn recycle(mut self: Box<Self>) {
-        let text = self.text[0].bytes.capacity() + self.text[1].bytes.capacity();
+        let text = self.text[0].pairs.bytes.capacity() + self.text[1].pairs.bytes.capacity();
         if self.fields.capacity() + text > POOL_MAX_BYTES {
             return;
         }

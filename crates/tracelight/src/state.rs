@@ -61,6 +61,13 @@ pub(crate) struct Shared {
     pub(crate) tracker: crate::errors::Tracker,
     pub(crate) security: crate::errors::SecurityTracker,
     pub(crate) sampler: Option<crate::sample::Sampler>,
+    /// Whether lines also go to the test they belong to ([`crate::testing`]).
+    #[cfg(feature = "testing")]
+    pub(crate) testing: bool,
+    /// The filter in front of the layer (when installed), and its handle.
+    pub(crate) filter: crate::filter::LogFilter,
+    /// The streams that select events by target or tag, one bit per stream.
+    pub(crate) selective: u64,
     /// Events seen by level, in shards so threads do not fight over one cache line.
     pub(crate) levels: LevelCounts,
     /// Whether the line that sums up what was lost has been written (it is written once).
@@ -509,6 +516,17 @@ impl std::fmt::Debug for Handle {
 }
 
 impl Handle {
+    /// The filter in front of the layer: [`LogFilter::set`](crate::LogFilter::set) changes the
+    /// level live.
+    ///
+    /// ```
+    /// let guard = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+    /// guard.handle().filter().set("debug").unwrap();
+    /// ```
+    pub fn filter(&self) -> crate::LogFilter {
+        self.shared.filter.clone()
+    }
+
     /// Per-stream statistics.
     pub fn stats(&self) -> Vec<StreamStats> {
         self.shared.stats()

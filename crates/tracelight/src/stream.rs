@@ -121,6 +121,21 @@ impl Rule {
         self
     }
 
+    /// The targets this rule selects, with its levels: the filter lets their events through to
+    /// it whatever the user's directives (see [`crate::filter`]).
+    pub(crate) fn owned(&self) -> impl Iterator<Item = crate::filter::Owned> + '_ {
+        self.targets.iter().map(|prefix| crate::filter::Owned {
+            prefix: prefix.clone(),
+            min: self.min,
+            max: self.max,
+        })
+    }
+
+    /// Whether this rule selects by target or tag (it does not take every event of its levels).
+    pub(crate) fn selective(&self) -> bool {
+        !self.targets.is_empty() || self.tagged
+    }
+
     #[inline]
     pub(crate) fn matches(
         &self,

@@ -12,6 +12,7 @@
 use tracing_core::Level;
 
 use crate::fields::escape_into;
+
 use crate::json::{level_str, EventLine};
 use crate::time::write_text;
 
@@ -86,14 +87,20 @@ fn escape_control(buf: &mut Vec<u8>, s: &str) {
     escape_into(buf, s);
 }
 
-/// Writes ` key=` (the key dimmed on a terminal).
+/// Writes ` key=` (the key dimmed on a terminal). A key that would not read back as one key
+/// (empty, or with a space, `=`, `"`, `|`, `\\` or a character that must be escaped) is written
+/// as a quoted string, like a value: `"a b"=1`.
 #[inline]
 pub(crate) fn write_key(buf: &mut Vec<u8>, key: &str, ansi: bool) {
     buf.push(b' ');
     if ansi {
         buf.extend_from_slice(DIM);
     }
-    escape_into(buf, key);
+    if needs_quotes(key.as_bytes()) || crate::fields::needs_escape(key.as_bytes()) {
+        crate::fields::write_str(buf, key);
+    } else {
+        buf.extend_from_slice(key.as_bytes());
+    }
     buf.push(b'=');
     if ansi {
         buf.extend_from_slice(RESET);
@@ -146,17 +153,62 @@ pub(crate) fn quote_if_needed(buf: &mut Vec<u8>, start: usize) {
     }
 }
 
+/// ` key=value` pairs rendered once for many lines, with the key and the end of each, so that a
+/// line can leave out the pairs whose key its event already wrote.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Pairs {
+    pub(crate) bytes: Vec<u8>,
+    /// The keys, one after the other.
+    names: String,
+    /// For each pair: the end of its key in `names`, the end of the pair in `bytes`.
+    index: Vec<(u32, u32)>,
+}
+
+impl Pairs {
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.names.clear();
+        self.index.clear();
+    }
+
+    fn push(&mut self, key: &str, value: &[u8], ansi: bool) {
+        write_key(&mut self.bytes, key, ansi);
+        write_json_value(&mut self.bytes, value);
+        self.names.push_str(key);
+        self.index
+            .push((self.names.len() as u32, self.bytes.len() as u32));
+    }
+
+    pub(crate) fn copy_from(&mut self, other: &Pairs) {
+        self.clear();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.names.push_str(&other.names);
+        self.index.extend_from_slice(&other.index);
+    }
+
+    /// Writes the pairs whose key `skip` does not name.
+    pub(crate) fn write_except(&self, out: &mut Vec<u8>, skip: impl Fn(&str) -> bool) {
+        let (mut name_start, mut start) = (0usize, 0usize);
+        for &(name_end, end) in &self.index {
+            let (name_end, end) = (name_end as usize, end as usize);
+            if !skip(&self.names[name_start..name_end]) {
+                out.extend_from_slice(&self.bytes[start..end]);
+            }
+            (name_start, start) = (name_end, end);
+        }
+    }
+}
+
 /// Writes a span's fields, then the context entries the fields do not hold, as ` key=value`
 /// pairs.
 pub(crate) fn write_span_pairs(
-    out: &mut Vec<u8>,
+    out: &mut Pairs,
     fields: &crate::fields::SpanFields,
     ctx: Option<&crate::context::Context>,
     ansi: bool,
 ) {
     for (k, v) in fields.iter() {
-        write_key(out, k, ansi);
-        write_json_value(out, v);
+        out.push(k, v, ansi);
     }
     if let Some(c) = ctx {
         for (k, v) in c.iter() {
@@ -164,8 +216,7 @@ pub(crate) fn write_span_pairs(
             if fields.names().any(|n| n == k) {
                 continue;
             }
-            write_key(out, k, ansi);
-            write_json_value(out, v);
+            out.push(k, v, ansi);
         }
     }
 }

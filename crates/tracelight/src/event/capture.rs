@@ -86,6 +86,7 @@ impl Capture {
             keys,
             opts,
         });
+        crate::errors::clear_type_hint();
         if self.message.is_empty() {
             self.message_from_error();
         }
@@ -358,7 +359,10 @@ impl Visit for Recorder<'_, '_, '_> {
             .is_some_and(|r| r.is_secret_field(field.name()));
         let side = &mut self.cap.side;
         let start = side.len();
-        fields::write_type_name(side, value);
+        match crate::errors::type_hint(value) {
+            Some(name) => fields::escape_into(side, name),
+            None => fields::write_type_name(side, value),
+        }
         let type_end = side.len();
         let first = self.cap.chain.len();
         if secret {

@@ -88,7 +88,8 @@ pub(crate) fn on_event<S>(
 {
     shared.count_event(event.metadata().level());
     let mut tag = plan::TagVisitor::new();
-    let Some(mut plan) = plan::plan(shared, event, &mut tag) else {
+    let only_owned = || shared.filter.only_owned(event.metadata(), ctx.clone());
+    let Some(mut plan) = plan::plan(shared, event, &mut tag, only_owned) else {
         return;
     };
     with_scratch(&SCRATCH, |s| {
@@ -157,6 +158,10 @@ pub(crate) fn on_event<S>(
             capture: &s.capture,
         };
         render::render(shared, &ev, &mut s.lines);
+        #[cfg(feature = "testing")]
+        if shared.testing {
+            crate::testing::route(event, ctx, &s.lines);
+        }
         deliver::deliver(shared, &plan, &s.lines);
         deliver::record(shared, &plan, &s.lines);
     });

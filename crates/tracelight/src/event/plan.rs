@@ -178,11 +178,13 @@ impl Plan<'_> {
 }
 
 /// Plans `event`: `None` when no stream takes it or a rate limit drops it. `tag` receives the
-/// event's stream tag and security event type.
+/// event's stream tag and security event type. `only_owned` tells whether the event got through
+/// the filter only because a stream selecting its target takes it (then only such streams do).
 pub(crate) fn plan<'t>(
     shared: &Shared,
     event: &Event<'_>,
     tag: &'t mut TagVisitor,
+    only_owned: impl FnOnce() -> bool,
 ) -> Option<Plan<'t>> {
     let meta = event.metadata();
     // A `log` record's real target is in its fields; normalize only when needed.
@@ -203,6 +205,15 @@ pub(crate) fn plan<'t>(
         if st.rule.matches(meta.level(), target, tag_str, &st.name) {
             mask |= 1 << i;
             renderings |= 1 << st.rendering as u8;
+        }
+    }
+    if mask & shared.selective != 0 && mask & !shared.selective != 0 && only_owned() {
+        mask &= shared.selective;
+        renderings = 0;
+        for (i, st) in shared.streams.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                renderings |= 1 << st.rendering as u8;
+            }
         }
     }
     if mask == 0 {
@@ -265,7 +276,7 @@ mod tests {
             builder,
             move |shared, _, event| {
                 let mut tag = TagVisitor::new();
-                let p = plan(shared, event, &mut tag);
+                let p = plan(shared, event, &mut tag, || false);
                 crate::util::lock(&out).push(p.map_or((0, None), |p| {
                     (p.mask, p.security_type().map(str::to_owned))
                 }));
@@ -322,7 +333,7 @@ mod tests {
             b,
             move |shared, _, event| {
                 let mut tag = TagVisitor::new();
-                let p = plan(shared, event, &mut tag);
+                let p = plan(shared, event, &mut tag, || false);
                 crate::util::lock(&out).push(p.is_some());
             },
             || {

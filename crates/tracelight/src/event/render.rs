@@ -184,14 +184,23 @@ fn text_line(ev: &Event<'_>, ansi: bool, out: &mut Vec<u8>) {
     out.clear();
     text::write_head(out, &ev.line(), ev.snapshot.span_name, ansi);
     let head_end = out.len();
+    let mut fields = 0usize;
     for (i, v) in cap.values.iter().enumerate() {
-        if v.name == "message" {
+        // A key once per line (as in JSON): the message is in the head, a repeated field once.
+        if v.name == "message" || cap.values[..i].iter().any(|w| w.name == v.name) {
             continue;
         }
+        fields += 1;
         text::write_key(out, v.name, ansi);
         text_value(out, cap, i);
     }
-    out.extend_from_slice(&ev.snapshot.text[usize::from(ansi)]);
+    let pairs = &ev.snapshot.text[usize::from(ansi)];
+    if fields == 0 {
+        out.extend_from_slice(&pairs.bytes);
+    } else {
+        // The span's fields and the context after the event's, without the keys it wrote.
+        pairs.write_except(out, |k| cap.values.iter().any(|v| v.name == k));
+    }
     if ev.plan.rate_limited > 0 {
         text::write_key(out, "rate_limited", ansi);
         crate::fields::write_u64(out, ev.plan.rate_limited);
@@ -245,7 +254,7 @@ mod tests {
             b,
             move |shared, _, event| {
                 let mut tag = TagVisitor::new();
-                let Some(mut p) = plan(shared, event, &mut tag) else {
+                let Some(mut p) = plan(shared, event, &mut tag, || false) else {
                     return;
                 };
                 let mut cap = Capture::default();
@@ -332,5 +341,47 @@ mod tests {
         assert_eq!(v["error_fingerprint"].as_str().map(str::len), Some(16));
         assert!(text.contains("error=\"card declined\""), "{text}");
         assert!(text.contains("error_fingerprint="), "{text}");
+    }
+
+    #[derive(Debug)]
+    enum OrderError {
+        #[allow(dead_code)]
+        Payment(u32),
+    }
+    impl std::fmt::Display for OrderError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("payment declined")
+        }
+    }
+    impl std::error::Error for OrderError {}
+
+    #[test]
+    fn err_names_the_type_not_the_variant() {
+        let got = rendered(|| {
+            let e = OrderError::Payment(402);
+            tracing::error!(error = crate::err(&e), "with the helper");
+            tracing::error!(error = &e as &dyn std::error::Error, "without");
+        });
+        let v: serde_json::Value = serde_json::from_str(&got[0].0).expect("json");
+        assert_eq!(
+            v["error"]["type"],
+            "tracelight::event::render::tests::OrderError"
+        );
+        let w: serde_json::Value = serde_json::from_str(&got[1].0).expect("json");
+        assert_eq!(w["error"]["type"], "Payment");
+        assert_ne!(v["error_fingerprint"], w["error_fingerprint"]);
+    }
+
+    #[test]
+    fn text_keys_are_quoted_when_they_need_it_and_never_repeat() {
+        let got = rendered(|| {
+            tracing::info!({ "a b" = "c|d", "k=v" = 1, "" = 2, ok = 3, ok = 4 }, "keys");
+        });
+        let text = &got[0].1;
+        assert!(
+            text.trim_end()
+                .ends_with(r#"| keys | "a b"="c|d" "k=v"=1 ""=2 ok=3"#),
+            "{text}"
+        );
     }
 }

@@ -34,7 +34,7 @@ pub(crate) struct Snapshot {
     pub(crate) trace_ids: Vec<u8>,
     /// The span's fields and the context entries they do not hold, as text pairs: plain and
     /// coloured, each when a text line of that kind is wanted.
-    pub(crate) text: [Vec<u8>; 2],
+    pub(crate) text: [crate::text::Pairs; 2],
 }
 
 /// Which renderings a snapshot is taken for.
@@ -84,24 +84,23 @@ impl Snapshot {
                         // Rendered once per span (and again after a record or a bind).
                         let pairs = &mut st.text[ansi];
                         if !pairs.is_current(&st.fields, st.ctx.as_ref()) {
-                            pairs.bytes.clear();
+                            pairs.pairs.clear();
                             crate::text::write_span_pairs(
-                                &mut pairs.bytes,
+                                &mut pairs.pairs,
                                 &st.fields,
                                 st.ctx.as_deref(),
                                 ansi == 1,
                             );
                             pairs.rendered_from(&st.fields, st.ctx.as_ref());
                         }
-                        out.clear();
-                        out.extend_from_slice(&pairs.bytes);
+                        out.copy_from(&pairs.pairs);
                     }
                     found_ctx = st.ctx.clone();
                 })
                 .is_some()
         });
         if !self.found {
-            text.iter_mut().for_each(Vec::clear);
+            text.iter_mut().for_each(crate::text::Pairs::clear);
         }
         self.ctx = found_ctx;
         if wanted.span_list {
@@ -174,7 +173,7 @@ mod tests {
                     .map(|(name, members)| format!("{name}:{}", text(members))),
                 text(&s.span_list),
                 s.context().and_then(|c| c.request_id()),
-                text(&s.text[0]),
+                text(&s.text[0].bytes),
             ));
         }
     }

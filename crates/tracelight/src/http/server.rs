@@ -507,11 +507,14 @@ impl Access {
             Failed(e) => Some(tracing::field::display(e)),
             _ => None,
         };
-        if status >= 500 {
-            access_event!(Level::WARN, self, status, path, ua, cancelled, error);
-        } else {
-            access_event!(Level::INFO, self, status, path, ua, cancelled, error);
-        }
+        // No `file`/`line` (they would be this file's): the `route` says which handler it was.
+        crate::event::reporting_at((None, None), || {
+            if status >= 500 {
+                access_event!(Level::WARN, self, status, path, ua, cancelled, error);
+            } else {
+                access_event!(Level::INFO, self, status, path, ua, cancelled, error);
+            }
+        });
     }
 
     /// The access line of a request that got no response: 499 (as nginx logs a client that

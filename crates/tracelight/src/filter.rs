@@ -1,0 +1,332 @@
+//! Filtering inside tracelight: see [`LogFilter`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tracing_core::subscriber::Interest;
+use tracing_core::{span, Level, LevelFilter, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::error::Error;
+
+/// Filtering inside tracelight: the user's `EnvFilter` decides what is written, but never hides
+/// the spans that carry correlation, nor the events of a stream that selects its own targets.
+///
+/// An `EnvFilter` in front of every layer disables a span for all of them: at `warn`, the INFO
+/// request span never reaches tracelight, so the ERROR line inside the request has no
+/// `request_id`, and every access line is gone. [`LogFilter`] wraps the filter and enables, on top
+/// of what it enables:
+///
+/// - **correlation spans**: spans of target `tracelight::http` (the request span) and spans with a
+///   `request_id` field or a configured context field, at any level. They are never written as
+///   lines; they carry the context to the lines that are;
+/// - **the events of targeted streams**: a stream whose rule selects targets (by default
+///   `access` ← `tracelight::access`, `security` ← `tracelight::security`, `performance` ←
+///   `tracelight::timing`) takes those events at its own level (`LOG_STREAM_<NAME>_LEVEL`); the
+///   streams that take everything (`app`, a console) still get them only when the user's filter
+///   enables them. A directive that names such a target (`tracelight=off`,
+///   `tracelight::access=warn`) gives the decision back to the user's filter.
+///
+/// A filter of `off` turns everything off. Callsites nothing needs still cost only tracing's
+/// per-callsite interest cache (the filter's level hint is TRACE, so each callsite is asked once).
+///
+/// Cloning gives another handle on the same filter, and [`set`](LogFilter::set) changes it live.
+///
+/// [`init`](crate::init) installs it; with [`Builder::build`](crate::Builder::build), put it in
+/// front of the layers yourself:
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let (layer, guard) = tracelight::builder()
+///     .filter("warn")
+///     .writer(tracelight::sink::MemoryWriter::new())
+///     .build()
+///     .unwrap();
+/// let filter = layer.filter();
+/// let subscriber = tracing_subscriber::registry().with(filter.clone()).with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::info!("not written at warn");
+///     filter.set("info").unwrap();
+///     tracing::info!("written");
+/// });
+/// assert_eq!(filter.directives(), "info");
+/// # drop(guard);
+/// ```
+#[derive(Clone)]
+pub struct LogFilter {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LogFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogFilter")
+            .field("directives", &self.directives())
+            .finish()
+    }
+}
+
+struct Inner {
+    current: RwLock<Current>,
+    /// Field names that make a span a correlation span.
+    correlation: Vec<String>,
+    /// The targets of streams that select their own, with the levels those streams take.
+    owned: Vec<Owned>,
+    /// Whether the filter is part of a subscriber (only then do streams rely on it).
+    installed: AtomicBool,
+    /// Whether the filter has span directives (`[span{field}]=level`): only then does it need the
+    /// span callbacks (read without the lock, so a span's enter costs one load).
+    dynamic: AtomicBool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Owned {
+    pub(crate) prefix: String,
+    /// Least severe level taken (`None`: all).
+    pub(crate) min: Option<Level>,
+    pub(crate) max: Option<Level>,
+}
+
+struct Current {
+    directives: String,
+    filter: EnvFilter,
+    dynamic: bool,
+    /// The filter is `off` and nothing at all is enabled.
+    off: bool,
+    /// For each of `owned`, whether a directive names the target (the user's filter decides).
+    named: Vec<bool>,
+}
+
+/// Parses `directives` as tracelight does at start: `EnvFilter` syntax, and a bare directive that
+/// is a mistyped level (`inf`) refused.
+pub(crate) fn parse(directives: &str) -> Result<EnvFilter, Error> {
+    crate::env::check_directives(directives).map_err(|reason| Error::InvalidFilter {
+        filter: directives.to_owned(),
+        reason,
+    })?;
+    EnvFilter::builder()
+        .parse(directives)
+        .map_err(|e| Error::InvalidFilter {
+            filter: directives.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+impl LogFilter {
+    /// A filter of `directives` (`EnvFilter` syntax) that keeps spans with a `request_id` field
+    /// (or one of `context_fields`) and the request span, and gives `owned` targets their
+    /// streams' levels.
+    pub(crate) fn new(
+        directives: &str,
+        context_fields: &[String],
+        owned: Vec<Owned>,
+    ) -> Result<LogFilter, Error> {
+        let mut correlation = vec![crate::context::REQUEST_ID.to_owned()];
+        correlation.extend(context_fields.iter().cloned());
+        let current = Current::new(directives, &owned)?;
+        Ok(LogFilter {
+            inner: Arc::new(Inner {
+                dynamic: AtomicBool::new(current.dynamic),
+                current: RwLock::new(current),
+                correlation,
+                owned,
+                installed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Replaces the directives, live: every callsite is asked again. The new directives are
+    /// checked as at start; on error the filter is left as it was.
+    ///
+    /// ```
+    /// let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build().unwrap();
+    /// let filter = layer.filter();
+    /// assert!(filter.set("inf").is_err()); // a mistyped level
+    /// filter.set("warn,my_crate=debug").unwrap();
+    /// assert_eq!(filter.directives(), "warn,my_crate=debug");
+    /// ```
+    pub fn set(&self, directives: &str) -> Result<(), Error> {
+        let next = Current::new(directives, &self.inner.owned)?;
+        let mut current = self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        // Span callbacks are forwarded from before the new filter is seen, so that it tracks the
+        // spans it is told of from now on.
+        if next.dynamic {
+            self.inner.dynamic.store(true, Ordering::Release);
+        }
+        let dynamic = next.dynamic;
+        *current = next;
+        drop(current);
+        if !dynamic {
+            self.inner.dynamic.store(false, Ordering::Release);
+        }
+        tracing_core::callsite::rebuild_interest_cache();
+        log::set_max_level(self.log_level());
+        Ok(())
+    }
+
+    /// The directives in force.
+    pub fn directives(&self) -> String {
+        self.read(|c| c.directives.clone())
+    }
+
+    /// The most verbose level of the `log` crate's records worth sending (they carry no spans).
+    pub(crate) fn log_level(&self) -> log::LevelFilter {
+        match self.read(|c| c.filter.max_level_hint()) {
+            Some(LevelFilter::OFF) => log::LevelFilter::Off,
+            Some(LevelFilter::ERROR) => log::LevelFilter::Error,
+            Some(LevelFilter::WARN) => log::LevelFilter::Warn,
+            Some(LevelFilter::INFO) => log::LevelFilter::Info,
+            Some(LevelFilter::DEBUG) => log::LevelFilter::Debug,
+            _ => log::LevelFilter::Trace,
+        }
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Current) -> R) -> R {
+        f(&self.inner.current.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Whether `meta` is a span that carries correlation.
+    fn correlation_span(&self, meta: &Metadata<'_>) -> bool {
+        meta.is_span()
+            && (meta.target() == "tracelight::http"
+                || meta.target() == "tracelight::testing"
+                || self
+                    .inner
+                    .correlation
+                    .iter()
+                    .any(|name| meta.fields().field(name).is_some()))
+    }
+
+    /// Whether a targeted stream takes `meta` whatever the user's filter says.
+    fn owned_takes(&self, current: &Current, meta: &Metadata<'_>) -> bool {
+        meta.is_event()
+            && self
+                .inner
+                .owned
+                .iter()
+                .zip(&current.named)
+                .any(|(o, named)| {
+                    !named
+                        && meta.target().starts_with(o.prefix.as_str())
+                        && o.min.is_none_or(|min| *meta.level() <= min)
+                        && o.max.is_none_or(|max| *meta.level() >= max)
+                })
+    }
+
+    /// For the plan: `true` when `meta` reached tracelight only because a targeted stream takes
+    /// it, so that only the streams selecting it by target write it.
+    #[inline]
+    pub(crate) fn only_owned<S>(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        if self.inner.owned.is_empty() || !self.inner.installed.load(Ordering::Relaxed) {
+            return false;
+        }
+        if !self
+            .inner
+            .owned
+            .iter()
+            .any(|o| meta.target().starts_with(o.prefix.as_str()))
+        {
+            return false;
+        }
+        self.read(|c| self.owned_takes(c, meta) && !c.filter.enabled(meta, ctx))
+    }
+}
+
+impl Current {
+    fn new(directives: &str, owned: &[Owned]) -> Result<Current, Error> {
+        let filter = parse(directives)?;
+        let off = filter.max_level_hint() == Some(LevelFilter::OFF);
+        let targets: Vec<&str> = directives
+            .split(',')
+            .map(str::trim)
+            .filter(|d| d.contains('=') || d.contains('['))
+            .map(|d| d.split(['=', '[']).next().unwrap_or("").trim())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let named = owned
+            .iter()
+            .map(|o| {
+                targets
+                    .iter()
+                    .any(|t| o.prefix.starts_with(t) || t.starts_with(o.prefix.as_str()))
+            })
+            .collect();
+        Ok(Current {
+            directives: directives.to_owned(),
+            dynamic: directives.contains('['),
+            filter,
+            off,
+            named,
+        })
+    }
+}
+
+impl<S: Subscriber> Layer<S> for LogFilter {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.inner.installed.store(true, Ordering::Relaxed);
+    }
+
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.read(|c| {
+            if c.off {
+                return Interest::never();
+            }
+            if self.correlation_span(meta) || self.owned_takes(c, meta) {
+                return Interest::always();
+            }
+            <EnvFilter as Layer<S>>::register_callsite(&c.filter, meta)
+        })
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.read(|c| {
+            !c.off
+                && (self.correlation_span(meta)
+                    || self.owned_takes(c, meta)
+                    || c.filter.enabled(meta, ctx))
+        })
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        // Correlation spans may be at any level.
+        if self.read(|c| c.off) {
+            Some(LevelFilter::OFF)
+        } else {
+            Some(LevelFilter::TRACE)
+        }
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        if self.inner.dynamic.load(Ordering::Acquire) {
+            self.read(|c| c.filter.on_new_span(attrs, id, ctx));
+        }
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        if self.inner.dynamic.load(Ordering::Acquire) {
+            self.read(|c| c.filter.on_record(id, values, ctx));
+        }
+    }
+
+    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+        if self.inner.dynamic.load(Ordering::Acquire) {
+            self.read(|c| c.filter.on_enter(id, ctx));
+        }
+    }
+
+    fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
+        if self.inner.dynamic.load(Ordering::Acquire) {
+            self.read(|c| c.filter.on_exit(id, ctx));
+        }
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        if self.inner.dynamic.load(Ordering::Acquire) {
+            self.read(|c| c.filter.on_close(id, ctx));
+        }
+    }
+}
