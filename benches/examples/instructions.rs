@@ -8,8 +8,11 @@
 //! done   # instructions per span = (total(200000) - total(100000)) / 100000
 //! ```
 //!
-//! Workloads: `span` (create, enter, exit, close a span with three fields) and `event` (the
-//! `order_created` event of the format bench inside two spans). Subscribers: `noop` (a bare
+//! Workloads: `span` (create, enter, exit, close a span with three fields), `event` (the
+//! `order_created` event of the format bench inside two spans), `disabled` (a DEBUG event the
+//! filter leaves out) and `request` (a request span with its id and an ERROR event in it).
+//! Subscribers `filtered` and `envfilter` put the directives of `TL_FILTER` (default `info`) in
+//! front of the layer, as tracelight's `LogFilter` or as an `EnvFilter`. Subscribers: `noop` (a bare
 //! registry with a layer that does nothing), `tracelight`, and `tracing-subscriber`'s `fmt` (text)
 //! and `fmt_json` (JSON, flattened, current span and span list) writing to `io::sink`. A fourth argument `text` selects the
 //! text format (JSON otherwise).
@@ -37,7 +40,11 @@ fn main() -> anyhow::Result<()> {
         Some("text") => tracelight::Format::Text,
         _ => tracelight::Format::Json,
     };
+    // `filtered` and `envfilter`: the same directives, through tracelight's filter or an
+    // `EnvFilter` in front of the layer.
+    let directives = std::env::var("TL_FILTER").unwrap_or_else(|_| "info".to_owned());
     let (layer, _guard) = tracelight::builder()
+        .filter(directives.clone())
         .writer(Discard)
         .format(format)
         .ansi(false)
@@ -45,6 +52,12 @@ fn main() -> anyhow::Result<()> {
     let dispatch = match subscriber {
         "noop" => Dispatch::new(Registry::default().with(Noop)),
         "tracelight" => Dispatch::new(Registry::default().with(layer)),
+        "filtered" => Dispatch::new(Registry::default().with(layer.filter()).with(layer)),
+        "envfilter" => Dispatch::new(
+            Registry::default()
+                .with(tracing_subscriber::EnvFilter::new(&directives))
+                .with(layer),
+        ),
         "fmt" => Dispatch::new(
             Registry::default().with(
                 tracing_subscriber::fmt::layer()
@@ -63,7 +76,7 @@ fn main() -> anyhow::Result<()> {
             ),
         ),
         other => anyhow::bail!(
-            "unknown subscriber {other:?}: expected noop, tracelight, fmt or fmt_json"
+            "unknown subscriber {other:?}: expected noop, tracelight, filtered, envfilter, fmt or fmt_json"
         ),
     };
     tracing::dispatcher::with_default(&dispatch, || match workload {
@@ -88,6 +101,21 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        "disabled" => {
+            for i in 0..n {
+                tracing::debug!(i, "not enabled at info");
+            }
+            Ok(())
+        }
+        "request" => {
+            // A request span with its id, and an ERROR event inside (the filter may be `warn`).
+            for _ in 0..n {
+                let r = info_span!("request", request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c");
+                let _r = r.enter();
+                tracing::error!(order_id = "abc-456", "payment failed");
+            }
+            Ok(())
+        }
         "span" => {
             for _ in 0..n {
                 let span = info_span!("op", a = 42u64, b = "abc-456", c = true);
@@ -95,6 +123,8 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        other => anyhow::bail!("unknown workload {other:?}: expected span or event"),
+        other => anyhow::bail!(
+            "unknown workload {other:?}: expected span, event, disabled or request"
+        ),
     })
 }
