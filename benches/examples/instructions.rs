@@ -110,7 +110,10 @@ fn main() -> anyhow::Result<()> {
         "request" => {
             // A request span with its id, and an ERROR event inside (the filter may be `warn`).
             for _ in 0..n {
-                let r = info_span!("request", request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c");
+                let r = info_span!(
+                    "request",
+                    request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c"
+                );
                 let _r = r.enter();
                 tracing::error!(order_id = "abc-456", "payment failed");
             }
@@ -123,8 +126,8 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        other => anyhow::bail!(
-            "unknown workload {other:?}: expected span, event, disabled or request"
-        ),
+        other => {
+            anyhow::bail!("unknown workload {other:?}: expected span, event, disabled or request")
+        }
     })
 }

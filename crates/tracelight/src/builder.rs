@@ -597,6 +597,7 @@ impl Builder {
             .filter(|(_, s)| s.rule.selective())
             .fold(0u64, |m, (i, _)| m | 1 << i);
         let inner = Arc::new(Shared {
+            service: self.service.clone().unwrap_or_else(default_service),
             #[cfg(feature = "testing")]
             testing: self.testing,
             filter,

@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     /// Whether lines also go to the test they belong to ([`crate::testing`]).
     #[cfg(feature = "testing")]
     pub(crate) testing: bool,
+    /// The service name the lines carry (also in the exported resource and the metrics).
+    pub(crate) service: String,
     /// The filter in front of the layer (when installed), and its handle.
     pub(crate) filter: crate::filter::LogFilter,
     /// The streams that select events by target or tag, one bit per stream.
@@ -525,6 +527,12 @@ impl Handle {
     /// ```
     pub fn filter(&self) -> crate::LogFilter {
         self.shared.filter.clone()
+    }
+
+    /// The service name the lines carry: `SERVICE_NAME`, else `OTEL_SERVICE_NAME`, else
+    /// [`Builder::service`](crate::Builder::service), else the binary's name.
+    pub fn service(&self) -> &str {
+        &self.shared.service
     }
 
     /// Per-stream statistics.

@@ -253,6 +253,13 @@ async fn metrics_in_the_prometheus_text_format() {
         assert!(seen.insert(l.to_owned()), "twice: {l}");
     }
 
+    // The service, named as the lines name it.
+    let info = family(&families, "tracelight_info");
+    assert_eq!(
+        value_where(info, "tracelight_info", "service", "admin-test"),
+        1.0
+    );
+
     let events = family(&families, "tracelight_events");
     assert_eq!(events["type"], "counter");
     assert!(value_where(events, "tracelight_events_total", "level", "error") >= 4.0);

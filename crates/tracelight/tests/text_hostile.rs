@@ -36,9 +36,13 @@ fn parse_pairs(line: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut s = rest;
     while !s.is_empty() {
-        s = s.strip_prefix(' ').unwrap_or_else(|| panic!("no separator at {s:?} in {line:?}"));
+        s = s
+            .strip_prefix(' ')
+            .unwrap_or_else(|| panic!("no separator at {s:?} in {line:?}"));
         let (key, after) = token(s, '=', line);
-        s = after.strip_prefix('=').unwrap_or_else(|| panic!("no = at {after:?} in {line:?}"));
+        s = after
+            .strip_prefix('=')
+            .unwrap_or_else(|| panic!("no = at {after:?} in {line:?}"));
         let (value, after) = token(s, ' ', line);
         out.push((key, value));
         s = after;
@@ -126,7 +130,9 @@ fn dangerous() -> Vec<char> {
 }
 
 fn assert_escaped(out: &str, c: char) {
-    let line = out.strip_suffix('\n').unwrap_or_else(|| panic!("one line: {out:?}"));
+    let line = out
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("one line: {out:?}"));
     assert!(!line.contains(c), "{c:?} written raw: {out:?}");
 }
 
@@ -237,6 +243,9 @@ fn on_a_pseudo_terminal_nothing_raw_reaches_it() {
         if c == '\r' {
             continue;
         }
-        assert!(!without_colours.contains(c), "{c:?} raw on the terminal: {line:?}");
+        assert!(
+            !without_colours.contains(c),
+            "{c:?} raw on the terminal: {line:?}"
+        );
     }
 }

@@ -32,6 +32,13 @@ pub fn render_metrics(handle: &Handle) -> String {
     let mut m = Exposition::default();
 
     m.family(
+        "tracelight_info",
+        "gauge",
+        "The service the lines are written for, as they name it (always 1).",
+    );
+    m.sample("tracelight_info", &[("service", handle.service())], 1);
+
+    m.family(
         "tracelight_events_total",
         "counter",
         "Events that reached tracelight, by level (before sampling, rate limits and suppression).",
