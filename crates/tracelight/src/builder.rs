@@ -456,7 +456,18 @@ impl Builder {
                 key = tracelight_schema::rename(&key, 1);
             }
             keys.push(key.clone());
-            pairs.push((key, v.clone()));
+            // Static fields are redacted as event fields are.
+            let value = match &self.redactor {
+                Some(r) if r.is_secret_key(k) => r.key_mask_json().as_bytes().to_vec(),
+                Some(r) if v.len() >= 2 && v[0] == b'"' => {
+                    let mut b = v[..v.len() - 1].to_vec();
+                    r.redact_raw(&mut b, 1);
+                    b.push(b'"');
+                    b
+                }
+                _ => v.clone(),
+            };
+            pairs.push((key, value));
         }
         (render_statics(&pairs), keys)
     }
@@ -605,7 +616,10 @@ impl Builder {
             streams: rts,
             statics_json,
             static_keys,
-            redactor: self.redactor.clone(),
+            redactor: self
+                .redactor
+                .clone()
+                .map(|r| r.keeping(&self.context_fields)),
             span_list: self.span_list,
             context_fields: self.context_fields.clone(),
             queue,
@@ -782,7 +796,11 @@ impl Builder {
         if let Some(service) = &self.service {
             otel = otel.service_name(service.clone());
         }
-        crate::otel::OtelPipeline::start_with(&otel, &defaults, self.redactor.clone())
+        let redactor = self
+            .redactor
+            .clone()
+            .map(|r| r.keeping(&self.context_fields));
+        crate::otel::OtelPipeline::start_with(&otel, &defaults, redactor)
     }
 }
 

@@ -45,9 +45,25 @@ pub fn bind<V: ContextValue>(key: &str, value: V) -> bool {
 
 /// Like [`bind`], with a value already rendered as JSON.
 pub(crate) fn bind_json(key: &str, json: &[u8]) -> bool {
+    let current = crate::state::current();
     // The static fields' keys, so a bound key never repeats one of them.
-    let statics: Vec<String> =
-        crate::state::current().map_or_else(Vec::new, |s| s.shared.static_keys.clone());
+    let statics: Vec<String> = current
+        .as_ref()
+        .map_or_else(Vec::new, |s| s.shared.static_keys.clone());
+    // Bound values are redacted as fields are: a secret key masks the value, and a string is
+    // scanned for secrets (a correlation key's value never is).
+    let mut redacted;
+    let mut json = json;
+    if let Some(r) = current.as_ref().and_then(|s| s.shared.redactor.as_ref()) {
+        if r.is_secret_key(key) {
+            json = r.key_mask_json().as_bytes();
+        } else if json.len() >= 2 && json[0] == b'"' && !r.keeps(key) {
+            redacted = json[..json.len() - 1].to_vec();
+            r.redact_raw(&mut redacted, 1);
+            redacted.push(b'"');
+            json = &redacted;
+        }
+    }
     with_current_state(|state| {
         let next = Context::with_taken(state.ctx.as_deref(), key, json, &statics);
         state.ctx = Some(Arc::new(next));

@@ -606,6 +606,8 @@ impl SpanFields {
                     Raw::F64(v) => write_f64(json, v),
                     Raw::Bool(v) => json.extend_from_slice(if v { b"true" } else { b"false" }),
                     Raw::Str(s, e) => {
+                        // A correlation key's value is never masked.
+                        let r = r.filter(|r| !r.keeps(name));
                         string_value(json, r, &self.arena[s..e]);
                     }
                     Raw::Json(s, e) => json.extend_from_slice(&self.arena[s..e]),

@@ -187,7 +187,7 @@ impl OtelPipeline {
         if traces.is_none() && logs.is_none() {
             return Ok(None);
         }
-        let resource = resource(config, defaults);
+        let resource = resource(config, defaults, redactor.as_ref());
         let span_counters = Arc::new(Counters::default());
         let log_counters = Arc::new(Counters::default());
         let tracer = match traces {
@@ -352,7 +352,7 @@ impl Drop for OtelPipeline {
     }
 }
 
-fn resource(config: &OtelConfig, d: &ResourceDefaults) -> Resource {
+fn resource(config: &OtelConfig, d: &ResourceDefaults, redactor: Option<&Redactor>) -> Resource {
     let mut attrs: Vec<KeyValue> = Vec::new();
     let from_attrs = |k: &str| {
         config
@@ -384,7 +384,13 @@ fn resource(config: &OtelConfig, d: &ResourceDefaults) -> Resource {
     attrs.push(KeyValue::new("process.pid", i64::from(std::process::id())));
     for (k, v) in &config.resource {
         if !attrs.iter().any(|a| a.key.as_str() == k) {
-            attrs.push(KeyValue::new(k.clone(), v.clone()));
+            // Resource attributes are redacted as fields are.
+            let v = match redactor {
+                Some(r) if r.is_secret_key(k) => crate::REDACTED.to_owned(),
+                Some(r) => r.redact_str(v),
+                None => v.clone(),
+            };
+            attrs.push(KeyValue::new(k.clone(), v));
         }
     }
     Resource::builder_empty()

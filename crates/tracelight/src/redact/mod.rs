@@ -1,0 +1,886 @@
+//! Redaction: secrets never leave the process.
+//!
+//! Redaction is not a layer of its own: sibling layers see the raw fields, so a secret masked by one
+//! layer would still be written by another. It lives in the one capture of each event's fields that
+//! every format renders from (and in the rendering of span fields, bound context, static fields and
+//! the OpenTelemetry export), and is applied before any byte reaches a writer or an exporter.
+//!
+//! Three kinds of rules:
+//!
+//! - **Key rules.** A field whose name matches a secret word is written as `"[REDACTED]"`, whatever
+//!   its value. A name is split into words at `_`, `-`, `.`, spaces and camelCase boundaries; it
+//!   matches when a run of consecutive words, joined, equals a secret word (case-insensitive). So
+//!   `db_password`, `X-Api-Key`, `accessToken`, `stripe_key` and `private_key_pem` match, while
+//!   `max_tokens`, `author`, `cache_key`, `sort_key`, `primary_key`, `partition_key`,
+//!   `routing_key` and `idempotency_key` do not: the list names secret keys word by word
+//!   ([`DEFAULT_SECRET_KEYS`]), never a bare `*_key` suffix.
+//! - **Key rules inside values.** The same names in an assignment inside a string or a `{:?}`
+//!   rendering — `password: "…"`, `"token": "…"`, `secret=…`, `Cookie: …`,
+//!   `aws_secret_access_key=…` — mask the value assigned.
+//! - **Value rules.** Shapes that are secrets wherever they appear: source-host, chat, SaaS, cloud
+//!   and package-registry tokens by their prefixes, JWTs, PEM private keys, bearer and basic
+//!   credentials, the password of a URL (`postgres://user:[REDACTED]@host/db`), card numbers (an
+//!   issuer's prefix and length, and the Luhn check), and — when asked — e-mail addresses. Only the
+//!   secret part becomes `[REDACTED]`; the rest of the value stays readable. Each rule is in
+//!   `docs/insight.md`.
+//!
+//! All literal prefixes and key words are found by one multi-literal scan (Aho-Corasick); the exact
+//! check runs only where one was found, so a value with no candidate costs one scan.
+//!
+//! The values of the correlation keys (`request_id`, `trace_id`, `span_id` and the configured
+//! context fields) are never masked: a request id of sixteen digits that happen to pass the Luhn
+//! check stays findable.
+//!
+//! ```
+//! use tracelight::redact::{Redactor, ValuePattern};
+//!
+//! let redactor = Redactor::builder()
+//!     .key("pin")                       // add a secret word
+//!     .allow_key("session")             // `session` is not a secret in this service
+//!     .pattern(ValuePattern::Email)     // also mask e-mail addresses
+//!     .build();
+//! assert!(redactor.is_secret_key("card_pin"));
+//! assert!(redactor.is_secret_key("db_password"));
+//! assert!(!redactor.is_secret_key("session"));
+//! assert_eq!(redactor.redact_str("Authorization: Bearer abc.def.ghi123"), "Authorization: [REDACTED]");
+//! assert_eq!(redactor.redact_str("token ghp_0123456789abcdefghijABCDEFGHIJ012345"), "token [REDACTED]");
+//! ```
+//!
+//! To see which rule masked a value, [`RedactorBuilder::name_rules`] writes
+//! `[REDACTED:github_token]` instead of `[REDACTED]`.
+
+mod rules;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+use tracelight_schema::REDACTED;
+
+/// The secret words of the default key rules.
+pub const DEFAULT_SECRET_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "auth_token",
+    "cookie",
+    "set_cookie",
+    "session",
+    "session_id",
+    "sessionid",
+    "private_key",
+    "privatekey",
+    "access_key",
+    "secret_key",
+    "client_secret",
+    "credential",
+    "credentials",
+    "signature",
+    "stripe_key",
+    "signing_key",
+    "encryption_key",
+    "master_key",
+    "hmac_key",
+    "account_key",
+    "shared_access_key",
+    "ssh_key",
+    "license_key",
+    "dsn",
+];
+
+/// Keys whose values are never masked: they are how lines are found and joined.
+pub const CORRELATION_KEYS: &[&str] = &["request_id", "trace_id", "span_id"];
+
+/// A group of value rules, turned on or off together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ValuePattern {
+    /// `Bearer <token>` and `Basic <base64>` (case-insensitive): the credential is masked.
+    Bearer,
+    /// A JSON Web Token: `eyJ…` header, payload and signature.
+    Jwt,
+    /// An AWS access key id: `AKIA`/`ASIA`… followed by 16 upper-case letters or digits.
+    AwsAccessKey,
+    /// A PEM block `-----BEGIN … PRIVATE KEY-----` through its `-----END … PRIVATE KEY-----`.
+    PrivateKey,
+    /// 13 to 19 digits with a card brand's issuer prefix and length that pass the Luhn check,
+    /// without separators or grouped as cards are printed (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4), and
+    /// not inside a longer token.
+    CardNumber,
+    /// An e-mail address (off by default).
+    Email,
+    /// Source-host tokens: GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`), GitLab
+    /// (`glpat-`, `gldt-`, `glrt-`…).
+    SourceHost,
+    /// Chat and SaaS tokens: Slack (`xoxb-`… and webhook URLs), Stripe (`sk_live_`, `rk_live_`,
+    /// `whsec_`…), OpenAI-style `sk-…`, Twilio (`SK` + 32 hex), SendGrid (`SG.…`), Linear, New
+    /// Relic, Postman, Sentry, Shopify, Atlassian, Hugging Face, Grafana.
+    Saas,
+    /// Cloud keys: Google API keys (`AIza…`), DigitalOcean, Databricks, HashiCorp Vault, age.
+    Cloud,
+    /// Package-registry tokens: npm, PyPI, Docker Hub, RubyGems, crates.io, NuGet.
+    Registry,
+    /// The password in a URL of any scheme: `postgres://user:[REDACTED]@host/db`.
+    UrlCredentials,
+    /// Secret key names in assignments inside values: `password: "…"`, `"token": "…"`,
+    /// `secret=…`, `Cookie: …`, `aws_secret_access_key=…`.
+    Assignment,
+}
+
+impl ValuePattern {
+    /// The patterns on by default: every pattern but [`ValuePattern::Email`].
+    pub const DEFAULTS: &'static [ValuePattern] = &[
+        ValuePattern::Bearer,
+        ValuePattern::Jwt,
+        ValuePattern::AwsAccessKey,
+        ValuePattern::PrivateKey,
+        ValuePattern::CardNumber,
+        ValuePattern::SourceHost,
+        ValuePattern::Saas,
+        ValuePattern::Cloud,
+        ValuePattern::Registry,
+        ValuePattern::UrlCredentials,
+        ValuePattern::Assignment,
+    ];
+}
+
+/// A rule of your own: finds secrets in a value. Given the value (escaped as JSON string
+/// content), it returns the byte ranges to mask, in order and not overlapping.
+pub type CustomRule = Arc<dyn Fn(&str) -> Vec<std::ops::Range<usize>> + Send + Sync>;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The redaction rules: secret key words and value rules. Cheap to share (`Arc`) between layers.
+///
+/// ```
+/// let r = tracelight::redact::Redactor::default();
+/// assert!(r.is_secret_key("Authorization"));
+/// assert_eq!(r.redact_str("key AKIAIOSFODNN7EXAMPLE"), "key [REDACTED]");
+/// ```
+#[derive(Clone)]
+pub struct Redactor {
+    id: u64,
+    keys: Vec<String>,
+    patterns: Vec<ValuePattern>,
+    /// The compiled scan, shared by clones.
+    scan: Arc<Scan>,
+    enabled: bool,
+    name_rules: bool,
+    /// Field names whose values are never masked.
+    kept: Vec<String>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("keys", &self.keys)
+            .field("patterns", &self.patterns)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one value scan needs, built once per set of rules.
+struct Scan {
+    /// Every literal: the value rules' prefixes, then the key words.
+    automaton: Option<aho_corasick::AhoCorasick>,
+    /// For each literal: the value rule it starts, or `None` for a key word.
+    literal_rule: Vec<Option<usize>>,
+    rules: Vec<rules::Rule>,
+    card: bool,
+    email: bool,
+    customs: Vec<(String, CustomRule)>,
+    /// The shortest value any rule can match; shorter values are not scanned.
+    min_len: usize,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor::builder().build()
+    }
+}
+
+/// Builds a [`Redactor`]; starts from the defaults.
+///
+/// ```
+/// use tracelight::redact::{Redactor, ValuePattern};
+/// let r = Redactor::builder().clear_keys().key("ssn").clear_patterns().pattern(ValuePattern::Jwt).build();
+/// assert!(r.is_secret_key("user_ssn"));
+/// assert!(!r.is_secret_key("password"));
+/// ```
+#[derive(Clone)]
+pub struct RedactorBuilder {
+    keys: Vec<String>,
+    patterns: Vec<ValuePattern>,
+    enabled: bool,
+    name_rules: bool,
+    customs: Vec<(String, CustomRule)>,
+}
+
+impl std::fmt::Debug for RedactorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedactorBuilder")
+            .field("keys", &self.keys)
+            .field("patterns", &self.patterns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RedactorBuilder {
+    fn default() -> Self {
+        RedactorBuilder {
+            keys: DEFAULT_SECRET_KEYS.iter().map(|k| normalize(k)).collect(),
+            patterns: ValuePattern::DEFAULTS.to_vec(),
+            enabled: true,
+            name_rules: false,
+            customs: Vec::new(),
+        }
+    }
+}
+
+impl RedactorBuilder {
+    /// Adds a secret word (matched as described in the [module docs](self)).
+    pub fn key(mut self, word: impl AsRef<str>) -> Self {
+        let w = normalize(word.as_ref());
+        if !w.is_empty() && !self.keys.contains(&w) {
+            self.keys.push(w);
+        }
+        self
+    }
+
+    /// Removes a secret word from the list (for example `session` where it names no secret).
+    pub fn allow_key(mut self, word: impl AsRef<str>) -> Self {
+        let w = normalize(word.as_ref());
+        self.keys.retain(|k| *k != w);
+        self
+    }
+
+    /// Removes every secret word, to start a list from scratch.
+    pub fn clear_keys(mut self) -> Self {
+        self.keys.clear();
+        self
+    }
+
+    /// Turns a group of value rules on.
+    pub fn pattern(mut self, p: ValuePattern) -> Self {
+        if !self.patterns.contains(&p) {
+            self.patterns.push(p);
+        }
+        self
+    }
+
+    /// Turns a group of value rules off.
+    pub fn without_pattern(mut self, p: ValuePattern) -> Self {
+        self.patterns.retain(|x| *x != p);
+        self
+    }
+
+    /// Turns every value rule off.
+    pub fn clear_patterns(mut self) -> Self {
+        self.patterns.clear();
+        self
+    }
+
+    /// Adds a rule of your own, named `name` (shown by [`name_rules`](Self::name_rules)). It
+    /// runs on every string value long enough to hold a secret, after the built-in scan.
+    ///
+    /// ```
+    /// use tracelight::redact::Redactor;
+    /// let r = Redactor::builder()
+    ///     .custom("employee_badge", |v: &str| {
+    ///         v.match_indices("BADGE-").map(|(i, m)| i..(i + m.len() + 6).min(v.len())).collect()
+    ///     })
+    ///     .name_rules(true)
+    ///     .build();
+    /// assert_eq!(r.redact_str("scanned BADGE-123456 at gate"), "scanned [REDACTED:employee_badge] at gate");
+    /// ```
+    pub fn custom(
+        mut self,
+        name: impl Into<String>,
+        rule: impl Fn(&str) -> Vec<std::ops::Range<usize>> + Send + Sync + 'static,
+    ) -> Self {
+        self.customs.push((name.into(), Arc::new(rule)));
+        self
+    }
+
+    /// Writes `[REDACTED:<rule>]` (`[REDACTED:github_token]`, `[REDACTED:key]` for a secret key)
+    /// instead of `[REDACTED]`, so that a reader can tell which rule masked a value.
+    pub fn name_rules(mut self, on: bool) -> Self {
+        self.name_rules = on;
+        self
+    }
+
+    /// Turns redaction off altogether (for benchmarks and tests; not for production).
+    pub fn disabled(mut self) -> Self {
+        self.enabled = false;
+        self
+    }
+
+    /// Builds the rules.
+    pub fn build(self) -> Redactor {
+        let on = |p: ValuePattern| self.patterns.contains(&p);
+        let value_rules: Vec<rules::Rule> = rules::RULES
+            .iter()
+            .copied()
+            .filter(|r| on(r.group))
+            .collect();
+        let mut literals: Vec<String> = Vec::new();
+        let mut literal_rule = Vec::new();
+        for (i, r) in value_rules.iter().enumerate() {
+            for p in r.prefixes {
+                literals.push((*p).to_owned());
+                literal_rule.push(Some(i));
+            }
+        }
+        let assignment = on(ValuePattern::Assignment) && !self.keys.is_empty();
+        if assignment {
+            for w in key_literals(&self.keys) {
+                literals.push(w);
+                literal_rule.push(None);
+            }
+        }
+        let automaton = if literals.is_empty() {
+            None
+        } else {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&literals)
+                .ok()
+        };
+        let card = on(ValuePattern::CardNumber);
+        let email = on(ValuePattern::Email);
+        let mut min_len = literals
+            .iter()
+            .map(|l| l.len() + 1)
+            .min()
+            .unwrap_or(usize::MAX);
+        if card {
+            min_len = min_len.min(13);
+        }
+        if email {
+            min_len = min_len.min(6);
+        }
+        if !self.customs.is_empty() {
+            min_len = 1;
+        }
+        Redactor {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            keys: self.keys,
+            patterns: self.patterns,
+            scan: Arc::new(Scan {
+                automaton,
+                literal_rule,
+                rules: value_rules,
+                card,
+                email,
+                customs: self.customs,
+                min_len,
+            }),
+            enabled: self.enabled,
+            name_rules: self.name_rules,
+            kept: CORRELATION_KEYS.iter().map(|k| (*k).to_owned()).collect(),
+        }
+    }
+}
+
+/// The words the scan looks for to find secret keys inside values: the last word of each secret
+/// word as it may be written (`apikey` for `apikey`, `key` for `api_key` and `stripe_key`).
+fn key_literals(keys: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |w: &str| {
+        if !w.is_empty() && !out.iter().any(|o| o == w) {
+            out.push(w.to_owned());
+        }
+    };
+    for k in keys {
+        add(k);
+        // Secret words are stored without separators; the common tails are looked for alone.
+        for tail in ["key", "token", "secret", "password", "cookie", "id"] {
+            if k.ends_with(tail) && k.len() > tail.len() {
+                add(tail);
+            }
+        }
+    }
+    out.retain(|w| w != "id");
+    out
+}
+
+/// Lower-cases and drops separators: `X-Api-Key` → `xapikey`.
+fn normalize(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The words of a field name, lower-cased, at separators and camelCase boundaries, into `buf`
+/// (ASCII only, at most 128 bytes and 16 words; the rest is ignored). Returns the word ends.
+fn words_into<'b>(name: &str, buf: &'b mut [u8; 128]) -> (usize, SmallVec<[(u8, u8); 16]>) {
+    let mut ends: SmallVec<[(u8, u8); 16]> = SmallVec::new();
+    let mut len = 0usize;
+    let mut start = 0usize;
+    let mut prev_lower = false;
+    for c in name.bytes() {
+        if len == buf.len() || ends.len() == 16 {
+            break;
+        }
+        if matches!(c, b'_' | b'-' | b'.' | b' ' | b':' | b'/') {
+            if len > start {
+                ends.push((start as u8, len as u8));
+            }
+            start = len;
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && len > start {
+            ends.push((start as u8, len as u8));
+            start = len;
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        buf[len] = c.to_ascii_lowercase();
+        len += 1;
+    }
+    if len > start && ends.len() < 16 {
+        ends.push((start as u8, len as u8));
+    }
+    (len, ends)
+}
+
+const CACHE_SLOTS: usize = 4096;
+
+/// Decisions of [`Redactor::is_secret_key`], shared by all threads: each slot holds a 63-bit
+/// fingerprint of (name address, name length, redactor) and the decision in the low bit. One
+/// relaxed atomic load per field on a hit; a collision only costs a recomputation (which
+/// allocates nothing).
+static KEY_CACHE: [AtomicU64; CACHE_SLOTS] = [const { AtomicU64::new(0) }; CACHE_SLOTS];
+
+#[inline]
+fn fingerprint(ptr: usize, len: usize, redactor: u64) -> u64 {
+    let mut h = (ptr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= (len as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= redactor.wrapping_mul(0x1656_67B1_9E37_79F9);
+    h ^= h >> 29;
+    h.wrapping_mul(0xBF58_476D_1CE4_E5B9) | 2
+}
+
+/// One masked range and the rule that masked it.
+type Hit = (usize, usize, &'static str);
+
+impl Redactor {
+    /// Starts from the defaults: [`DEFAULT_SECRET_KEYS`] and [`ValuePattern::DEFAULTS`].
+    pub fn builder() -> RedactorBuilder {
+        RedactorBuilder::default()
+    }
+
+    /// Rules that redact nothing.
+    pub fn disabled() -> Redactor {
+        Redactor::builder().disabled().build()
+    }
+
+    /// Whether redaction is on.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The same rules, also keeping the values of the configured context fields that are ids
+    /// (`user_id`, `tenantId`: a name whose last word is `id`), which correlate lines like
+    /// `request_id`. Other context fields are redacted as any field is.
+    pub(crate) fn keeping(mut self, fields: &[String]) -> Redactor {
+        for f in fields {
+            let mut b = [0u8; 128];
+            let (_, words) = words_into(f, &mut b);
+            let is_id = words
+                .last()
+                .is_some_and(|w| &b[w.0 as usize..w.1 as usize] == b"id");
+            if is_id && !self.kept.contains(f) {
+                self.kept.push(f.clone());
+            }
+        }
+        self
+    }
+
+    /// Whether the values of the field `name` are never masked (a correlation key).
+    #[inline]
+    pub(crate) fn keeps(&self, name: &str) -> bool {
+        self.kept.iter().any(|k| k == name)
+    }
+
+    /// Whether a field with this name is written as `[REDACTED]`.
+    pub fn is_secret_key(&self, name: &str) -> bool {
+        self.enabled && !self.keys.is_empty() && !self.keeps(name) && self.match_key(name)
+    }
+
+    /// [`is_secret_key`](Self::is_secret_key) for a callsite's field name, cached by address.
+    #[inline]
+    pub(crate) fn is_secret_field(&self, name: &'static str) -> bool {
+        if !self.enabled || self.keys.is_empty() {
+            return false;
+        }
+        // Field names are `&'static str` from callsites: the same address every time, so a
+        // shared table keyed by address makes the check one load.
+        let fp = fingerprint(name.as_ptr() as usize, name.len(), self.id);
+        let slot = &KEY_CACHE[(fp >> 40) as usize % CACHE_SLOTS];
+        let entry = slot.load(Ordering::Relaxed);
+        if entry & !1 == fp & !1 {
+            return entry & 1 == 1;
+        }
+        let secret = !self.keeps(name) && self.match_key(name);
+        slot.store((fp & !1) | u64::from(secret), Ordering::Relaxed);
+        secret
+    }
+
+    fn match_key(&self, name: &str) -> bool {
+        let mut buf = [0u8; 128];
+        let (_, words) = words_into(name, &mut buf);
+        for start in 0..words.len() {
+            let from = words[start].0 as usize;
+            for w in &words[start..] {
+                let joined = &buf[from..w.1 as usize];
+                if joined.len() > 32 {
+                    break;
+                }
+                if self.keys.iter().any(|k| k.as_bytes() == joined) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// The mask written in place of a secret found by `rule`.
+    fn mask(&self, rule: &str, out: &mut Vec<u8>) {
+        if self.name_rules {
+            out.extend_from_slice(b"[REDACTED:");
+            out.extend_from_slice(rule.as_bytes());
+            out.push(b']');
+        } else {
+            out.extend_from_slice(REDACTED.as_bytes());
+        }
+    }
+
+    /// The mask of a value whose key is secret, as JSON (`"[REDACTED]"`).
+    pub(crate) fn key_mask_json(&self) -> &'static str {
+        if self.name_rules {
+            "\"[REDACTED:key]\""
+        } else {
+            "\"[REDACTED]\""
+        }
+    }
+
+    /// Whether any value rule is on.
+    #[inline]
+    pub fn has_value_patterns(&self) -> bool {
+        self.enabled && self.scan.min_len != usize::MAX
+    }
+
+    /// Masks the secrets in a plain string (convenience for tests and exporters).
+    pub fn redact_str(&self, s: &str) -> String {
+        let mut out = s.as_bytes().to_vec();
+        self.redact_raw(&mut out, 0);
+        // Masks replace whole ASCII ranges found at character boundaries.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// Whether a value of `len` bytes could hold a secret (rules on and long enough).
+    #[inline]
+    pub(crate) fn may_match(&self, len: usize) -> bool {
+        self.has_value_patterns() && len >= self.scan.min_len
+    }
+
+    /// Masks secrets in `buf[start..]`, which holds escaped JSON string content (or text).
+    ///
+    /// The rules only span bytes that JSON never escapes (letters, digits, `-._~+/=:@`, spaces),
+    /// except private key blocks, whose escaped newlines are masked with the block, and quoted
+    /// assignments, whose quotes appear escaped (`\"`).
+    pub(crate) fn redact_raw(&self, buf: &mut Vec<u8>, start: usize) {
+        if !self.may_match(buf.len().saturating_sub(start)) {
+            return;
+        }
+        let hits = self.find(&buf[start..]);
+        if hits.is_empty() {
+            return;
+        }
+        let tail: Vec<u8> = buf[start..].to_vec();
+        buf.truncate(start);
+        let mut last = 0;
+        for (a, b, rule) in hits {
+            buf.extend_from_slice(&tail[last..a]);
+            self.mask(rule, buf);
+            last = b;
+        }
+        buf.extend_from_slice(&tail[last..]);
+    }
+
+    /// Byte ranges of the secrets in `s`, in order and not overlapping.
+    fn find(&self, s: &[u8]) -> SmallVec<[Hit; 4]> {
+        let mut out: SmallVec<[Hit; 4]> = SmallVec::new();
+        let scan = &*self.scan;
+        if s.len() < scan.min_len {
+            return out;
+        }
+        if let Some(ac) = &scan.automaton {
+            // Overlapping: a literal inside an earlier candidate that was no secret is still
+            // tried. Matches come in order of their end; the checks are tried in order of start.
+            let mut candidates: SmallVec<[(usize, usize, u32); 8]> = SmallVec::new();
+            for m in ac.find_overlapping_iter(aho_corasick::Input::new(s)) {
+                candidates.push((m.start(), m.end(), m.pattern().as_u32()));
+            }
+            candidates.sort_unstable_by_key(|c| (c.0, std::cmp::Reverse(c.1)));
+            let mut floor = 0usize;
+            for (a, e, pat) in candidates {
+                if a < floor {
+                    continue;
+                }
+                let found = match scan.literal_rule[pat as usize] {
+                    Some(r) => {
+                        let rule = &scan.rules[r];
+                        (rule.check)(s, a, e).map(|(x, y)| (x, y, rule.name))
+                    }
+                    None => self.match_assignment(s, a, e).map(|(x, y)| (x, y, "key")),
+                };
+                if let Some((x, y, name)) = found {
+                    if x >= floor && y > x {
+                        out.push((x, y, name));
+                        floor = y;
+                    }
+                }
+            }
+        }
+        if scan.card && s.iter().filter(|b| b.is_ascii_digit()).count() >= 13 {
+            let mut i = 0;
+            while i < s.len() {
+                if s[i].is_ascii_digit() && (i == 0 || !s[i - 1].is_ascii_digit()) {
+                    if let Some((a, e)) = rules::match_card(s, i) {
+                        insert(&mut out, (a, e, "card_number"));
+                        i = e;
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+        }
+        if scan.email {
+            for at in memchr::memchr_iter(b'@', s) {
+                if let Some((a, e)) = rules::match_email(s, at, 0) {
+                    insert(&mut out, (a, e, "email"));
+                }
+            }
+        }
+        if !scan.customs.is_empty() {
+            if let Ok(text) = std::str::from_utf8(s) {
+                for (name, rule) in &scan.customs {
+                    for r in rule(text) {
+                        if r.start < r.end && r.end <= s.len() {
+                            let name: &'static str = custom_name(name);
+                            insert(&mut out, (r.start, r.end, name));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A secret key word at `s[a..e]` in an assignment (`key=value`, `key: value`, `"key": "value"`,
+    /// with the quotes JSON-escaped or not): the range of the value, when the whole key is secret.
+    fn match_assignment(&self, s: &[u8], a: usize, e: usize) -> Option<(usize, usize)> {
+        let ident = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+        // The whole key: the word, and the words glued to it.
+        let mut ks = a;
+        while ks > 0 && ident(s[ks - 1]) {
+            ks -= 1;
+        }
+        let ke = rules::run(s, e, ident);
+        let key = std::str::from_utf8(&s[ks..ke]).ok()?;
+        // A key never starts inside a word of another token (`\nCookie` is a key after `\n`).
+        let key = key
+            .strip_prefix('n')
+            .filter(|_| ks >= 1 && s[ks - 1] == b'\\')
+            .unwrap_or(key);
+        if !self.match_key(key) || self.keeps(key) {
+            return None;
+        }
+        // A quote as it appears here: `"`, or escaped once or more (`\\"` in a JSON string,
+        // `\\\\\\"` for a Debug-printed string inside one). Returns its length.
+        let quote_at = |k: usize| -> Option<usize> {
+            let q = rules::run(s, k, |b| b == b'\\');
+            (s.get(q) == Some(&b'"') || (q == k && s.get(q) == Some(&b'\''))).then_some(q + 1 - k)
+        };
+        // After the key: an optional closing quote, spaces, `=`, `:` or `=>`, spaces.
+        let mut j = ke;
+        if let Some(n) = quote_at(j) {
+            j += n;
+        }
+        j = rules::run(s, j, |b| b == b' ');
+        match s.get(j) {
+            Some(b'=') => {
+                j += 1;
+                if s.get(j) == Some(&b'>') {
+                    j += 1;
+                }
+            }
+            Some(b':') => j += 1,
+            _ => return None,
+        }
+        j = rules::run(s, j, |b| b == b' ');
+        // The value: quoted (to the same quote closing it) or bare.
+        if let Some(n) = quote_at(j) {
+            let quote = &s[j..j + n];
+            let v = j + n;
+            let close = memchr::memmem::find(&s[v..], quote).map_or(s.len(), |p| p + v);
+            return (close > v && &s[v..close] != REDACTED.as_bytes()).then_some((v, close));
+        }
+        // Bare: to a delimiter. An `Authorization` value is a scheme and a credential
+        // (`Bearer abc`); a `Cookie` value goes on over `; name=value` pairs.
+        let kind = {
+            let mut b = [0u8; 128];
+            let (n, _) = words_into(key, &mut b);
+            match &b[..n] {
+                b"authorization" | b"proxyauthorization" => 1,
+                b"cookie" | b"setcookie" => 2,
+                _ => 0,
+            }
+        };
+        let bare = |k: usize| {
+            let mut k = k;
+            while k < s.len()
+                && !matches!(
+                    s[k],
+                    b' ' | b',' | b';' | b'&' | b')' | b'}' | b']' | b'\\' | b'\n' | b'"' | b'\''
+                )
+            {
+                k += 1;
+            }
+            k
+        };
+        let mut end = bare(j);
+        if kind == 1 && s.get(end) == Some(&b' ') {
+            let next = bare(end + 1);
+            if next > end + 1 {
+                end = next;
+            }
+        }
+        if kind == 2 {
+            while s[end..].starts_with(b"; ") {
+                let next = bare(end + 2);
+                if next == end + 2 || !s[end + 2..next].contains(&b'=') {
+                    break;
+                }
+                end = next;
+            }
+        }
+        (end > j && &s[j..end] != REDACTED.as_bytes()).then_some((j, end))
+    }
+}
+
+/// A custom rule's name, as a `&'static str` for the hit list (kept for the life of the process;
+/// rule names are few and fixed).
+fn custom_name(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
+/// Adds a hit that overlaps none already found, keeping the list in order.
+fn insert(out: &mut SmallVec<[Hit; 4]>, hit: Hit) {
+    if out.iter().any(|h| hit.0 < h.1 && h.0 < hit.1) {
+        return;
+    }
+    let at = out.iter().position(|h| h.0 > hit.0).unwrap_or(out.len());
+    out.insert(at, hit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_words_match_parts_not_substrings() {
+        let r = Redactor::default();
+        for k in [
+            "password",
+            "db_password",
+            "DB_PASSWORD",
+            "userPassword",
+            "X-Api-Key",
+            "api_key",
+            "apikey",
+            "access_token",
+            "accessToken",
+            "Authorization",
+            "set-cookie",
+            "private_key_pem",
+            "client_secret",
+            "session",
+            "sessionId",
+        ] {
+            assert!(r.is_secret_key(k), "{k} should be secret");
+        }
+        for k in [
+            "author",
+            "max_tokens",
+            "user_id",
+            "passage",
+            "order_id",
+            "keyboard",
+        ] {
+            assert!(!r.is_secret_key(k), "{k} should not be secret");
+        }
+    }
+
+    #[test]
+    fn value_patterns_and_near_misses() {
+        let r = Redactor::default();
+        let cases = [
+            ("Bearer abcdefgh12345", "Bearer [REDACTED]"),
+            ("bearer  xyz.abc-DEF_123=", "bearer  [REDACTED]"),
+            ("bearer short", "bearer short"),
+            (
+                "t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-x end",
+                "t=[REDACTED] end",
+            ),
+            ("AKIAIOSFODNN7EXAMPLE", "[REDACTED]"),
+            ("AKIAIOSFODNN7EXAMPLEX", "AKIAIOSFODNN7EXAMPLEX"),
+            ("card 4111 1111 1111 1111 ok", "card [REDACTED] ok"),
+            ("card 4111-1111-1111-1111", "card [REDACTED]"),
+            ("order 4111111111111112", "order 4111111111111112"),
+            ("phone 555 123 4567", "phone 555 123 4567"),
+            // A UUID whose tail is digits that pass Luhn is an id, not a card.
+            (
+                "req 0190a1b2-c3d4-7e5f-9123-456789012348",
+                "req 0190a1b2-c3d4-7e5f-9123-456789012348",
+            ),
+            ("id a4111111111111111", "id a4111111111111111"),
+            ("amex 3782-822463-10005", "amex [REDACTED]"),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\\nMIIE\\n-----END RSA PRIVATE KEY----- tail",
+                "[REDACTED] tail",
+            ),
+            (
+                "-----BEGIN CERTIFICATE-----x-----END CERTIFICATE-----",
+                "-----BEGIN CERTIFICATE-----x-----END CERTIFICATE-----",
+            ),
+            ("mail bob@example.com", "mail bob@example.com"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(r.redact_str(input), want, "input {input:?}");
+        }
+        let with_email = Redactor::builder().pattern(ValuePattern::Email).build();
+        assert_eq!(
+            with_email.redact_str("mail bob.s@example.com."),
+            "mail [REDACTED]."
+        );
+    }
+}
