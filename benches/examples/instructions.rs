@@ -10,7 +10,9 @@
 //!
 //! Workloads: `span` (create, enter, exit, close a span with three fields), `event` (the
 //! `order_created` event of the format bench inside two spans), `disabled` (a DEBUG event the
-//! filter leaves out) and `request` (a request span with its id and an ERROR event in it).
+//! filter leaves out), `request` (a request span with its id and an ERROR event in it) and
+//! `error_long` (an ERROR event with four long string fields and an error; `TL_REDACT=off` turns
+//! redaction off, to measure it).
 //! Subscribers `filtered` and `envfilter` put the directives of `TL_FILTER` (default `info`) in
 //! front of the layer, as tracelight's `LogFilter` or as an `EnvFilter`. Subscribers: `noop` (a bare
 //! registry with a layer that does nothing), `tracelight`, and `tracing-subscriber`'s `fmt` (text)
@@ -43,7 +45,12 @@ fn main() -> anyhow::Result<()> {
     // `filtered` and `envfilter`: the same directives, through tracelight's filter or an
     // `EnvFilter` in front of the layer.
     let directives = std::env::var("TL_FILTER").unwrap_or_else(|_| "info".to_owned());
-    let (layer, _guard) = tracelight::builder()
+    // `TL_REDACT=off` turns redaction off, to measure what it costs.
+    let mut builder = tracelight::builder();
+    if std::env::var("TL_REDACT").is_ok_and(|v| v == "off") {
+        builder = builder.without_redaction();
+    }
+    let (layer, _guard) = builder
         .filter(directives.clone())
         .writer(Discard)
         .format(format)
@@ -116,6 +123,27 @@ fn main() -> anyhow::Result<()> {
                 );
                 let _r = r.enter();
                 tracing::error!(order_id = "abc-456", "payment failed");
+            }
+            Ok(())
+        }
+        "error_long" => {
+            // An ERROR event with four string fields of 200-300 bytes (no secret in them) and an
+            // error with a source.
+            let sql = "SELECT o.id, o.total, o.status, c.email FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.created_at > now() - interval '1 day' AND o.status IN ('pending', 'paid') ORDER BY o.created_at DESC LIMIT 100";
+            let ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.80 with a long tail of extension identifiers appended by the client";
+            let path = "/api/v2/customers/8d4c2f5e-0b7a-4c1e-9a3b-5e0d6f7a8b9c/orders/01936f2a-4c1e-7cc2-9a3b-5e0d6f7a8b9c/items?expand=product,inventory,pricing&include=discounts,taxes&page=3&per_page=50&sort=-created_at";
+            let note = "retrying after the upstream inventory service returned 503 Service Unavailable three times in a row; the circuit breaker is half-open and the next attempt is scheduled with exponential backoff and jitter";
+            let err =
+                std::io::Error::other("connection reset by peer while reading the response body");
+            for _ in 0..n {
+                tracing::error!(
+                    query = sql,
+                    user_agent = ua,
+                    path = path,
+                    note = note,
+                    error = &err as &dyn std::error::Error,
+                    "order query failed"
+                );
             }
             Ok(())
         }

@@ -42,7 +42,7 @@
 //! assert!(redactor.is_secret_key("card_pin"));
 //! assert!(redactor.is_secret_key("db_password"));
 //! assert!(!redactor.is_secret_key("session"));
-//! assert_eq!(redactor.redact_str("Authorization: Bearer abc.def.ghi123"), "Authorization: [REDACTED]");
+//! assert_eq!(redactor.redact_str("Authorization: Bearer abc.def.ghi123"), "Authorization: Bearer [REDACTED]");
 //! assert_eq!(redactor.redact_str("token ghp_0123456789abcdefghijABCDEFGHIJ012345"), "token [REDACTED]");
 //! ```
 //!
@@ -174,6 +174,10 @@ pub struct Redactor {
     name_rules: bool,
     /// Field names whose values are never masked.
     kept: Vec<String>,
+    /// The lengths of the secret words (bit `n` for length `n`) and their first letters (bit
+    /// `b & 31`), to pass over most words without comparing.
+    key_lens: u64,
+    key_firsts: u32,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -188,14 +192,22 @@ impl std::fmt::Debug for Redactor {
 
 /// What one value scan needs, built once per set of rules.
 struct Scan {
-    /// Every literal: the value rules' prefixes, then the key words.
+    /// The value rules' literal prefixes with their rule, sorted by first byte, and for each
+    /// byte the range of those that start with it.
+    literals: Vec<(&'static [u8], usize)>,
+    /// The literals as one automaton (a DFA, leftmost first), run on the regions the first pass
+    /// keeps.
     automaton: Option<aho_corasick::AhoCorasick>,
-    /// For each literal: the value rule it starts, or `None` for a key word.
-    literal_rule: Vec<Option<usize>>,
+    /// Secret key names in assignments inside values are looked for.
+    assignment: bool,
+    /// URL passwords are looked for.
+    url: bool,
     rules: Vec<rules::Rule>,
     card: bool,
     email: bool,
     customs: Vec<(String, CustomRule)>,
+    /// The start of a PEM block, searched on its own (its body, not its head, is the long run).
+    pem: Option<memchr::memmem::Finder<'static>>,
     /// The shortest value any rule can match; shorter values are not scanned.
     min_len: usize,
 }
@@ -330,36 +342,45 @@ impl RedactorBuilder {
             .copied()
             .filter(|r| on(r.group))
             .collect();
-        let mut literals: Vec<String> = Vec::new();
-        let mut literal_rule = Vec::new();
+        // The literals, by first byte; the words written in any case (`Bearer`) in the cases
+        // they are written in: lower, Capitalized and UPPER.
+        let mut literals: Vec<(&'static [u8], usize)> = Vec::new();
         for (i, r) in value_rules.iter().enumerate() {
             for p in r.prefixes {
-                literals.push((*p).to_owned());
-                literal_rule.push(Some(i));
+                // URLs are found from their `://`, private keys by their own search.
+                if matches!(*p, "://" | "-----BEGIN ") {
+                    continue;
+                }
+                if matches!(*p, "bearer " | "basic ") {
+                    for v in case_variants(p) {
+                        let v: &'static str = custom_name(&v);
+                        literals.push((v.as_bytes(), i));
+                    }
+                } else {
+                    literals.push((p.as_bytes(), i));
+                }
             }
         }
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .prefilter(false)
+            .build(literals.iter().map(|(l, _)| l))
+            .ok();
         let assignment = on(ValuePattern::Assignment) && !self.keys.is_empty();
-        if assignment {
-            for w in key_literals(&self.keys) {
-                literals.push(w);
-                literal_rule.push(None);
-            }
-        }
-        let automaton = if literals.is_empty() {
-            None
-        } else {
-            aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&literals)
-                .ok()
-        };
+        let url = on(ValuePattern::UrlCredentials);
         let card = on(ValuePattern::CardNumber);
         let email = on(ValuePattern::Email);
+        let pem = on(ValuePattern::PrivateKey)
+            .then(|| memchr::memmem::Finder::new(b"-----BEGIN ").into_owned());
         let mut min_len = literals
             .iter()
-            .map(|l| l.len() + 1)
+            .map(|(l, _)| l.len() + 1)
             .min()
             .unwrap_or(usize::MAX);
+        if assignment || url {
+            min_len = min_len.min(4);
+        }
         if card {
             min_len = min_len.min(13);
         }
@@ -369,45 +390,46 @@ impl RedactorBuilder {
         if !self.customs.is_empty() {
             min_len = 1;
         }
+        let key_lens = self.keys.iter().fold(0, |m, k| m | 1u64 << k.len().min(63));
+        let key_firsts = self
+            .keys
+            .iter()
+            .filter_map(|k| k.bytes().next())
+            .fold(0, |m, b| m | 1u32 << (b & 31));
         Redactor {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             keys: self.keys,
             patterns: self.patterns,
             scan: Arc::new(Scan {
+                literals,
                 automaton,
-                literal_rule,
+                assignment,
+                url,
                 rules: value_rules,
                 card,
                 email,
                 customs: self.customs,
+                pem,
                 min_len,
             }),
             enabled: self.enabled,
             name_rules: self.name_rules,
             kept: CORRELATION_KEYS.iter().map(|k| (*k).to_owned()).collect(),
+            key_lens,
+            key_firsts,
         }
     }
 }
 
-/// The words the scan looks for to find secret keys inside values: the last word of each secret
-/// word as it may be written (`apikey` for `apikey`, `key` for `api_key` and `stripe_key`).
-fn key_literals(keys: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |w: &str| {
-        if !w.is_empty() && !out.iter().any(|o| o == w) {
-            out.push(w.to_owned());
-        }
-    };
-    for k in keys {
-        add(k);
-        // Secret words are stored without separators; the common tails are looked for alone.
-        for tail in ["key", "token", "secret", "password", "cookie", "id"] {
-            if k.ends_with(tail) && k.len() > tail.len() {
-                add(tail);
-            }
-        }
+/// A word as it may be written: lower-case, Capitalized and UPPER-CASE.
+fn case_variants(w: &str) -> Vec<String> {
+    let lower = w.to_ascii_lowercase();
+    let mut cap = lower.clone();
+    if let Some(f) = cap.get_mut(0..1) {
+        f.make_ascii_uppercase();
     }
-    out.retain(|w| w != "id");
+    let mut out = vec![lower, cap, w.to_ascii_uppercase()];
+    out.dedup();
     out
 }
 
@@ -421,7 +443,7 @@ fn normalize(s: &str) -> String {
 
 /// The words of a field name, lower-cased, at separators and camelCase boundaries, into `buf`
 /// (ASCII only, at most 128 bytes and 16 words; the rest is ignored). Returns the word ends.
-fn words_into<'b>(name: &str, buf: &'b mut [u8; 128]) -> (usize, SmallVec<[(u8, u8); 16]>) {
+fn words_into(name: &str, buf: &mut [u8; 128]) -> (usize, SmallVec<[(u8, u8); 16]>) {
     let mut ends: SmallVec<[(u8, u8); 16]> = SmallVec::new();
     let mut len = 0usize;
     let mut start = 0usize;
@@ -545,7 +567,16 @@ impl Redactor {
                 if joined.len() > 32 {
                     break;
                 }
-                if self.keys.iter().any(|k| k.as_bytes() == joined) {
+                // Most runs differ from every key in length or first byte.
+                if self.key_lens & (1u64 << joined.len().min(63)) == 0
+                    || self.key_firsts & (1u32 << (joined[0] & 31)) == 0
+                {
+                    continue;
+                }
+                if self.keys.iter().any(|k| {
+                    let k = k.as_bytes();
+                    k.len() == joined.len() && k[0] == joined[0] && k == joined
+                }) {
                     return true;
                 }
             }
@@ -625,38 +656,30 @@ impl Redactor {
         if s.len() < scan.min_len {
             return out;
         }
-        if let Some(ac) = &scan.automaton {
-            // Overlapping: a literal inside an earlier candidate that was no secret is still
-            // tried. Matches come in order of their end; the checks are tried in order of start.
-            let mut candidates: SmallVec<[(usize, usize, u32); 8]> = SmallVec::new();
-            for m in ac.find_overlapping_iter(aho_corasick::Input::new(s)) {
-                candidates.push((m.start(), m.end(), m.pattern().as_u32()));
-            }
-            candidates.sort_unstable_by_key(|c| (c.0, std::cmp::Reverse(c.1)));
-            let mut floor = 0usize;
-            for (a, e, pat) in candidates {
-                if a < floor {
-                    continue;
-                }
-                let found = match scan.literal_rule[pat as usize] {
-                    Some(r) => {
-                        let rule = &scan.rules[r];
-                        (rule.check)(s, a, e).map(|(x, y)| (x, y, rule.name))
-                    }
-                    None => self.match_assignment(s, a, e).map(|(x, y)| (x, y, "key")),
-                };
-                if let Some((x, y, name)) = found {
-                    if x >= floor && y > x {
-                        out.push((x, y, name));
-                        floor = y;
-                    }
+        // Shorter than any token, card or key block: only an assignment can be a secret.
+        if s.len() < 15 && scan.customs.is_empty() && memchr::memchr2(b'=', b':', s).is_none() {
+            return out;
+        }
+        let mut regions: SmallVec<[(usize, usize); 8]> = SmallVec::new();
+        let digits = gate(s, &mut regions);
+        for &(from, to) in &regions {
+            self.find_in_region(s, from, to, &mut out);
+        }
+        if let Some(pem) = scan.pem.as_ref().filter(|_| s.len() >= 27) {
+            if let Some(at) = pem.find(s) {
+                if let Some((a, e)) = rules::match_pem(s, at, at + 11) {
+                    insert(&mut out, (a, e, "private_key"));
                 }
             }
         }
-        if scan.card && s.iter().filter(|b| b.is_ascii_digit()).count() >= 13 {
+        if scan.card && digits >= 13 {
             let mut i = 0;
             while i < s.len() {
-                if s[i].is_ascii_digit() && (i == 0 || !s[i - 1].is_ascii_digit()) {
+                // Every card starts with four digits, whatever its grouping.
+                if i + 4 <= s.len()
+                    && s[i..i + 4].iter().all(u8::is_ascii_digit)
+                    && (i == 0 || !s[i - 1].is_ascii_digit())
+                {
                     if let Some((a, e)) = rules::match_card(s, i) {
                         insert(&mut out, (a, e, "card_number"));
                         i = e;
@@ -688,16 +711,81 @@ impl Redactor {
         out
     }
 
-    /// A secret key word at `s[a..e]` in an assignment (`key=value`, `key: value`, `"key": "value"`,
-    /// with the quotes JSON-escaped or not): the range of the value, when the whole key is secret.
-    fn match_assignment(&self, s: &[u8], a: usize, e: usize) -> Option<(usize, usize)> {
+    /// The search in `s[from..to]`: at each start of a token (a byte after one that cannot
+    /// continue a word), the value rules whose prefix starts with its byte; at each `=` and `:`, a
+    /// secret key before it (an assignment) or a URL's credentials after it. Checks read the
+    /// whole value; a match moves the search past it.
+    fn find_in_region(&self, s: &[u8], from: usize, to: usize, out: &mut SmallVec<[Hit; 4]>) {
+        let scan = &*self.scan;
+        let mut hits: SmallVec<[Hit; 4]> = SmallVec::new();
+        if let Some(ac) = &scan.automaton {
+            let mut at = from;
+            while at < to {
+                let Some(m) = ac.find(aho_corasick::Input::new(s).span(at..to)) else {
+                    break;
+                };
+                let (lit, r) = scan.literals[m.pattern().as_usize()];
+                let rule = &scan.rules[r];
+                match (rule.check)(s, m.start(), m.start() + lit.len()) {
+                    Some((x, y)) if y > x => {
+                        hits.push((x, y, rule.name));
+                        at = y.max(m.start() + 1);
+                    }
+                    // Not a secret: a literal inside it is still tried.
+                    _ => at = m.start() + 1,
+                }
+            }
+        }
+        if scan.assignment || scan.url {
+            for q in memchr::memchr2_iter(b'=', b':', &s[from..to]) {
+                let q = from + q;
+                let found = if s[q] == b':' && scan.url && s[q..].starts_with(b"://") {
+                    rules::match_url_password(s, q, q + 3).map(|(x, y)| (x, y, "url_password"))
+                } else if scan.assignment {
+                    self.assignment_at(s, q).map(|(x, y)| (x, y, "key"))
+                } else {
+                    None
+                };
+                if let Some(h) = found {
+                    if h.1 > h.0 {
+                        hits.push(h);
+                    }
+                }
+            }
+        }
+        for h in hits {
+            insert(out, h);
+        }
+    }
+
+    /// The `=` or `:` at `q` ends an assignment to a secret key: the range of the value.
+    fn assignment_at(&self, s: &[u8], q: usize) -> Option<(usize, usize)> {
         let ident = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
-        // The whole key: the word, and the words glued to it.
-        let mut ks = a;
+        let mut k = q;
+        while k > 0 && s[k - 1] == b' ' {
+            k -= 1;
+        }
+        // A closing quote, escaped or not.
+        if k > 0 && (s[k - 1] == b'"' || s[k - 1] == b'\'') {
+            k -= 1;
+            while k > 0 && s[k - 1] == b'\\' {
+                k -= 1;
+            }
+        }
+        let ke = k;
+        let mut ks = ke;
         while ks > 0 && ident(s[ks - 1]) {
             ks -= 1;
         }
-        let ke = rules::run(s, e, ident);
+        if ks == ke {
+            return None;
+        }
+        self.match_assignment(s, ks, ke)
+    }
+
+    /// A secret key word at `s[a..e]` in an assignment (`key=value`, `key: value`, `"key": "value"`,
+    /// with the quotes JSON-escaped or not): the range of the value, when the whole key is secret.
+    fn match_assignment(&self, s: &[u8], ks: usize, ke: usize) -> Option<(usize, usize)> {
         let key = std::str::from_utf8(&s[ks..ke]).ok()?;
         // A key never starts inside a word of another token (`\nCookie` is a key after `\n`).
         let key = key
@@ -791,6 +879,74 @@ fn custom_name(name: &str) -> &'static str {
     let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
     names.push(leaked);
     leaked
+}
+
+/// Bytes that end a region: no token, key or URL holds them.
+static BREAK: [bool; 256] = {
+    let mut t = [false; 256];
+    let bytes = b" ,;()[]{}<>|";
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// The cheap first pass, eight bytes at a time: the regions of `s` worth the literal search, and
+/// the number of digits (card numbers need 13).
+///
+/// Every value rule's match either is a run of at least 15 bytes without a space (a token, a
+/// JWT, a URL's authority: such a run always holds an 8-byte word of `s` with no space), or holds
+/// `=` or `:` (an assignment, a URL). Words of either kind start a region, grown to the bytes
+/// around them that no token or key can hold ([`BREAK`]), and by twelve bytes to the left, for a
+/// `Bearer ` before a token.
+fn gate(s: &[u8], regions: &mut SmallVec<[(usize, usize); 8]>) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    #[inline(always)]
+    fn has(w: u64, b: u8) -> u64 {
+        let x = w ^ (LO * u64::from(b));
+        x.wrapping_sub(LO) & !x & HI
+    }
+    let mut digits = 0usize;
+    let add = |at: usize, len: usize, regions: &mut SmallVec<[(usize, usize); 8]>| {
+        if regions.last().is_some_and(|r| at < r.1) {
+            return;
+        }
+        let mut a = at;
+        while a > 0 && !BREAK[s[a - 1] as usize] {
+            a -= 1;
+        }
+        let mut e = at + len;
+        while e < s.len() && !BREAK[s[e] as usize] {
+            e += 1;
+        }
+        let a = a.saturating_sub(12);
+        match regions.last_mut() {
+            Some(r) if a <= r.1 => r.1 = e,
+            _ => regions.push((a, e)),
+        }
+    };
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(b);
+        let d = ((w | HI).wrapping_sub(LO * 0x30)) & !((w | HI).wrapping_sub(LO * 0x3a)) & !w & HI;
+        digits += d.count_ones() as usize;
+        if has(w, b' ') == 0 || has(w, b'=') | has(w, b':') != 0 {
+            add(at, 8, regions);
+        }
+        at += 8;
+    }
+    let rest = chunks.remainder();
+    digits += rest.iter().filter(|b| b.is_ascii_digit()).count();
+    if rest.iter().any(|&b| b == b'=' || b == b':') {
+        add(at, rest.len(), regions);
+    }
+    digits
 }
 
 /// Adds a hit that overlaps none already found, keeping the list in order.

@@ -376,7 +376,7 @@ fn match_jwt(s: &[u8], start: usize, _end: usize) -> Option<(usize, usize)> {
     Some((start, run(s, p + 1, b64url)))
 }
 
-fn match_pem(s: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
+pub(super) fn match_pem(s: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
     if &s[start..end] != b"-----BEGIN " {
         return None;
     }
@@ -397,7 +397,7 @@ fn match_pem(s: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
 }
 
 /// `scheme://user:password@host`: the password is masked, the rest stays readable.
-fn match_url_password(s: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
+pub(super) fn match_url_password(s: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
     // A scheme before `://`.
     let mut a = start;
     while a > 0 && (s[a - 1].is_ascii_alphanumeric() || matches!(s[a - 1], b'+' | b'.' | b'-')) {
