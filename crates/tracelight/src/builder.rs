@@ -689,8 +689,10 @@ impl Builder {
         if tracing_log::LogTracer::builder()
             .with_max_level(log_level)
             .init()
-            .is_err()
+            .is_ok()
         {
+            guard.handle().filter().drives_log();
+        } else {
             tracing::warn!(
                 target: "tracelight",
                 "another `log` logger is already installed: records of the `log` crate go there, not through tracelight"

@@ -516,9 +516,16 @@ macro_rules! security_event {
     }};
 }
 
+/// What [`err`] was last given: the error's address, its type's name, and a check that an error
+/// is of that type.
+type Hint = (
+    usize,
+    &'static str,
+    fn(&(dyn std::error::Error + 'static)) -> bool,
+);
+
 thread_local! {
-    /// The error [`err`] was last given, by address, and its type's name.
-    static TYPE_HINT: std::cell::Cell<Option<(usize, &'static str)>> = const { std::cell::Cell::new(None) };
+    static TYPE_HINT: std::cell::Cell<Option<Hint>> = const { std::cell::Cell::new(None) };
 }
 
 /// Records an error with its type: `error = tracelight::err(&e)` gives the line's `error.type`
@@ -546,10 +553,14 @@ thread_local! {
 /// assert!(line["error"]["type"].as_str().unwrap().ends_with("OrderError"));
 /// ```
 pub fn err<E: std::error::Error + 'static>(e: &E) -> &(dyn std::error::Error + 'static) {
+    fn is<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+        e.is::<E>()
+    }
     let _ = TYPE_HINT.try_with(|h| {
         h.set(Some((
             e as *const E as *const () as usize,
             std::any::type_name::<E>(),
+            is::<E>,
         )))
     });
     e
@@ -558,14 +569,19 @@ pub fn err<E: std::error::Error + 'static>(e: &E) -> &(dyn std::error::Error + '
 /// The type name [`err`] recorded for `e`, if it was given `e` (by address) on this thread.
 pub(crate) fn type_hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     let at = e as *const dyn std::error::Error as *const () as usize;
+    // The address and the type: zero-sized errors all share one address.
     TYPE_HINT
-        .try_with(|h| h.get().filter(|(p, _)| *p == at).map(|(_, n)| n))
+        .try_with(|h| {
+            h.get()
+                .filter(|(p, _, is)| *p == at && is(e))
+                .map(|(_, n, _)| n)
+        })
         .ok()
         .flatten()
 }
 
-/// Forgets the hint once an event's fields are recorded, so that it never names another error
-/// that later sits at the same address.
+/// Forgets the hint once an event is handled (recorded or not), so that it never names another
+/// error that later sits at the same address.
 pub(crate) fn clear_type_hint() {
     let _ = TYPE_HINT.try_with(|h| h.set(None));
 }

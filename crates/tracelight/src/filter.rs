@@ -77,6 +77,8 @@ struct Inner {
     /// Whether the filter has span directives (`[span{field}]=level`): only then does it need the
     /// span callbacks (read without the lock, so a span's enter costs one load).
     dynamic: AtomicBool,
+    /// Whether `init` routed the `log` crate's records through this filter.
+    log_bridge: AtomicBool,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +133,7 @@ impl LogFilter {
                 correlation,
                 owned,
                 installed: AtomicBool::new(false),
+                log_bridge: AtomicBool::new(false),
             }),
         })
     }
@@ -152,19 +155,15 @@ impl LogFilter {
             .current
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        // Span callbacks are forwarded from before the new filter is seen, so that it tracks the
-        // spans it is told of from now on.
-        if next.dynamic {
-            self.inner.dynamic.store(true, Ordering::Release);
-        }
-        let dynamic = next.dynamic;
+        // Under the lock, so that two changes at once leave the flag and the `log` level of the
+        // filter in force.
+        self.inner.dynamic.store(next.dynamic, Ordering::Release);
         *current = next;
-        drop(current);
-        if !dynamic {
-            self.inner.dynamic.store(false, Ordering::Release);
+        if self.inner.log_bridge.load(Ordering::Relaxed) {
+            log::set_max_level(log_level(&current.filter));
         }
+        drop(current);
         tracing_core::callsite::rebuild_interest_cache();
-        log::set_max_level(self.log_level());
         Ok(())
     }
 
@@ -175,14 +174,13 @@ impl LogFilter {
 
     /// The most verbose level of the `log` crate's records worth sending (they carry no spans).
     pub(crate) fn log_level(&self) -> log::LevelFilter {
-        match self.read(|c| c.filter.max_level_hint()) {
-            Some(LevelFilter::OFF) => log::LevelFilter::Off,
-            Some(LevelFilter::ERROR) => log::LevelFilter::Error,
-            Some(LevelFilter::WARN) => log::LevelFilter::Warn,
-            Some(LevelFilter::INFO) => log::LevelFilter::Info,
-            Some(LevelFilter::DEBUG) => log::LevelFilter::Debug,
-            _ => log::LevelFilter::Trace,
-        }
+        self.read(|c| log_level(&c.filter))
+    }
+
+    /// Notes that `init` routed the `log` crate through this filter: [`set`](Self::set) then
+    /// changes its level too.
+    pub(crate) fn drives_log(&self) {
+        self.inner.log_bridge.store(true, Ordering::Relaxed);
     }
 
     fn read<R>(&self, f: impl FnOnce(&Current) -> R) -> R {
@@ -236,6 +234,18 @@ impl LogFilter {
     }
 }
 
+/// The most verbose level of the `log` crate's records `filter` may enable.
+fn log_level(filter: &EnvFilter) -> log::LevelFilter {
+    match filter.max_level_hint() {
+        Some(LevelFilter::OFF) => log::LevelFilter::Off,
+        Some(LevelFilter::ERROR) => log::LevelFilter::Error,
+        Some(LevelFilter::WARN) => log::LevelFilter::Warn,
+        Some(LevelFilter::INFO) => log::LevelFilter::Info,
+        Some(LevelFilter::DEBUG) => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
+}
+
 impl Current {
     fn new(directives: &str, owned: &[Owned]) -> Result<Current, Error> {
         let filter = parse(directives)?;
@@ -275,10 +285,13 @@ impl<S: Subscriber> Layer<S> for LogFilter {
             if c.off {
                 return Interest::never();
             }
+            // The filter is always asked: that is where it notes the spans its span directives
+            // (`[request]=debug`) match.
+            let interest = <EnvFilter as Layer<S>>::register_callsite(&c.filter, meta);
             if self.correlation_span(meta) || self.owned_takes(c, meta) {
                 return Interest::always();
             }
-            <EnvFilter as Layer<S>>::register_callsite(&c.filter, meta)
+            interest
         })
     }
 
@@ -328,5 +341,33 @@ impl<S: Subscriber> Layer<S> for LogFilter {
         if self.inner.dynamic.load(Ordering::Acquire) {
             self.read(|c| c.filter.on_close(id, ctx));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[test]
+    fn span_directives_match_correlation_spans() {
+        let w = crate::sink::MemoryWriter::new();
+        let (layer, _g) = crate::builder()
+            .filter("warn,[request]=debug")
+            .writer(w.clone())
+            .format(crate::Format::Json)
+            .build()
+            .expect("layer");
+        let subscriber = tracing_subscriber::registry()
+            .with(layer.filter())
+            .with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!("outside: not written");
+            let s = tracing::info_span!("request", request_id = "r-1");
+            let _e = s.enter();
+            tracing::debug!("inside the request: written");
+        });
+        let lines = w.lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("inside the request") && lines[0].contains("r-1"));
     }
 }

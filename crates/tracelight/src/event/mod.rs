@@ -90,6 +90,7 @@ pub(crate) fn on_event<S>(
     let mut tag = plan::TagVisitor::new();
     let only_owned = || shared.filter.only_owned(event.metadata(), ctx.clone());
     let Some(mut plan) = plan::plan(shared, event, &mut tag, only_owned) else {
+        crate::errors::clear_type_hint();
         return;
     };
     with_scratch(&SCRATCH, |s| {

@@ -384,4 +384,34 @@ mod tests {
             "{text}"
         );
     }
+
+    #[derive(Debug)]
+    struct Timeout;
+    impl std::fmt::Display for Timeout {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("timed out")
+        }
+    }
+    impl std::error::Error for Timeout {}
+
+    #[derive(Debug)]
+    struct Cancelled;
+    impl std::fmt::Display for Cancelled {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("cancelled")
+        }
+    }
+    impl std::error::Error for Cancelled {}
+
+    #[test]
+    fn a_hint_never_names_another_error() {
+        // Zero-sized errors share one address; the hint given first is never logged.
+        let got = rendered(|| {
+            let _ = crate::err(&Timeout);
+            tracing::error!(error = &Cancelled as &dyn std::error::Error, "kept");
+        });
+        let v: serde_json::Value =
+            serde_json::from_str(&got.last().expect("a line").0).expect("json");
+        assert_eq!(v["error"]["type"], "Cancelled", "{v}");
+    }
 }

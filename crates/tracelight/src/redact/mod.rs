@@ -202,6 +202,8 @@ struct Scan {
     assignment: bool,
     /// URL passwords are looked for.
     url: bool,
+    /// `Bearer` and `Basic` credentials are looked for.
+    credentials: bool,
     rules: Vec<rules::Rule>,
     card: bool,
     email: bool,
@@ -369,6 +371,7 @@ impl RedactorBuilder {
             .ok();
         let assignment = on(ValuePattern::Assignment) && !self.keys.is_empty();
         let url = on(ValuePattern::UrlCredentials);
+        let credentials = on(ValuePattern::Bearer);
         let card = on(ValuePattern::CardNumber);
         let email = on(ValuePattern::Email);
         let pem = on(ValuePattern::PrivateKey)
@@ -405,6 +408,7 @@ impl RedactorBuilder {
                 automaton,
                 assignment,
                 url,
+                credentials,
                 rules: value_rules,
                 card,
                 email,
@@ -657,16 +661,29 @@ impl Redactor {
             return out;
         }
         // Shorter than any token, card or key block: only an assignment can be a secret.
-        if s.len() < 15 && scan.customs.is_empty() && memchr::memchr2(b'=', b':', s).is_none() {
+        if s.len() < 13 && scan.customs.is_empty() && memchr::memchr2(b'=', b':', s).is_none() {
             return out;
         }
         let mut regions: SmallVec<[(usize, usize); 8]> = SmallVec::new();
         let digits = gate(s, &mut regions);
+        // A `Bearer`/`Basic` credential may be shorter than the runs the first pass keeps.
+        if scan.credentials {
+            for finder in &SCHEMES.get_or_init(schemes)[..] {
+                for at in finder.find_iter(s) {
+                    let from = at.saturating_sub(1);
+                    let to = (at + 6..s.len())
+                        .find(|&i| BREAK[s[i] as usize] && s[i] != b' ')
+                        .unwrap_or(s.len());
+                    merge_region(&mut regions, (from, to));
+                }
+            }
+        }
         for &(from, to) in &regions {
             self.find_in_region(s, from, to, &mut out);
         }
         if let Some(pem) = scan.pem.as_ref().filter(|_| s.len() >= 27) {
-            if let Some(at) = pem.find(s) {
+            // Every block: a certificate may come before the key in a bundle.
+            for at in pem.find_iter(s) {
                 if let Some((a, e)) = rules::match_pem(s, at, at + 11) {
                     insert(&mut out, (a, e, "private_key"));
                 }
@@ -700,6 +717,14 @@ impl Redactor {
             if let Ok(text) = std::str::from_utf8(s) {
                 for (name, rule) in &scan.customs {
                     for r in rule(text) {
+                        // Widened to whole characters, so that a line stays valid UTF-8.
+                        let mut r = r;
+                        while r.start > 0 && !text.is_char_boundary(r.start) {
+                            r.start -= 1;
+                        }
+                        while r.end < text.len() && !text.is_char_boundary(r.end) {
+                            r.end += 1;
+                        }
                         if r.start < r.end && r.end <= s.len() {
                             let name: &'static str = custom_name(name);
                             insert(&mut out, (r.start, r.end, name));
@@ -911,9 +936,13 @@ fn gate(s: &[u8], regions: &mut SmallVec<[(usize, usize); 8]>) -> usize {
     }
     let mut digits = 0usize;
     let add = |at: usize, len: usize, regions: &mut SmallVec<[(usize, usize); 8]>| {
-        if regions.last().is_some_and(|r| at < r.1) {
+        // Wholly inside the last region: nothing new. A word that only starts inside it (the
+        // region ended at a break within the word) still grows it.
+        if regions.last().is_some_and(|r| at + len <= r.1) {
             return;
         }
+        let at = regions.last().map_or(at, |r| at.max(r.1));
+        let len = len.min(s.len() - at);
         let mut a = at;
         while a > 0 && !BREAK[s[a - 1] as usize] {
             a -= 1;
@@ -947,6 +976,34 @@ fn gate(s: &[u8], regions: &mut SmallVec<[(usize, usize); 8]>) -> usize {
         add(at, rest.len(), regions);
     }
     digits
+}
+
+/// `earer ` and `asic ` in the cases they are written in (`Bearer`, `BEARER`, `basic`…).
+static SCHEMES: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> =
+    std::sync::OnceLock::new();
+
+fn schemes() -> Vec<memchr::memmem::Finder<'static>> {
+    ["earer ", "EARER ", "asic ", "ASIC "]
+        .iter()
+        .map(|n| memchr::memmem::Finder::new(n.as_bytes()).into_owned())
+        .collect()
+}
+
+/// Adds a region, keeping the list sorted and merged.
+fn merge_region(regions: &mut SmallVec<[(usize, usize); 8]>, r: (usize, usize)) {
+    let at = regions
+        .iter()
+        .position(|x| x.0 > r.0)
+        .unwrap_or(regions.len());
+    regions.insert(at, r);
+    let mut merged: SmallVec<[(usize, usize); 8]> = SmallVec::new();
+    for x in regions.iter() {
+        match merged.last_mut() {
+            Some(m) if x.0 <= m.1 => m.1 = m.1.max(x.1),
+            _ => merged.push(*x),
+        }
+    }
+    *regions = merged;
 }
 
 /// Adds a hit that overlaps none already found, keeping the list in order.
@@ -1038,5 +1095,35 @@ mod tests {
             with_email.redact_str("mail bob.s@example.com."),
             "mail [REDACTED]."
         );
+    }
+
+    #[test]
+    fn shapes_found_in_review() {
+        let r = Redactor::default();
+        let cases = [
+            ("user=alice,pwd=hunter2 ok", "user=alice,pwd=[REDACTED] ok"),
+            ("host=db1;port=5432;pwd=s3cr3t!", "host=db1;port=5432;pwd=[REDACTED]"),
+            ("retrying login user=alice,token=abc123 failed", "retrying login user=alice,token=[REDACTED] failed"),
+            ("x Bearer abcdefgh12345", "x Bearer [REDACTED]"),
+            ("see Basic dXNlcjpwYXNz", "see Basic [REDACTED]"),
+            ("4222222222222", "[REDACTED]"),
+            ("30569309025904", "[REDACTED]"),
+            (
+                "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n-----BEGIN PRIVATE KEY-----\\nMIIEv\\n-----END PRIVATE KEY-----",
+                "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n[REDACTED]",
+            ),
+            ("Open menu Basic Settings", "Open menu Basic Settings"),
+            ("Bearer authentication failed", "Bearer authentication failed"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(r.redact_str(input), want, "input {input:?}");
+        }
+        // A custom rule's range is widened to whole characters.
+        let c = Redactor::builder()
+            .custom("x", |v: &str| {
+                v.find("é").into_iter().map(|i| i + 1..i + 2).collect()
+            })
+            .build();
+        assert_eq!(c.redact_str("aéb"), "a[REDACTED]b");
     }
 }

@@ -316,7 +316,11 @@ pub(super) static RULES: &[Rule] = &[
             }
             let tok = run(s, end, |b| b == b' ');
             let j = run(s, tok, is_token_char);
-            (j - tok >= 8).then_some((tok, j))
+            let t = &s[tok..j];
+            // A credential, not a word: `Bearer authentication failed` is prose.
+            let not_a_word = t.iter().any(|b| !b.is_ascii_alphabetic())
+                || (t.iter().any(u8::is_ascii_uppercase) && t.iter().any(u8::is_ascii_lowercase));
+            (t.len() >= 8 && not_a_word).then_some((tok, j))
         },
     },
     Rule {
@@ -330,11 +334,9 @@ pub(super) static RULES: &[Rule] = &[
             let tok = run(s, end, |b| b == b' ');
             let j = run(s, tok, base64);
             let t = &s[tok..j];
-            // Base64 of `user:password`: padded to a multiple of four, and not a plain word.
-            let mixed = t.iter().any(u8::is_ascii_digit)
-                || (t.iter().any(u8::is_ascii_uppercase) && t.iter().any(u8::is_ascii_lowercase));
-            (t.len() >= 8 && t.len() % 4 == 0 && mixed && s.get(j).is_none_or(|&b| !word(b)))
-                .then_some((tok, j))
+            // Base64 of `user:password`: a multiple of four that decodes to text with a colon
+            // (`Basic Settings` is a word).
+            (t.len() >= 8 && t.len() % 4 == 0 && decodes_to_credentials(t)).then_some((tok, j))
         },
     },
     Rule {
@@ -344,6 +346,44 @@ pub(super) static RULES: &[Rule] = &[
         check: match_url_password,
     },
 ];
+
+/// Whether standard base64 `t` decodes to `user:password` (a colon among printable bytes).
+fn decodes_to_credentials(t: &[u8]) -> bool {
+    let val = |b: u8| match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut colon = false;
+    for quad in t.chunks(4) {
+        let mut n = 0u32;
+        let mut bytes = 3;
+        for (k, &b) in quad.iter().enumerate() {
+            let v = if b == b'=' {
+                bytes = bytes.min(k.saturating_sub(1));
+                0
+            } else {
+                match val(b) {
+                    Some(v) => u32::from(v),
+                    None => return false,
+                }
+            };
+            n = n << 6 | v;
+        }
+        for k in 0..bytes {
+            let c = (n >> (16 - 8 * k)) as u8;
+            if c == b':' {
+                colon = true;
+            } else if !(0x20..0x7f).contains(&c) {
+                return false;
+            }
+        }
+    }
+    colon
+}
 
 /// The end of the run of `alphabet` bytes from `j`.
 pub(super) fn run(s: &[u8], mut j: usize, alphabet: impl Fn(u8) -> bool) -> usize {
