@@ -660,16 +660,23 @@ impl Redactor {
         if s.len() < scan.min_len {
             return out;
         }
-        // Shorter than any token, card or key block: only an assignment can be a secret.
-        if s.len() < 13 && scan.customs.is_empty() && memchr::memchr2(b'=', b':', s).is_none() {
+        // Shorter than any token or key block, with too few digits for a card: only an
+        // assignment can be a secret.
+        if s.len() < 15
+            && scan.customs.is_empty()
+            && memchr::memchr2(b'=', b':', s).is_none()
+            && s.iter().filter(|b| b.is_ascii_digit()).count() < 13
+        {
             return out;
         }
         let mut regions: SmallVec<[(usize, usize); 8]> = SmallVec::new();
         let digits = gate(s, &mut regions);
         // A `Bearer`/`Basic` credential may be shorter than the runs the first pass keeps.
-        if scan.credentials {
-            for finder in &SCHEMES.get_or_init(schemes)[..] {
-                for at in finder.find_iter(s) {
+        // (`Bearer ` and eight characters need 15 bytes.)
+        if scan.credentials && s.len() >= 15 {
+            if let Some(searcher) = SCHEMES.get_or_init(schemes) {
+                for m in searcher.find_iter(s) {
+                    let at = m.start();
                     let from = at.saturating_sub(1);
                     let to = (at + 6..s.len())
                         .find(|&i| BREAK[s[i] as usize] && s[i] != b' ')
@@ -978,15 +985,15 @@ fn gate(s: &[u8], regions: &mut SmallVec<[(usize, usize); 8]>) -> usize {
     digits
 }
 
-/// `earer ` and `asic ` in the cases they are written in (`Bearer`, `BEARER`, `basic`…).
-static SCHEMES: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> =
-    std::sync::OnceLock::new();
+/// `earer ` and `asic ` in the cases they are written in (`Bearer`, `BEARER`, `basic`…), found
+/// in one pass (a SIMD searcher where the machine has one).
+static SCHEMES: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> = std::sync::OnceLock::new();
 
-fn schemes() -> Vec<memchr::memmem::Finder<'static>> {
-    ["earer ", "EARER ", "asic ", "ASIC "]
-        .iter()
-        .map(|n| memchr::memmem::Finder::new(n.as_bytes()).into_owned())
-        .collect()
+fn schemes() -> Option<aho_corasick::AhoCorasick> {
+    aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(["earer ", "EARER ", "asic ", "ASIC "])
+        .ok()
 }
 
 /// Adds a region, keeping the list sorted and merged.
