@@ -306,15 +306,24 @@ impl Tracker {
 
     /// Keeps a written error line (the group's sample and the recent list).
     pub(crate) fn written(&self, fp: u64, line: &[u8]) {
-        let text = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
         let mut st = lock(&self.state);
+        // The line is tracelight's own, valid UTF-8: checked the fast way, and the buffer of the
+        // entry it replaces reused.
+        let mut text = if st.recent.len() == RECENT {
+            st.recent.pop_front().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        text.clear();
+        match std::str::from_utf8(line) {
+            Ok(t) => text.push_str(t),
+            Err(_) => text.push_str(&String::from_utf8_lossy(line)),
+        }
         if let Some(g) = st.groups.get_mut(&fp) {
             if g.sample.is_empty() {
                 g.sample = text.clone();
             }
-        }
-        if st.recent.len() == RECENT {
-            st.recent.pop_front();
         }
         st.recent.push_back(text);
     }
