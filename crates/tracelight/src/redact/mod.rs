@@ -697,20 +697,23 @@ impl Redactor {
             }
         }
         if scan.card && digits >= 13 {
+            // From one run of digits to the next; a card starts with a run of four or more,
+            // whatever its grouping.
             let mut i = 0;
             while i < s.len() {
-                // Every card starts with four digits, whatever its grouping.
-                if i + 4 <= s.len()
-                    && s[i..i + 4].iter().all(u8::is_ascii_digit)
-                    && (i == 0 || !s[i - 1].is_ascii_digit())
-                {
-                    if let Some((a, e)) = rules::match_card(s, i) {
+                while i < s.len() && !s[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let start = i;
+                while i < s.len() && s[i].is_ascii_digit() {
+                    i += 1;
+                }
+                if i - start >= 4 {
+                    if let Some((a, e)) = rules::match_card(s, start) {
                         insert(&mut out, (a, e, "card_number"));
-                        i = e;
-                        continue;
+                        i = i.max(e);
                     }
                 }
-                i += 1;
             }
         }
         if scan.email {
