@@ -607,7 +607,7 @@ impl SpanFields {
                     Raw::Bool(v) => json.extend_from_slice(if v { b"true" } else { b"false" }),
                     Raw::Str(s, e) => {
                         // A correlation key's value is never masked.
-                        let r = r.filter(|r| !r.keeps(name));
+                        let r = r.filter(|r| !r.keeps_field(name));
                         string_value(json, r, &self.arena[s..e]);
                     }
                     Raw::Json(s, e) => json.extend_from_slice(&self.arena[s..e]),

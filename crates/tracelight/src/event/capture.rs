@@ -284,7 +284,7 @@ impl Recorder<'_, '_, '_> {
         buf.push(b'"');
         write(buf);
         if redact {
-            if let Some(r) = self.opts.redactor.filter(|r| !r.keeps(field.name())) {
+            if let Some(r) = self.opts.redactor.filter(|r| !r.keeps_field(field.name())) {
                 r.redact_raw(buf, start + 1);
             }
         }

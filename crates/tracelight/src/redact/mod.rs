@@ -207,7 +207,7 @@ struct Scan {
     rules: Vec<rules::Rule>,
     card: bool,
     email: bool,
-    customs: Vec<(String, CustomRule)>,
+    customs: Vec<(&'static str, CustomRule)>,
     /// The start of a PEM block, searched on its own (its body, not its head, is the long run).
     pem: Option<memchr::memmem::Finder<'static>>,
     /// The shortest value any rule can match; shorter values are not scanned.
@@ -349,13 +349,9 @@ impl RedactorBuilder {
         let mut literals: Vec<(&'static [u8], usize)> = Vec::new();
         for (i, r) in value_rules.iter().enumerate() {
             for p in r.prefixes {
-                // URLs are found from their `://`, private keys by their own search.
-                if matches!(*p, "://" | "-----BEGIN ") {
-                    continue;
-                }
                 if matches!(*p, "bearer " | "basic ") {
                     for v in case_variants(p) {
-                        let v: &'static str = custom_name(&v);
+                        let v: &'static str = intern(&v);
                         literals.push((v.as_bytes(), i));
                     }
                 } else {
@@ -412,7 +408,11 @@ impl RedactorBuilder {
                 rules: value_rules,
                 card,
                 email,
-                customs: self.customs,
+                customs: self
+                    .customs
+                    .into_iter()
+                    .map(|(name, rule)| (intern(&name), rule))
+                    .collect(),
                 pem,
                 min_len,
             }),
@@ -480,8 +480,9 @@ fn words_into(name: &str, buf: &mut [u8; 128]) -> (usize, SmallVec<[(u8, u8); 16
 
 const CACHE_SLOTS: usize = 4096;
 
-/// Decisions of [`Redactor::is_secret_key`], shared by all threads: each slot holds a 63-bit
-/// fingerprint of (name address, name length, redactor) and the decision in the low bit. One
+/// Decisions of [`Redactor::is_secret_key`] and [`Redactor::keeps`], shared by all threads: each
+/// slot holds a 62-bit fingerprint of (name address, name length, redactor) and the decisions in
+/// the two low bits. One
 /// relaxed atomic load per field on a hit; a collision only costs a recomputation (which
 /// allocates nothing).
 static KEY_CACHE: [AtomicU64; CACHE_SLOTS] = [const { AtomicU64::new(0) }; CACHE_SLOTS];
@@ -492,8 +493,14 @@ fn fingerprint(ptr: usize, len: usize, redactor: u64) -> u64 {
     h ^= (len as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     h ^= redactor.wrapping_mul(0x1656_67B1_9E37_79F9);
     h ^= h >> 29;
-    h.wrapping_mul(0xBF58_476D_1CE4_E5B9) | 2
+    h.wrapping_mul(0xBF58_476D_1CE4_E5B9) | 4
 }
+
+/// The low bits of a [`KEY_CACHE`] entry: the field's name is secret, or kept (a correlation
+/// key); the other bits are the fingerprint (never zero: bit 2 is always set).
+const SECRET: u64 = 1;
+const KEPT: u64 = 2;
+const CLASS: u64 = SECRET | KEPT;
 
 /// One masked range and the rule that masked it.
 type Hit = (usize, usize, &'static str);
@@ -545,20 +552,35 @@ impl Redactor {
     /// [`is_secret_key`](Self::is_secret_key) for a callsite's field name, cached by address.
     #[inline]
     pub(crate) fn is_secret_field(&self, name: &'static str) -> bool {
-        if !self.enabled || self.keys.is_empty() {
-            return false;
-        }
-        // Field names are `&'static str` from callsites: the same address every time, so a
-        // shared table keyed by address makes the check one load.
+        self.enabled && !self.keys.is_empty() && self.field_class(name) & SECRET != 0
+    }
+
+    /// [`keeps`](Self::keeps) for a callsite's field name, cached by address.
+    #[inline]
+    pub(crate) fn keeps_field(&self, name: &'static str) -> bool {
+        self.field_class(name) & KEPT != 0
+    }
+
+    /// What the rules say of a callsite's field name ([`SECRET`], [`KEPT`]). Field names are
+    /// `&'static str` from callsites: the same address every time, so a shared table keyed by
+    /// address makes the check one load.
+    #[inline]
+    fn field_class(&self, name: &'static str) -> u64 {
         let fp = fingerprint(name.as_ptr() as usize, name.len(), self.id);
         let slot = &KEY_CACHE[(fp >> 40) as usize % CACHE_SLOTS];
         let entry = slot.load(Ordering::Relaxed);
-        if entry & !1 == fp & !1 {
-            return entry & 1 == 1;
+        if entry & !CLASS == fp & !CLASS {
+            return entry & CLASS;
         }
-        let secret = !self.keeps(name) && self.match_key(name);
-        slot.store((fp & !1) | u64::from(secret), Ordering::Relaxed);
-        secret
+        let class = if self.keeps(name) {
+            KEPT
+        } else if !self.keys.is_empty() && self.match_key(name) {
+            SECRET
+        } else {
+            0
+        };
+        slot.store((fp & !CLASS) | class, Ordering::Relaxed);
+        class
     }
 
     fn match_key(&self, name: &str) -> bool {
@@ -736,7 +758,6 @@ impl Redactor {
                             r.end += 1;
                         }
                         if r.start < r.end && r.end <= s.len() {
-                            let name: &'static str = custom_name(name);
                             insert(&mut out, (r.start, r.end, name));
                         }
                     }
@@ -903,9 +924,9 @@ impl Redactor {
     }
 }
 
-/// A custom rule's name, as a `&'static str` for the hit list (kept for the life of the process;
-/// rule names are few and fixed).
-fn custom_name(name: &str) -> &'static str {
+/// A rule name or literal built at run time, as a `&'static str` (kept for the life of the
+/// process, once per distinct string: they are few and fixed).
+fn intern(name: &str) -> &'static str {
     static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
     let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(n) = names.iter().find(|n| **n == name) {

@@ -100,7 +100,9 @@ fn token(
     (n >= min && n <= max && s.get(j).is_none_or(|&b| !alphabet(b))).then_some((start, j))
 }
 
-/// Every value rule, in the order they are tried at one position.
+/// Every value rule found by a literal prefix, in the order they are tried at one position. PEM
+/// blocks ([`match_pem`]) and URL passwords ([`match_url_password`]) are found by their own
+/// search.
 pub(super) static RULES: &[Rule] = &[
     // Source hosts.
     token_rule!(
@@ -301,21 +303,11 @@ pub(super) static RULES: &[Rule] = &[
         check: match_jwt,
     },
     Rule {
-        name: "private_key",
-        group: ValuePattern::PrivateKey,
-        prefixes: &["-----BEGIN "],
-        check: match_pem,
-    },
-    Rule {
         name: "bearer",
         group: ValuePattern::Bearer,
         prefixes: &["bearer "],
         check: |s, start, end| {
-            if start > 0 && s[start - 1].is_ascii_alphanumeric() {
-                return None;
-            }
-            let tok = run(s, end, |b| b == b' ');
-            let j = run(s, tok, is_token_char);
+            let (tok, j) = credential(s, start, end, is_token_char)?;
             let t = &s[tok..j];
             // A credential, not a word: `Bearer authentication failed` is prose.
             let not_a_word = t.iter().any(|b| !b.is_ascii_alphabetic())
@@ -328,24 +320,29 @@ pub(super) static RULES: &[Rule] = &[
         group: ValuePattern::Bearer,
         prefixes: &["basic "],
         check: |s, start, end| {
-            if start > 0 && s[start - 1].is_ascii_alphanumeric() {
-                return None;
-            }
-            let tok = run(s, end, |b| b == b' ');
-            let j = run(s, tok, base64);
+            let (tok, j) = credential(s, start, end, base64)?;
             let t = &s[tok..j];
             // Base64 of `user:password`: a multiple of four that decodes to text with a colon
             // (`Basic Settings` is a word).
             (t.len() >= 8 && t.len() % 4 == 0 && decodes_to_credentials(t)).then_some((tok, j))
         },
     },
-    Rule {
-        name: "url_password",
-        group: ValuePattern::UrlCredentials,
-        prefixes: &["://"],
-        check: match_url_password,
-    },
 ];
+
+/// The credential after an authorization scheme (`Bearer `, `Basic ` at `s[start..end]`, not
+/// glued to a word before it): the run of `alphabet` after the spaces.
+fn credential(
+    s: &[u8],
+    start: usize,
+    end: usize,
+    alphabet: fn(u8) -> bool,
+) -> Option<(usize, usize)> {
+    if start > 0 && s[start - 1].is_ascii_alphanumeric() {
+        return None;
+    }
+    let tok = run(s, end, |b| b == b' ');
+    Some((tok, run(s, tok, alphabet)))
+}
 
 /// Whether standard base64 `t` decodes to `user:password` (a colon among printable bytes).
 fn decodes_to_credentials(t: &[u8]) -> bool {
