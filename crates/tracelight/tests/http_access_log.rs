@@ -115,6 +115,20 @@ async fn access_line(id: &str) -> Value {
     mine.into_iter().next().unwrap_or_default()
 }
 
+/// An incoming id of sixteen digits that passes the Luhn check with a card issuer's prefix is
+/// accepted, answered, and written unmasked: an id is never taken for a card.
+#[tokio::test]
+async fn a_card_shaped_request_id_is_kept() {
+    let (addr, _) = app(RequestLayer::new()).await;
+    let resp = get_req(addr, "/items/1", "4111111111111111")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "4111111111111111");
+    let a = access_line("4111111111111111").await;
+    assert_eq!(a["span"]["request_id"], "4111111111111111", "{a}");
+}
+
 fn get_req(addr: SocketAddr, path: &str, id: &str) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .get(format!("http://{addr}{path}"))
