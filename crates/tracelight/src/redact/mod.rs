@@ -24,8 +24,10 @@
 //!   secret part becomes `[REDACTED]`; the rest of the value stays readable. Each rule is in
 //!   `docs/insight.md`.
 //!
-//! All literal prefixes and key words are found by one multi-literal scan (Aho-Corasick); the exact
-//! check runs only where one was found, so a value with no candidate costs one scan.
+//! A first pass classifies each 32-byte block of a value at once (with AVX2 where the machine has
+//! it) and passes over the blocks that hold no trigger byte (`=`, `:`, `B`), no run of token bytes
+//! and no group of digits; in the others, the rules are tried only where their literal prefix, a
+//! key or a card can start. So a value with no candidate costs one pass.
 //!
 //! The values of the correlation keys (`request_id`, `trace_id`, `span_id` and the configured
 //! context fields) are never masked: a request id of sixteen digits that happen to pass the Luhn
@@ -49,6 +51,7 @@
 //! To see which rule masked a value, [`RedactorBuilder::name_rules`] writes
 //! `[REDACTED:github_token]` instead of `[REDACTED]`.
 
+mod prefilter;
 mod rules;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -192,12 +195,20 @@ impl std::fmt::Debug for Redactor {
 
 /// What one value scan needs, built once per set of rules.
 struct Scan {
-    /// The value rules' literal prefixes with their rule, sorted by first byte, and for each
-    /// byte the range of those that start with it.
+    /// The value rules' literal prefixes with their rule, sorted by first byte (in rule order
+    /// for one byte), and for each byte the range of those that start with it.
     literals: Vec<(&'static [u8], usize)>,
-    /// The literals as one automaton (a DFA, leftmost first), run on the regions the first pass
-    /// keeps.
-    automaton: Option<aho_corasick::AhoCorasick>,
+    by_first: [(u16, u16); 256],
+    /// The first two bytes of every literal, as a set of 65,536 bits: most token starts are
+    /// passed over by one test.
+    pairs: Box<[u64; 1024]>,
+    /// The `Bearer` and `Basic` rules, found by their own search.
+    bearer: Option<usize>,
+    basic: Option<usize>,
+    /// The trigger bytes of the first pass ([`prefilter`]).
+    triggers: u8,
+    /// The first pass runs on vectors (AVX2).
+    vector: bool,
     /// Secret key names in assignments inside values are looked for.
     assignment: bool,
     /// URL passwords are looked for.
@@ -208,8 +219,8 @@ struct Scan {
     card: bool,
     email: bool,
     customs: Vec<(&'static str, CustomRule)>,
-    /// The start of a PEM block, searched on its own (its body, not its head, is the long run).
-    pem: Option<memchr::memmem::Finder<'static>>,
+    /// PEM private key blocks are looked for.
+    pem: bool,
     /// The shortest value any rule can match; shorter values are not scanned.
     min_len: usize,
 }
@@ -344,39 +355,59 @@ impl RedactorBuilder {
             .copied()
             .filter(|r| on(r.group))
             .collect();
-        // The literals, by first byte; the words written in any case (`Bearer`) in the cases
-        // they are written in: lower, Capitalized and UPPER.
+        // The literals, by first byte; `Bearer` and `Basic` (written in any case) have their
+        // own search.
         let mut literals: Vec<(&'static [u8], usize)> = Vec::new();
+        let mut bearer = None;
+        let mut basic = None;
         for (i, r) in value_rules.iter().enumerate() {
             for p in r.prefixes {
-                if matches!(*p, "bearer " | "basic ") {
-                    for v in case_variants(p) {
-                        let v: &'static str = intern(&v);
-                        literals.push((v.as_bytes(), i));
-                    }
-                } else {
-                    literals.push((p.as_bytes(), i));
+                match *p {
+                    "bearer " => bearer = Some(i),
+                    "basic " => basic = Some(i),
+                    _ => literals.push((p.as_bytes(), i)),
                 }
             }
         }
-        let automaton = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .prefilter(false)
-            .build(literals.iter().map(|(l, _)| l))
-            .ok();
+        literals.sort_by_key(|(l, _)| l[0]);
+        let mut by_first = [(0u16, 0u16); 256];
+        let mut pairs = Box::new([0u64; 1024]);
+        for (k, (l, _)) in literals.iter().enumerate() {
+            let e = &mut by_first[usize::from(l[0])];
+            if e.1 == 0 {
+                e.0 = k as u16;
+            }
+            e.1 = k as u16 + 1;
+            let pair = usize::from(l[0]) | usize::from(l.get(1).copied().unwrap_or(0)) << 8;
+            pairs[pair >> 6] |= 1 << (pair & 63);
+        }
         let assignment = on(ValuePattern::Assignment) && !self.keys.is_empty();
         let url = on(ValuePattern::UrlCredentials);
         let credentials = on(ValuePattern::Bearer);
         let card = on(ValuePattern::CardNumber);
         let email = on(ValuePattern::Email);
-        let pem = on(ValuePattern::PrivateKey)
-            .then(|| memchr::memmem::Finder::new(b"-----BEGIN ").into_owned());
+        let pem = on(ValuePattern::PrivateKey);
+        let mut triggers = 0;
+        if assignment || url {
+            triggers |= prefilter::ASSIGN;
+        }
+        if credentials || pem {
+            triggers |= prefilter::UPPER_B;
+        }
+        if email {
+            triggers |= prefilter::AT;
+        }
         let mut min_len = literals
             .iter()
             .map(|(l, _)| l.len() + 1)
             .min()
             .unwrap_or(usize::MAX);
+        if credentials {
+            min_len = min_len.min(14);
+        }
+        if pem {
+            min_len = min_len.min(27);
+        }
         if assignment || url {
             min_len = min_len.min(4);
         }
@@ -401,7 +432,12 @@ impl RedactorBuilder {
             patterns: self.patterns,
             scan: Arc::new(Scan {
                 literals,
-                automaton,
+                by_first,
+                pairs,
+                bearer,
+                basic,
+                triggers,
+                vector: prefilter::vector(),
                 assignment,
                 url,
                 credentials,
@@ -423,18 +459,6 @@ impl RedactorBuilder {
             key_firsts,
         }
     }
-}
-
-/// A word as it may be written: lower-case, Capitalized and UPPER-CASE.
-fn case_variants(w: &str) -> Vec<String> {
-    let lower = w.to_ascii_lowercase();
-    let mut cap = lower.clone();
-    if let Some(f) = cap.get_mut(0..1) {
-        f.make_ascii_uppercase();
-    }
-    let mut out = vec![lower, cap, w.to_ascii_uppercase()];
-    out.dedup();
-    out
 }
 
 /// Lower-cases and drops separators: `X-Api-Key` → `xapikey`.
@@ -501,6 +525,13 @@ fn fingerprint(ptr: usize, len: usize, redactor: u64) -> u64 {
 const SECRET: u64 = 1;
 const KEPT: u64 = 2;
 const CLASS: u64 = SECRET | KEPT;
+
+thread_local! {
+    /// [`Redactor::secret_value_key`]'s decisions: the key's bytes (two words), its length
+    /// (`(len << 1 | 1) << 1 | secret`) and the redactor.
+    static KEY_MEMO: std::cell::RefCell<[(u64, u64, u64, u64); 64]> =
+        const { std::cell::RefCell::new([(0, 0, 0, 0); 64]) };
+}
 
 /// One masked range and the rule that masked it.
 type Hit = (usize, usize, &'static str);
@@ -676,75 +707,43 @@ impl Redactor {
     }
 
     /// Byte ranges of the secrets in `s`, in order and not overlapping.
+    ///
+    /// The first pass ([`prefilter::blocks`]) finds the 32-byte blocks that hold a trigger byte,
+    /// a run of token bytes or a group of digits; only there are the rules tried: at each trigger
+    /// byte, the rules it starts; at each start of a word in a run of token bytes, the value rules
+    /// whose literal prefix begins with its two bytes; at each group of digits, the card rule.
     fn find(&self, s: &[u8]) -> SmallVec<[Hit; 4]> {
         let mut out: SmallVec<[Hit; 4]> = SmallVec::new();
         let scan = &*self.scan;
         if s.len() < scan.min_len {
             return out;
         }
-        // Shorter than any token or key block, with too few digits for a card: only an
-        // assignment can be a secret.
-        if s.len() < 15
-            && scan.customs.is_empty()
-            && memchr::memchr2(b'=', b':', s).is_none()
-            && s.iter().filter(|b| b.is_ascii_digit()).count() < 13
-        {
-            return out;
-        }
-        let mut regions: SmallVec<[(usize, usize); 8]> = SmallVec::new();
-        let digits = gate(s, &mut regions);
-        // A `Bearer`/`Basic` credential may be shorter than the runs the first pass keeps.
-        // (`Bearer ` and eight characters need 15 bytes.)
-        if scan.credentials && s.len() >= 15 {
-            if let Some(searcher) = SCHEMES.get_or_init(schemes) {
-                for m in searcher.find_iter(s) {
-                    let at = m.start();
-                    let from = at.saturating_sub(1);
-                    let to = (at + 6..s.len())
-                        .find(|&i| BREAK[s[i] as usize] && s[i] != b' ')
-                        .unwrap_or(s.len());
-                    merge_region(&mut regions, (from, to));
-                }
+        // The last block seen and its starts of words, for the starts just before a block.
+        let mut prev: (usize, u32) = (usize::MAX, 0);
+        let mut cards_done = 0usize;
+        prefilter::blocks(s, scan.triggers, scan.vector, &mut |b| {
+            if b.triggers != 0 {
+                self.triggers_in(s, b, &mut out);
             }
-        }
-        for &(from, to) in &regions {
-            self.find_in_region(s, from, to, &mut out);
-        }
-        if let Some(pem) = scan.pem.as_ref().filter(|_| s.len() >= 27) {
-            // Every block: a certificate may come before the key in a bundle.
-            for at in pem.find_iter(s) {
-                if let Some((a, e)) = rules::match_pem(s, at, at + 11) {
-                    insert(&mut out, (a, e, "private_key"));
+            if b.lanes != 0 {
+                let carry = b.at > 0 && s[b.at - 1].is_ascii_alphanumeric();
+                let starts = b.alnum & !((b.alnum << 1) | u32::from(carry));
+                // A token starts at most seven bytes before the first group of eight it holds.
+                let mut cands = starts & (b.lanes >> 7);
+                while cands != 0 {
+                    let p = b.at + cands.trailing_zeros() as usize;
+                    cands &= cands - 1;
+                    self.token_at(s, p, &mut out);
                 }
+                if b.lanes & 1 != 0 && b.at > 0 {
+                    self.starts_before(s, b.at, prev, &mut out);
+                }
+                prev = (b.at, starts);
             }
-        }
-        if scan.card && digits >= 13 {
-            // From one run of digits to the next; a card starts with a run of four or more,
-            // whatever its grouping.
-            let mut i = 0;
-            while i < s.len() {
-                while i < s.len() && !s[i].is_ascii_digit() {
-                    i += 1;
-                }
-                let start = i;
-                while i < s.len() && s[i].is_ascii_digit() {
-                    i += 1;
-                }
-                if i - start >= 4 {
-                    if let Some((a, e)) = rules::match_card(s, start) {
-                        insert(&mut out, (a, e, "card_number"));
-                        i = i.max(e);
-                    }
-                }
+            if b.quads != 0 && scan.card {
+                Self::cards_in(s, b, &mut cards_done, &mut out);
             }
-        }
-        if scan.email {
-            for at in memchr::memchr_iter(b'@', s) {
-                if let Some((a, e)) = rules::match_email(s, at, 0) {
-                    insert(&mut out, (a, e, "email"));
-                }
-            }
-        }
+        });
         if !scan.customs.is_empty() {
             if let Ok(text) = std::str::from_utf8(s) {
                 for (name, rule) in &scan.customs {
@@ -767,56 +766,198 @@ impl Redactor {
         out
     }
 
-    /// The search in `s[from..to]`: at each start of a token (a byte after one that cannot
-    /// continue a word), the value rules whose prefix starts with its byte; at each `=` and `:`, a
-    /// secret key before it (an assignment) or a URL's credentials after it. Checks read the
-    /// whole value; a match moves the search past it.
-    fn find_in_region(&self, s: &[u8], from: usize, to: usize, out: &mut SmallVec<[Hit; 4]>) {
+    /// The rules started by the trigger bytes of a block: `=` and `:` (an assignment to a secret
+    /// key, a URL's credentials), `B` (`Bearer `, `Basic `, `-----BEGIN `), `@` (an address).
+    #[inline(never)]
+    fn triggers_in(&self, s: &[u8], b: &prefilter::Block, out: &mut SmallVec<[Hit; 4]>) {
         let scan = &*self.scan;
-        let mut hits: SmallVec<[Hit; 4]> = SmallVec::new();
-        if let Some(ac) = &scan.automaton {
-            let mut at = from;
-            while at < to {
-                let Some(m) = ac.find(aho_corasick::Input::new(s).span(at..to)) else {
-                    break;
-                };
-                let (lit, r) = scan.literals[m.pattern().as_usize()];
-                let rule = &scan.rules[r];
-                match (rule.check)(s, m.start(), m.start() + lit.len()) {
-                    Some((x, y)) if y > x => {
-                        hits.push((x, y, rule.name));
-                        at = y.max(m.start() + 1);
-                    }
-                    // Not a secret: a literal inside it is still tried.
-                    _ => at = m.start() + 1,
-                }
-            }
-        }
-        if scan.assignment || scan.url {
-            for q in memchr::memchr2_iter(b'=', b':', &s[from..to]) {
-                let q = from + q;
-                let found = if s[q] == b':' && scan.url && s[q..].starts_with(b"://") {
+        let mut t = b.triggers;
+        while t != 0 {
+            let q = b.at + t.trailing_zeros() as usize;
+            t &= t - 1;
+            let found = match s[q] {
+                b':' if scan.url && s[q..].starts_with(b"://") => {
                     rules::match_url_password(s, q, q + 3).map(|(x, y)| (x, y, "url_password"))
-                } else if scan.assignment {
+                }
+                b'=' | b':' if scan.assignment => {
                     self.assignment_at(s, q).map(|(x, y)| (x, y, "key"))
-                } else {
-                    None
-                };
-                if let Some(h) = found {
-                    if h.1 > h.0 {
-                        hits.push(h);
+                }
+                b'B' => self.upper_b_at(s, q),
+                b'@' if scan.email => rules::match_email(s, q, 0).map(|(x, y)| (x, y, "email")),
+                _ => None,
+            };
+            if let Some(h) = found.filter(|h| h.1 > h.0) {
+                insert(out, h);
+            }
+        }
+    }
+
+    /// `Bearer `, `Basic ` (as written in headers: capitalized or upper-case) or `-----BEGIN ` at
+    /// the `B` at `q`.
+    fn upper_b_at(&self, s: &[u8], q: usize) -> Option<Hit> {
+        let scan = &*self.scan;
+        if scan.credentials && (q == 0 || !s[q - 1].is_ascii_alphanumeric()) {
+            let rest = &s[q..];
+            let scheme = if rest.starts_with(b"Bearer ") || rest.starts_with(b"BEARER ") {
+                scan.bearer.map(|r| (r, 7))
+            } else if rest.starts_with(b"Basic ") || rest.starts_with(b"BASIC ") {
+                scan.basic.map(|r| (r, 6))
+            } else {
+                None
+            };
+            if let Some((r, n)) = scheme {
+                let rule = &scan.rules[r];
+                if let Some((x, y)) = (rule.check)(s, q, q + n) {
+                    return Some((x, y, rule.name));
+                }
+            }
+        }
+        if scan.pem && q >= 5 && &s[q - 5..q] == b"-----" && s[q..].starts_with(b"BEGIN ") {
+            return rules::match_pem(s, q - 5, q + 6).map(|(x, y)| (x, y, "private_key"));
+        }
+        None
+    }
+
+    /// The starts of words in the seven bytes before the block at `at`, whose first group of
+    /// eight is the block's first: from the masks of the block before when it was the last one
+    /// seen, byte by byte otherwise.
+    #[inline(never)]
+    fn starts_before(&self, s: &[u8], at: usize, prev: (usize, u32), out: &mut SmallVec<[Hit; 4]>) {
+        let from = at.saturating_sub(7);
+        if prev.0.wrapping_add(32) == at {
+            let mut cands = prev.1 >> 25;
+            while cands != 0 {
+                let p = from + cands.trailing_zeros() as usize;
+                cands &= cands - 1;
+                self.token_at(s, p, out);
+            }
+        } else {
+            for p in from..at {
+                if s[p].is_ascii_alphanumeric() && (p == 0 || !s[p - 1].is_ascii_alphanumeric()) {
+                    self.token_at(s, p, out);
+                }
+            }
+        }
+    }
+
+    /// The value rules at the start of a word at `p` (when its first two bytes start a
+    /// literal), and a credential after `bearer ` or `basic ` written in any case.
+    #[inline(always)]
+    fn token_at(&self, s: &[u8], p: usize, out: &mut SmallVec<[Hit; 4]>) {
+        let scan = &*self.scan;
+        if let Some(&b1) = s.get(p + 1) {
+            let pair = usize::from(s[p]) | usize::from(b1) << 8;
+            if scan.pairs[pair >> 6] >> (pair & 63) & 1 != 0 && self.literal_at(s, p, out) {
+                return;
+            }
+        }
+        // `bearer ` and `basic ` end in `r ` and `c `.
+        if scan.credentials
+            && p >= 7
+            && s[p - 1] == b' '
+            && matches!(s[p - 2] | 0x20, b'r' | b'c' | b' ')
+        {
+            self.scheme_before(s, p, out);
+        }
+    }
+
+    /// The value rules whose literal is at `p`; whether one matched.
+    #[inline(never)]
+    fn literal_at(&self, s: &[u8], p: usize, out: &mut SmallVec<[Hit; 4]>) -> bool {
+        let scan = &*self.scan;
+        let (a, e) = scan.by_first[usize::from(s[p])];
+        for &(lit, r) in &scan.literals[usize::from(a)..usize::from(e)] {
+            if s[p..].starts_with(lit) {
+                let rule = &scan.rules[r];
+                if let Some((x, y)) = (rule.check)(s, p, p + lit.len()) {
+                    if y > x {
+                        insert(out, (x, y, rule.name));
+                        return true;
                     }
                 }
             }
         }
-        for h in hits {
-            insert(out, h);
+        false
+    }
+
+    /// A credential at `p` after `bearer ` or `basic ` (in any case, after one space or more).
+    #[inline(never)]
+    fn scheme_before(&self, s: &[u8], p: usize, out: &mut SmallVec<[Hit; 4]>) {
+        let scan = &*self.scan;
+        let mut k = p - 1;
+        while k > 0 && s[k - 1] == b' ' {
+            k -= 1;
+        }
+        let word = |n: usize, w: &[u8]| {
+            k >= n
+                && s[k - n..k].eq_ignore_ascii_case(w)
+                && (k == n || !s[k - n - 1].is_ascii_alphanumeric())
+        };
+        let scheme = if word(6, b"bearer") {
+            scan.bearer.map(|r| (r, k - 6))
+        } else if word(5, b"basic") {
+            scan.basic.map(|r| (r, k - 5))
+        } else {
+            None
+        };
+        if let Some((r, at)) = scheme {
+            let rule = &scan.rules[r];
+            if let Some((x, y)) = (rule.check)(s, at, k + 1) {
+                if y > x {
+                    insert(out, (x, y, rule.name));
+                }
+            }
+        }
+    }
+
+    /// Card numbers holding the aligned groups of four digits of a block: from the run of
+    /// digits holding each group, back over the groups before it (`4111 1111 …`), the first
+    /// start that reads as a card.
+    #[inline(never)]
+    fn cards_in(s: &[u8], b: &prefilter::Block, done: &mut usize, out: &mut SmallVec<[Hit; 4]>) {
+        let mut quads = u64::from(b.quads);
+        while quads != 0 {
+            let bit = quads.trailing_zeros() as usize;
+            quads &= !((1u64 << ((bit / 4 + 1) * 4)) - 1);
+            let g = b.at + bit;
+            if g < *done {
+                continue;
+            }
+            let mut end = g;
+            while end < s.len() && s[end].is_ascii_digit() {
+                end += 1;
+            }
+            let mut r = g;
+            while r > 0 && s[r - 1].is_ascii_digit() {
+                r -= 1;
+            }
+            let mut starts: SmallVec<[usize; 6]> = SmallVec::new();
+            starts.push(r);
+            while starts.len() < 5
+                && r >= 2
+                && matches!(s[r - 1], b' ' | b'-')
+                && s[r - 2].is_ascii_digit()
+            {
+                r -= 1;
+                while r > 0 && s[r - 1].is_ascii_digit() {
+                    r -= 1;
+                }
+                starts.push(r);
+            }
+            for &st in starts.iter().rev() {
+                if let Some((x, y)) = rules::match_card(s, st) {
+                    insert(out, (x, y, "card_number"));
+                    end = end.max(y);
+                    break;
+                }
+            }
+            *done = end;
         }
     }
 
     /// The `=` or `:` at `q` ends an assignment to a secret key: the range of the value.
     fn assignment_at(&self, s: &[u8], q: usize) -> Option<(usize, usize)> {
-        let ident = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+        let ident = |b: u8| IDENT[usize::from(b)];
         let mut k = q;
         while k > 0 && s[k - 1] == b' ' {
             k -= 1;
@@ -836,21 +977,62 @@ impl Redactor {
         if ks == ke {
             return None;
         }
+        // A key never starts inside a word of another token (`\nCookie` is a key after `\n`).
+        let from = if s[ks] == b'n' && ks >= 1 && s[ks - 1] == b'\\' && ke > ks + 1 {
+            ks + 1
+        } else {
+            ks
+        };
+        if !self.secret_value_key(&s[from..ke]) {
+            return None;
+        }
         self.match_assignment(s, ks, ke)
     }
 
+    /// Whether a key found in a value is secret and not kept, remembered per thread for the
+    /// last keys seen (compared byte for byte: keys of at most 16 bytes).
+    fn secret_value_key(&self, key: &[u8]) -> bool {
+        let decide = || std::str::from_utf8(key).is_ok_and(|k| self.match_key(k) && !self.keeps(k));
+        let n = key.len();
+        if n > 16 {
+            return decide();
+        }
+        let read = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            w[..b.len()].copy_from_slice(b);
+            u64::from_le_bytes(w)
+        };
+        let (w0, w1) = if n >= 8 {
+            (read(&key[..8]), read(&key[n - 8..]))
+        } else {
+            (read(key), 0)
+        };
+        let tag = (n as u64) << 1 | 1;
+        let slot =
+            ((w0 ^ w1.rotate_left(29) ^ tag).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        KEY_MEMO
+            .try_with(|memo| {
+                let mut memo = memo.borrow_mut();
+                let e = &mut memo[slot];
+                if e.0 == w0 && e.1 == w1 && e.2 >> 1 == tag && e.3 == self.id {
+                    return e.2 & 1 == 1;
+                }
+                let secret = decide();
+                *e = (w0, w1, tag << 1 | u64::from(secret), self.id);
+                secret
+            })
+            .unwrap_or_else(|_| decide())
+    }
+
     /// A secret key word at `s[a..e]` in an assignment (`key=value`, `key: value`, `"key": "value"`,
-    /// with the quotes JSON-escaped or not): the range of the value, when the whole key is secret.
+    /// with the quotes JSON-escaped or not): the range of the value. The caller has found the key
+    /// secret.
     fn match_assignment(&self, s: &[u8], ks: usize, ke: usize) -> Option<(usize, usize)> {
         let key = std::str::from_utf8(&s[ks..ke]).ok()?;
-        // A key never starts inside a word of another token (`\nCookie` is a key after `\n`).
         let key = key
             .strip_prefix('n')
             .filter(|_| ks >= 1 && s[ks - 1] == b'\\')
             .unwrap_or(key);
-        if !self.match_key(key) || self.keeps(key) {
-            return None;
-        }
         // A quote as it appears here: `"`, or escaped once or more (`\\"` in a JSON string,
         // `\\\\\\"` for a Debug-printed string inside one). Returns its length.
         let quote_at = |k: usize| -> Option<usize> {
@@ -906,9 +1088,11 @@ impl Redactor {
         };
         let mut end = bare(j);
         if kind == 1 && s.get(end) == Some(&b' ') {
-            let next = bare(end + 1);
-            if next > end + 1 {
-                end = next;
+            // A scheme and a credential: the scheme stays readable.
+            let c = rules::run(s, end, |b| b == b' ');
+            let next = bare(c);
+            if next > c {
+                return (&s[c..next] != REDACTED.as_bytes()).then_some((c, next));
             }
         }
         if kind == 2 {
@@ -937,105 +1121,17 @@ fn intern(name: &str) -> &'static str {
     leaked
 }
 
-/// Bytes that end a region: no token, key or URL holds them.
-static BREAK: [bool; 256] = {
+/// The bytes of a key in an assignment: letters, digits, `_`, `-`, `.`.
+static IDENT: [bool; 256] = {
     let mut t = [false; 256];
-    let bytes = b" ,;()[]{}<>|";
-    let mut i = 0;
-    while i < bytes.len() {
-        t[bytes[i] as usize] = true;
-        i += 1;
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.';
+        b += 1;
     }
     t
 };
-
-/// The cheap first pass, eight bytes at a time: the regions of `s` worth the literal search, and
-/// the number of digits (card numbers need 13).
-///
-/// Every value rule's match either is a run of at least 15 bytes without a space (a token, a
-/// JWT, a URL's authority: such a run always holds an 8-byte word of `s` with no space), or holds
-/// `=` or `:` (an assignment, a URL). Words of either kind start a region, grown to the bytes
-/// around them that no token or key can hold ([`BREAK`]), and by twelve bytes to the left, for a
-/// `Bearer ` before a token.
-fn gate(s: &[u8], regions: &mut SmallVec<[(usize, usize); 8]>) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    #[inline(always)]
-    fn has(w: u64, b: u8) -> u64 {
-        let x = w ^ (LO * u64::from(b));
-        x.wrapping_sub(LO) & !x & HI
-    }
-    let mut digits = 0usize;
-    let add = |at: usize, len: usize, regions: &mut SmallVec<[(usize, usize); 8]>| {
-        // Wholly inside the last region: nothing new. A word that only starts inside it (the
-        // region ended at a break within the word) still grows it.
-        if regions.last().is_some_and(|r| at + len <= r.1) {
-            return;
-        }
-        let at = regions.last().map_or(at, |r| at.max(r.1));
-        let len = len.min(s.len() - at);
-        let mut a = at;
-        while a > 0 && !BREAK[s[a - 1] as usize] {
-            a -= 1;
-        }
-        let mut e = at + len;
-        while e < s.len() && !BREAK[s[e] as usize] {
-            e += 1;
-        }
-        let a = a.saturating_sub(12);
-        match regions.last_mut() {
-            Some(r) if a <= r.1 => r.1 = e,
-            _ => regions.push((a, e)),
-        }
-    };
-    let mut chunks = s.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(b);
-        let d = ((w | HI).wrapping_sub(LO * 0x30)) & !((w | HI).wrapping_sub(LO * 0x3a)) & !w & HI;
-        digits += d.count_ones() as usize;
-        if has(w, b' ') == 0 || has(w, b'=') | has(w, b':') != 0 {
-            add(at, 8, regions);
-        }
-        at += 8;
-    }
-    let rest = chunks.remainder();
-    digits += rest.iter().filter(|b| b.is_ascii_digit()).count();
-    if rest.iter().any(|&b| b == b'=' || b == b':') {
-        add(at, rest.len(), regions);
-    }
-    digits
-}
-
-/// `earer ` and `asic ` in the cases they are written in (`Bearer`, `BEARER`, `basic`…), found
-/// in one pass (a SIMD searcher where the machine has one).
-static SCHEMES: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> = std::sync::OnceLock::new();
-
-fn schemes() -> Option<aho_corasick::AhoCorasick> {
-    aho_corasick::AhoCorasick::builder()
-        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-        .build(["earer ", "EARER ", "asic ", "ASIC "])
-        .ok()
-}
-
-/// Adds a region, keeping the list sorted and merged.
-fn merge_region(regions: &mut SmallVec<[(usize, usize); 8]>, r: (usize, usize)) {
-    let at = regions
-        .iter()
-        .position(|x| x.0 > r.0)
-        .unwrap_or(regions.len());
-    regions.insert(at, r);
-    let mut merged: SmallVec<[(usize, usize); 8]> = SmallVec::new();
-    for x in regions.iter() {
-        match merged.last_mut() {
-            Some(m) if x.0 <= m.1 => m.1 = m.1.max(x.1),
-            _ => merged.push(*x),
-        }
-    }
-    *regions = merged;
-}
 
 /// Adds a hit that overlaps none already found, keeping the list in order.
 fn insert(out: &mut SmallVec<[Hit; 4]>, hit: Hit) {
@@ -1156,5 +1252,74 @@ mod tests {
             })
             .build();
         assert_eq!(c.redact_str("aéb"), "a[REDACTED]b");
+    }
+
+    /// Every kind of mark the first pass looks for, at every offset and before every length of
+    /// tail, so that each block boundary and the last partial block are crossed.
+    #[test]
+    fn secrets_are_found_at_every_offset() {
+        let r = Redactor::default();
+        let secrets = [
+            "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "xoxb-1234567890-abcdefghij",
+            "AKIAIOSFODNN7EXAMPLE",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "4111111111111111",
+            "378282246310005",
+            "3782 822463 10005",
+        ];
+        for secret in secrets {
+            for pad in 0..40 {
+                for tail in [0, 1, 3, 5, 7, 33] {
+                    let input = format!(
+                        "{}{secret}{}",
+                        "a ".repeat(pad / 2) + &"x".repeat(pad % 2) + " ",
+                        " z".repeat(tail)
+                    );
+                    let out = r.redact_str(&input);
+                    assert!(
+                        !out.contains(secret),
+                        "{secret:?} at {pad}, tail {tail}: {out:?}"
+                    );
+                    assert!(out.contains("[REDACTED]"), "{out:?}");
+                }
+            }
+        }
+        // Headers as written, and the other cases with longer credentials.
+        let cases = [
+            ("Bearer abcd1234", "Bearer [REDACTED]"),
+            ("BEARER abcd1234", "BEARER [REDACTED]"),
+            ("bearer abcdefgh12345678", "bearer [REDACTED]"),
+            (
+                "auth: bearer   abcdefgh12345678",
+                "auth: bearer   [REDACTED]",
+            ),
+            ("BASIC dXNlcjpwYXNz", "BASIC [REDACTED]"),
+            (
+                "Authorization: bearer abcd1234",
+                "Authorization: bearer [REDACTED]",
+            ),
+            (
+                "Authorization: Digest abcd",
+                "Authorization: Digest [REDACTED]",
+            ),
+            ("a=1&password=hunter2&b=2", "a=1&password=[REDACTED]&b=2"),
+            (
+                "postgres://app:s3cret@db:5432/orders",
+                "postgres://app:[REDACTED]@db:5432/orders",
+            ),
+        ];
+        for (input, want) in cases {
+            for pad in 0..34 {
+                let pre = " ".repeat(pad);
+                assert_eq!(
+                    r.redact_str(&format!("{pre}{input}")),
+                    format!("{pre}{want}"),
+                    "{input:?} at {pad}"
+                );
+            }
+        }
     }
 }

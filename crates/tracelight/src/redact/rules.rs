@@ -1,5 +1,5 @@
-//! The value rules: each a name, the literal prefixes that start it (found by one multi-literal
-//! scan for all rules), and an exact check run only where a prefix was found.
+//! The value rules: each a name, the literal prefixes that start it (looked for at the starts of
+//! words the first pass keeps), and an exact check run only where a prefix was found.
 //!
 //! The shapes follow the secret scanners' rule sets (gitleaks, detect-secrets): a fixed prefix,
 //! then a body of a known alphabet and length, not inside a longer token.
@@ -16,8 +16,7 @@ pub(super) struct Rule {
     pub(super) name: &'static str,
     /// The switch that turns it on and off.
     pub(super) group: ValuePattern,
-    /// Literal prefixes, matched ASCII-case-insensitively by the prefilter; the check decides
-    /// on case.
+    /// Literal prefixes, as written (`bearer ` and `basic ` are looked for in any case).
     pub(super) prefixes: &'static [&'static str],
     pub(super) check: Check,
 }
@@ -88,7 +87,6 @@ fn token(
     min: usize,
     max: usize,
 ) -> Option<(usize, usize)> {
-    // The prefilter ignores case; the rule does not.
     if !exact_prefix(s, start, end, prefixes) {
         return None;
     }
