@@ -310,6 +310,60 @@ async fn failed_attempts_are_throttled_per_client() {
     assert_eq!(access[0]["client_ip"], "127.0.0.2");
 }
 
+/// One request over a fresh connection from the loopback address `from`: its status code.
+async fn status_from(
+    from: std::net::Ipv4Addr,
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_from_thousands_of_addresses_do_not_lock_out_a_new_client() {
+    let addr = serve(router("/flood").build().unwrap()).await;
+    // 5,000 addresses of 127/8 fail once each: more than the table holds.
+    let addresses: Vec<std::net::Ipv4Addr> = (0..5000u32)
+        .map(|i| std::net::Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250) as u8 + 1))
+        .collect();
+    for batch in addresses.chunks(50) {
+        let tasks: Vec<_> = batch
+            .iter()
+            .map(|&ip| {
+                tokio::spawn(status_from(
+                    ip,
+                    addr,
+                    "/flood/errors",
+                    "wrong-token-0123456789",
+                ))
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 401);
+        }
+    }
+    // A new client with the right token is served at once, and so is one of the flood's.
+    let new = std::net::Ipv4Addr::new(127, 2, 0, 1);
+    assert_eq!(status_from(new, addr, "/flood/errors", TOKEN).await, 200);
+    assert_eq!(
+        status_from(addresses[4999], addr, "/flood/errors", TOKEN).await,
+        200
+    );
+    // Each failure is still counted and logged.
+    assert_eq!(events_for("/flood", "admin_auth_failed").len(), 5000);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_parallel_guesses_gets_no_more_answers() {
     let addr = serve(router("/burst").build().unwrap()).await;

@@ -134,7 +134,7 @@ pub(crate) fn presented(headers: &HeaderMap) -> Option<&[u8]> {
 }
 
 /// Whose failures count together: one address (IPv6 by its /64, what one host usually holds), or
-/// everyone whose address is unknown — and everyone when too many addresses are being tracked.
+/// everyone whose address is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ClientKey {
     Ip(IpAddr),
@@ -157,7 +157,8 @@ impl ClientKey {
     }
 }
 
-/// How many clients' failures are tracked one by one; past this, new clients share one bucket.
+/// How many clients' failures are tracked; past this, a new failing client takes the place of the
+/// one whose last failure is the oldest.
 pub(crate) const MAX_CLIENTS: usize = 4096;
 
 #[derive(Debug, Default)]
@@ -204,15 +205,6 @@ impl Throttle {
         }
     }
 
-    /// The bucket a client's failures go to: its own, unless the table is full and it has none.
-    fn key(map: &HashMap<ClientKey, Failures>, key: ClientKey) -> ClientKey {
-        if map.contains_key(&key) || map.len() < MAX_CLIENTS {
-            key
-        } else {
-            ClientKey::Shared
-        }
-    }
-
     fn expire(&self, f: &mut Failures, now: Instant) {
         while f
             .times
@@ -224,10 +216,11 @@ impl Throttle {
     }
 
     /// Whether `client` has used up its failed attempts for now.
+    /// Only the client's own failures count: a client that has none is never refused because of
+    /// others'.
     pub(crate) fn blocked(&self, client: ClientKey, now: Instant) -> Option<Blocked> {
         let mut map = lock(&self.clients);
-        let key = Self::key(&map, client);
-        let f = map.get_mut(&key)?;
+        let f = map.get_mut(&client)?;
         self.lockout(f, now)
     }
 
@@ -257,29 +250,45 @@ impl Throttle {
     /// row would. A wrong token counts as a failure.
     pub(crate) fn settle(&self, client: ClientKey, now: Instant, ok: bool) -> Outcome {
         let mut map = lock(&self.clients);
-        if !ok && !map.contains_key(&client) && map.len() >= MAX_CLIENTS {
-            let window = self.window;
-            map.retain(|_, f| {
-                f.times
-                    .back()
-                    .is_some_and(|t| now.saturating_duration_since(*t) < window)
-            });
-        }
-        let key = Self::key(&map, client);
-        if let Some(f) = map.get_mut(&key) {
+        if let Some(f) = map.get_mut(&client) {
             if let Some(blocked) = self.lockout(f, now) {
                 return Outcome::Blocked(blocked);
             }
         }
+        // A right token takes no place in the table.
         if ok {
             return Outcome::Allowed;
         }
-        let f = map.entry(key).or_default();
+        if !map.contains_key(&client) && map.len() >= MAX_CLIENTS {
+            self.make_room(&mut map, now);
+        }
+        let f = map.entry(client).or_default();
         f.times.push_back(now);
         while f.times.len() > self.max_failures as usize {
             f.times.pop_front();
         }
         Outcome::Refused
+    }
+
+    /// Frees a place in a full table: the clients whose failures have all aged out go, and if
+    /// none has, the one whose last failure is the oldest (so that a flood of new addresses moves
+    /// through the table instead of folding every new client into one locked bucket).
+    fn make_room(&self, map: &mut HashMap<ClientKey, Failures>, now: Instant) {
+        let window = self.window;
+        map.retain(|_, f| {
+            f.times
+                .back()
+                .is_some_and(|t| now.saturating_duration_since(*t) < window)
+        });
+        if map.len() >= MAX_CLIENTS {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, f)| f.times.back().copied())
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                map.remove(&k);
+            }
+        }
     }
 
     #[cfg(test)]
@@ -442,26 +451,36 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_shares_one_bucket() {
+    fn a_full_table_makes_room_and_never_refuses_a_new_client() {
         let t = Throttle::new(2, Duration::from_secs(60));
-        let now = Instant::now();
+        let start = Instant::now();
+        let ip = |i: u32| ClientKey::of(Some(IpAddr::from(i.to_be_bytes())));
         for i in 0..MAX_CLIENTS as u32 {
-            t.settle(
-                ClientKey::of(Some(IpAddr::from(i.to_be_bytes()))),
-                now,
-                false,
-            );
+            let at = start + Duration::from_millis(u64::from(i));
+            t.settle(ip(i), at, false);
+            t.settle(ip(i), at, false);
         }
         assert_eq!(t.tracked(), MAX_CLIENTS);
-        // New addresses cannot each get fresh attempts: they share the overflow bucket.
-        let fresh = |i: u32| ClientKey::of(Some(IpAddr::from((0xc000_0000 + i).to_be_bytes())));
-        t.settle(fresh(1), now, false);
-        t.settle(fresh(2), now, false);
-        assert!(t.blocked(fresh(3), now).is_some());
-        // Once the old entries expire they are dropped and new clients get their own again.
-        let later = now + Duration::from_secs(61);
+        let now = start + Duration::from_secs(10);
+        // Every tracked client is locked out; a new one is not, and its right token opens.
+        assert!(t.blocked(ip(7), now).is_some());
+        let fresh = |i: u32| ip(0xc000_0000 + i);
+        assert_eq!(t.blocked(fresh(1), now), None);
+        assert_eq!(t.settle(fresh(1), now, true), Outcome::Allowed);
+        assert_eq!(t.tracked(), MAX_CLIENTS, "a right token takes no place");
+        // A new failing client takes the place of the one whose last failure is the oldest.
+        assert_eq!(t.settle(fresh(2), now, false), Outcome::Refused);
+        assert_eq!(t.tracked(), MAX_CLIENTS);
+        assert_eq!(t.blocked(ip(0), now), None, "the oldest went");
+        assert!(
+            t.blocked(ip(MAX_CLIENTS as u32 - 1), now).is_some(),
+            "the newest stays"
+        );
+        assert_eq!(t.settle(fresh(2), now, false), Outcome::Refused);
+        assert!(matches!(t.settle(fresh(2), now, true), Outcome::Blocked(_)));
+        // Once the old entries age out they are dropped first.
+        let later = start + Duration::from_secs(120);
         t.settle(fresh(4), later, false);
-        assert!(t.tracked() <= 2);
-        assert_eq!(t.blocked(fresh(4), later), None);
+        assert_eq!(t.tracked(), 1);
     }
 }
