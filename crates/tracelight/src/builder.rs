@@ -628,7 +628,7 @@ impl Builder {
                 crate::timing::Timing::new(t)
             }),
             tracker: crate::errors::Tracker::new(self.errors.clone()),
-            security: crate::errors::SecurityTracker::default(),
+            security: crate::errors::SecurityTracker::new(self.errors.max_security_types),
             levels: crate::state::LevelCounts::default(),
             losses_reported: AtomicBool::new(false),
             sampler: self

@@ -38,6 +38,23 @@ use crate::util::lock;
 /// How many recent error lines are kept.
 pub const RECENT: usize = 50;
 
+/// How many error groups are tracked by default (see [`ErrorConfig::max_groups`]).
+pub const DEFAULT_MAX_GROUPS: usize = 1000;
+
+/// How many security event types are counted by default (see
+/// [`ErrorConfig::max_security_types`]).
+pub const DEFAULT_MAX_SECURITY_TYPES: usize = 256;
+
+/// The longest line kept as a group's sample, a recent error or a recent security event, in
+/// bytes (longer ones are cut, with `…`; the line written is whole).
+pub const LINE_MAX: usize = 8192;
+
+/// The longest message kept for a group, in bytes.
+pub const MESSAGE_MAX: usize = 1024;
+
+/// The fingerprint of the group that counts errors past [`ErrorConfig::max_groups`].
+const OTHER_GROUP: u64 = u64::MAX;
+
 /// Error tracking settings.
 ///
 /// ```
@@ -45,12 +62,53 @@ pub const RECENT: usize = 50;
 /// let c = tracelight::errors::ErrorConfig::default().suppress_after(100, Duration::from_secs(60));
 /// # let _ = c;
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ErrorConfig {
     pub(crate) suppress: Option<(u32, Duration)>,
+    pub(crate) max_groups: usize,
+    pub(crate) max_security_types: usize,
+}
+
+impl Default for ErrorConfig {
+    fn default() -> Self {
+        ErrorConfig {
+            suppress: None,
+            max_groups: DEFAULT_MAX_GROUPS,
+            max_security_types: DEFAULT_MAX_SECURITY_TYPES,
+        }
+    }
 }
 
 impl ErrorConfig {
+    /// How many error groups (fingerprints) are tracked (default [`DEFAULT_MAX_GROUPS`], at
+    /// least 1). An error whose type or message carries input (an id in the message) makes a
+    /// group per value. Past the bound, new fingerprints are counted in one group named `other`
+    /// (fingerprint `ffffffffffffffff`, never suppressed: its lines are all written), and stderr
+    /// says so once. A group keeps at most [`MESSAGE_MAX`] bytes of message and [`LINE_MAX`] of
+    /// sample: about 10 KB at most, some 1 KB for a usual line.
+    ///
+    /// ```
+    /// let c = tracelight::errors::ErrorConfig::default().max_groups(5000);
+    /// # let _ = c;
+    /// ```
+    pub fn max_groups(mut self, n: usize) -> Self {
+        self.max_groups = n.max(1);
+        self
+    }
+
+    /// How many security event types (the `event` field) are counted one by one (default
+    /// [`DEFAULT_MAX_SECURITY_TYPES`], at least 1); past the bound, new types are counted as
+    /// `other`, and stderr says so once.
+    ///
+    /// ```
+    /// let c = tracelight::errors::ErrorConfig::default().max_security_types(64);
+    /// # let _ = c;
+    /// ```
+    pub fn max_security_types(mut self, n: usize) -> Self {
+        self.max_security_types = n.max(1);
+        self
+    }
+
     /// After `n` identical errors (same fingerprint) within `window`, count further ones instead of
     /// writing them, and write a summary when the window closes.
     pub fn suppress_after(mut self, n: u32, window: Duration) -> Self {
@@ -197,6 +255,9 @@ pub struct ErrorSnapshot {
     pub groups: Vec<ErrorGroup>,
     /// The latest error lines written, newest last.
     pub recent: Vec<String>,
+    /// How many distinct fingerprints came past [`ErrorConfig::max_groups`] (counted in the
+    /// group `other`).
+    pub folded: u64,
 }
 
 /// A suppression window that closed with errors suppressed.
@@ -229,6 +290,7 @@ fn millis(t: SystemTime) -> u64 {
 /// The error tracker of one layer.
 pub(crate) struct Tracker {
     config: ErrorConfig,
+    overflow: crate::bound::Overflow,
     state: Mutex<State>,
     /// Earliest end of an open suppression window with suppressed errors, in ms (u64::MAX: none).
     next_due: AtomicU64,
@@ -245,6 +307,7 @@ impl Tracker {
     pub(crate) fn new(config: ErrorConfig) -> Self {
         Tracker {
             config,
+            overflow: crate::bound::Overflow::default(),
             state: Mutex::new(State::default()),
             next_due: AtomicU64::new(u64::MAX),
         }
@@ -262,8 +325,22 @@ impl Tracker {
         let now = SystemTime::now();
         let mut st = lock(&self.state);
         st.total += 1;
+        let fp = if st.groups.len() >= self.config.max_groups && !st.groups.contains_key(&fp) {
+            self.overflow.fold(
+                "error groups",
+                self.config.max_groups,
+                "ErrorConfig::max_groups",
+            );
+            OTHER_GROUP
+        } else {
+            fp
+        };
         let g = st.groups.entry(fp).or_insert_with(|| Group {
-            message: message(),
+            message: if fp == OTHER_GROUP {
+                crate::bound::OTHER.to_owned()
+            } else {
+                crate::bound::truncated(&message(), MESSAGE_MAX).into_owned()
+            },
             target: target.to_owned(),
             file: file.map(str::to_owned),
             line,
@@ -286,6 +363,10 @@ impl Tracker {
         let Some((n, window)) = self.config.suppress else {
             return Decision::Write;
         };
+        // Errors of different kinds share `other`: none is suppressed for another's count.
+        if fp == OTHER_GROUP {
+            return Decision::Write;
+        }
         if now.duration_since(g.window_start).unwrap_or_default() >= window
             && g.suppressed_in_window == 0
         {
@@ -317,8 +398,12 @@ impl Tracker {
         };
         text.clear();
         match std::str::from_utf8(line) {
-            Ok(t) => text.push_str(t),
-            Err(_) => text.push_str(&String::from_utf8_lossy(line)),
+            Ok(t) if t.len() <= LINE_MAX => text.push_str(t),
+            Ok(t) => text.push_str(&crate::bound::truncated(t, LINE_MAX)),
+            Err(_) => text.push_str(&crate::bound::truncated(
+                &String::from_utf8_lossy(line),
+                LINE_MAX,
+            )),
         }
         if let Some(g) = st.groups.get_mut(&fp) {
             if g.sample.is_empty() {
@@ -399,6 +484,7 @@ impl Tracker {
             total: st.total,
             groups,
             recent: st.recent.iter().cloned().collect(),
+            folded: self.overflow.folded(),
         }
     }
 }
@@ -423,11 +509,15 @@ pub struct SecuritySnapshot {
     pub counts: Vec<(String, u64)>,
     /// The latest events, newest last.
     pub recent: Vec<SecurityEvent>,
+    /// How many distinct event types came past [`ErrorConfig::max_security_types`] (counted
+    /// as `other`).
+    pub folded: u64,
 }
 
 /// Security event counts of one layer.
-#[derive(Default)]
 pub(crate) struct SecurityTracker {
+    max_types: usize,
+    overflow: crate::bound::Overflow,
     state: Mutex<SecurityState>,
 }
 
@@ -439,22 +529,41 @@ struct SecurityState {
 }
 
 impl SecurityTracker {
+    pub(crate) fn new(max_types: usize) -> SecurityTracker {
+        SecurityTracker {
+            max_types: max_types.max(1),
+            overflow: crate::bound::Overflow::default(),
+            state: Mutex::default(),
+        }
+    }
+
     pub(crate) fn record(&self, event: &str, line: &[u8]) {
         let event = if event.is_empty() { "unknown" } else { event };
         let mut st = lock(&self.state);
         st.total += 1;
-        match st.counts.get_mut(event) {
-            Some(c) => *c += 1,
-            None => {
-                st.counts.insert(event.to_owned(), 1);
-            }
-        }
+        let full = st.counts.len() >= self.max_types;
+        let event = if let Some(c) = st.counts.get_mut(event) {
+            *c += 1;
+            event
+        } else if full {
+            self.overflow.fold(
+                "security event types",
+                self.max_types,
+                "ErrorConfig::max_security_types",
+            );
+            *st.counts.entry(crate::bound::OTHER.to_owned()).or_default() += 1;
+            crate::bound::OTHER
+        } else {
+            st.counts.insert(event.to_owned(), 1);
+            event
+        };
         if st.recent.len() == RECENT {
             st.recent.pop_front();
         }
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
         st.recent.push_back(SecurityEvent {
             event: event.to_owned(),
-            line: String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned(),
+            line: crate::bound::truncated(&String::from_utf8_lossy(line), LINE_MAX).into_owned(),
         });
     }
 
@@ -467,6 +576,7 @@ impl SecurityTracker {
             total: st.total,
             counts,
             recent: st.recent.iter().cloned().collect(),
+            folded: self.overflow.folded(),
         }
     }
 }

@@ -38,6 +38,7 @@
 
 #[cfg(feature = "admin")]
 pub mod admin;
+mod bound;
 pub mod builder;
 pub mod config;
 pub mod context;

@@ -67,6 +67,13 @@ pub const TARGET: &str = "tracelight::timing";
 /// How many slow samples are kept per operation.
 pub const SLOW_SAMPLES: usize = 20;
 
+/// How many operations have aggregates of their own by default (see
+/// [`TimingConfig::max_operations`]).
+pub const DEFAULT_MAX_OPERATIONS: usize = 500;
+
+/// The longest fields text a slow sample keeps, in bytes (longer ones are cut, with `…`).
+pub const SAMPLE_FIELDS_MAX: usize = 4096;
+
 /// Timing settings.
 ///
 /// ```
@@ -82,6 +89,7 @@ pub struct TimingConfig {
     pub(crate) threshold: Duration,
     pub(crate) per_name: Vec<(String, Duration)>,
     pub(crate) every_close: bool,
+    pub(crate) max_operations: usize,
 }
 
 /// Default slow threshold: 500 ms.
@@ -93,6 +101,7 @@ impl Default for TimingConfig {
             threshold: DEFAULT_THRESHOLD,
             per_name: Vec::new(),
             every_close: false,
+            max_operations: DEFAULT_MAX_OPERATIONS,
         }
     }
 }
@@ -115,6 +124,21 @@ impl TimingConfig {
     /// Whether every span close is reported, not only slow ones. Default off.
     pub fn every_close(mut self, on: bool) -> Self {
         self.every_close = on;
+        self
+    }
+
+    /// How many operations have aggregates of their own (default
+    /// [`DEFAULT_MAX_OPERATIONS`], at least 1). Operations are span names and [`timed`] names;
+    /// when those come from input (`info_span!("timed", operation = %path)`), each distinct one
+    /// would be kept for ever. Past the bound, new operations are counted under `other`, and
+    /// stderr says so once. Each operation costs about 30 KB (its latency histogram).
+    ///
+    /// ```
+    /// let t = tracelight::timing::TimingConfig::default().max_operations(2000);
+    /// # let _ = t;
+    /// ```
+    pub fn max_operations(mut self, n: usize) -> Self {
+        self.max_operations = n.max(1);
         self
     }
 
@@ -219,6 +243,9 @@ pub struct OperationStats {
 pub struct PerformanceSnapshot {
     /// Per operation.
     pub operations: Vec<OperationStats>,
+    /// How many distinct operations came past [`TimingConfig::max_operations`] (counted under
+    /// `other`).
+    pub folded: u64,
 }
 
 struct Op {
@@ -243,7 +270,7 @@ impl Op {
             min: u64::MAX,
             max: 0,
             sum: 0,
-            hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).ok()?,
+            hist: Histogram::new_with_bounds(1, 3_600_000_000, 2).ok()?,
             samples: VecDeque::new(),
         })
     }
@@ -297,6 +324,9 @@ fn fnv(bytes: &[u8]) -> u64 {
 pub(crate) struct OpKey(u64);
 
 impl OpKey {
+    /// The operations past the bound (neither an address nor a name's hash, which is odd).
+    const OTHER: OpKey = OpKey(0);
+
     /// The key of every span opened at the callsite of `meta`.
     pub(crate) fn callsite(meta: &'static tracing_core::Metadata<'static>) -> OpKey {
         OpKey(meta as *const _ as usize as u64)
@@ -317,6 +347,8 @@ pub(crate) struct Timing {
     /// The default threshold in nanoseconds.
     threshold_ns: u64,
     ops: Mutex<HashMap<OpKey, Op, BuildHasherDefault<crate::util::IdHasher>>>,
+    /// Operations past `max_operations`, counted under `other`.
+    overflow: crate::bound::Overflow,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -330,6 +362,7 @@ impl Timing {
             threshold_ns: nanos(config.threshold),
             config,
             ops: Mutex::new(HashMap::default()),
+            overflow: crate::bound::Overflow::default(),
         }
     }
 
@@ -349,13 +382,16 @@ impl Timing {
         let threshold = self.threshold_ns(operation);
         let slow = total_ns >= threshold;
         let mut ops = lock(&self.ops);
-        let Some(op) = Self::op(&mut ops, key, || operation.clone()) else {
+        let Some(op) = self.op(&mut ops, key, || operation.clone()) else {
             return (slow, threshold);
         };
         op.add(total_ns);
         if slow {
             op.slow += 1;
-            let (request_id, fields) = sample();
+            let (request_id, mut fields) = sample();
+            if fields.len() > SAMPLE_FIELDS_MAX {
+                fields = crate::bound::truncated(&fields, SAMPLE_FIELDS_MAX).into_owned();
+            }
             if op.samples.len() == SLOW_SAMPLES {
                 op.samples.pop_front();
             }
@@ -380,16 +416,35 @@ impl Timing {
         }
     }
 
-    /// The aggregates of `key`, created (named by `name`) when first seen; `None` only if the
-    /// histogram cannot be created.
-    fn op(
-        ops: &mut HashMap<OpKey, Op, BuildHasherDefault<crate::util::IdHasher>>,
+    /// The aggregates of `key`, created (named by `name`) when first seen, or those of `other`
+    /// once there are `max_operations`; `None` only if the histogram cannot be created.
+    fn op<'m>(
+        &self,
+        ops: &'m mut HashMap<OpKey, Op, BuildHasherDefault<crate::util::IdHasher>>,
         key: OpKey,
         name: impl FnOnce() -> Cow<'static, str>,
-    ) -> Option<&mut Op> {
+    ) -> Option<&'m mut Op> {
+        let full = ops.len() >= self.config.max_operations;
+        let key = if full && !ops.contains_key(&key) {
+            self.overflow.fold(
+                "timing aggregates",
+                self.config.max_operations,
+                "TimingConfig::max_operations",
+            );
+            OpKey::OTHER
+        } else {
+            key
+        };
         match ops.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
-            std::collections::hash_map::Entry::Vacant(e) => Some(e.insert(Op::new(name())?)),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let name = if key == OpKey::OTHER {
+                    Cow::Borrowed(crate::bound::OTHER)
+                } else {
+                    name()
+                };
+                Some(e.insert(Op::new(name)?))
+            }
         }
     }
 
@@ -407,7 +462,7 @@ impl Timing {
         }
         let mut ops = lock(&self.ops);
         for c in closed {
-            if let Some(op) = Self::op(&mut ops, OpKey::callsite(c.meta), || {
+            if let Some(op) = self.op(&mut ops, OpKey::callsite(c.meta), || {
                 Cow::Borrowed(c.meta.name())
             }) {
                 op.add(c.total_ns);
@@ -477,7 +532,10 @@ impl Timing {
             .collect();
         drop(ops);
         operations.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms));
-        PerformanceSnapshot { operations }
+        PerformanceSnapshot {
+            operations,
+            folded: self.overflow.folded(),
+        }
     }
 }
 

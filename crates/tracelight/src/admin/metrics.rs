@@ -164,6 +164,18 @@ pub fn render_metrics(handle: &Handle) -> String {
     // By name, so that successive scrapes list the series in the same order.
     perf.operations
         .sort_by(|a, b| a.operation.cmp(&b.operation));
+    m.family(
+        "tracelight_table_overflow_total",
+        "counter",
+        "Distinct keys that came past a table's bound and were counted under other.",
+    );
+    for (table, n) in [
+        ("operations", perf.folded),
+        ("error_groups", errors.folded),
+        ("security_types", security.folded),
+    ] {
+        m.sample("tracelight_table_overflow_total", &[("table", table)], n);
+    }
     if !perf.operations.is_empty() {
         m.family(
             "tracelight_span_duration_seconds",

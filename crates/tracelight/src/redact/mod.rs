@@ -392,7 +392,7 @@ impl RedactorBuilder {
             triggers |= prefilter::ASSIGN;
         }
         if credentials || pem {
-            triggers |= prefilter::UPPER_B;
+            triggers |= prefilter::LETTER_B;
         }
         if email {
             triggers |= prefilter::AT;
@@ -556,6 +556,8 @@ impl Redactor {
     /// (`user_id`, `tenantId`: a name whose last word is `id`), which correlate lines like
     /// `request_id`. Other context fields are redacted as any field is.
     pub(crate) fn keeping(mut self, fields: &[String]) -> Redactor {
+        // Other decisions than the redactor it came from: cached under an id of its own.
+        self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         for f in fields {
             let mut b = [0u8; 128];
             let (_, words) = words_into(f, &mut b);
@@ -767,7 +769,8 @@ impl Redactor {
     }
 
     /// The rules started by the trigger bytes of a block: `=` and `:` (an assignment to a secret
-    /// key, a URL's credentials), `B` (`Bearer `, `Basic `, `-----BEGIN `), `@` (an address).
+    /// key, a URL's credentials), `B` and `b` (`Bearer `, `Basic `, `-----BEGIN `), `@` (an
+    /// address).
     #[inline(never)]
     fn triggers_in(&self, s: &[u8], b: &prefilter::Block, out: &mut SmallVec<[Hit; 4]>) {
         let scan = &*self.scan;
@@ -782,7 +785,7 @@ impl Redactor {
                 b'=' | b':' if scan.assignment => {
                     self.assignment_at(s, q).map(|(x, y)| (x, y, "key"))
                 }
-                b'B' => self.upper_b_at(s, q),
+                b'B' | b'b' => self.letter_b_at(s, q),
                 b'@' if scan.email => rules::match_email(s, q, 0).map(|(x, y)| (x, y, "email")),
                 _ => None,
             };
@@ -792,15 +795,17 @@ impl Redactor {
         }
     }
 
-    /// `Bearer `, `Basic ` (as written in headers: capitalized or upper-case) or `-----BEGIN ` at
-    /// the `B` at `q`.
-    fn upper_b_at(&self, s: &[u8], q: usize) -> Option<Hit> {
+    /// `Bearer ` or `Basic ` (in any case) or `-----BEGIN ` at the `B` or `b` at `q`.
+    fn letter_b_at(&self, s: &[u8], q: usize) -> Option<Hit> {
         let scan = &*self.scan;
         if scan.credentials && (q == 0 || !s[q - 1].is_ascii_alphanumeric()) {
-            let rest = &s[q..];
-            let scheme = if rest.starts_with(b"Bearer ") || rest.starts_with(b"BEARER ") {
+            let starts = |w: &[u8]| {
+                s.get(q..q + w.len())
+                    .is_some_and(|x| x.eq_ignore_ascii_case(w))
+            };
+            let scheme = if starts(b"bearer ") {
                 scan.bearer.map(|r| (r, 7))
-            } else if rest.starts_with(b"Basic ") || rest.starts_with(b"BASIC ") {
+            } else if starts(b"basic ") {
                 scan.basic.map(|r| (r, 6))
             } else {
                 None
@@ -812,7 +817,12 @@ impl Redactor {
                 }
             }
         }
-        if scan.pem && q >= 5 && &s[q - 5..q] == b"-----" && s[q..].starts_with(b"BEGIN ") {
+        if scan.pem
+            && s[q] == b'B'
+            && q >= 5
+            && &s[q - 5..q] == b"-----"
+            && s[q..].starts_with(b"BEGIN ")
+        {
             return rules::match_pem(s, q - 5, q + 6).map(|(x, y)| (x, y, "private_key"));
         }
         None
@@ -840,24 +850,15 @@ impl Redactor {
         }
     }
 
-    /// The value rules at the start of a word at `p` (when its first two bytes start a
-    /// literal), and a credential after `bearer ` or `basic ` written in any case.
+    /// The value rules at the start of a word at `p`, when its first two bytes start a literal.
     #[inline(always)]
     fn token_at(&self, s: &[u8], p: usize, out: &mut SmallVec<[Hit; 4]>) {
         let scan = &*self.scan;
         if let Some(&b1) = s.get(p + 1) {
             let pair = usize::from(s[p]) | usize::from(b1) << 8;
-            if scan.pairs[pair >> 6] >> (pair & 63) & 1 != 0 && self.literal_at(s, p, out) {
-                return;
+            if scan.pairs[pair >> 6] >> (pair & 63) & 1 != 0 {
+                self.literal_at(s, p, out);
             }
-        }
-        // `bearer ` and `basic ` end in `r ` and `c `.
-        if scan.credentials
-            && p >= 7
-            && s[p - 1] == b' '
-            && matches!(s[p - 2] | 0x20, b'r' | b'c' | b' ')
-        {
-            self.scheme_before(s, p, out);
         }
     }
 
@@ -880,36 +881,6 @@ impl Redactor {
         false
     }
 
-    /// A credential at `p` after `bearer ` or `basic ` (in any case, after one space or more).
-    #[inline(never)]
-    fn scheme_before(&self, s: &[u8], p: usize, out: &mut SmallVec<[Hit; 4]>) {
-        let scan = &*self.scan;
-        let mut k = p - 1;
-        while k > 0 && s[k - 1] == b' ' {
-            k -= 1;
-        }
-        let word = |n: usize, w: &[u8]| {
-            k >= n
-                && s[k - n..k].eq_ignore_ascii_case(w)
-                && (k == n || !s[k - n - 1].is_ascii_alphanumeric())
-        };
-        let scheme = if word(6, b"bearer") {
-            scan.bearer.map(|r| (r, k - 6))
-        } else if word(5, b"basic") {
-            scan.basic.map(|r| (r, k - 5))
-        } else {
-            None
-        };
-        if let Some((r, at)) = scheme {
-            let rule = &scan.rules[r];
-            if let Some((x, y)) = (rule.check)(s, at, k + 1) {
-                if y > x {
-                    insert(out, (x, y, rule.name));
-                }
-            }
-        }
-    }
-
     /// Card numbers holding the aligned groups of four digits of a block: from the run of
     /// digits holding each group, back over the groups before it (`4111 1111 …`), the first
     /// start that reads as a card.
@@ -927,25 +898,28 @@ impl Redactor {
             while end < s.len() && s[end].is_ascii_digit() {
                 end += 1;
             }
+            // Not back into a number already taken (a card just before this one).
+            let floor = *done;
             let mut r = g;
-            while r > 0 && s[r - 1].is_ascii_digit() {
+            while r > floor && s[r - 1].is_ascii_digit() {
                 r -= 1;
             }
             let mut starts: SmallVec<[usize; 6]> = SmallVec::new();
             starts.push(r);
             while starts.len() < 5
-                && r >= 2
+                && r >= floor + 2
                 && matches!(s[r - 1], b' ' | b'-')
                 && s[r - 2].is_ascii_digit()
             {
                 r -= 1;
-                while r > 0 && s[r - 1].is_ascii_digit() {
+                while r > floor && s[r - 1].is_ascii_digit() {
                     r -= 1;
                 }
                 starts.push(r);
             }
             for &st in starts.iter().rev() {
-                if let Some((x, y)) = rules::match_card(s, st) {
+                // A card holding this group.
+                if let Some((x, y)) = rules::match_card(s, st).filter(|&(_, y)| y > g) {
                     insert(out, (x, y, "card_number"));
                     end = end.max(y);
                     break;
@@ -1088,11 +1062,14 @@ impl Redactor {
         };
         let mut end = bare(j);
         if kind == 1 && s.get(end) == Some(&b' ') {
-            // A scheme and a credential: the scheme stays readable.
             let c = rules::run(s, end, |b| b == b' ');
             let next = bare(c);
             if next > c {
-                return (&s[c..next] != REDACTED.as_bytes()).then_some((c, next));
+                // A scheme (a word of letters) and a credential: the scheme stays readable.
+                if s[j..end].iter().all(u8::is_ascii_alphabetic) {
+                    return (&s[c..next] != REDACTED.as_bytes()).then_some((c, next));
+                }
+                end = next;
             }
         }
         if kind == 2 {

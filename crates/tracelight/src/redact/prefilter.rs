@@ -3,8 +3,8 @@
 //!
 //! Every rule's match has one of three marks, each cheap to look for 32 bytes at a time:
 //!
-//! - a *trigger byte*: `=` or `:` (an assignment, a URL's credentials), `B` (`Bearer `, `Basic `,
-//!   `-----BEGIN `), `@` (an e-mail address, when that rule is on);
+//! - a *trigger byte*: `=` or `:` (an assignment, a URL's credentials), `B` or `b` (`Bearer `,
+//!   `basic `, `-----BEGIN `), `@` (an e-mail address, when that rule is on);
 //! - an *aligned 8-byte group of token bytes* (letters, digits, `+-./:=@_`): every prefixed token
 //!   is at least 15 bytes long, and any run of 15 token bytes holds a whole group of the grid of
 //!   eight, starting at most seven bytes after the token;
@@ -21,8 +21,8 @@
 pub(super) const DIGIT: u8 = 0x80;
 /// `:` and `=`.
 pub(super) const ASSIGN: u8 = 0x01;
-/// `B`.
-pub(super) const UPPER_B: u8 = 0x02;
+/// `B` and `b`.
+pub(super) const LETTER_B: u8 = 0x02;
 /// `A`–`O` and `a`–`o`.
 const LETTERS_1: u8 = 0x04;
 /// `P`–`Z` and `p`–`z`.
@@ -42,9 +42,9 @@ const HI: [u8; 16] = [
     0,
     SYMBOL,
     DIGIT | ASSIGN,
-    UPPER_B | LETTERS_1 | AT,
+    LETTER_B | LETTERS_1 | AT,
     LETTERS_2 | UNDERSCORE,
-    LETTERS_1,
+    LETTER_B | LETTERS_1,
     LETTERS_2,
     0,
     0,
@@ -65,7 +65,7 @@ const LO: [u8; 16] = {
         t[i] = DIGIT | LETTERS_1 | LETTERS_2;
         i += 1;
     }
-    t[2] |= UPPER_B;
+    t[2] |= LETTER_B;
     t[0xA] = ASSIGN | LETTERS_1 | LETTERS_2;
     t[0xB] = SYMBOL | LETTERS_1;
     t[0xC] = LETTERS_1;
@@ -110,7 +110,7 @@ pub(super) fn vector() -> bool {
 }
 
 /// Calls `f` with each block of `s` that may hold a secret's start, in order. `triggers` is the
-/// set of trigger classes ([`ASSIGN`], [`UPPER_B`], [`AT`]). Blocks start every 32 bytes, so that
+/// set of trigger classes ([`ASSIGN`], [`LETTER_B`], [`AT`]). Blocks start every 32 bytes, so that
 /// groups of four bytes are aligned the same way everywhere; after the last whole block come the
 /// 32 bytes ending at the last whole group of four (with the triggers and groups of four already
 /// reported cleared), and the trigger bytes of the last bytes (fewer than four, which hold no
@@ -367,7 +367,7 @@ mod tests {
             assert_eq!(c & DIGIT != 0, b.is_ascii_digit(), "digit {b:#x}");
             assert_eq!(c & ALNUM != 0, b.is_ascii_alphanumeric(), "alnum {b:#x}");
             assert_eq!(c & ASSIGN != 0, b == b':' || b == b'=', "assign {b:#x}");
-            assert_eq!(c & UPPER_B != 0, b == b'B', "B {b:#x}");
+            assert_eq!(c & LETTER_B != 0, b == b'B' || b == b'b', "B {b:#x}");
             assert_eq!(c & AT != 0, b == b'@', "@ {b:#x}");
         }
     }
@@ -388,7 +388,7 @@ mod tests {
             s.extend_from_slice(token);
             s.extend_from_slice(b" tail");
             for vector in [false, true] {
-                let blocks = collect(&s, ASSIGN | UPPER_B, vector && super::vector());
+                let blocks = collect(&s, ASSIGN | LETTER_B, vector && super::vector());
                 let lane = blocks
                     .iter()
                     .find_map(|b| (b.lanes != 0).then(|| b.at + b.lanes.trailing_zeros() as usize));
@@ -425,7 +425,7 @@ mod tests {
                 ],
                 0..300,
             ),
-            triggers in prop_oneof![Just(ASSIGN | UPPER_B), Just(ASSIGN | UPPER_B | AT), Just(0u8)],
+            triggers in prop_oneof![Just(ASSIGN | LETTER_B), Just(ASSIGN | LETTER_B | AT), Just(0u8)],
         ) {
             if super::vector() {
                 prop_assert_eq!(collect(&s, triggers, true), collect(&s, triggers, false));
