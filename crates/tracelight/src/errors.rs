@@ -85,7 +85,7 @@ impl ErrorConfig {
     /// group per value. Past the bound, new fingerprints are counted in one group named `other`
     /// (fingerprint `ffffffffffffffff`, never suppressed: its lines are all written), and stderr
     /// says so once. A group keeps at most [`MESSAGE_MAX`] bytes of message and [`LINE_MAX`] of
-    /// sample: about 10 KB at most, some 1 KB for a usual line.
+    /// sample: about 5 KB for a usual line, 13 KB at most.
     ///
     /// ```
     /// let c = tracelight::errors::ErrorConfig::default().max_groups(5000);

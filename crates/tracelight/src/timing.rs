@@ -131,7 +131,8 @@ impl TimingConfig {
     /// [`DEFAULT_MAX_OPERATIONS`], at least 1). Operations are span names and [`timed`] names;
     /// when those come from input (`info_span!("timed", operation = %path)`), each distinct one
     /// would be kept for ever. Past the bound, new operations are counted under `other`, and
-    /// stderr says so once. Each operation costs about 30 KB (its latency histogram).
+    /// stderr says so once. Each operation costs about 27 KB (its latency histogram, two
+    /// significant digits).
     ///
     /// ```
     /// let t = tracelight::timing::TimingConfig::default().max_operations(2000);

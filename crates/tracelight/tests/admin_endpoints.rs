@@ -117,6 +117,42 @@ async fn errors_by_fingerprint_recent_and_total() {
 }
 
 #[tokio::test]
+async fn list_answers_are_paginated_and_bounded() {
+    let addr = server().await;
+    let body = get_json(&format!("http://{addr}/admin/logs/errors?limit=1")).await;
+    assert_eq!(body["groups"].as_array().unwrap().len(), 1, "{body:#}");
+    assert_eq!(body["groups"][0]["message"], "payment failed");
+    assert_eq!(body["page"]["limit"], 1);
+    assert_eq!(body["page"]["total"], 2);
+    assert_eq!(body["page"]["next"], 1);
+    assert_eq!(body["folded"], 0);
+    let next = get_json(&format!("http://{addr}/admin/logs/errors?offset=1&limit=1")).await;
+    assert_eq!(
+        next["groups"][0]["message"], "database unreachable",
+        "{next:#}"
+    );
+    assert_eq!(next["page"]["next"], Value::Null);
+    // A limit past the largest page is the largest page; an offset past the end, an empty one.
+    let all = get_json(&format!("http://{addr}/admin/logs/security?limit=100000")).await;
+    assert_eq!(all["page"]["limit"], 1000, "{all:#}");
+    let none = get_json(&format!(
+        "http://{addr}/admin/logs/performance?offset=99999"
+    ))
+    .await;
+    assert_eq!(none["operations"].as_array().unwrap().len(), 0, "{none:#}");
+    assert_eq!(none["page"]["limit"], 100);
+    // A limit that is not a number is a 400 that says why.
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}/admin/logs/errors?limit=lots"))
+        .bearer_auth(admin_support::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("limit"));
+}
+
+#[tokio::test]
 async fn performance_aggregates_and_slow_requests() {
     let addr = server().await;
     let body = get_json(&format!("http://{addr}/admin/logs/performance")).await;

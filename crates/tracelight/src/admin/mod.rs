@@ -83,7 +83,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -542,16 +542,22 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
     }
 }
 
-async fn errors(State(state): State<Arc<AdminState>>) -> Response {
-    json(&views::Errors::new(state.handle.errors()))
+async fn errors(State(state): State<Arc<AdminState>>, Query(page): Query<views::Page>) -> Response {
+    json(&views::Errors::new(state.handle.errors(), page))
 }
 
-async fn performance(State(state): State<Arc<AdminState>>) -> Response {
-    json(&views::Performance::new(state.handle.performance()))
+async fn performance(
+    State(state): State<Arc<AdminState>>,
+    Query(page): Query<views::Page>,
+) -> Response {
+    json(&views::Performance::new(state.handle.performance(), page))
 }
 
-async fn security(State(state): State<Arc<AdminState>>) -> Response {
-    json(&views::Security::new(state.handle.security()))
+async fn security(
+    State(state): State<Arc<AdminState>>,
+    Query(page): Query<views::Page>,
+) -> Response {
+    json(&views::Security::new(state.handle.security(), page))
 }
 
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {

@@ -34,11 +34,58 @@ fn line(text: &str) -> Value {
     }
 }
 
+/// The longest page of an admin answer's list (`?limit=`); the default is [`DEFAULT_LIMIT`].
+pub(crate) const MAX_LIMIT: usize = 1000;
+/// The page length of an admin answer's list when `?limit=` is not given.
+pub(crate) const DEFAULT_LIMIT: usize = 100;
+
+/// `?offset=&limit=` of a list endpoint.
+#[derive(Debug, Default, Clone, Copy, serde::Deserialize)]
+pub(crate) struct Page {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// Where a page is in its list: what a client needs to ask for the next one.
+#[derive(Serialize)]
+struct PageInfo {
+    offset: usize,
+    limit: usize,
+    /// How many items the whole list has.
+    total: usize,
+    /// The `offset` of the next page, if there is one.
+    next: Option<usize>,
+}
+
+impl Page {
+    /// The page of `items`, and where it is.
+    fn take<T>(self, items: Vec<T>) -> (Vec<T>, PageInfo) {
+        let total = items.len();
+        let offset = self.offset.unwrap_or(0).min(total);
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let end = offset.saturating_add(limit).min(total);
+        let page = items.into_iter().skip(offset).take(end - offset).collect();
+        let next = (end < total).then_some(end);
+        (
+            page,
+            PageInfo {
+                offset,
+                limit,
+                total,
+                next,
+            },
+        )
+    }
+}
+
 #[derive(Serialize)]
 pub(crate) struct Errors {
     generated_at: String,
     total: u64,
+    /// Distinct fingerprints past the bound, counted in the group `other`.
+    folded: u64,
     groups: Vec<ErrorGroup>,
+    page: PageInfo,
     recent: Vec<Value>,
 }
 
@@ -58,12 +105,14 @@ struct ErrorGroup {
 }
 
 impl Errors {
-    pub(crate) fn new(s: ErrorSnapshot) -> Errors {
+    pub(crate) fn new(s: ErrorSnapshot, page: Page) -> Errors {
+        let (groups, page) = page.take(s.groups);
         Errors {
             generated_at: rfc3339(SystemTime::now()),
             total: s.total,
-            groups: s
-                .groups
+            folded: s.folded,
+            page,
+            groups: groups
                 .into_iter()
                 .map(|g| ErrorGroup {
                     fingerprint: g.fingerprint,
@@ -91,7 +140,10 @@ impl Errors {
 #[derive(Serialize)]
 pub(crate) struct Performance {
     generated_at: String,
+    /// Distinct operations past the bound, counted under `other`.
+    folded: u64,
     operations: Vec<Operation>,
+    page: PageInfo,
     slow_requests: Vec<SlowRequest>,
 }
 
@@ -122,7 +174,7 @@ struct SlowRequest {
 }
 
 impl Performance {
-    pub(crate) fn new(s: PerformanceSnapshot) -> Performance {
+    pub(crate) fn new(s: PerformanceSnapshot, page: Page) -> Performance {
         let mut slow_requests = Vec::new();
         let mut operations = Vec::with_capacity(s.operations.len());
         for op in s.operations {
@@ -153,9 +205,12 @@ impl Performance {
         }
         slow_requests.sort_by_key(|s| std::cmp::Reverse(s.sort_key));
         slow_requests.truncate(SLOW_REQUESTS);
+        let (operations, page) = page.take(operations);
         Performance {
             generated_at: rfc3339(SystemTime::now()),
+            folded: s.folded,
             operations,
+            page,
             slow_requests,
         }
     }
@@ -165,7 +220,10 @@ impl Performance {
 pub(crate) struct Security {
     generated_at: String,
     total: u64,
+    /// Distinct event types past the bound, counted as `other`.
+    folded: u64,
     counts: Vec<SecurityCount>,
+    page: PageInfo,
     recent: Vec<SecurityEvent>,
 }
 
@@ -182,12 +240,14 @@ struct SecurityEvent {
 }
 
 impl Security {
-    pub(crate) fn new(s: SecuritySnapshot) -> Security {
+    pub(crate) fn new(s: SecuritySnapshot, page: Page) -> Security {
+        let (counts, page) = page.take(s.counts);
         Security {
             generated_at: rfc3339(SystemTime::now()),
             total: s.total,
-            counts: s
-                .counts
+            folded: s.folded,
+            page,
+            counts: counts
                 .into_iter()
                 .map(|(event, count)| SecurityCount { event, count })
                 .collect(),
