@@ -59,6 +59,7 @@ pub struct Builder {
     context_fields: Vec<String>,
     catch_panics: bool,
     queue_bytes: usize,
+    block_timeout: std::time::Duration,
     lossy: bool,
     ansi: Option<bool>,
     log_dir: Option<std::path::PathBuf>,
@@ -90,6 +91,7 @@ impl Default for Builder {
             context_fields: Vec::new(),
             catch_panics: true,
             queue_bytes: DEFAULT_QUEUE_BYTES,
+            block_timeout: crate::sink::DEFAULT_BLOCK_TIMEOUT,
             lossy: false,
             ansi: None,
             log_dir: None,
@@ -141,6 +143,9 @@ impl Builder {
         }
         if let Some(l) = config.lossy {
             self.lossy = l;
+        }
+        if let Some(t) = config.block_timeout {
+            self.block_timeout = t;
         }
         if let Some(q) = config.queue_bytes {
             self.queue_bytes = q;
@@ -420,6 +425,21 @@ impl Builder {
         self
     }
 
+    /// How long a destination may make no write progress before its lines are dropped and
+    /// counted instead of waited for (default [`DEFAULT_BLOCK_TIMEOUT`](crate::sink::DEFAULT_BLOCK_TIMEOUT),
+    /// 1 s; `LOG_BLOCK_TIMEOUT`). A stdout pipe whose reader stopped (a blocked log shipper)
+    /// then costs a caller at most this long, once; its lines are counted until it drains, and a
+    /// line in the stream says how many were dropped. The flush at exit is bounded by it too.
+    ///
+    /// ```
+    /// let b = tracelight::builder().block_timeout(std::time::Duration::from_millis(500));
+    /// # let _ = b;
+    /// ```
+    pub fn block_timeout(mut self, timeout: std::time::Duration) -> Builder {
+        self.block_timeout = timeout.max(std::time::Duration::from_millis(1));
+        self
+    }
+
     /// Drops lines (counting them, and saying so in the stream) instead of waiting when the queue is
     /// full. Default off: the caller waits, nothing is lost.
     pub fn lossy(mut self, on: bool) -> Builder {
@@ -580,20 +600,26 @@ impl Builder {
             let report_renderings: Vec<(String, Rendering)> =
                 rts.iter().map(|r| (r.name.clone(), r.rendering)).collect();
             let statics = statics_json.clone();
-            let report = Box::new(move |stream: &str, dropped: u64| {
+            let report = Box::new(move |stream: &str, count: u64, why: crate::sink::Loss| {
                 let rendering = report_renderings
                     .iter()
                     .find(|(n, _)| n == stream)
                     .map_or(Rendering::Json, |(_, r)| *r);
-                crate::state::drop_report_line(rendering, &statics, stream, dropped)
+                crate::state::drop_report_line(rendering, &statics, stream, count, why)
             });
             Some(
-                Queue::start(queued, self.queue_bytes, self.lossy, report, archiver).map_err(
-                    |source| Error::Io {
-                        what: "cannot start the tracelight writer thread".into(),
-                        source,
-                    },
-                )?,
+                Queue::start(
+                    queued,
+                    self.queue_bytes,
+                    self.lossy,
+                    self.block_timeout,
+                    report,
+                    archiver,
+                )
+                .map_err(|source| Error::Io {
+                    what: "cannot start the tracelight writer thread".into(),
+                    source,
+                })?,
             )
         };
         let owned: Vec<_> = streams.iter().flat_map(|s| s.rule.owned()).collect();

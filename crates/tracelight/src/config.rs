@@ -17,7 +17,8 @@
 //! | `LOG_COMPRESS` | gzip rotated files | `true` |
 //! | `LOG_STDOUT` | with `LOG_DIR`, also write every line to stdout | `true` |
 //! | `LOG_LOSSY` | drop and count lines instead of waiting when the queue is full | `false` |
-//! | `LOG_QUEUE_BYTES` | capacity of the queue in front of the writer thread | `8MiB` |
+//! | `LOG_QUEUE_BYTES` | capacity of each destination's queue in front of its writer thread | `8MiB` |
+//! | `LOG_BLOCK_TIMEOUT` | a destination that makes no write progress this long (`1s`, `500ms`) has its lines dropped and counted until it drains | `1s` |
 //! | `LOG_TIMING` | time spans (`span_closed` events for slow ones, aggregates) | `true` |
 //! | `LOG_SLOW_THRESHOLD` | a span slower than this is reported: `500ms`, `2s` | `500ms` |
 //! | `LOG_TIMING_EVERY_CLOSE` | report every span close, not only slow ones | `false` |
@@ -81,6 +82,8 @@ pub struct Config {
     pub lossy: Option<bool>,
     /// `LOG_QUEUE_BYTES`.
     pub queue_bytes: Option<usize>,
+    /// `LOG_BLOCK_TIMEOUT`.
+    pub block_timeout: Option<Duration>,
     /// `LOG_STREAM_<NAME>_*`, for the streams that have any.
     pub streams: Vec<(String, StreamSettings)>,
     /// `LOG_TIMING`.
@@ -431,6 +434,9 @@ impl Config {
             let n = parse_size("LOG_QUEUE_BYTES", &v)?;
             cfg.queue_bytes = Some(usize::try_from(n).unwrap_or(usize::MAX));
         }
+        if let Some(v) = get("LOG_BLOCK_TIMEOUT") {
+            cfg.block_timeout = Some(parse_duration("LOG_BLOCK_TIMEOUT", &v)?);
+        }
         if let Some(v) = get("LOG_TIMING") {
             cfg.timing = Some(crate::env::parse_bool("LOG_TIMING", &v)?);
         }
@@ -542,6 +548,15 @@ mod tests {
         );
         let e = cfg(&[("SERVICE_NAME", "   ")]).unwrap_err().to_string();
         assert!(e.contains("SERVICE_NAME"), "{e}");
+        let e = cfg(&[("LOG_BLOCK_TIMEOUT", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LOG_BLOCK_TIMEOUT") && e.contains("soon"), "{e}");
+        let ok = cfg(&[("LOG_BLOCK_TIMEOUT", "250ms")]).unwrap();
+        assert_eq!(
+            ok.block_timeout,
+            Some(std::time::Duration::from_millis(250))
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub(crate) const LOG_VARS: &[&str] = &[
     "LOG_COMPRESS",
     "LOG_LOSSY",
     "LOG_QUEUE_BYTES",
+    "LOG_BLOCK_TIMEOUT",
     "LOG_TIMING",
     "LOG_SLOW_THRESHOLD",
     "LOG_TIMING_EVERY_CLOSE",

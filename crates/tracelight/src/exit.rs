@@ -9,8 +9,9 @@
 //!   built, which does the same when the process exits through `std::process::exit` (or
 //!   `libc::exit`, or a return from `main` after the guard was leaked).
 //!
-//! Both wait for the writer thread as long as it makes progress, and give up after
-//! [`EXIT_FLUSH_BOUND`] without progress (a stdout pipe nobody reads must not hold the exit).
+//! Both wait for each writer thread as long as it makes progress, and give up after the block
+//! timeout without progress (`LOG_BLOCK_TIMEOUT`, [`EXIT_FLUSH_BOUND`] by default: a stdout pipe
+//! nobody reads must not hold the exit).
 //! A process killed by a signal (`SIGKILL`), or ended by `abort`, runs neither: what was still
 //! queued then is lost, and the next start finds the last line of a file cut short (see
 //! `docs/streams.md`).
@@ -22,7 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-/// How long the exit flush waits for a writer that makes no progress.
+/// How long the exit flush waits for a writer that makes no progress, by default (the default of
+/// [`Builder::block_timeout`](crate::Builder::block_timeout)).
 pub const EXIT_FLUSH_BOUND: Duration = Duration::from_secs(1);
 
 /// Flushes every tracelight subscriber of the process (waiting at most [`EXIT_FLUSH_BOUND`] for

@@ -290,8 +290,8 @@ impl Shared {
 
     /// What the process does on its way out without the guard (`std::process::exit`): the
     /// summaries still open, the loss report, then the lines queued so far, waiting at most
-    /// `bound` for a writer that makes no progress. Rotated files are left for the next start to
-    /// archive.
+    /// the block timeout (`bound` for writers without a queue) for a writer that makes no
+    /// progress. Rotated files are left for the next start to archive.
     pub(crate) fn flush_at_exit(&self, bound: std::time::Duration) {
         // The lines already queued first (the fatal one among them); then, only if the writer
         // keeps up, the summaries, which do not wait for room (see `exit::exiting`).
@@ -306,7 +306,12 @@ impl Shared {
     /// exit and the panic hook: neither may hang on a stalled output). Returns whether everything
     /// queued before the call was written.
     pub(crate) fn flush_bounded(&self, bound: std::time::Duration) -> bool {
-        let written = self.queue.as_ref().is_none_or(|q| q.flush_bounded(bound));
+        // A queue waits as long as its destinations may block callers: its block timeout.
+        let _ = bound;
+        let written = self
+            .queue
+            .as_ref()
+            .is_none_or(|q| q.flush_bounded(q.block_timeout()));
         for s in &self.streams {
             if let StreamSink::Writer(w) = &s.sink {
                 w.flush();
@@ -607,16 +612,36 @@ pub(crate) fn drop_report_line(
     rendering: Rendering,
     statics: &[u8],
     stream: &str,
-    dropped: u64,
+    count: u64,
+    why: crate::sink::Loss,
 ) -> Vec<u8> {
+    use crate::sink::Loss;
+    let (message, key, reason) = match why {
+        Loss::QueueFull => (
+            format!("dropped {count} lines: the queue was full"),
+            "dropped",
+            "queue_full",
+        ),
+        Loss::Stalled(t) => (
+            format!("dropped {count} lines: the destination made no progress for {t:?}"),
+            "dropped",
+            "stalled",
+        ),
+        Loss::WriteFailed => (
+            format!("lost {count} lines: the destination could not be written"),
+            "lost",
+            "write_failed",
+        ),
+    };
     synthetic_line(
         rendering,
         statics,
         (Level::WARN, "tracelight::sink", None),
-        &format!("dropped {dropped} lines: the queue was full"),
+        &message,
         &[
             ("stream", SynthValue::Str(stream)),
-            ("dropped", SynthValue::U64(dropped)),
+            (key, SynthValue::U64(count)),
+            ("reason", SynthValue::Str(reason)),
         ],
     )
 }

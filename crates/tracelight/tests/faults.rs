@@ -173,6 +173,50 @@ fn writing_resumes_when_the_directory_can_be_created_again() {
 }
 
 #[test]
+fn lines_lost_while_a_file_could_not_be_written_are_said_in_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let blocker = tmp.path().join("blocker");
+    let path = blocker.join("logs").join("app.log");
+    // A small queue: what is kept for the retry is bounded by it, the rest is lost.
+    let g = tracelight::builder()
+        .stream(file_stream(&path))
+        .queue_bytes(4096)
+        .init_local()
+        .unwrap();
+    fs::remove_dir_all(&blocker).unwrap();
+    fs::write(&blocker, b"a file where a directory should be").unwrap();
+    assert!(
+        wait_for(|| g.stats()[0].write_errors >= 1, || info!("probe")),
+        "no write error while the directory cannot be created"
+    );
+    for i in 0..2000u32 {
+        info!(i, padding = "y".repeat(100), "while broken");
+    }
+    g.flush();
+    fs::remove_file(&blocker).unwrap();
+    assert!(
+        wait_for(|| count_lines(&path, "after") > 0, || info!("after")),
+        "writing did not resume"
+    );
+    g.flush();
+    let lost = g.stats()[0].lost;
+    assert!(lost > 0, "nothing was lost: the test needs a smaller bound");
+    let text = fs::read_to_string(&path).unwrap();
+    let report: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["reason"] == "write_failed")
+        .collect();
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!(report[0]["lost"], lost);
+    assert_eq!(report[0]["level"], "WARN");
+    assert!(report[0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("lost {lost} lines")));
+}
+
+#[test]
 fn a_file_that_cannot_be_written_at_start_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let blocker = tmp.path().join("blocker");

@@ -213,3 +213,44 @@ async fn an_edge_can_refuse_every_incoming_id() {
         .all(|l| l["target"] != "tracelight::security"));
     assert!(with_id(&lines, "client-chosen-1").is_empty());
 }
+
+/// A client that sends a malformed id on every request gets ten events a minute written; the
+/// rest are counted (and said with its next event after the minute), and every request is served.
+#[tokio::test]
+async fn repeated_rejections_from_one_client_are_limited() {
+    let addr = server(RequestLayer::new()).await;
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        let resp = reqwest::Client::new()
+            .get(format!("http://{addr}/case/flood"))
+            .header("x-request-id", "bad id with spaces")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200);
+        ids.push(resp.headers()["x-request-id"].to_str().unwrap().to_owned());
+    }
+    let last = ids.last().unwrap().clone();
+    let lines = logs()
+        .wait_for("the last access line", |l| {
+            access(l).iter().any(|a| a["request_id"] == last.as_str())
+        })
+        .await;
+    let rejected = lines
+        .iter()
+        .filter(|l| {
+            l["event"] == "request_id_rejected"
+                && ids.iter().any(|id| l["request_id"] == id.as_str())
+        })
+        .count();
+    assert_eq!(rejected, 10, "{rejected} events for 30 rejected ids");
+    let served = ids
+        .iter()
+        .filter(|id| {
+            access(&lines)
+                .iter()
+                .any(|a| a["request_id"] == id.as_str())
+        })
+        .count();
+    assert_eq!(served, 30);
+}

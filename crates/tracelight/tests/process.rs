@@ -114,6 +114,39 @@ fn child_entry() {
             }
             std::process::exit(0);
         }
+        "service_with_stalled_stdout" => {
+            // A service handling requests for a while; its stdout is a pipe whose reader stops.
+            let _g = tracelight::init().expect("init");
+            let dir = std::path::PathBuf::from(std::env::var("LOG_DIR").expect("LOG_DIR"));
+            let run_for = std::time::Duration::from_millis(
+                std::env::var("TL_RUN_MS")
+                    .expect("TL_RUN_MS")
+                    .parse()
+                    .expect("ms"),
+            );
+            let start = std::time::Instant::now();
+            let (mut requests, mut slowest) = (0u64, std::time::Duration::ZERO);
+            while start.elapsed() < run_for {
+                let t = std::time::Instant::now();
+                let span = tracing::info_span!("request", request_id = %format!("req-{requests}"));
+                let _e = span.enter();
+                for step in 0..3u32 {
+                    tracing::info!(step, padding = "x".repeat(200), "handling");
+                }
+                drop(_e);
+                slowest = slowest.max(t.elapsed());
+                requests += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            std::fs::write(
+                dir.join("measured.json"),
+                format!(
+                    "{{\"requests\":{requests},\"slowest_ms\":{}}}",
+                    slowest.as_millis()
+                ),
+            )
+            .expect("write measurement");
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -307,6 +340,95 @@ fn a_stalled_stdout_cannot_hold_the_exit_past_the_bound() {
         panic!("the child was still running after {bound:?}: the exit flush waited on a stalled stdout");
     };
     assert!(status.success());
+}
+
+/// A stdout pipe whose reader stops for seconds: requests stay fast (a destination that makes
+/// no progress for the block timeout has its lines dropped and counted), the files keep every
+/// line, and once the reader resumes stdout says how many lines it dropped, which match.
+#[test]
+fn a_stalled_stdout_holds_neither_the_requests_nor_the_files() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = Command::new(exe)
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "service_with_stalled_stdout")
+        .env_remove("RUST_LOG")
+        .env_remove("LOG_LEVEL")
+        .env("LOG_DIR", tmp.path())
+        .env("LOG_FORMAT", "json")
+        .env("LOG_COMPRESS", "false")
+        .env("LOG_MAX_BYTES", "1GiB")
+        .env("LOG_QUEUE_BYTES", "64KiB")
+        .env("LOG_BLOCK_TIMEOUT", "300ms")
+        .env("TL_RUN_MS", "4000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The reader stops for 2.5 s: the pipe and the queue fill.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let app_during = std::fs::read_to_string(tmp.path().join("app.log")).unwrap_or_default();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{stderr}");
+
+    let measured: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("measured.json")).unwrap())
+            .unwrap();
+    let requests = measured["requests"].as_u64().unwrap();
+    assert!(requests > 100, "{measured}");
+    assert!(
+        measured["slowest_ms"].as_u64().unwrap() < 1000,
+        "a request waited on the stalled stdout: {measured}"
+    );
+
+    // The file kept being written while stdout was stalled, and has every line.
+    let handled = |text: &str| text.lines().filter(|l| l.contains("\"handling\"")).count() as u64;
+    assert!(
+        handled(&app_during) > 300,
+        "app.log did not grow during the stall"
+    );
+    let app = std::fs::read_to_string(tmp.path().join("app.log")).unwrap();
+    assert_eq!(handled(&app), 3 * requests);
+
+    // stdout: what got through, plus the dropped lines it reports, is every line.
+    let lines = json_lines(stdout.as_bytes());
+    let written = lines.iter().filter(|l| l["message"] == "handling").count() as u64;
+    let reports: Vec<_> = lines
+        .iter()
+        .filter(|l| l["target"] == "tracelight::sink" && l["reason"] == "stalled")
+        .collect();
+    assert!(
+        !reports.is_empty(),
+        "no drop line on stdout; stderr: {stderr}"
+    );
+    let dropped: u64 = reports.iter().map(|l| l["dropped"].as_u64().unwrap()).sum();
+    assert!(dropped > 0);
+    assert_eq!(written + dropped, 3 * requests, "{reports:?}");
+    assert!(
+        reports[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("made no progress for 300ms"),
+        "{reports:?}"
+    );
+    // stderr says so, from the writer, once per stall.
+    assert!(stderr.contains("made no progress for 300ms"), "{stderr}");
 }
 
 #[test]

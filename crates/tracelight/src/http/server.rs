@@ -52,7 +52,13 @@ struct Config {
     trusted_proxies: Vec<IpRange>,
     route: Option<Arc<RouteFn>>,
     peer: Option<Arc<PeerFn>>,
+    /// Rejected request ids per client: at most [`REJECTIONS_PER_MINUTE`] written a minute.
+    rejections: Arc<crate::bound::PerClient>,
 }
+
+/// How many `request_id_rejected` events a client gets written a minute; the rest are counted,
+/// and the count is written with the client's next one after its minute.
+pub(crate) const REJECTIONS_PER_MINUTE: u32 = 10;
 
 impl Default for Config {
     fn default() -> Self {
@@ -65,6 +71,10 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             route: None,
             peer: None,
+            rejections: Arc::new(crate::bound::PerClient::new(
+                REJECTIONS_PER_MINUTE,
+                std::time::Duration::from_secs(60),
+            )),
         }
     }
 }
@@ -349,7 +359,7 @@ where
         let (mut parts, body) = req.into_parts();
         let (id, rejected) = config.request_id(&parts.headers);
         let route = config.route(&parts);
-        let path = truncate(parts.uri.path(), MAX_PATH_LEN);
+        let path = crate::bound::truncated(parts.uri.path(), MAX_PATH_LEN);
         // OpenTelemetry names a server span `{method} {route}` (the path when there is no route)
         // and marks it SERVER; `otel.*` fields are directives for the exporter, never written in
         // lines.
@@ -371,7 +381,19 @@ where
         #[cfg(feature = "otel")]
         crate::otel::propagation::extract_into(&span, &parts.headers);
         if let Some(err) = rejected {
-            span.in_scope(|| security_event(&config.header, &err));
+            let client = client_ip(config.peer(&parts), &parts.headers, &config.trusted_proxies);
+            let (verdict, evicted) = config.rejections.check(client, start);
+            span.in_scope(|| {
+                if let Some((ip, n)) = evicted {
+                    rejections_counted(ip, n);
+                }
+                if let crate::bound::Verdict::Write { suppressed_before } = verdict {
+                    if suppressed_before > 0 {
+                        rejections_counted(client, suppressed_before);
+                    }
+                    security_event(&config.header, &err, client);
+                }
+            });
         }
         let access = config.access_log.then(|| {
             let peer = config.peer(&parts);
@@ -403,17 +425,29 @@ where
     }
 }
 
-fn security_event(header: &HeaderName, err: &InvalidRequestId) {
+fn security_event(header: &HeaderName, err: &InvalidRequestId, client: Option<IpAddr>) {
     // A malformed id is a mistake or a probe: medium, a WARN line.
     crate::security_event!(
         "request_id_rejected",
         "medium",
+        client_ip = client.map(tracing::field::display),
         reason = err.reason().as_str(),
         header = header.as_str(),
         length = err.len() as u64,
         prefix = err.prefix(),
         "rejected the incoming request id ({}): a new one was generated",
         err.reason()
+    );
+}
+
+/// The summary of a client's rejected request ids that were counted, not written.
+fn rejections_counted(client: Option<IpAddr>, n: u64) {
+    crate::security_event!(
+        "request_id_rejected",
+        "medium",
+        client_ip = client.map(tracing::field::display),
+        suppressed = n,
+        "{n} more rejected request ids from this client were counted, not written (at most {REJECTIONS_PER_MINUTE} a minute per client)"
     );
 }
 
@@ -425,18 +459,6 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-/// `s` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
-fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    if s.len() <= max {
-        return s.into();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end]).into()
 }
 
 /// What the access line needs, gathered when the request arrives.
@@ -496,7 +518,7 @@ impl Access {
     }
 
     fn emit_status(&self, status: u16, end: End<'_>) {
-        let path = truncate(self.uri.path(), MAX_PATH_LEN);
+        let path = crate::bound::truncated(self.uri.path(), MAX_PATH_LEN);
         let ua = self.user_agent.as_ref().map(|v| {
             let bytes = v.as_bytes();
             String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_USER_AGENT_LEN)])

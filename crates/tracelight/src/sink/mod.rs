@@ -1,13 +1,20 @@
-//! Writers: the bounded queue, the background writer thread, and the destinations.
+//! Writers: the bounded queues, the background writer threads, and the destinations.
 //!
 //! A line is formatted on the caller's thread into a reused buffer and copied into its stream's
-//! pending buffer under one short lock; one background thread swaps the pending buffers out and
-//! writes each stream's bytes in one call. Nothing is allocated per event once the buffers have
-//! grown to their working size, and all I/O happens off the caller's thread.
+//! pending buffer under one short lock. Each destination has its own queue and writer thread
+//! (streams to stdout share one, as they share the file descriptor), which swaps the pending
+//! buffers out and writes each stream's bytes in one call. Nothing is allocated per event once the
+//! buffers have grown to their working size, and all I/O happens off the caller's thread; a
+//! destination that stops holds up neither the callers for long nor the other destinations.
 //!
-//! **Lossless by default.** When the pending bytes reach the queue's capacity the caller waits for
-//! the writer. In lossy mode ([`Builder::lossy`](crate::Builder::lossy)) the line is dropped instead,
-//! counted per stream, and the writer puts a line into that stream saying how many were dropped.
+//! **Lossless by default.** When the pending bytes reach a queue's capacity the caller waits for
+//! that destination's writer, as long as it makes progress. A destination that makes no progress
+//! for the block timeout ([`Builder::block_timeout`](crate::Builder::block_timeout),
+//! `LOG_BLOCK_TIMEOUT`, 1 s by default: a pipe whose reader stopped) has its lines dropped and
+//! counted until it gets through; then a line in its stream says how many, and stderr says so once.
+//! In lossy mode ([`Builder::lossy`](crate::Builder::lossy)) a line is dropped as soon as its
+//! queue is full, counted per stream, and the writer puts a line into that stream saying how many
+//! were dropped.
 //!
 //! **Faults.** A write error (a full disk, a removed directory) is counted in the stream's
 //! [`StreamStats`], reported once on stderr, and the writer carries on: the next batch is tried
@@ -20,6 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use smallvec::SmallVec;
 
 mod file;
 mod series;
@@ -191,6 +200,17 @@ pub(crate) trait Destination: Send {
     fn pending_retry(&self) -> bool {
         false
     }
+    /// Streams whose destinations have the same key share one queue and one writer (`stdout`,
+    /// `stderr`: one file descriptor, whose lines must not interleave); `None`: a queue of its
+    /// own.
+    fn shared_key(&self) -> Option<&'static str> {
+        None
+    }
+    /// Whether a batch may be written in pieces (at line ends), so that progress through a long
+    /// batch to a slow reader shows.
+    fn in_pieces(&self) -> bool {
+        false
+    }
 }
 
 /// Writes to a standard stream; a failed batch is counted (lines lost), not retried.
@@ -236,6 +256,12 @@ impl Destination for Stdout {
     fn describe(&self) -> String {
         "stdout".into()
     }
+    fn shared_key(&self) -> Option<&'static str> {
+        Some("stdout")
+    }
+    fn in_pieces(&self) -> bool {
+        true
+    }
 }
 
 /// The process's standard error.
@@ -251,200 +277,195 @@ impl Destination for Stderr {
     fn describe(&self) -> String {
         "stderr".into()
     }
+    fn shared_key(&self) -> Option<&'static str> {
+        Some("stderr")
+    }
+    fn in_pieces(&self) -> bool {
+        true
+    }
 }
 
-/// Builds the line that reports dropped events for a stream: `(stream name, dropped count)`.
-pub(crate) type DropReport = Box<dyn Fn(&str, u64) -> Vec<u8> + Send + Sync>;
+/// Why lines of a stream were not written, for the line that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loss {
+    /// Lossy mode, the queue full.
+    QueueFull,
+    /// The destination made no progress for the block timeout.
+    Stalled(Duration),
+    /// The destination could not be written (a full disk); said when writing resumes.
+    WriteFailed,
+}
+
+/// Builds the line that reports lines not written: `(stream name, count, why)`.
+pub(crate) type DropReport = Box<dyn Fn(&str, u64, Loss) -> Vec<u8> + Send + Sync>;
+
+/// How long a destination may make no write progress before its lines are dropped and counted
+/// instead of waited for (`LOG_BLOCK_TIMEOUT`).
+pub const DEFAULT_BLOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The largest piece of a batch written at once to a destination written in pieces.
+const PIECE: usize = 64 * 1024;
 
 struct Pending {
     bufs: Vec<Vec<u8>>,
     dropped: Vec<u64>,
+    /// Dropped while the destination made no progress.
+    stalled_dropped: Vec<u64>,
     total: usize,
     /// Number of `push` calls accepted so far.
     enqueued: u64,
     /// `enqueued` as of the last batch the writer finished.
     written: u64,
     writer_sleeping: bool,
+    /// The writer holds a batch (is writing, outside the lock).
+    busy: bool,
+    /// The destination made no progress for the block timeout: lines are dropped and counted
+    /// until the writer gets through its batch.
+    stalled: bool,
     /// Threads waiting on `progress` (full queue, flush): notify only when there are some.
     waiters: usize,
     shutdown: bool,
 }
 
-struct Shared {
+/// One destination's queue and writer thread (streams to stdout share one).
+struct Lane {
     pending: Mutex<Pending>,
     wake_writer: Condvar,
     progress: Condvar,
     capacity: usize,
     lossy: bool,
+    block_timeout: Duration,
     writer_alive: AtomicBool,
+    /// When the writer last moved (took a batch, wrote a piece), in nanoseconds since `epoch`.
+    moved_ns: AtomicU64,
+    epoch: Instant,
     /// Destinations, locked by the writer while it writes; used directly once it has stopped.
     dests: Mutex<Vec<Box<dyn Destination>>>,
     names: Vec<String>,
     counters: Vec<Arc<Counters>>,
-    drop_report: DropReport,
+    drop_report: Arc<DropReport>,
 }
 
-/// The bounded queue in front of the background writer. Cheap to clone.
-#[derive(Clone)]
-pub(crate) struct Queue {
-    shared: Arc<Shared>,
-    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
-    archiver: Option<Arc<Archiver>>,
-}
-
-impl std::fmt::Debug for Queue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue")
-            .field("streams", &self.shared.names)
-            .field("capacity", &self.shared.capacity)
-            .field("lossy", &self.shared.lossy)
-            .finish()
-    }
-}
-
-impl Queue {
-    /// Starts the writer thread for these destinations (one per stream index).
-    pub(crate) fn start(
-        streams: Vec<(String, Box<dyn Destination>, Arc<Counters>)>,
-        capacity: usize,
-        lossy: bool,
-        drop_report: DropReport,
-        archiver: Option<Arc<Archiver>>,
-    ) -> io::Result<Queue> {
-        let n = streams.len();
-        let mut names = Vec::with_capacity(n);
-        let mut dests = Vec::with_capacity(n);
-        let mut counters = Vec::with_capacity(n);
-        for (name, dest, c) in streams {
-            names.push(name);
-            dests.push(dest);
-            counters.push(c);
-        }
-        let shared = Arc::new(Shared {
-            pending: Mutex::new(Pending {
-                bufs: vec![Vec::new(); n],
-                dropped: vec![0; n],
-                total: 0,
-                enqueued: 0,
-                written: 0,
-                writer_sleeping: false,
-                waiters: 0,
-                shutdown: false,
-            }),
-            wake_writer: Condvar::new(),
-            progress: Condvar::new(),
-            capacity: capacity.max(1024),
-            lossy,
-            writer_alive: AtomicBool::new(true),
-            dests: Mutex::new(dests),
-            names,
-            counters,
-            drop_report,
-        });
-        let worker = Arc::clone(&shared);
-        let handle = std::thread::Builder::new()
-            .name("tracelight-writer".into())
-            .spawn(move || {
-                let _ = catch_unwind(AssertUnwindSafe(|| writer_loop(&worker)));
-                worker.writer_alive.store(false, Ordering::Release);
-                let _g = lock(&worker.pending);
-                worker.progress.notify_all();
-            })?;
-        Ok(Queue {
-            shared,
-            thread: Arc::new(Mutex::new(Some(handle))),
-            archiver,
-        })
+impl Lane {
+    fn moved(&self) {
+        let ns = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.moved_ns.store(ns, Ordering::Release);
     }
 
-    /// Queues lines for several streams under one lock.
-    pub(crate) fn push_many(&self, items: &[(usize, &[u8])]) {
-        let sh = &*self.shared;
+    /// How long since the writer last moved.
+    fn since_moved(&self) -> Duration {
+        self.epoch
+            .elapsed()
+            .saturating_sub(Duration::from_nanos(self.moved_ns.load(Ordering::Acquire)))
+    }
+
+    fn push(&self, items: &[(usize, &[u8])]) {
         let len: usize = items.iter().map(|(_, l)| l.len()).sum();
-        let mut p = lock(&sh.pending);
+        let mut p = lock(&self.pending);
         loop {
-            if !sh.writer_alive.load(Ordering::Acquire) || p.shutdown {
+            if !self.writer_alive.load(Ordering::Acquire) || p.shutdown {
                 drop(p);
                 self.write_direct(items);
                 return;
             }
-            if p.total == 0 || p.total + len <= sh.capacity {
+            if p.stalled {
+                for (idx, _) in items {
+                    p.stalled_dropped[*idx] += 1;
+                }
+                return;
+            }
+            if p.total == 0 || p.total + len <= self.capacity {
                 break;
             }
-            if sh.lossy {
+            if self.lossy {
                 for (idx, _) in items {
                     p.dropped[*idx] += 1;
                 }
                 return;
             }
-            // Full: make sure the writer is on it, then wait for room.
+            // Full: wait while the destination makes progress; past the block timeout without
+            // any, drop and count until it gets through.
+            let since = self.since_moved();
+            if p.busy && since >= self.block_timeout {
+                p.stalled = true;
+                for (idx, _) in items {
+                    p.stalled_dropped[*idx] += 1;
+                }
+                if p.waiters > 0 {
+                    self.progress.notify_all();
+                }
+                return;
+            }
             p.writer_sleeping = false;
-            sh.wake_writer.notify_one();
+            self.wake_writer.notify_one();
             p.waiters += 1;
-            p = sh.progress.wait(p).unwrap_or_else(|e| e.into_inner());
+            let wait = self
+                .block_timeout
+                .saturating_sub(since)
+                .clamp(Duration::from_millis(1), Duration::from_millis(50));
+            p = self
+                .progress
+                .wait_timeout(p, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
             p.waiters -= 1;
         }
-        append(sh, &mut p, items, len);
+        self.append(&mut p, items, len);
     }
 
-    /// [`Queue::push_many`] that never waits: lines that do not fit are dropped and counted, as in
-    /// lossy mode (for lines written at process exit).
-    pub(crate) fn try_push_many(&self, items: &[(usize, &[u8])]) {
-        let sh = &*self.shared;
+    fn try_push(&self, items: &[(usize, &[u8])]) {
         let len: usize = items.iter().map(|(_, l)| l.len()).sum();
-        let Ok(mut p) = sh.pending.try_lock() else {
+        let Ok(mut p) = self.pending.try_lock() else {
             for (idx, _) in items {
-                sh.counters[*idx].dropped.fetch_add(1, Ordering::Relaxed);
+                self.counters[*idx].dropped.fetch_add(1, Ordering::Relaxed);
             }
             return;
         };
-        if !sh.writer_alive.load(Ordering::Acquire) || p.shutdown {
+        if !self.writer_alive.load(Ordering::Acquire) || p.shutdown {
             drop(p);
             self.write_direct(items);
             return;
         }
-        if p.total != 0 && p.total + len > sh.capacity {
+        if p.stalled || (p.total != 0 && p.total + len > self.capacity) {
             for (idx, _) in items {
                 p.dropped[*idx] += 1;
             }
             return;
         }
-        append(sh, &mut p, items, len);
+        self.append(&mut p, items, len);
+    }
+
+    /// Appends `items` (`len` bytes in all) to the pending buffers, waking the writer if it
+    /// sleeps.
+    #[inline]
+    fn append(&self, p: &mut Pending, items: &[(usize, &[u8])], len: usize) {
+        for (idx, line) in items {
+            p.bufs[*idx].extend_from_slice(line);
+        }
+        p.total += len;
+        p.enqueued += 1;
+        if p.writer_sleeping {
+            p.writer_sleeping = false;
+            self.wake_writer.notify_one();
+        }
     }
 
     /// Writes on the caller's thread: used once the writer thread has stopped (after shutdown).
     #[cold]
     fn write_direct(&self, items: &[(usize, &[u8])]) {
-        let sh = &*self.shared;
-        let mut dests = lock(&sh.dests);
+        let mut dests = lock(&self.dests);
         for (idx, line) in items {
             if let Some(d) = dests.get_mut(*idx) {
-                write_one(sh, *idx, d.as_mut(), line);
+                self.write_one(*idx, d.as_mut(), line);
                 let _ = d.flush();
             }
         }
     }
 
-    /// Waits until every line queued before this call is written and the destinations flushed.
-    pub(crate) fn flush(&self) {
-        let sh = &*self.shared;
-        let mut p = lock(&sh.pending);
-        let target = p.enqueued;
-        while p.written < target && sh.writer_alive.load(Ordering::Acquire) {
-            p.writer_sleeping = false;
-            sh.wake_writer.notify_one();
-            p.waiters += 1;
-            p = sh.progress.wait(p).unwrap_or_else(|e| e.into_inner());
-            p.waiters -= 1;
-        }
-    }
-
-    /// [`Queue::flush`], giving up once the writer has made no progress for `bound` (a
-    /// destination that blocks, such as a pipe nobody reads). Never blocks on the queue's lock
-    /// for longer than that either, so it is safe at process exit. Returns whether every line
-    /// queued before the call was written.
-    pub(crate) fn flush_bounded(&self, bound: Duration) -> bool {
-        let sh = &*self.shared;
+    /// Waits until every line queued before the call is written, giving up once the writer has
+    /// made no progress for `bound`. Never blocks on the queue's lock for longer than that
+    /// either, so it is safe at process exit. Returns whether every line was written.
+    fn flush_bounded(&self, bound: Duration) -> bool {
         let mut deadline = Instant::now() + bound;
         let mut target = None;
         let mut last_written = None;
@@ -453,7 +474,7 @@ impl Queue {
             if now >= deadline {
                 return false;
             }
-            let p = match sh.pending.try_lock() {
+            let p = match self.pending.try_lock() {
                 Ok(p) => p,
                 Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => {
@@ -462,22 +483,22 @@ impl Queue {
                 }
             };
             let target = *target.get_or_insert(p.enqueued);
-            if p.written >= target || !sh.writer_alive.load(Ordering::Acquire) {
+            if p.written >= target || !self.writer_alive.load(Ordering::Acquire) {
                 return p.written >= target;
             }
-            if last_written.is_some_and(|w| w < p.written) {
+            if last_written.is_some_and(|w| w < p.written) || self.since_moved() < bound / 4 {
                 // Progress: the bound counts from the last time the writer moved.
                 deadline = now + bound;
             }
             last_written = Some(p.written);
             let mut p = p;
             p.writer_sleeping = false;
-            sh.wake_writer.notify_one();
+            self.wake_writer.notify_one();
             p.waiters += 1;
             let wait = deadline
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(50));
-            let (mut p, _) = sh
+            let (mut p, _) = self
                 .progress
                 .wait_timeout(p, wait)
                 .unwrap_or_else(|e| e.into_inner());
@@ -485,16 +506,255 @@ impl Queue {
         }
     }
 
-    /// Flushes, stops the writer thread, and makes later lines go straight to the destinations.
+    /// Writes one batch to the destination of stream `idx`, in pieces when it takes them.
+    fn write_one(&self, idx: usize, dest: &mut dyn Destination, bytes: &[u8]) -> Health {
+        if !dest.in_pieces() || bytes.len() <= PIECE {
+            let health = dest.write_batch(bytes, &self.counters[idx]);
+            self.moved();
+            self.report(idx, dest, &health);
+            return health;
+        }
+        let mut rest = bytes;
+        let mut worst = Health::Ok;
+        while !rest.is_empty() {
+            let cut = if rest.len() <= PIECE {
+                rest.len()
+            } else {
+                memchr::memrchr(b'\n', &rest[..PIECE]).map_or(rest.len(), |i| i + 1)
+            };
+            let health = dest.write_batch(&rest[..cut], &self.counters[idx]);
+            self.moved();
+            self.report(idx, dest, &health);
+            if !matches!(health, Health::Ok) {
+                worst = health;
+            }
+            rest = &rest[cut..];
+        }
+        worst
+    }
+
+    fn report(&self, idx: usize, dest: &dyn Destination, health: &Health) {
+        match health {
+            Health::Ok | Health::StillFailing => {}
+            Health::Failed(e) => {
+                let _ = writeln!(
+                    io::stderr(),
+                    "tracelight: stream `{}`: cannot write to {}: {e}; counting write errors, retrying, and saying so here when it works again",
+                    self.names[idx],
+                    dest.describe()
+                );
+            }
+            Health::Recovered => {
+                let _ = writeln!(
+                    io::stderr(),
+                    "tracelight: stream `{}`: writing to {} again",
+                    self.names[idx],
+                    dest.describe()
+                );
+            }
+        }
+    }
+}
+
+/// A stream's name, destination and counters, as the queue is started with.
+pub(crate) type StreamDest = (String, Box<dyn Destination>, Arc<Counters>);
+
+/// The bounded queues in front of the background writers: one per destination (the streams to
+/// stdout share one), so that a destination that stops stops none of the others. Cheap to
+/// clone.
+#[derive(Clone)]
+pub(crate) struct Queue {
+    lanes: Arc<[Arc<Lane>]>,
+    /// Per stream: its lane and its index in the lane.
+    route: Arc<[(usize, usize)]>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    archiver: Option<Arc<Archiver>>,
+    block_timeout: Duration,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field(
+                "lanes",
+                &self
+                    .lanes
+                    .iter()
+                    .map(|l| l.names.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .field("block_timeout", &self.block_timeout)
+            .finish()
+    }
+}
+
+impl Queue {
+    /// Starts a writer thread per destination (one per stream, the streams to stdout or stderr
+    /// sharing one). `capacity` is each queue's, in bytes.
+    pub(crate) fn start(
+        streams: Vec<StreamDest>,
+        capacity: usize,
+        lossy: bool,
+        block_timeout: Duration,
+        drop_report: DropReport,
+        archiver: Option<Arc<Archiver>>,
+    ) -> io::Result<Queue> {
+        let drop_report = Arc::new(drop_report);
+        let block_timeout = block_timeout.max(Duration::from_millis(1));
+        // Group the streams by destination.
+        let mut groups: Vec<(Option<&'static str>, Vec<StreamDest>)> = Vec::new();
+        let mut route = Vec::with_capacity(streams.len());
+        for (name, dest, c) in streams {
+            let key = dest.shared_key();
+            let lane = match key.and_then(|k| groups.iter().position(|(g, _)| *g == Some(k))) {
+                Some(i) => i,
+                None => {
+                    groups.push((key, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            route.push((lane, groups[lane].1.len()));
+            groups[lane].1.push((name, dest, c));
+        }
+        let mut lanes = Vec::with_capacity(groups.len());
+        let mut threads = Vec::with_capacity(groups.len());
+        for (_, members) in groups {
+            let n = members.len();
+            let mut names = Vec::with_capacity(n);
+            let mut dests = Vec::with_capacity(n);
+            let mut counters = Vec::with_capacity(n);
+            for (name, dest, c) in members {
+                names.push(name);
+                dests.push(dest);
+                counters.push(c);
+            }
+            let lane = Arc::new(Lane {
+                pending: Mutex::new(Pending {
+                    bufs: vec![Vec::new(); n],
+                    dropped: vec![0; n],
+                    stalled_dropped: vec![0; n],
+                    total: 0,
+                    enqueued: 0,
+                    written: 0,
+                    writer_sleeping: false,
+                    busy: false,
+                    stalled: false,
+                    waiters: 0,
+                    shutdown: false,
+                }),
+                wake_writer: Condvar::new(),
+                progress: Condvar::new(),
+                capacity: capacity.max(1024),
+                lossy,
+                block_timeout,
+                writer_alive: AtomicBool::new(true),
+                moved_ns: AtomicU64::new(0),
+                epoch: Instant::now(),
+                dests: Mutex::new(dests),
+                names,
+                counters,
+                drop_report: Arc::clone(&drop_report),
+            });
+            let worker = Arc::clone(&lane);
+            let handle = std::thread::Builder::new()
+                .name(format!("tracelight-writer-{}", lane.names[0]))
+                .spawn(move || {
+                    let _ = catch_unwind(AssertUnwindSafe(|| writer_loop(&worker)));
+                    worker.writer_alive.store(false, Ordering::Release);
+                    let _g = lock(&worker.pending);
+                    worker.progress.notify_all();
+                })?;
+            lanes.push(lane);
+            threads.push(handle);
+        }
+        Ok(Queue {
+            lanes: lanes.into(),
+            route: route.into(),
+            threads: Arc::new(Mutex::new(threads)),
+            archiver,
+            block_timeout,
+        })
+    }
+
+    /// The lines of `items` for each lane, with the lane's stream indexes.
+    #[inline]
+    fn by_lane<'a>(
+        &self,
+        items: &[(usize, &'a [u8])],
+        mut f: impl FnMut(&Lane, &[(usize, &'a [u8])]),
+    ) {
+        if let [lane] = &*self.lanes {
+            let mut local: SmallVec<[(usize, &[u8]); 8]> = SmallVec::new();
+            for (idx, line) in items {
+                local.push((self.route[*idx].1, *line));
+            }
+            f(lane, &local);
+            return;
+        }
+        for (l, lane) in self.lanes.iter().enumerate() {
+            let mut local: SmallVec<[(usize, &[u8]); 8]> = SmallVec::new();
+            for (idx, line) in items {
+                let (li, lo) = self.route[*idx];
+                if li == l {
+                    local.push((lo, *line));
+                }
+            }
+            if !local.is_empty() {
+                f(lane, &local);
+            }
+        }
+    }
+
+    /// Queues lines for several streams: waits while a destination whose queue is full makes
+    /// progress, and drops and counts once it has made none for the block timeout.
+    pub(crate) fn push_many(&self, items: &[(usize, &[u8])]) {
+        self.by_lane(items, |lane, local| lane.push(local));
+    }
+
+    /// [`Queue::push_many`] that never waits: lines that do not fit are dropped and counted, as in
+    /// lossy mode (for lines written at process exit).
+    pub(crate) fn try_push_many(&self, items: &[(usize, &[u8])]) {
+        self.by_lane(items, |lane, local| lane.try_push(local));
+    }
+
+    /// How long a destination may make no progress before its lines are dropped.
+    pub(crate) fn block_timeout(&self) -> Duration {
+        self.block_timeout
+    }
+
+    /// Waits until every line queued before this call is written and the destinations flushed,
+    /// giving up on a destination that makes no progress for the block timeout.
+    pub(crate) fn flush(&self) {
+        self.flush_bounded(self.block_timeout);
+    }
+
+    /// [`Queue::flush`], giving up on a destination once its writer has made no progress for
+    /// `bound` (a pipe nobody reads). Returns whether every line queued before the call was
+    /// written.
+    pub(crate) fn flush_bounded(&self, bound: Duration) -> bool {
+        let mut all = true;
+        for lane in self.lanes.iter() {
+            all &= lane.flush_bounded(bound);
+        }
+        all
+    }
+
+    /// Flushes, stops the writer threads, and makes later lines go straight to the destinations.
     pub(crate) fn shutdown(&self) {
         self.flush();
-        {
-            let mut p = lock(&self.shared.pending);
+        let mut stuck = Vec::new();
+        for lane in self.lanes.iter() {
+            let mut p = lock(&lane.pending);
             p.shutdown = true;
-            self.shared.wake_writer.notify_one();
+            lane.wake_writer.notify_one();
+            stuck.push(p.busy && lane.since_moved() >= self.block_timeout);
         }
-        if let Some(h) = lock(&self.thread).take() {
-            let _ = h.join();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for (h, stuck) in threads.into_iter().zip(stuck) {
+            // A writer blocked on a destination that does not move is left behind.
+            if !stuck {
+                let _ = h.join();
+            }
         }
         // Rotated files are compressed and named before the process goes on to exit.
         if let Some(a) = &self.archiver {
@@ -509,56 +769,18 @@ impl Queue {
         }
     }
 
-    /// Per-stream statistics.
+    /// Per-stream statistics, in the order of the streams.
     pub(crate) fn stats(&self) -> Vec<StreamStats> {
-        let sh = &*self.shared;
-        let p = lock(&sh.pending);
-        sh.names
+        let pending: Vec<_> = self.lanes.iter().map(|l| lock(&l.pending)).collect();
+        self.route
             .iter()
-            .zip(&sh.counters)
-            .enumerate()
-            .map(|(i, (name, c))| {
-                let mut s = c.snapshot(name);
-                s.dropped += p.dropped[i];
+            .map(|&(l, i)| {
+                let lane = &self.lanes[l];
+                let mut s = lane.counters[i].snapshot(&lane.names[i]);
+                s.dropped += pending[l].dropped[i] + pending[l].stalled_dropped[i];
                 s
             })
             .collect()
-    }
-}
-
-/// Appends `items` (`len` bytes in all) to the pending buffers, waking the writer if it sleeps.
-#[inline]
-fn append(sh: &Shared, p: &mut Pending, items: &[(usize, &[u8])], len: usize) {
-    for (idx, line) in items {
-        p.bufs[*idx].extend_from_slice(line);
-    }
-    p.total += len;
-    p.enqueued += 1;
-    if p.writer_sleeping {
-        p.writer_sleeping = false;
-        sh.wake_writer.notify_one();
-    }
-}
-
-fn write_one(sh: &Shared, idx: usize, dest: &mut dyn Destination, bytes: &[u8]) {
-    match dest.write_batch(bytes, &sh.counters[idx]) {
-        Health::Ok | Health::StillFailing => {}
-        Health::Failed(e) => {
-            let _ = writeln!(
-                io::stderr(),
-                "tracelight: stream `{}`: cannot write to {}: {e}; counting write errors, retrying, and saying so here when it works again",
-                sh.names[idx],
-                dest.describe()
-            );
-        }
-        Health::Recovered => {
-            let _ = writeln!(
-                io::stderr(),
-                "tracelight: stream `{}`: writing to {} again",
-                sh.names[idx],
-                dest.describe()
-            );
-        }
     }
 }
 
@@ -568,10 +790,13 @@ const LINGER: Duration = Duration::from_millis(1);
 /// How often the writer retries a failing destination when nothing else wakes it.
 const RETRY_TICK: Duration = Duration::from_millis(100);
 
-fn writer_loop(sh: &Shared) {
+fn writer_loop(sh: &Lane) {
     let n = sh.names.len();
     let mut spare: Vec<Vec<u8>> = vec![Vec::new(); n];
     let mut dropped = vec![0u64; n];
+    let mut stalled_dropped = vec![0u64; n];
+    // Per stream: the lines counted lost when its destination began failing.
+    let mut lost_at_failure: Vec<Option<u64>> = vec![None; n];
     let mut retry_pending = false;
     let mut linger = false;
     loop {
@@ -579,6 +804,7 @@ fn writer_loop(sh: &Shared) {
             let mut p = lock(&sh.pending);
             while p.total == 0
                 && p.dropped.iter().all(|d| *d == 0)
+                && p.stalled_dropped.iter().all(|d| *d == 0)
                 && !p.shutdown
                 && p.written == p.enqueued
             {
@@ -612,9 +838,15 @@ fn writer_loop(sh: &Shared) {
             for i in 0..n {
                 std::mem::swap(&mut p.bufs[i], &mut spare[i]);
                 dropped[i] = std::mem::take(&mut p.dropped[i]);
+                // While stalled, the count goes on until this batch is through.
+                if !p.stalled {
+                    stalled_dropped[i] = std::mem::take(&mut p.stalled_dropped[i]);
+                }
             }
             linger = p.total > 0 && !p.shutdown;
             p.total = 0;
+            p.busy = true;
+            sh.moved();
             if p.waiters > 0 {
                 sh.progress.notify_all();
             }
@@ -628,11 +860,41 @@ fn writer_loop(sh: &Shared) {
                     sh.counters[i]
                         .dropped
                         .fetch_add(dropped[i], Ordering::Relaxed);
-                    let line = (sh.drop_report)(&sh.names[i], dropped[i]);
-                    write_one(sh, i, d, &line);
+                    let line = (sh.drop_report)(&sh.names[i], dropped[i], Loss::QueueFull);
+                    sh.write_one(i, d, &line);
+                    dropped[i] = 0;
+                }
+                if stalled_dropped[i] > 0 {
+                    sh.counters[i]
+                        .dropped
+                        .fetch_add(stalled_dropped[i], Ordering::Relaxed);
+                    let line = (sh.drop_report)(
+                        &sh.names[i],
+                        stalled_dropped[i],
+                        Loss::Stalled(sh.block_timeout),
+                    );
+                    sh.write_one(i, d, &line);
+                    stalled_dropped[i] = 0;
                 }
                 if !spare[i].is_empty() || d.pending_retry() {
-                    write_one(sh, i, d, &spare[i]);
+                    let lost_before = sh.counters[i].lost.load(Ordering::Relaxed);
+                    match sh.write_one(i, d, &spare[i]) {
+                        Health::Failed(_) => {
+                            lost_at_failure[i].get_or_insert(lost_before);
+                        }
+                        Health::Recovered => {
+                            // Lines lost while it failed are said in the destination itself.
+                            if let Some(before) = lost_at_failure[i].take() {
+                                let lost = sh.counters[i].lost.load(Ordering::Relaxed) - before;
+                                if lost > 0 {
+                                    let line =
+                                        (sh.drop_report)(&sh.names[i], lost, Loss::WriteFailed);
+                                    sh.write_one(i, d, &line);
+                                }
+                            }
+                        }
+                        Health::Ok | Health::StillFailing => {}
+                    }
                     spare[i].clear();
                     // Give memory back after a burst, keep the working size.
                     if spare[i].capacity() > 4 * sh.capacity {
@@ -643,15 +905,35 @@ fn writer_loop(sh: &Shared) {
             }
             retry_pending = dests.iter().any(|d| d.pending_retry());
         }
+        let mut report = None;
         {
             let mut p = lock(&sh.pending);
             p.written = seq;
+            p.busy = false;
+            sh.moved();
+            if p.stalled {
+                // Through the batch it was stuck in: lines are queued again, and the count of
+                // those dropped meanwhile is written next.
+                p.stalled = false;
+                report = Some(p.stalled_dropped.iter().sum::<u64>());
+            }
             if p.waiters > 0 {
                 sh.progress.notify_all();
             }
-            if stop && p.total == 0 {
+            if stop && p.total == 0 && p.stalled_dropped.iter().all(|d| *d == 0) {
                 return;
             }
+        }
+        if let Some(n) = report {
+            let dests = lock(&sh.dests);
+            let _ = writeln!(
+                io::stderr(),
+                "tracelight: {} (stream `{}`) made no progress for {:?}: {n} lines were dropped \
+                 and counted meanwhile instead of holding the service; writing again",
+                dests.first().map_or_else(String::new, |d| d.describe()),
+                sh.names.join("`, `"),
+                sh.block_timeout,
+            );
         }
     }
 }
