@@ -258,8 +258,11 @@ impl Shared {
             .filter(|s| s.dropped > 0 || s.lost > 0)
             .map(|s| {
                 let mut why = Vec::new();
-                if s.dropped > 0 {
-                    why.push(format!("{} dropped (queue full)", s.dropped));
+                if s.dropped > s.stalled {
+                    why.push(format!("{} dropped (queue full)", s.dropped - s.stalled));
+                }
+                if s.stalled > 0 {
+                    why.push(format!("{} dropped (destination stalled)", s.stalled));
                 }
                 if s.lost > 0 {
                     why.push(format!("{} not written (write errors)", s.lost));

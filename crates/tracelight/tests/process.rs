@@ -427,6 +427,22 @@ fn a_stalled_stdout_holds_neither_the_requests_nor_the_files() {
             .contains("made no progress for 300ms"),
         "{reports:?}"
     );
+    // The summary at the end of the run says why.
+    let summary = lines
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("lines were lost during this run"))
+        })
+        .expect("the end-of-run summary");
+    assert!(
+        summary["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{dropped} dropped (destination stalled)")),
+        "{summary}"
+    );
     // stderr says so, from the writer, once per stall.
     assert!(stderr.contains("made no progress for 300ms"), "{stderr}");
 }

@@ -49,7 +49,7 @@ pub fn render_metrics(handle: &Handle) -> String {
     }
 
     let streams = handle.stats();
-    let per_stream: [(&str, &str, StatOf); 6] = [
+    let per_stream: [(&str, &str, StatOf); 7] = [
         (
             "tracelight_stream_lines_total",
             "Lines written to each stream.",
@@ -62,8 +62,13 @@ pub fn render_metrics(handle: &Handle) -> String {
         ),
         (
             "tracelight_stream_dropped_total",
-            "Lines dropped because the stream's queue was full (lossy mode only).",
+            "Lines dropped: the stream's queue full in lossy mode, or its destination stalled.",
             |s| s.dropped,
+        ),
+        (
+            "tracelight_stream_stalled_dropped_total",
+            "Lines dropped because the destination made no progress for the block timeout.",
+            |s| s.stalled,
         ),
         (
             "tracelight_stream_write_errors_total",

@@ -135,6 +135,9 @@ pub struct StreamStats {
     pub bytes: u64,
     /// Lines dropped because the queue was full (lossy mode only).
     pub dropped: u64,
+    /// Of those, the lines dropped because the destination made no progress for the block
+    /// timeout (a stalled stdout); the rest were dropped with the queue full in lossy mode.
+    pub stalled: u64,
     /// Failed write attempts (a full disk, a missing directory…); retries count again.
     pub write_errors: u64,
     /// Lines given up after failed writes, when the retry buffer was full.
@@ -152,6 +155,7 @@ pub(crate) struct Counters {
     pub(crate) events: AtomicU64,
     pub(crate) bytes: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    pub(crate) stalled: AtomicU64,
     pub(crate) write_errors: AtomicU64,
     pub(crate) lost: AtomicU64,
     pub(crate) rotations: AtomicU64,
@@ -165,6 +169,7 @@ impl Counters {
             events: self.events.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            stalled: self.stalled.load(Ordering::Relaxed),
             write_errors: self.write_errors.load(Ordering::Relaxed),
             lost: self.lost.load(Ordering::Relaxed),
             rotations: self.rotations.load(Ordering::Relaxed),
@@ -778,6 +783,7 @@ impl Queue {
                 let lane = &self.lanes[l];
                 let mut s = lane.counters[i].snapshot(&lane.names[i]);
                 s.dropped += pending[l].dropped[i] + pending[l].stalled_dropped[i];
+                s.stalled += pending[l].stalled_dropped[i];
                 s
             })
             .collect()
@@ -867,6 +873,9 @@ fn writer_loop(sh: &Lane) {
                 if stalled_dropped[i] > 0 {
                     sh.counters[i]
                         .dropped
+                        .fetch_add(stalled_dropped[i], Ordering::Relaxed);
+                    sh.counters[i]
+                        .stalled
                         .fetch_add(stalled_dropped[i], Ordering::Relaxed);
                     let line = (sh.drop_report)(
                         &sh.names[i],
