@@ -196,3 +196,42 @@ fn every_table_keyed_by_input_is_bounded() {
         assert_eq!(n, 1, "{table}: {stderr}");
     }
 }
+
+/// With the bounds raised past what one answer should hold, `/metrics` stops at its cap of series
+/// and says how many it left out.
+#[test]
+fn metrics_answers_have_a_cap_of_series() {
+    if std::env::var_os("TL_BOUNDS_CHILD").is_some() {
+        return;
+    }
+    let (layer, guard) = tracelight::builder()
+        .service("bounds")
+        .writer(Discard)
+        .errors(tracelight::errors::ErrorConfig::default().max_groups(10_000))
+        .build()
+        .unwrap();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    for i in 0..10_000 {
+        let e = Weird(i);
+        tracing::error!(error = &e as &dyn std::error::Error, "order failed");
+    }
+    let metrics = tracelight::admin::render_metrics(&guard.handle());
+    let series = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .count();
+    assert_eq!(
+        series,
+        tracelight::admin::MAX_SERIES + 1,
+        "the cap and the omitted count"
+    );
+    let omitted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tracelight_metrics_series_omitted "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Three series per error group: 30,000, and the others, past 20,000.
+    assert!(omitted > 10_000, "{omitted}");
+}

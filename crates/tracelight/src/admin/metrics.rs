@@ -254,8 +254,20 @@ pub fn render_metrics(handle: &Handle) -> String {
     );
     m.sample("tracelight_rate_limited_total", &[], rate_limited);
 
+    let omitted = m.omitted;
+    m.written = 0;
+    m.family(
+        "tracelight_metrics_series_omitted",
+        "gauge",
+        "Series left out of this answer past the cap of series per answer.",
+    );
+    m.sample("tracelight_metrics_series_omitted", &[], omitted);
     m.out
 }
+
+/// The most series one `/metrics` answer holds; past it, series are left out and counted in
+/// `tracelight_metrics_series_omitted`. The bounded tables keep the defaults well under it.
+pub const MAX_SERIES: usize = 20_000;
 
 /// Reads one counter of a stream's statistics.
 type StatOf = fn(&crate::sink::StreamStats) -> u64;
@@ -283,6 +295,9 @@ impl std::fmt::Display for Float {
 #[derive(Default)]
 struct Exposition {
     out: String,
+    /// Series written, and left out past [`MAX_SERIES`].
+    written: usize,
+    omitted: u64,
 }
 
 impl Exposition {
@@ -297,6 +312,11 @@ impl Exposition {
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        if self.written >= MAX_SERIES {
+            self.omitted += 1;
+            return;
+        }
+        self.written += 1;
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');

@@ -96,7 +96,7 @@ use crate::state::Handle;
 use crate::Error;
 
 pub use auth::{MAX_TOKEN_LEN, MIN_TOKEN_LEN, TOKEN_HEADER};
-pub use metrics::{render_metrics, METRICS_CONTENT_TYPE};
+pub use metrics::{render_metrics, MAX_SERIES, METRICS_CONTENT_TYPE};
 pub use views::SLOW_REQUESTS;
 
 /// The default prefix of the JSON endpoints.
