@@ -145,7 +145,7 @@ impl Builder {
             self.lossy = l;
         }
         if let Some(t) = config.block_timeout {
-            self.block_timeout = t;
+            self = self.block_timeout(t);
         }
         if let Some(q) = config.queue_bytes {
             self.queue_bytes = q;
@@ -436,7 +436,10 @@ impl Builder {
     /// # let _ = b;
     /// ```
     pub fn block_timeout(mut self, timeout: std::time::Duration) -> Builder {
-        self.block_timeout = timeout.max(std::time::Duration::from_millis(1));
+        self.block_timeout = timeout.clamp(
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_secs(3600),
+        );
         self
     }
 

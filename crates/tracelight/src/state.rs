@@ -303,6 +303,7 @@ impl Shared {
             self.report_losses();
             self.flush_bounded(bound);
         }
+        crate::util::said(bound);
     }
 
     /// Flushes what is queued, waiting at most `bound` for a writer that makes no progress (the

@@ -69,3 +69,50 @@ pub(crate) fn mix(v: u64) -> u64 {
     let m = u128::from(v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (m as u64) ^ ((m >> 64) as u64)
 }
+
+/// tracelight's own messages to stderr (a destination that fails, a bound reached): handed to a
+/// thread of their own, so that a stderr that blocks (the same pipe as a stopped stdout) blocks
+/// neither a caller nor a writer. At most 256 wait; more are dropped.
+pub(crate) fn say(message: String) {
+    use std::io::Write as _;
+    use std::sync::atomic::Ordering;
+    let sender = SAY.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(256);
+        std::thread::Builder::new()
+            .name("tracelight-stderr".into())
+            .spawn(move || {
+                for m in rx {
+                    let _ = writeln!(std::io::stderr(), "{m}");
+                    SAYING.fetch_sub(1, Ordering::AcqRel);
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    match sender {
+        Some(tx) => {
+            SAYING.fetch_add(1, Ordering::AcqRel);
+            if tx.try_send(message).is_err() {
+                SAYING.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        None => {
+            let _ = writeln!(std::io::stderr(), "{message}");
+        }
+    }
+}
+
+static SAY: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<String>>> =
+    std::sync::OnceLock::new();
+/// Messages handed to [`say`] not yet written.
+static SAYING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Waits until the messages of [`say`] are written, at most `bound` (at exit).
+pub(crate) fn said(bound: std::time::Duration) {
+    let deadline = std::time::Instant::now() + bound;
+    while SAYING.load(std::sync::atomic::Ordering::Acquire) > 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}

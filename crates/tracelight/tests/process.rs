@@ -147,6 +147,29 @@ fn child_entry() {
             )
             .expect("write measurement");
         }
+        "stdout_and_stderr_streams" => {
+            // Two streams, one to stdout and one to stderr, with long lines from two threads.
+            let _g = tracelight::builder()
+                .format(tracelight::Format::Json)
+                .stream(tracelight::Stream::new("out", tracelight::Output::Stdout))
+                .stream(
+                    tracelight::Stream::new("err", tracelight::Output::Stderr)
+                        .rule(tracelight::default_rule("errors").expect("a default stream")),
+                )
+                .init()
+                .expect("init");
+            let work = |n: u32| {
+                move || {
+                    for i in 0..400u32 {
+                        tracing::error!(thread = n, i, padding = "z".repeat(10_000), "long");
+                    }
+                }
+            };
+            let a = std::thread::spawn(work(1));
+            let b = std::thread::spawn(work(2));
+            a.join().expect("a");
+            b.join().expect("b");
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -445,6 +468,43 @@ fn a_stalled_stdout_holds_neither_the_requests_nor_the_files() {
     );
     // stderr says so, from the writer, once per stall.
     assert!(stderr.contains("made no progress for 300ms"), "{stderr}");
+}
+
+/// `2>&1`: stdout and stderr are one pipe; streams to both still write whole lines.
+#[test]
+fn streams_to_stdout_and_stderr_on_one_pipe_keep_their_lines_whole() {
+    use std::io::Read;
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = Command::new(exe)
+        .args(["child_entry", "--exact", "--test-threads=1"])
+        .env(CHILD, "stdout_and_stderr_streams")
+        .env_remove("RUST_LOG")
+        .env_remove("LOG_LEVEL")
+        .env_remove("LOG_DIR")
+        .stdout(writer.try_clone().expect("clone"))
+        .stderr(writer)
+        .spawn()
+        .expect("spawn");
+    let mut all = String::new();
+    reader.read_to_string(&mut all).expect("read");
+    assert!(child.wait().expect("wait").success());
+    // (The test harness writes `test child_entry ... ` before the first line.)
+    let long: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains("\"long\""))
+        .map(|l| match l.strip_prefix("test child_entry ... ") {
+            Some(rest) => rest,
+            None => l,
+        })
+        .collect();
+    // Each event goes to both streams.
+    assert_eq!(long.len(), 2 * 2 * 400, "{} lines", long.len());
+    for l in long {
+        let v: Value = serde_json::from_str(l)
+            .unwrap_or_else(|e| panic!("a line cut or mixed ({e}): {}…", &l[..l.len().min(200)]));
+        assert_eq!(v["padding"].as_str().map(str::len), Some(10_000));
+    }
 }
 
 #[test]

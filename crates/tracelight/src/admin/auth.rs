@@ -271,8 +271,9 @@ impl Throttle {
     }
 
     /// Frees a place in a full table: the clients whose failures have all aged out go, and if
-    /// none has, the one whose last failure is the oldest (so that a flood of new addresses moves
-    /// through the table instead of folding every new client into one locked bucket).
+    /// none has, a client not locked out whose last failure is the oldest, else the oldest
+    /// locked-out one (so that a flood of new addresses moves through the table instead of
+    /// folding every new client into one locked bucket).
     fn make_room(&self, map: &mut HashMap<ClientKey, Failures>, now: Instant) {
         let window = self.window;
         map.retain(|_, f| {
@@ -281,9 +282,12 @@ impl Throttle {
                 .is_some_and(|t| now.saturating_duration_since(*t) < window)
         });
         if map.len() >= MAX_CLIENTS {
+            // A client not locked out goes before one that is (letting a locked-out client go
+            // would give it its attempts back), the one whose last failure is the oldest first.
+            let max = self.max_failures as usize;
             let oldest = map
                 .iter()
-                .min_by_key(|(_, f)| f.times.back().copied())
+                .min_by_key(|(_, f)| (f.times.len() >= max, f.times.back().copied()))
                 .map(|(k, _)| *k);
             if let Some(k) = oldest {
                 map.remove(&k);
@@ -482,5 +486,29 @@ mod tests {
         let later = start + Duration::from_secs(120);
         t.settle(fresh(4), later, false);
         assert_eq!(t.tracked(), 1);
+    }
+
+    #[test]
+    fn a_full_table_keeps_its_locked_out_clients() {
+        let t = Throttle::new(2, Duration::from_secs(60));
+        let start = Instant::now();
+        let ip = |i: u32| ClientKey::of(Some(IpAddr::from(i.to_be_bytes())));
+        // Client 0 is locked out first; the others fail once each, later.
+        t.settle(ip(0), start, false);
+        t.settle(ip(0), start, false);
+        for i in 1..MAX_CLIENTS as u32 {
+            t.settle(ip(i), start + Duration::from_millis(u64::from(i)), false);
+        }
+        let now = start + Duration::from_secs(10);
+        // New failing clients take the places of clients that are not locked out.
+        for i in 0..100u32 {
+            t.settle(ip(0xc000_0000 + i), now, false);
+        }
+        assert!(
+            t.blocked(ip(0), now).is_some(),
+            "the locked-out client stays locked out"
+        );
+        assert_eq!(t.blocked(ip(1), now), None);
+        assert_eq!(t.tracked(), MAX_CLIENTS);
     }
 }

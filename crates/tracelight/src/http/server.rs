@@ -382,18 +382,14 @@ where
         crate::otel::propagation::extract_into(&span, &parts.headers);
         if let Some(err) = rejected {
             let client = client_ip(config.peer(&parts), &parts.headers, &config.trusted_proxies);
-            let (verdict, evicted) = config.rejections.check(client, start);
-            span.in_scope(|| {
-                if let Some((ip, n)) = evicted {
-                    rejections_counted(ip, n);
-                }
-                if let crate::bound::Verdict::Write { suppressed_before } = verdict {
-                    if suppressed_before > 0 {
-                        rejections_counted(client, suppressed_before);
-                    }
-                    security_event(&config.header, &err, client);
-                }
-            });
+            let verdict = config.rejections.check(client, start);
+            // Counts of earlier windows belong to no request of theirs: said outside this one.
+            for (ip, n) in &verdict.counted {
+                rejections_counted(*ip, *n);
+            }
+            if verdict.write {
+                span.in_scope(|| security_event(&config.header, &err, client));
+            }
         }
         let access = config.access_log.then(|| {
             let peer = config.peer(&parts);

@@ -309,11 +309,10 @@ impl Archiver {
             .spawn(move || {
                 for job in rx {
                     if let Err(e) = job.series.archive(&job.path) {
-                        let _ = writeln!(
-                            io::stderr(),
+                        crate::util::say(format!(
                             "tracelight: cannot archive rotated file {}: {e}",
                             job.path.display()
-                        );
+                        ));
                     }
                     let (m, cv) = &*worker_state;
                     lock(m).pending -= 1;
@@ -679,6 +678,10 @@ impl Destination for RollingFile {
         }
     }
 
+    fn in_pieces(&self) -> bool {
+        true
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         match self.file.as_mut() {
             Some(f) => f.flush(),
@@ -703,11 +706,10 @@ impl Drop for RollingFile {
             let c = Counters::default();
             if self.write_lines(&data, &c).is_err() {
                 let lines = memchr::memchr_iter(b'\n', &data).count();
-                let _ = writeln!(
-                    io::stderr(),
+                crate::util::say(format!(
                     "tracelight: {lines} lines could not be written to {} before exit",
                     self.path.display()
-                );
+                ));
             }
         }
         if self.rotation.rotates() {

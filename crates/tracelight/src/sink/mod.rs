@@ -431,7 +431,13 @@ impl Lane {
             self.write_direct(items);
             return;
         }
-        if p.stalled || (p.total != 0 && p.total + len > self.capacity) {
+        if p.stalled {
+            for (idx, _) in items {
+                p.stalled_dropped[*idx] += 1;
+            }
+            return;
+        }
+        if p.total != 0 && p.total + len > self.capacity {
             for (idx, _) in items {
                 p.dropped[*idx] += 1;
             }
@@ -458,7 +464,18 @@ impl Lane {
     /// Writes on the caller's thread: used once the writer thread has stopped (after shutdown).
     #[cold]
     fn write_direct(&self, items: &[(usize, &[u8])]) {
-        let mut dests = lock(&self.dests);
+        // A writer left stuck on its destination at shutdown still holds it: count, never wait.
+        let mut dests = match self.dests.try_lock() {
+            Ok(d) => d,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                for (idx, _) in items {
+                    self.counters[*idx].dropped.fetch_add(1, Ordering::Relaxed);
+                    self.counters[*idx].stalled.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+        };
         for (idx, line) in items {
             if let Some(d) = dests.get_mut(*idx) {
                 self.write_one(*idx, d.as_mut(), line);
@@ -530,7 +547,14 @@ impl Lane {
             let health = dest.write_batch(&rest[..cut], &self.counters[idx]);
             self.moved();
             self.report(idx, dest, &health);
-            if !matches!(health, Health::Ok) {
+            // What the batch as a whole tells: a failure over a recovery over the rest.
+            let rank = |h: &Health| match h {
+                Health::Failed(_) => 3,
+                Health::Recovered => 2,
+                Health::StillFailing => 1,
+                Health::Ok => 0,
+            };
+            if rank(&health) > rank(&worst) {
                 worst = health;
             }
             rest = &rest[cut..];
@@ -541,23 +565,47 @@ impl Lane {
     fn report(&self, idx: usize, dest: &dyn Destination, health: &Health) {
         match health {
             Health::Ok | Health::StillFailing => {}
-            Health::Failed(e) => {
-                let _ = writeln!(
-                    io::stderr(),
-                    "tracelight: stream `{}`: cannot write to {}: {e}; counting write errors, retrying, and saying so here when it works again",
-                    self.names[idx],
-                    dest.describe()
-                );
-            }
-            Health::Recovered => {
-                let _ = writeln!(
-                    io::stderr(),
-                    "tracelight: stream `{}`: writing to {} again",
-                    self.names[idx],
-                    dest.describe()
-                );
-            }
+            Health::Failed(e) => crate::util::say(format!(
+                "tracelight: stream `{}`: cannot write to {}: {e}; counting write errors, retrying, and saying so here when it works again",
+                self.names[idx],
+                dest.describe()
+            )),
+            Health::Recovered => crate::util::say(format!(
+                "tracelight: stream `{}`: writing to {} again",
+                self.names[idx],
+                dest.describe()
+            )),
         }
+    }
+
+    /// Whether the writer holds a batch it has made no progress on for the block timeout.
+    fn stuck(&self) -> bool {
+        let busy = match self.pending.try_lock() {
+            Ok(p) => p.busy,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().busy,
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        busy && self.since_moved() >= self.block_timeout
+    }
+}
+
+/// Whether stdout and stderr are the same open file or pipe.
+fn std_streams_are_one() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        use std::os::unix::fs::MetadataExt as _;
+        let id = |fd: std::os::fd::BorrowedFd<'_>| {
+            let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+            let m = file.metadata().ok()?;
+            Some((m.dev(), m.ino()))
+        };
+        let (out, err) = (io::stdout(), io::stderr());
+        matches!((id(out.as_fd()), id(err.as_fd())), (Some(a), Some(b)) if a == b)
+    }
+    #[cfg(not(unix))]
+    {
+        false
     }
 }
 
@@ -606,11 +654,16 @@ impl Queue {
     ) -> io::Result<Queue> {
         let drop_report = Arc::new(drop_report);
         let block_timeout = block_timeout.max(Duration::from_millis(1));
-        // Group the streams by destination.
+        // Group the streams by destination; stdout and stderr are one when they are the same
+        // file or pipe (`2>&1`), so that one writer keeps their lines whole.
+        let same_std = std_streams_are_one();
         let mut groups: Vec<(Option<&'static str>, Vec<StreamDest>)> = Vec::new();
         let mut route = Vec::with_capacity(streams.len());
         for (name, dest, c) in streams {
-            let key = dest.shared_key();
+            let key = match dest.shared_key() {
+                Some("stderr") if same_std => Some("stdout"),
+                k => k,
+            };
             let lane = match key.and_then(|k| groups.iter().position(|(g, _)| *g == Some(k))) {
                 Some(i) => i,
                 None => {
@@ -739,7 +792,8 @@ impl Queue {
     pub(crate) fn flush_bounded(&self, bound: Duration) -> bool {
         let mut all = true;
         for lane in self.lanes.iter() {
-            all &= lane.flush_bounded(bound);
+            // A destination already stuck is not waited for again.
+            all &= !lane.stuck() && lane.flush_bounded(bound);
         }
         all
     }
@@ -747,17 +801,19 @@ impl Queue {
     /// Flushes, stops the writer threads, and makes later lines go straight to the destinations.
     pub(crate) fn shutdown(&self) {
         self.flush();
-        let mut stuck = Vec::new();
         for lane in self.lanes.iter() {
             let mut p = lock(&lane.pending);
             p.shutdown = true;
             lane.wake_writer.notify_one();
-            stuck.push(p.busy && lane.since_moved() >= self.block_timeout);
         }
         let threads = std::mem::take(&mut *lock(&self.threads));
-        for (h, stuck) in threads.into_iter().zip(stuck) {
-            // A writer blocked on a destination that does not move is left behind.
-            if !stuck {
+        for (lane, h) in self.lanes.iter().zip(threads) {
+            // Joined once it has stopped; a writer that makes no progress on its destination
+            // for the block timeout is left behind.
+            while lane.writer_alive.load(Ordering::Acquire) && !lane.stuck() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if !lane.writer_alive.load(Ordering::Acquire) {
                 let _ = h.join();
             }
         }
@@ -765,6 +821,7 @@ impl Queue {
         if let Some(a) = &self.archiver {
             a.shutdown();
         }
+        crate::util::said(self.block_timeout);
     }
 
     /// Waits until every rotated file so far is compressed and named.
@@ -848,6 +905,11 @@ fn writer_loop(sh: &Lane) {
                 if !p.stalled {
                     stalled_dropped[i] = std::mem::take(&mut p.stalled_dropped[i]);
                 }
+                // Counted now, before any write can block: the statistics never miss them.
+                let c = &sh.counters[i];
+                c.dropped
+                    .fetch_add(dropped[i] + stalled_dropped[i], Ordering::Relaxed);
+                c.stalled.fetch_add(stalled_dropped[i], Ordering::Relaxed);
             }
             linger = p.total > 0 && !p.shutdown;
             p.total = 0;
@@ -863,20 +925,11 @@ fn writer_loop(sh: &Lane) {
             for i in 0..n {
                 let d = dests[i].as_mut();
                 if dropped[i] > 0 {
-                    sh.counters[i]
-                        .dropped
-                        .fetch_add(dropped[i], Ordering::Relaxed);
                     let line = (sh.drop_report)(&sh.names[i], dropped[i], Loss::QueueFull);
                     sh.write_one(i, d, &line);
                     dropped[i] = 0;
                 }
                 if stalled_dropped[i] > 0 {
-                    sh.counters[i]
-                        .dropped
-                        .fetch_add(stalled_dropped[i], Ordering::Relaxed);
-                    sh.counters[i]
-                        .stalled
-                        .fetch_add(stalled_dropped[i], Ordering::Relaxed);
                     let line = (sh.drop_report)(
                         &sh.names[i],
                         stalled_dropped[i],
@@ -934,15 +987,15 @@ fn writer_loop(sh: &Lane) {
             }
         }
         if let Some(n) = report {
-            let dests = lock(&sh.dests);
-            let _ = writeln!(
-                io::stderr(),
-                "tracelight: {} (stream `{}`) made no progress for {:?}: {n} lines were dropped \
-                 and counted meanwhile instead of holding the service; writing again",
-                dests.first().map_or_else(String::new, |d| d.describe()),
+            let what = lock(&sh.dests)
+                .first()
+                .map_or_else(String::new, |d| d.describe());
+            crate::util::say(format!(
+                "tracelight: {what} (stream `{}`) made no progress for {:?}: {n} lines were \
+                 dropped and counted meanwhile instead of holding the service; writing again",
                 sh.names.join("`, `"),
                 sh.block_timeout,
-            );
+            ));
         }
     }
 }

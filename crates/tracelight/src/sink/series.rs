@@ -25,7 +25,7 @@
 //! rotated files never hold more than the bound, also when compression falls behind.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -289,11 +289,10 @@ impl Series {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
-                    let _ = writeln!(
-                        io::stderr(),
+                    crate::util::say(format!(
                         "tracelight: cannot remove the rotated file {}: {e}; retention stops there",
                         b.path.display()
-                    );
+                    ));
                     break;
                 }
             }
@@ -330,12 +329,11 @@ impl Series {
             if waiting > 1 {
                 c.compression_behind.fetch_add(1, Ordering::Relaxed);
                 if !self.behind_reported.swap(true, Ordering::AcqRel) {
-                    let _ = writeln!(
-                        io::stderr(),
+                    crate::util::say(format!(
                         "tracelight: {}: compression falls behind ({waiting} rotated files wait); \
                          the disk bound still holds, the oldest files go first",
                         live.display()
-                    );
+                    ));
                 }
             }
         }
