@@ -79,6 +79,40 @@ struct Inner {
     dynamic: AtomicBool,
     /// Whether `init` routed the `log` crate's records through this filter.
     log_bridge: AtomicBool,
+    /// The directives the filter was built with ([`LogFilter::reset`] goes back to them).
+    initial: String,
+    /// When the directives in force were set, and whether they revert.
+    changes: std::sync::Mutex<Changes>,
+}
+
+struct Changes {
+    since: std::time::SystemTime,
+    reverts: Option<(std::time::SystemTime, String)>,
+    /// Counts changes, so that a revert that is due does not undo a later change.
+    generation: u64,
+}
+
+/// The directives in force, since when, and what they revert to.
+///
+/// ```
+/// let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build().unwrap();
+/// let state = layer.filter().state();
+/// assert_eq!(state.directives, "info");
+/// assert!(state.reverts_at.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FilterState {
+    /// The directives in force.
+    pub directives: String,
+    /// The directives the filter started with.
+    pub initial: String,
+    /// When the directives in force were set.
+    pub since: std::time::SystemTime,
+    /// When they revert, if they were set for a time ([`LogFilter::set_for`]).
+    pub reverts_at: Option<std::time::SystemTime>,
+    /// What they revert to then.
+    pub reverts_to: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +168,12 @@ impl LogFilter {
                 owned,
                 installed: AtomicBool::new(false),
                 log_bridge: AtomicBool::new(false),
+                initial: directives.to_owned(),
+                changes: std::sync::Mutex::new(Changes {
+                    since: std::time::SystemTime::now(),
+                    reverts: None,
+                    generation: 0,
+                }),
             }),
         })
     }
@@ -149,7 +189,91 @@ impl LogFilter {
     /// assert_eq!(filter.directives(), "warn,my_crate=debug");
     /// ```
     pub fn set(&self, directives: &str) -> Result<(), Error> {
+        self.change(directives, None).map(|_| ())
+    }
+
+    /// [`set`](Self::set) for a time: after `duration` the directives set for good before the
+    /// call (those in force, or those a change for a time would have reverted to) come back,
+    /// unless another change came first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build().unwrap();
+    /// let filter = layer.filter();
+    /// filter.set_for("debug", Duration::from_secs(600)).unwrap();
+    /// let state = filter.state();
+    /// assert_eq!(state.directives, "debug");
+    /// assert_eq!(state.reverts_to.as_deref(), Some("info"));
+    /// ```
+    pub fn set_for(&self, directives: &str, duration: std::time::Duration) -> Result<(), Error> {
+        let generation = self.change(directives, Some(duration))?;
+        let filter = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tracelight-filter-revert".into())
+            .spawn(move || {
+                std::thread::sleep(duration);
+                filter.revert(generation);
+            });
+        if spawned.is_err() {
+            // No thread to revert it: the change is not made for a time it cannot keep.
+            let back = {
+                let c = crate::util::lock(&self.inner.changes);
+                c.reverts.as_ref().map(|(_, d)| d.clone())
+            };
+            if let Some(back) = back {
+                let _ = self.change(&back, None);
+            }
+            return Err(Error::InvalidSetting {
+                setting: "filter".into(),
+                reason: "cannot start the thread that reverts a change for a time".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Goes back to the directives the filter was built with.
+    pub fn reset(&self) {
+        let initial = self.inner.initial.clone();
+        // They were valid when the filter was built.
+        let _ = self.change(&initial, None);
+    }
+
+    /// The directives in force, since when, and what they revert to.
+    pub fn state(&self) -> FilterState {
+        let directives = self.directives();
+        let c = crate::util::lock(&self.inner.changes);
+        FilterState {
+            directives,
+            initial: self.inner.initial.clone(),
+            since: c.since,
+            reverts_at: c.reverts.as_ref().map(|(t, _)| *t),
+            reverts_to: c.reverts.as_ref().map(|(_, d)| d.clone()),
+        }
+    }
+
+    /// Reverts the change of `generation` if it is still the one in force.
+    fn revert(&self, generation: u64) {
+        let back = {
+            let c = crate::util::lock(&self.inner.changes);
+            (c.generation == generation)
+                .then(|| c.reverts.as_ref().map(|(_, d)| d.clone()))
+                .flatten()
+        };
+        if let Some(back) = back {
+            // Directives that were in force were valid.
+            let _ = self.change(&back, None);
+        }
+    }
+
+    /// Sets the directives; with `duration`, to revert to the present ones after it. Returns
+    /// the change's generation.
+    fn change(
+        &self,
+        directives: &str,
+        duration: Option<std::time::Duration>,
+    ) -> Result<u64, Error> {
         let next = Current::new(directives, &self.inner.owned)?;
+        let mut changes = crate::util::lock(&self.inner.changes);
         let mut current = self
             .inner
             .current
@@ -158,13 +282,23 @@ impl LogFilter {
         // Under the lock, so that two changes at once leave the flag and the `log` level of the
         // filter in force.
         self.inner.dynamic.store(next.dynamic, Ordering::Release);
-        *current = next;
+        let replaced = std::mem::replace(&mut *current, next);
         if self.inner.log_bridge.load(Ordering::Relaxed) {
             log::set_max_level(log_level(&current.filter));
         }
         drop(current);
+        // A change for a time over another one reverts to what that one reverted to: to the
+        // last directives set for good.
+        let previous = match changes.reverts.take() {
+            Some((_, back)) => back,
+            None => replaced.directives,
+        };
         tracing_core::callsite::rebuild_interest_cache();
-        Ok(())
+        let now = std::time::SystemTime::now();
+        changes.since = now;
+        changes.generation += 1;
+        changes.reverts = duration.map(|d| (now + d, previous));
+        Ok(changes.generation)
     }
 
     /// The directives in force.

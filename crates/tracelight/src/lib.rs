@@ -78,7 +78,7 @@ pub use correlation::{bind, current_context, current_request_id, propagate};
 pub use error::Error;
 pub use errors::err;
 pub use exit::{exit, EXIT_FLUSH_BOUND};
-pub use filter::LogFilter;
+pub use filter::{FilterState, LogFilter};
 pub use layer::TracelightLayer;
 pub use state::Handle;
 pub use stream::{default_rule, default_streams, Format, Output, Rule, Stream, DEFAULT_STREAMS};

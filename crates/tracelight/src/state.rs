@@ -538,6 +538,37 @@ impl Handle {
         self.shared.filter.clone()
     }
 
+    /// Changes what every stream and layer of this subscriber takes, at once, without a
+    /// restart: [`LogFilter::set`](crate::LogFilter::set). The directives (`EnvFilter` syntax) are
+    /// checked first; on error nothing changes and the error says what is wrong.
+    ///
+    /// ```
+    /// let guard = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
+    /// let handle = guard.handle();
+    /// handle.set_filter("info,my_crate=debug").unwrap();
+    /// assert!(handle.set_filter("info,my_crate=loud").is_err());
+    /// handle.reset_filter();
+    /// assert_eq!(handle.filter().directives(), "info");
+    /// ```
+    pub fn set_filter(&self, directives: &str) -> Result<(), crate::Error> {
+        self.shared.filter.set(directives)
+    }
+
+    /// [`set_filter`](Self::set_filter) for a time (debug for ten minutes), after which the
+    /// directives set before come back: [`LogFilter::set_for`](crate::LogFilter::set_for).
+    pub fn set_filter_for(
+        &self,
+        directives: &str,
+        duration: std::time::Duration,
+    ) -> Result<(), crate::Error> {
+        self.shared.filter.set_for(directives, duration)
+    }
+
+    /// Goes back to the directives the subscriber started with.
+    pub fn reset_filter(&self) {
+        self.shared.filter.reset();
+    }
+
     /// The service name the lines carry: `SERVICE_NAME`, else `OTEL_SERVICE_NAME`, else
     /// [`Builder::service`](crate::Builder::service), else the binary's name.
     pub fn service(&self) -> &str {

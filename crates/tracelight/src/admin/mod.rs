@@ -338,6 +338,7 @@ impl AdminRouter {
             format!("{prefix}/errors"),
             format!("{prefix}/performance"),
             format!("{prefix}/security"),
+            format!("{prefix}/log-level"),
         ];
         let metrics_path = match &self.metrics_path {
             Some(p) => {
@@ -358,11 +359,12 @@ impl AdminRouter {
             throttle: auth::Throttle::new(self.max_failures, self.window),
             client_ip: self.client_ip,
         });
-        let [errors_path, performance_path, security_path] = endpoints;
+        let [errors_path, performance_path, security_path, level_path] = endpoints;
         let mut router = Router::new()
             .route(&errors_path, get(errors))
             .route(&performance_path, get(performance))
-            .route(&security_path, get(security));
+            .route(&security_path, get(security))
+            .route(&level_path, get(log_level).put(set_log_level));
         if let Some(p) = metrics_path {
             router = router.route(&p, get(metrics));
         }
@@ -558,6 +560,82 @@ async fn security(
     Query(page): Query<views::Page>,
 ) -> Response {
     json(&views::Security::new(state.handle.security(), page))
+}
+
+async fn log_level(State(state): State<Arc<AdminState>>) -> Response {
+    json(&views::LogLevel::new(state.handle.filter().state()))
+}
+
+/// `PUT …/log-level` with `{"filter": "info,my_crate=debug", "for": "10m"}` (`for` optional), or
+/// `{"reset": true}`.
+async fn set_log_level(
+    State(state): State<Arc<AdminState>>,
+    parts_ip: ClientIp,
+    body: axum::body::Bytes,
+) -> Response {
+    let bad = |reason: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            [
+                (CONTENT_TYPE, "application/json"),
+                (CACHE_CONTROL, "no-store"),
+            ],
+            format!("{}\n", serde_json::json!({ "error": reason })),
+        )
+            .into_response()
+    };
+    let request: views::SetLogLevel = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad(format!(
+                "expected {{\"filter\": \"info,my_crate=debug\", \"for\": \"10m\"}} or {{\"reset\": true}}: {e}"
+            ))
+        }
+    };
+    let filter = state.handle.filter();
+    let from = filter.directives();
+    let duration = match request.duration() {
+        Ok(d) => d,
+        Err(reason) => return bad(reason),
+    };
+    let outcome = match (&request.filter, request.reset) {
+        (None, true) => {
+            filter.reset();
+            Ok(())
+        }
+        (Some(f), false) => match duration {
+            Some(d) => filter.set_for(f, d),
+            None => filter.set(f),
+        },
+        _ => return bad("give either \"filter\" or \"reset\": true".to_owned()),
+    };
+    if let Err(e) = outcome {
+        return bad(e.to_string());
+    }
+    let to = filter.directives();
+    crate::security_event!(
+        "log_level_changed",
+        "medium",
+        client_ip = parts_ip.0.map(tracing::field::display),
+        from = from.as_str(),
+        to = to.as_str(),
+        for_s = duration.map(|d| d.as_secs()),
+        "log filter changed"
+    );
+    json(&views::LogLevel::new(filter.state()))
+}
+
+/// The client's address as the admin router reads it (its `client_ip_with`, the peer address).
+struct ClientIp(Option<IpAddr>);
+
+impl axum::extract::FromRequestParts<Arc<AdminState>> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AdminState>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(state.client_ip(parts)))
+    }
 }
 
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {

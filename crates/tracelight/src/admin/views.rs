@@ -264,6 +264,66 @@ impl Security {
     }
 }
 
+/// `GET …/log-level`.
+#[derive(Serialize)]
+pub(crate) struct LogLevel {
+    filter: String,
+    initial: String,
+    since: String,
+    reverts_at: Option<String>,
+    reverts_to: Option<String>,
+}
+
+impl LogLevel {
+    pub(crate) fn new(s: crate::FilterState) -> LogLevel {
+        LogLevel {
+            filter: s.directives,
+            initial: s.initial,
+            since: rfc3339(s.since),
+            reverts_at: s.reverts_at.map(rfc3339),
+            reverts_to: s.reverts_to,
+        }
+    }
+}
+
+/// The body of `PUT …/log-level`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetLogLevel {
+    pub(crate) filter: Option<String>,
+    #[serde(default)]
+    pub(crate) reset: bool,
+    /// `"10m"`, `"30s"`, `"1h"`, or a number of seconds.
+    #[serde(rename = "for")]
+    pub(crate) for_: Option<serde_json::Value>,
+}
+
+impl SetLogLevel {
+    /// The time limit asked for, checked.
+    pub(crate) fn duration(&self) -> Result<Option<std::time::Duration>, String> {
+        let Some(v) = &self.for_ else {
+            return Ok(None);
+        };
+        let d = match v {
+            Value::Number(n) => n
+                .as_u64()
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| format!("\"for\": {n} is not a whole number of seconds"))?,
+            Value::String(s) => crate::config::parse_duration("for", s)
+                .map_err(|_| format!("\"for\": {s:?} is not a duration (30s, 10m, 1h)"))?,
+            other => {
+                return Err(format!(
+                    "\"for\": {other} is neither \"10m\" nor a number of seconds"
+                ))
+            }
+        };
+        if d.is_zero() || d > std::time::Duration::from_secs(7 * 24 * 3600) {
+            return Err(format!("\"for\": {d:?} is not between 1 s and 7 days"));
+        }
+        Ok(Some(d))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
