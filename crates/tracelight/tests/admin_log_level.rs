@@ -3,6 +3,8 @@
 #![cfg(feature = "admin")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,16 +34,7 @@ async fn start() -> (SocketAddr, MemoryWriter, tracelight::Guard) {
         .token(TOKEN)
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = admin_support::serve(router).await;
     (addr, lines, guard)
 }
 
