@@ -18,7 +18,7 @@
 //!   a repeated error counted and suppressed after three (with a summary line), and a security event;
 //! - the admin endpoints (`/admin/logs/errors`, `/metrics`…) behind a random token printed on the
 //!   terminal: fetched once with it, and once without (a 401 and an `admin_auth_failed` security
-//!   event).
+//!   event), and the log level changed live for a minute through `PUT /admin/logs/log-level`.
 //!
 //! With `LOG_DIR=/tmp/demo-logs` the five stream files are written there too.
 
@@ -294,6 +294,19 @@ async fn main() -> anyhow::Result<()> {
         status = resp.status().as_u16(),
         "client: /admin/logs/errors without the token refused (see the admin_auth_failed event)"
     );
+    // The level changed live, for a minute: debug lines appear at once, and the change is a
+    // `log_level_changed` security event.
+    let resp = admin_client
+        .put(format!("http://{addr}/admin/logs/log-level"))
+        .bearer_auth(&admin_token)
+        .body(r#"{"filter": "info,demo=debug", "for": "60s"}"#)
+        .send()
+        .await?;
+    info!(
+        status = resp.status().as_u16(),
+        "client: log level set to info,demo=debug for a minute"
+    );
+    tracing::debug!("a debug line, written now that the level allows it");
     drop(admin_client);
 
     let _ = stop.send(());
