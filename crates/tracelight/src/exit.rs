@@ -59,6 +59,7 @@ fn flush_all() {
     for shared in crate::state::all_shared() {
         shared.flush_at_exit(EXIT_FLUSH_BOUND);
     }
+    crate::sink::flush_all_at_exit();
 }
 
 static REGISTERED: Once = Once::new();

@@ -32,9 +32,12 @@ use smallvec::SmallVec;
 
 mod file;
 mod series;
+mod writer;
 
 pub(crate) use file::{check_writable, Archiver, RollingFile};
 pub use file::{FileOptions, Period, Rotation, DEFAULT_BACKUPS, DEFAULT_MAX_BYTES};
+pub(crate) use writer::flush_all_at_exit;
+pub use writer::{FileGuard, FileLineWriter, FileWriter, FileWriterBuilder};
 
 /// A synchronous destination for whole lines, called on the thread that logs.
 ///
