@@ -1,6 +1,7 @@
 //! Throughput to a file: 2 threads writing JSON events, lossless, tracelight's rotating file next
 //! to tracing-subscriber's JSON formatter with tracing-appender's `non_blocking` writer (lossless
-//! too), in the same run. Each measurement includes the final flush: the events are on disk.
+//! too), and the same formatter with tracelight's `FileWriter`, in the same run. Each measurement
+//! includes the final flush: the events are on disk.
 //!
 //! ```sh
 //! cargo bench -p benches --bench writer
@@ -94,6 +95,30 @@ fn writer(c: &mut Criterion) {
             run(&dispatch, iters);
             drop(dispatch);
             drop(worker); // flushes and joins the worker thread
+            start.elapsed()
+        })
+    });
+    // The same fmt layer with tracelight's `FileWriter` instead of tracing-appender's writer:
+    // the writer alone, compared.
+    g.bench_function("fmt_filewriter", |b| {
+        b.iter_custom(|iters| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (writer, guard) = tracelight::sink::FileWriter::new(
+                FileOptions::new(dir.path().join("app.log"))
+                    .rotation(Rotation::size(64 << 20).backups(2).compress(false)),
+            )
+            .expect("file writer");
+            let layer = tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(writer);
+            let dispatch = Dispatch::new(Registry::default().with(layer));
+            let start = Instant::now();
+            run(&dispatch, iters);
+            drop(dispatch);
+            drop(guard); // flushes and stops the writer thread
             start.elapsed()
         })
     });
