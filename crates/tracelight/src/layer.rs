@@ -224,6 +224,8 @@ where
             0
         };
         crate::spans::enter(self.key(), id, now);
+        #[cfg(feature = "otel")]
+        crate::otel::probe_foreign_layer(id);
     }
 
     fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {

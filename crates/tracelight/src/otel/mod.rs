@@ -59,6 +59,29 @@
 mod batch;
 mod config;
 mod ids;
+
+/// Whether the span `id` being entered has an OpenTelemetry counterpart made by a
+/// `tracing_opentelemetry` layer of the application's own (tracelight's pipeline turns the ids
+/// on itself): then the lines carry its ids too. Looked at on the first spans entered only, while
+/// the ids are off, so it costs nothing once decided.
+#[inline]
+pub(crate) fn probe_foreign_layer(id: &tracing_core::span::Id) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static PROBES_LEFT: AtomicU32 = AtomicU32::new(64);
+    if ids::is_active()
+        || PROBES_LEFT
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_err()
+    {
+        return;
+    }
+    let found = tracing::dispatcher::get_default(|d| {
+        tracing_opentelemetry::get_otel_context(id, d).is_some()
+    });
+    if found {
+        ids::activate();
+    }
+}
 #[cfg(feature = "http")]
 pub(crate) mod propagation;
 mod redact;
