@@ -67,6 +67,8 @@ pub struct Builder {
     stdout_with_files: bool,
     stream_settings: Vec<(String, StreamSettings)>,
     timing: Option<crate::timing::TimingConfig>,
+    /// No stream at all: the layer keeps span state and context only ([`crate::CorrelationLayer`]).
+    pub(crate) no_streams: bool,
     errors: crate::errors::ErrorConfig,
     sampling: crate::sample::SamplingConfig,
     #[cfg(feature = "otel")]
@@ -99,6 +101,7 @@ impl Default for Builder {
             stdout_with_files: true,
             stream_settings: Vec::new(),
             timing: Some(crate::timing::TimingConfig::default()),
+            no_streams: false,
             errors: crate::errors::ErrorConfig::default(),
             sampling: crate::sample::SamplingConfig::default(),
             #[cfg(feature = "otel")]
@@ -283,6 +286,9 @@ impl Builder {
 
     /// The streams this builder writes.
     fn resolve_streams(&self) -> Vec<Stream> {
+        if self.no_streams {
+            return Vec::new();
+        }
         if !self.streams.is_empty() {
             return self.streams.clone();
         }

@@ -50,6 +50,7 @@ mod event;
 mod exit;
 mod fields;
 mod filter;
+mod fmt_adapter;
 #[cfg(feature = "http")]
 pub mod http;
 mod json;
@@ -79,7 +80,14 @@ pub use error::Error;
 pub use errors::err;
 pub use exit::{exit, EXIT_FLUSH_BOUND};
 pub use filter::{FilterState, LogFilter};
+pub use fmt_adapter::CorrelationLayer;
 pub use layer::TracelightLayer;
+
+/// For `tracing_subscriber::fmt` users: [`Correlated`](fmt::Correlated) writes the request id and
+/// bound context at the root of `fmt`'s lines (with [`CorrelationLayer`] in the stack).
+pub mod fmt {
+    pub use crate::fmt_adapter::Correlated;
+}
 pub use state::Handle;
 pub use stream::{default_rule, default_streams, Format, Output, Rule, Stream, DEFAULT_STREAMS};
 pub use timing::timed;

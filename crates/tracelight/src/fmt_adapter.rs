@@ -1,0 +1,296 @@
+//! tracelight's correlation for `tracing_subscriber::fmt`: [`CorrelationLayer`] keeps the request
+//! id and the bound context of every span (and nothing else), and [`Correlated`] writes them at
+//! the root of every `fmt` line inside a request.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::error::Error;
+use crate::layer::TracelightLayer;
+use crate::Guard;
+
+/// tracelight's correlation alone, beside a formatter of another crate: each span gets the
+/// request id and the context bound to it or to its parents ([`bind`](fn@crate::bind), context
+/// fields), across `.await`s and [`tracelight::spawn`](crate::spawn), readable by any formatter
+/// through [`current_context`](crate::current_context) and
+/// [`current_request_id`](crate::current_request_id) — and by `fmt` through [`Correlated`]. It
+/// writes no line of its own.
+///
+/// The spans that carry the id must reach it: a filter in front of it that leaves out INFO
+/// spans (an `EnvFilter` at `warn`) hides them. Put [`LogFilter`](crate::LogFilter) in front
+/// instead (it keeps correlation spans at any level), or give the filter to the `fmt` layer
+/// alone (`.with_filter(…)`).
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt as _;
+/// let correlation = tracelight::CorrelationLayer::new()?;
+/// let fmt = tracing_subscriber::fmt::layer()
+///     .json()
+///     .event_format(tracelight::fmt::Correlated::new(tracing_subscriber::fmt::format().json()));
+/// let subscriber = tracing_subscriber::registry().with(correlation).with(fmt);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let span = tracing::info_span!("request", request_id = "req-1");
+///     let _e = span.enter();
+///     tracelight::bind("user_id", 42u64);
+///     tracing::info!("inside"); // {"request_id":"req-1","user_id":42,"timestamp":…}
+/// });
+/// # Ok::<(), tracelight::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct CorrelationLayer {
+    inner: TracelightLayer,
+    _guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for CorrelationLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorrelationLayer").finish_non_exhaustive()
+    }
+}
+
+impl CorrelationLayer {
+    /// The layer with the defaults: `request_id` and whatever is bound.
+    pub fn new() -> Result<CorrelationLayer, Error> {
+        CorrelationLayer::from_builder(crate::builder())
+    }
+
+    /// The layer with the settings of `builder` that concern correlation (context fields with
+    /// [`Builder::context_field`](crate::Builder::context_field), redaction of bound values);
+    /// its streams, formats and timing are not used.
+    pub fn from_builder(builder: crate::Builder) -> Result<CorrelationLayer, Error> {
+        let mut builder = builder.without_timing();
+        builder.no_streams = true;
+        let (inner, guard) = builder.build()?;
+        Ok(CorrelationLayer {
+            inner,
+            _guard: Arc::new(guard),
+        })
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for CorrelationLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_layer(&mut self, subscriber: &mut S) {
+        tracing_subscriber::Layer::<S>::on_layer(&mut self.inner, subscriber);
+    }
+    fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+        tracing_subscriber::Layer::<S>::on_register_dispatch(&self.inner, dispatch);
+    }
+    fn on_new_span(
+        &self,
+        attrs: &tracing_core::span::Attributes<'_>,
+        id: &tracing_core::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.inner.on_new_span(attrs, id, ctx);
+    }
+    fn on_record(
+        &self,
+        id: &tracing_core::span::Id,
+        values: &tracing_core::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.inner.on_record(id, values, ctx);
+    }
+    fn on_enter(
+        &self,
+        id: &tracing_core::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.inner.on_enter(id, ctx);
+    }
+    fn on_exit(&self, id: &tracing_core::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.inner.on_exit(id, ctx);
+    }
+    fn on_close(&self, id: tracing_core::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.inner.on_close(id, ctx);
+    }
+    // The one `unsafe` item: the trait method is `unsafe` to implement. It answers for the
+    // layer it wraps (which is how the context is found), and for itself.
+    #[doc(hidden)]
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
+        if id == std::any::TypeId::of::<Self>() {
+            return Some(self as *const Self as *const ());
+        }
+        // SAFETY: forwarded to the wrapped layer, whose pointers live as long as `self`.
+        unsafe { tracing_subscriber::Layer::<S>::downcast_raw(&self.inner, id) }
+    }
+}
+
+/// Whether the members of a JSON object (`rest`: after its `{`) have `key` at their own level
+/// (not inside a nested object such as `span`).
+fn has_top_level_key(rest: &str, key: &str) -> bool {
+    let b = rest.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    let mut expect_key = true;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                // A string: its end, past escapes.
+                let start = i + 1;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                if depth == 0 && expect_key && b.get(start..i) == Some(key.as_bytes()) {
+                    return true;
+                }
+                expect_key = false;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+            }
+            b',' if depth == 0 => expect_key = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+thread_local! {
+    /// One line being put together, reused.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// A `tracing_subscriber::fmt` event format that adds the request id and bound context of the
+/// current span (kept by [`CorrelationLayer`], or by tracelight's whole layer) to every line:
+/// at the root of a JSON object (`{"request_id":"…","user_id":42,"timestamp":…}`), or at the end
+/// of a text line (` request_id=… user_id=42`). A key the line already has is not repeated.
+/// Lines outside any request are written as the wrapped format writes them.
+///
+/// ```
+/// let format = tracelight::fmt::Correlated::new(tracing_subscriber::fmt::format().json());
+/// let layer = tracing_subscriber::fmt::layer::<tracing_subscriber::Registry>()
+///     .json()
+///     .event_format(format);
+/// # let _ = layer;
+/// ```
+///
+/// A text line with context is put together before it is written, so `fmt`'s colours are left
+/// out of those lines.
+#[derive(Debug, Clone)]
+pub struct Correlated<F> {
+    inner: F,
+    /// The span table of the layer that keeps the context, once found.
+    table: std::sync::OnceLock<std::sync::Weak<crate::spans::SpanTable>>,
+}
+
+impl<F> Correlated<F> {
+    /// `inner` (`fmt::format()`, `fmt::format().json()`…) with the context added.
+    pub fn new(inner: F) -> Correlated<F> {
+        Correlated {
+            inner,
+            table: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The context of span `id`, from the table of the layer that holds it. (The dispatcher
+    /// cannot be asked while it formats an event: it answers for no subscriber then.)
+    fn context_of(&self, id: &tracing_core::span::Id) -> Option<Arc<crate::context::Context>> {
+        if let Some(t) = self.table.get().and_then(std::sync::Weak::upgrade) {
+            if let Some(ctx) = t.with(id, |st| st.ctx.clone()) {
+                return ctx;
+            }
+        }
+        let table = crate::state::table_holding(id)?;
+        let _ = self.table.set(Arc::downgrade(&table));
+        table.with(id, |st| st.ctx.clone()).flatten()
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for Correlated<F>
+where
+    F: FormatEvent<S, N>,
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let span = if event.is_contextual() {
+            ctx.lookup_current().map(|s| s.id())
+        } else {
+            event.parent().cloned()
+        };
+        let context = span.and_then(|id| self.context_of(&id));
+        let Some(context) = context.filter(|c| c.iter().next().is_some()) else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        LINE.with(|line| {
+            let Ok(mut line) = line.try_borrow_mut() else {
+                // Formatting inside formatting (a Debug impl that logs): without the context.
+                return self.inner.format_event(ctx, writer.by_ref(), event);
+            };
+            line.clear();
+            self.inner
+                .format_event(ctx, Writer::new(&mut *line), event)?;
+            let body = line.strip_suffix('\n').unwrap_or(&line);
+            let newline = if body.len() < line.len() { "\n" } else { "" };
+            if let Some(rest) = body.strip_prefix('{') {
+                let mut members = String::new();
+                for (key, json) in context.iter() {
+                    if has_top_level_key(rest, key) {
+                        continue;
+                    }
+                    let value = std::str::from_utf8(json).unwrap_or("null");
+                    let _ = write!(members, "\"{key}\":{value},");
+                }
+                if rest.starts_with('}') {
+                    // An empty object: no comma before its end.
+                    members.pop();
+                }
+                writer.write_char('{')?;
+                writer.write_str(&members)?;
+                writer.write_str(rest)?;
+            } else {
+                writer.write_str(body)?;
+                for (key, json) in context.iter() {
+                    if body.contains(&format!(" {key}=")) {
+                        continue;
+                    }
+                    let value = std::str::from_utf8(json).unwrap_or("null");
+                    // Strings as text writes them: without their quotes when they need none.
+                    let plain = value
+                        .strip_prefix('"')
+                        .and_then(|v| v.strip_suffix('"'))
+                        .filter(|v| !v.contains([' ', '\\', '"', '=']));
+                    write!(writer, " {key}={}", plain.unwrap_or(value))?;
+                }
+            }
+            writer.write_str(newline)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_top_level_key;
+
+    #[test]
+    fn keys_are_found_at_the_top_level_only() {
+        let rest = r#""a":1,"span":{"request_id":"x"},"b":"request_id","c\"d":[{"e":2}]}"#;
+        assert!(has_top_level_key(rest, "a"));
+        assert!(has_top_level_key(rest, "span"));
+        assert!(!has_top_level_key(rest, "request_id"));
+        assert!(!has_top_level_key(rest, "e"));
+        assert!(!has_top_level_key(rest, "b\"d"));
+        assert!(has_top_level_key(r#""request_id":"own"}"#, "request_id"));
+    }
+}
