@@ -66,7 +66,7 @@ pub struct Builder {
     files: StreamSettings,
     stdout_with_files: bool,
     stream_settings: Vec<(String, StreamSettings)>,
-    timing: Option<crate::timing::TimingConfig>,
+    pub(crate) timing: Option<crate::timing::TimingConfig>,
     /// No stream at all: the layer keeps span state and context only ([`crate::CorrelationLayer`]).
     pub(crate) no_streams: bool,
     errors: crate::errors::ErrorConfig,

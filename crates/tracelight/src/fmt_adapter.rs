@@ -74,55 +74,126 @@ impl CorrelationLayer {
     }
 }
 
-impl<S> tracing_subscriber::Layer<S> for CorrelationLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_layer(&mut self, subscriber: &mut S) {
-        tracing_subscriber::Layer::<S>::on_layer(&mut self.inner, subscriber);
-    }
-    fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
-        tracing_subscriber::Layer::<S>::on_register_dispatch(&self.inner, dispatch);
-    }
-    fn on_new_span(
-        &self,
-        attrs: &tracing_core::span::Attributes<'_>,
-        id: &tracing_core::span::Id,
-        ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        self.inner.on_new_span(attrs, id, ctx);
-    }
-    fn on_record(
-        &self,
-        id: &tracing_core::span::Id,
-        values: &tracing_core::span::Record<'_>,
-        ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        self.inner.on_record(id, values, ctx);
-    }
-    fn on_enter(
-        &self,
-        id: &tracing_core::span::Id,
-        ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        self.inner.on_enter(id, ctx);
-    }
-    fn on_exit(&self, id: &tracing_core::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
-        self.inner.on_exit(id, ctx);
-    }
-    fn on_close(&self, id: tracing_core::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
-        self.inner.on_close(id, ctx);
-    }
-    // The one `unsafe` item: the trait method is `unsafe` to implement. It answers for the
-    // layer it wraps (which is how the context is found), and for itself.
-    #[doc(hidden)]
-    #[allow(unsafe_code)]
-    unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
-        if id == std::any::TypeId::of::<Self>() {
-            return Some(self as *const Self as *const ());
+/// The `Layer` of a part of tracelight: every callback handed to the [`TracelightLayer`] it
+/// wraps (which the context and the timing are found through).
+macro_rules! part_layer {
+    ($name:ident) => {
+        impl<S> tracing_subscriber::Layer<S> for $name
+        where
+            S: Subscriber + for<'a> LookupSpan<'a>,
+        {
+            fn on_layer(&mut self, subscriber: &mut S) {
+                tracing_subscriber::Layer::<S>::on_layer(&mut self.inner, subscriber);
+            }
+            fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+                tracing_subscriber::Layer::<S>::on_register_dispatch(&self.inner, dispatch);
+            }
+            fn on_new_span(
+                &self,
+                attrs: &tracing_core::span::Attributes<'_>,
+                id: &tracing_core::span::Id,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.inner.on_new_span(attrs, id, ctx);
+            }
+            fn on_record(
+                &self,
+                id: &tracing_core::span::Id,
+                values: &tracing_core::span::Record<'_>,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.inner.on_record(id, values, ctx);
+            }
+            fn on_enter(
+                &self,
+                id: &tracing_core::span::Id,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.inner.on_enter(id, ctx);
+            }
+            fn on_exit(
+                &self,
+                id: &tracing_core::span::Id,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.inner.on_exit(id, ctx);
+            }
+            fn on_close(
+                &self,
+                id: tracing_core::span::Id,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.inner.on_close(id, ctx);
+            }
+            // The one `unsafe` item: the trait method is `unsafe` to implement. It answers for
+            // the layer it wraps (which is how the context is found), and for itself.
+            #[doc(hidden)]
+            #[allow(unsafe_code)]
+            unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
+                if id == std::any::TypeId::of::<Self>() {
+                    return Some(self as *const Self as *const ());
+                }
+                // SAFETY: forwarded to the wrapped layer, whose pointers live as long as `self`.
+                unsafe { tracing_subscriber::Layer::<S>::downcast_raw(&self.inner, id) }
+            }
         }
-        // SAFETY: forwarded to the wrapped layer, whose pointers live as long as `self`.
-        unsafe { tracing_subscriber::Layer::<S>::downcast_raw(&self.inner, id) }
+    };
+}
+
+part_layer!(CorrelationLayer);
+part_layer!(TimingLayer);
+
+/// tracelight's timing alone, beside a formatter of another crate: busy and idle time of every
+/// span, per-operation aggregates ([`tracelight::performance`](crate::performance), the admin
+/// endpoint), and a `span_closed` event at WARN for a span slower than its threshold — a real
+/// `tracing` event (target `tracelight::timing`, inside the span that closed, with `operation`,
+/// `duration_ms`, `busy_ms`, `idle_ms`, `threshold_ms`), which any formatter in the stack
+/// receives. It writes no line of its own, and keeps the context as [`CorrelationLayer`] does.
+///
+/// ```
+/// use std::time::Duration;
+/// use tracing_subscriber::layer::SubscriberExt as _;
+/// let timing = tracelight::TimingLayer::from_builder(tracelight::builder().timing(
+///     tracelight::timing::TimingConfig::default().threshold(Duration::from_millis(100)),
+/// ))?;
+/// let subscriber = tracing_subscriber::registry()
+///     .with(timing)
+///     .with(tracing_subscriber::fmt::layer().json());
+/// # let _ = subscriber;
+/// # Ok::<(), tracelight::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TimingLayer {
+    inner: TracelightLayer,
+    _guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for TimingLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimingLayer").finish_non_exhaustive()
+    }
+}
+
+impl TimingLayer {
+    /// The layer with the default thresholds (500 ms, `LOG_SLOW_THRESHOLD` is not read: use
+    /// [`from_builder`](Self::from_builder) with [`Builder::from_env`](crate::Builder::from_env)).
+    pub fn new() -> Result<TimingLayer, Error> {
+        TimingLayer::from_builder(crate::builder())
+    }
+
+    /// The layer with the timing settings of `builder` ([`Builder::timing`](crate::Builder::timing));
+    /// its streams and formats are not used.
+    pub fn from_builder(builder: crate::Builder) -> Result<TimingLayer, Error> {
+        let mut builder = builder;
+        if builder.timing.is_none() {
+            builder = builder.timing(crate::timing::TimingConfig::default());
+        }
+        builder.no_streams = true;
+        let (inner, guard) = builder.build()?;
+        Ok(TimingLayer {
+            inner,
+            _guard: Arc::new(guard),
+        })
     }
 }
 

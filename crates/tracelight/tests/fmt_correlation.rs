@@ -129,3 +129,58 @@ fn fmt_text_lines_end_with_the_context() {
         "{line}"
     );
 }
+
+/// `TimingLayer` beside fmt: a slow span's `span_closed` event reaches fmt's lines, with its
+/// busy and idle time, inside the span that closed; the aggregates count it.
+#[test]
+fn timing_layer_alone_reports_slow_spans_to_fmt() {
+    let out = Buf::default();
+    let timing = tracelight::TimingLayer::from_builder(
+        tracelight::builder().timing(
+            tracelight::timing::TimingConfig::default()
+                .threshold_for("slow_query", std::time::Duration::from_millis(10)),
+        ),
+    )
+    .unwrap();
+    let fmt = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_writer(out.clone());
+    let subscriber = tracing_subscriber::registry().with(timing).with(fmt);
+    let performance = tracing::subscriber::with_default(subscriber, || {
+        {
+            let _s = tracing::info_span!("slow_query", table = "orders").entered();
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        {
+            let _s = tracing::info_span!("slow_query", table = "orders").entered();
+        }
+        tracelight::performance()
+    });
+    let lines: Vec<Value> = out
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let closed: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "span_closed")
+        .collect();
+    assert_eq!(closed.len(), 1, "{lines:#?}");
+    let c = closed[0];
+    assert_eq!(c["level"], "WARN");
+    assert_eq!(c["target"], "tracelight::timing");
+    assert_eq!(c["operation"], "slow_query");
+    assert!(c["duration_ms"].as_f64().unwrap() >= 30.0, "{c}");
+    assert!(c["busy_ms"].as_f64().unwrap() >= 30.0, "{c}");
+    assert_eq!(
+        c["span"]["table"], "orders",
+        "inside the span that closed: {c}"
+    );
+    let op = performance
+        .operations
+        .iter()
+        .find(|o| o.operation == "slow_query")
+        .expect("the aggregates");
+    assert_eq!((op.count, op.slow), (2, 1));
+}
