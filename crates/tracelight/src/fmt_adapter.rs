@@ -22,6 +22,9 @@ use crate::Guard;
 /// [`current_request_id`](crate::current_request_id) — and by `fmt` through [`Correlated`]. It
 /// writes no line of its own.
 ///
+/// One tracelight layer per subscriber: [`TimingLayer`] keeps the same context (and
+/// [`TracelightLayer`] everything); two stacked keep a context each, and stderr says so.
+///
 /// The spans that carry the id must reach it: a filter in front of it that leaves out INFO
 /// spans (an `EnvFilter` at `warn`) hides them. Put [`LogFilter`](crate::LogFilter) in front
 /// instead (it keeps correlation spans at any level), or give the filter to the `fmt` layer
@@ -87,6 +90,18 @@ macro_rules! part_layer {
             }
             fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
                 tracing_subscriber::Layer::<S>::on_register_dispatch(&self.inner, dispatch);
+                // Another tracelight layer in the same subscriber keeps a context of its own,
+                // which `bind` and the formatters may not be reading: say so.
+                if let Some(other) = dispatch.downcast_ref::<crate::state::StateRef>() {
+                    if !Arc::ptr_eq(&other.spans, &self.inner.state.spans) {
+                        crate::util::say(format!(
+                            "tracelight: {} shares its subscriber with another tracelight layer: \
+                             each keeps a context of its own; use one (TimingLayer keeps the \
+                             context too, TracelightLayer does everything)",
+                            stringify!($name)
+                        ));
+                    }
+                }
             }
             fn on_new_span(
                 &self,
