@@ -157,8 +157,9 @@ impl ClientKey {
     }
 }
 
-/// How many clients' failures are tracked; past this, a new failing client takes the place of the
-/// one whose last failure is the oldest.
+/// How many clients' failures are tracked by default ([`AdminRouter::throttle_clients`](super::AdminRouter::throttle_clients));
+/// past this, a new failing client takes the place of one that is not locked out, the one whose
+/// last failure is the oldest.
 pub(crate) const MAX_CLIENTS: usize = 4096;
 
 #[derive(Debug, Default)]
@@ -184,6 +185,8 @@ pub(crate) enum Outcome {
 pub(crate) struct Throttle {
     pub(crate) max_failures: u32,
     pub(crate) window: Duration,
+    /// How many clients with failures are tracked.
+    max_clients: usize,
     clients: Mutex<HashMap<ClientKey, Failures>>,
 }
 
@@ -201,8 +204,15 @@ impl Throttle {
         Throttle {
             max_failures: max_failures.max(1),
             window: window.max(Duration::from_millis(1)),
+            max_clients: MAX_CLIENTS,
             clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How many clients with failures are tracked (at least 16).
+    pub(crate) fn with_max_clients(mut self, n: usize) -> Throttle {
+        self.max_clients = n.max(16);
+        self
     }
 
     fn expire(&self, f: &mut Failures, now: Instant) {
@@ -259,7 +269,7 @@ impl Throttle {
         if ok {
             return Outcome::Allowed;
         }
-        if !map.contains_key(&client) && map.len() >= MAX_CLIENTS {
+        if !map.contains_key(&client) && map.len() >= self.max_clients {
             self.make_room(&mut map, now);
         }
         let f = map.entry(client).or_default();
@@ -281,7 +291,7 @@ impl Throttle {
                 .back()
                 .is_some_and(|t| now.saturating_duration_since(*t) < window)
         });
-        if map.len() >= MAX_CLIENTS {
+        if map.len() >= self.max_clients {
             // A client not locked out goes before one that is (letting a locked-out client go
             // would give it its attempts back), the one whose last failure is the oldest first.
             let max = self.max_failures as usize;
@@ -510,5 +520,19 @@ mod tests {
         );
         assert_eq!(t.blocked(ip(1), now), None);
         assert_eq!(t.tracked(), MAX_CLIENTS);
+    }
+
+    #[test]
+    fn the_table_size_is_a_setting() {
+        let t = Throttle::new(5, Duration::from_secs(60)).with_max_clients(16);
+        let now = Instant::now();
+        for i in 0..1000u32 {
+            t.settle(
+                ClientKey::of(Some(IpAddr::from(i.to_be_bytes()))),
+                now,
+                false,
+            );
+        }
+        assert_eq!(t.tracked(), 16);
     }
 }

@@ -152,6 +152,7 @@ pub struct AdminRouter {
     metrics_path: Option<String>,
     max_failures: u32,
     window: Duration,
+    max_clients: usize,
     client_ip: Option<ClientIpFn>,
 }
 
@@ -187,6 +188,7 @@ impl AdminRouter {
             metrics_path: Some(DEFAULT_METRICS_PATH.to_owned()),
             max_failures: DEFAULT_MAX_FAILURES,
             window: DEFAULT_FAILURE_WINDOW,
+            max_clients: auth::MAX_CLIENTS,
             client_ip: None,
         }
     }
@@ -279,6 +281,23 @@ impl AdminRouter {
         self
     }
 
+    /// How many clients with failed attempts the throttle tracks (default 4096, at least 16;
+    /// about 200 bytes each). Past it, a new failing client takes the place of one that is not
+    /// locked out (see docs/admin.md, "Throttling").
+    ///
+    /// ```
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle())
+    ///     .token("0123456789abcdef0123")
+    ///     .throttle_clients(65_536);
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn throttle_clients(mut self, n: usize) -> AdminRouter {
+        self.max_clients = n;
+        self
+    }
+
     /// How to find the client's address, for throttling and for the security events. Default:
     /// axum's `ConnectInfo<SocketAddr>`, else a [`PeerAddr`](crate::http::PeerAddr) extension.
     /// Behind a reverse proxy, read the address the proxy reports — only from a proxy you trust.
@@ -356,7 +375,8 @@ impl AdminRouter {
         let state = Arc::new(AdminState {
             handle: self.handle,
             secrets,
-            throttle: auth::Throttle::new(self.max_failures, self.window),
+            throttle: auth::Throttle::new(self.max_failures, self.window)
+                .with_max_clients(self.max_clients),
             client_ip: self.client_ip,
         });
         let [errors_path, performance_path, security_path, level_path] = endpoints;

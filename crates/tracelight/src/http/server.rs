@@ -186,6 +186,22 @@ impl RequestLayer {
         self
     }
 
+    /// How many `request_id_rejected` security events a client gets written a minute (default
+    /// 10, at least 1); the rest are counted, and the count is written once its minute is over.
+    ///
+    /// ```
+    /// let layer = tracelight::http::RequestLayer::new().rejection_limit(100);
+    /// # let _ = layer;
+    /// ```
+    pub fn rejection_limit(self, per_minute: u32) -> RequestLayer {
+        self.with(|c| {
+            c.rejections = Arc::new(crate::bound::PerClient::new(
+                per_minute,
+                std::time::Duration::from_secs(60),
+            ));
+        })
+    }
+
     /// The request id header, read on requests and written on responses (default
     /// `x-request-id`).
     ///
