@@ -47,6 +47,20 @@ fn run(dispatch: &Dispatch, iters: u64) {
     });
 }
 
+/// tracing-subscriber's JSON formatter as both fmt cases run it: flattened, current span, no span
+/// list.
+fn fmt_json<W>(writer: W) -> impl tracing_subscriber::Layer<Registry>
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+}
+
 fn writer(c: &mut Criterion) {
     let mut g = c.benchmark_group("file");
     g.throughput(Throughput::Elements(1));
@@ -84,12 +98,7 @@ fn writer(c: &mut Criterion) {
             let (writer, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
                 .lossy(false)
                 .finish(file);
-            let layer = tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .with_writer(writer);
+            let layer = fmt_json(writer);
             let dispatch = Dispatch::new(Registry::default().with(layer));
             let start = Instant::now();
             run(&dispatch, iters);
@@ -108,12 +117,7 @@ fn writer(c: &mut Criterion) {
                     .rotation(Rotation::size(64 << 20).backups(2).compress(false)),
             )
             .expect("file writer");
-            let layer = tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .with_writer(writer);
+            let layer = fmt_json(writer);
             let dispatch = Dispatch::new(Registry::default().with(layer));
             let start = Instant::now();
             run(&dispatch, iters);

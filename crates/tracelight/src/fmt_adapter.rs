@@ -247,6 +247,13 @@ fn has_top_level_key(rest: &str, key: &str) -> bool {
     false
 }
 
+/// Whether a text line has ` key=` (a field of that name).
+fn has_text_key(body: &str, key: &str) -> bool {
+    body.match_indices(key).any(|(i, _)| {
+        i > 0 && body.as_bytes()[i - 1] == b' ' && body.as_bytes().get(i + key.len()) == Some(&b'=')
+    })
+}
+
 thread_local! {
     /// One line being put together, reused.
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
@@ -348,7 +355,7 @@ where
             } else {
                 writer.write_str(body)?;
                 for (key, json) in context.iter() {
-                    if body.contains(&format!(" {key}=")) {
+                    if has_text_key(body, key) {
                         continue;
                     }
                     let value = std::str::from_utf8(json).unwrap_or("null");
@@ -378,5 +385,13 @@ mod tests {
         assert!(!has_top_level_key(rest, "e"));
         assert!(!has_top_level_key(rest, "b\"d"));
         assert!(has_top_level_key(r#""request_id":"own"}"#, "request_id"));
+    }
+
+    #[test]
+    fn text_keys_are_whole_fields() {
+        let line = "2026-12-01T00:00:00Z  INFO t: m user_id=7 xrequest_id=1";
+        assert!(super::has_text_key(line, "user_id"));
+        assert!(!super::has_text_key(line, "request_id"));
+        assert!(!super::has_text_key(line, "tenant"));
     }
 }

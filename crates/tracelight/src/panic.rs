@@ -70,8 +70,8 @@ pub(crate) fn install(installed_by: Arc<Shared>) {
         if !own_thread {
             // Bounded: a panic must not hang on a stalled output.
             match &state {
-                Some(state) => _ = state.shared.flush_bounded(crate::exit::EXIT_FLUSH_BOUND),
-                None => _ = installed_by.flush_bounded(crate::exit::EXIT_FLUSH_BOUND),
+                Some(state) => _ = state.shared.flush_bounded(),
+                None => _ = installed_by.flush_bounded(),
             }
         }
         previous(info);

@@ -298,20 +298,18 @@ impl Shared {
     pub(crate) fn flush_at_exit(&self, bound: std::time::Duration) {
         // The lines already queued first (the fatal one among them); then, only if the writer
         // keeps up, the summaries, which do not wait for room (see `exit::exiting`).
-        if self.flush_bounded(bound) {
+        if self.flush_bounded() {
             self.emit_due_summaries(true);
             self.report_losses();
-            self.flush_bounded(bound);
+            self.flush_bounded();
         }
         crate::util::said(bound);
     }
 
-    /// Flushes what is queued, waiting at most `bound` for a writer that makes no progress (the
-    /// exit and the panic hook: neither may hang on a stalled output). Returns whether everything
-    /// queued before the call was written.
-    pub(crate) fn flush_bounded(&self, bound: std::time::Duration) -> bool {
-        // A queue waits as long as its destinations may block callers: its block timeout.
-        let _ = bound;
+    /// Flushes what is queued, waiting for a writer that makes no progress at most the block
+    /// timeout the queue was built with (the exit and the panic hook: neither may hang on a
+    /// stalled output). Returns whether everything queued before the call was written.
+    pub(crate) fn flush_bounded(&self) -> bool {
         let written = self
             .queue
             .as_ref()

@@ -146,3 +146,28 @@ fn spans_allocate_nothing() {
         .expect("op timed");
     assert_eq!(op.count, 10_101);
 }
+
+/// `FileWriter` as a `MakeWriter`: writing a line through it (what `fmt` does for each event)
+/// allocates nothing per line; the queue's buffer only grows, now and then, to the size the
+/// writer thread's lag asks for (at most the queue's capacity).
+#[test]
+fn file_writer_lines_allocate_nothing_per_line() {
+    use std::io::Write as _;
+    use tracing_subscriber::fmt::MakeWriter as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, guard) = tracelight::sink::FileWriter::new(tracelight::sink::FileOptions::new(
+        dir.path().join("a.log"),
+    ))
+    .unwrap();
+    let line = || {
+        let mut w = writer.make_writer();
+        w.write_all(b"{\"message\":\"order_created\",\"order_id\":\"abc-456\"}\n")
+            .unwrap();
+    };
+    for _ in 0..10_000 {
+        line();
+    }
+    guard.flush();
+    let n = count(line);
+    assert!(n <= 10, "{n} allocations for 10,000 lines");
+}
