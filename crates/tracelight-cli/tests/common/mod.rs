@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 pub const T0: i64 = 1_770_762_600_000_000;
 
 pub fn ts(micros: i64) -> String {
-    tracelight_cli::time::format_micros(micros)
+    tracelight_cli::format_timestamp(micros)
 }
 
 /// One line: `timestamp`, `level`, then `fields` in the order given.
@@ -43,8 +43,10 @@ pub struct Tree {
     pub files: Vec<LogFile>,
     /// Request ids, one per request, in order.
     pub requests: Vec<String>,
-    /// Number of malformed lines written.
+    /// Number of malformed lines written: lines that are not `{…}` (plain text, a cut line).
     pub malformed: usize,
+    /// Lines of the form `{…}` that are not valid JSON inside (invalid UTF-8).
+    pub invalid: usize,
 }
 
 impl Tree {
@@ -111,6 +113,7 @@ pub fn generate(requests: usize) -> Tree {
     let mut errors: Vec<Vec<u8>> = Vec::new();
     let mut ids = Vec::new();
     let mut malformed = 0;
+    let mut invalid = 0;
     for r in 0..requests {
         let id = format!("0193f2a4-7c1e-7cc2-9a3b-{r:012x}");
         ids.push(id.clone());
@@ -229,12 +232,12 @@ pub fn generate(requests: usize) -> Tree {
     let mut bad = line(T0, "INFO", &[("message", json!("x"))]).into_bytes();
     bad.splice(30..30, [0xff, 0xfe]); // invalid UTF-8 inside the timestamp string
     billing.insert(mid, bad);
-    malformed += 1;
+    invalid += 1;
     let mut bad = line(T0 + 3, "INFO", &[("message", json!("caf"))]).into_bytes();
     let at = bad.len() - 3;
     bad.splice(at..at, [0xc3]); // invalid UTF-8 inside a string value
     access.insert(access.len() / 2, bad);
-    malformed += 1;
+    invalid += 1;
 
     let cut = |v: &mut Vec<Vec<u8>>, parts: usize| -> Vec<Vec<Vec<u8>>> {
         let n = v.len().div_ceil(parts);
@@ -294,5 +297,6 @@ pub fn generate(requests: usize) -> Tree {
         files,
         requests: ids,
         malformed,
+        invalid,
     }
 }

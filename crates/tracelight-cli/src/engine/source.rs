@@ -4,24 +4,22 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-
 /// One input file.
 #[derive(Debug, Clone)]
-pub struct Source {
+pub(crate) struct Source {
     /// Where it is.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Size on disk when it was listed (compressed size for `.gz`).
-    pub size: u64,
+    pub(crate) size: u64,
     /// Is it gzip-compressed (by its magic bytes)?
-    pub gz: bool,
+    pub(crate) gz: bool,
     /// Read only this many bytes (a snapshot for `tail`); `None` reads to the end.
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
 }
 
 /// How a file name relates to rotation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Generation {
+pub(crate) enum Generation {
     /// A dated archive: `app.log.2026-12-01T08-30-00-123456` (rotated by size at that time),
     /// `app.log.2026-11-21` (a period), `app.log.2026-11-21.2` (the third file of that period);
     /// sorted by the date text, then the counter.
@@ -33,7 +31,7 @@ pub enum Generation {
 }
 
 /// Splits a file name into its base (e.g. `app.log`) and its rotation generation.
-pub fn rotation_of(name: &str) -> (String, Generation) {
+pub(crate) fn rotation_of(name: &str) -> (String, Generation) {
     let name = name.strip_suffix(".gz").unwrap_or(name);
     // `<base>.<date>.<k>`: a further file of one period.
     if let Some((rest, k)) = name.rsplit_once('.') {
@@ -69,7 +67,7 @@ fn is_date(s: &str) -> bool {
 }
 
 /// Is this the name of a rotated (not live) file?
-pub fn is_rotated(path: &Path) -> bool {
+pub(crate) fn is_rotated(path: &Path) -> bool {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
@@ -123,11 +121,18 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<String>) {
 /// Lists the log files under `paths` (files as given, directories recursively), ordered so that,
 /// within one directory and base name, older rotations come before newer ones.
 ///
-/// A path that does not exist is an error; unreadable directories are reported in `warnings`.
-pub fn discover(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<Source>> {
+/// A path that does not exist, and an unreadable directory, are reported in `warnings`; the
+/// rest is listed.
+pub(crate) fn discover(paths: &[PathBuf], warnings: &mut Vec<String>) -> Vec<Source> {
     let mut files = Vec::new();
     for p in paths {
-        let meta = fs::metadata(p).with_context(|| format!("{}", p.display()))?;
+        let meta = match fs::metadata(p) {
+            Ok(m) => m,
+            Err(e) => {
+                warnings.push(format!("{}: {e}", p.display()));
+                continue;
+            }
+        };
         if meta.is_dir() {
             walk(p, &mut files, warnings);
         } else {
@@ -155,23 +160,26 @@ pub fn discover(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<Sou
             Err(e) => warnings.push(format!("{}: {e}", path.display())),
         }
     }
-    Ok(out)
+    out
 }
 
-/// The paths to search: those given, else `$LOG_DIR`, else the current directory.
-pub fn default_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// The paths to search: those given, else `$LOG_DIR`, else the current directory; with words
+/// saying where that was, for a message when nothing is found.
+pub(crate) fn default_paths(given: &[PathBuf]) -> (Vec<PathBuf>, String) {
     if !given.is_empty() {
-        return Ok(given.to_vec());
+        let list: Vec<String> = given.iter().map(|p| p.display().to_string()).collect();
+        return (given.to_vec(), format!("under {}", list.join(", ")));
     }
     match std::env::var_os("LOG_DIR") {
         Some(d) if !d.is_empty() => {
             let p = PathBuf::from(d);
-            if !p.exists() {
-                bail!("LOG_DIR={} does not exist", p.display());
-            }
-            Ok(vec![p])
+            let how = format!("under LOG_DIR={}", p.display());
+            (vec![p], how)
         }
-        _ => Ok(vec![PathBuf::from(".")]),
+        _ => (
+            vec![PathBuf::from(".")],
+            "in the current directory (no paths were given and LOG_DIR is not set)".to_owned(),
+        ),
     }
 }
 

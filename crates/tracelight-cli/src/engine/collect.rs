@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 
 use serde_json::Value;
 
-use crate::scan::{Collector, ItemResult};
+use crate::engine::scan::{Collector, ItemResult};
 
 /// One stored line: its time and where its bytes are in the buffer.
 #[derive(Debug, Clone, Copy)]
@@ -17,7 +17,7 @@ struct Entry {
 
 /// Matching lines of one work item, in file order.
 #[derive(Debug, Default)]
-pub struct MatchBuf {
+pub(crate) struct MatchBuf {
     data: Vec<u8>,
     entries: Vec<Entry>,
     last_ts: i64,
@@ -66,19 +66,19 @@ impl MatchBuf {
     }
 
     /// Number of lines held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Holds no line?
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }
 
 /// Keeps every matching line.
 #[derive(Debug, Default)]
-pub struct Lines;
+pub(crate) struct Lines;
 
 impl Collector for Lines {
     type Part = MatchBuf;
@@ -95,7 +95,7 @@ impl Collector for Lines {
 
 /// Keeps the last `n` matching lines of each work item (enough for the last `n` overall).
 #[derive(Debug)]
-pub struct LastLines(pub usize);
+pub(crate) struct LastLines(pub(crate) usize);
 
 impl Collector for LastLines {
     type Part = MatchBuf;
@@ -115,7 +115,7 @@ impl Collector for LastLines {
 
 /// Counts matching lines.
 #[derive(Debug, Default)]
-pub struct Count;
+pub(crate) struct Count;
 
 impl Collector for Count {
     type Part = u64;
@@ -154,7 +154,7 @@ fn file_lines(bufs: Vec<MatchBuf>) -> FileLines {
 /// Merges the lines of all files into one time-ordered sequence (k-way merge over files, each
 /// sorted first if it was not in order), calling `emit` for each. Ties go to the earlier file in
 /// listing order (older rotations first). Stops at the first error `emit` returns.
-pub fn merge<E>(
+pub(crate) fn merge<E>(
     results: Vec<ItemResult<MatchBuf>>,
     mut emit: impl FnMut(i64, &[u8]) -> Result<(), E>,
 ) -> Result<(), E> {
@@ -200,7 +200,7 @@ pub fn merge<E>(
 }
 
 /// Collects merged lines into owned `(time, line)` pairs.
-pub fn merge_to_vec(results: Vec<ItemResult<MatchBuf>>) -> Vec<(i64, Vec<u8>)> {
+pub(crate) fn merge_to_vec(results: Vec<ItemResult<MatchBuf>>) -> Vec<(i64, Vec<u8>)> {
     let mut out = Vec::new();
     let _ = merge::<()>(results, |ts, line| {
         out.push((ts, line.to_vec()));

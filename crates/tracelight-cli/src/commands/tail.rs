@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use memchr::memrchr;
 
+use super::{build_filters, prepare, INPUT_FAILED};
 use crate::cli::TailArgs;
-use crate::collect::{self, LastLines, Lines};
-use crate::commands::{build_filters, prepare};
-use crate::filter::Plan;
-use crate::output::{self, human_line, Style};
-use crate::scan::{self, Report};
-use crate::source::{self, Source};
+use crate::engine::collect::{self, LastLines, Lines};
+use crate::engine::filter::Plan;
+use crate::engine::scan::{self, Report};
+use crate::engine::source::{self, Source};
+use crate::printer::{LinePrinter, Style};
 use crate::Outcome;
 
 /// Where the last complete line of a file ends (just past its newline), reading backwards.
@@ -103,12 +103,15 @@ fn live_sources(paths: &[PathBuf], all: Vec<Source>) -> Vec<Source> {
 }
 
 /// Runs `tail`.
-pub fn tail(a: TailArgs) -> Result<Outcome> {
+pub(crate) fn tail(a: TailArgs) -> Result<Outcome> {
     let filters = build_filters(&a.filters, a.level.as_deref())?;
-    let given = source::default_paths(&a.paths)?;
-    let (all, mut opts, warnings) = prepare(&given, &a.output)?;
+    let Some(p) = prepare(&a.paths, &a.output) else {
+        return Ok(Outcome::NothingToRead);
+    };
+    let given = p.paths;
+    let mut opts = p.opts;
     opts.progress = false;
-    let mut sources = live_sources(&given, all);
+    let mut sources = live_sources(&given, p.sources);
     // Snapshot: read up to the last complete line; following starts there.
     for s in &mut sources {
         if !s.gz {
@@ -118,25 +121,16 @@ pub fn tail(a: TailArgs) -> Result<Outcome> {
     }
     let plan = Plan::new(filters);
     let results = scan::scan(&sources, &plan, &LastLines(a.lines), &opts);
-    let mut report = Report::of(&sources, &results);
-    report.errors.splice(0..0, warnings);
+    let report = Report::of(&sources, &results);
+    if !report.errors.is_empty() {
+        INPUT_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let lines = collect::merge_to_vec(results);
     let skip = lines.len().saturating_sub(a.lines);
-    let style = Style::new(output::use_color(a.output.color));
+    let mut printer = LinePrinter::new(Style::of(&a.output), a.json);
     let mut out = BufWriter::new(io::stdout().lock());
-    let mut text = String::new();
-    let mut print = |out: &mut BufWriter<io::StdoutLock<'_>>, line: &[u8]| -> io::Result<()> {
-        if a.json {
-            out.write_all(line)?;
-        } else {
-            text.clear();
-            human_line(&mut text, style, line);
-            out.write_all(text.as_bytes())?;
-        }
-        out.write_all(b"\n")
-    };
     for (_, line) in &lines[skip..] {
-        print(&mut out, line)?;
+        printer.print(&mut out, line)?;
     }
     out.flush()?;
     if !a.follow {
@@ -170,17 +164,16 @@ pub fn tail(a: TailArgs) -> Result<Outcome> {
         if !dirs.is_empty() && last_rescan.elapsed() >= Duration::from_secs(1) {
             last_rescan = Instant::now();
             let mut w = Vec::new();
-            if let Ok(found) = source::discover(&dirs, &mut w) {
-                for s in live_sources(&[], found) {
-                    if known.insert(s.path.clone()) {
-                        followed.push(Followed {
-                            path: s.path,
-                            file: None,
-                            ino: (0, 0),
-                            offset: 0,
-                            pending: Vec::new(),
-                        });
-                    }
+            let found = source::discover(&dirs, &mut w);
+            for s in live_sources(&[], found) {
+                if known.insert(s.path.clone()) {
+                    followed.push(Followed {
+                        path: s.path,
+                        file: None,
+                        ino: (0, 0),
+                        offset: 0,
+                        pending: Vec::new(),
+                    });
                 }
             }
         }
@@ -210,15 +203,9 @@ pub fn tail(a: TailArgs) -> Result<Outcome> {
             let _ = f.read_new(&mut chunk);
             blocks.push(f.take_lines(false));
             for b in blocks.iter().filter(|b| !b.is_empty()) {
-                let (part, bad) = scan::scan_bytes(b, &plan, &Lines);
-                malformed += bad;
-                let results = vec![scan::ItemResult {
-                    source: 0,
-                    part,
-                    malformed: bad,
-                    error: None,
-                }];
-                batch.extend(collect::merge_to_vec(results));
+                let r = scan::scan_bytes(b, &plan, &Lines);
+                malformed += r.malformed + r.invalid;
+                batch.extend(collect::merge_to_vec(vec![r]));
             }
         }
         if malformed > 0 {
@@ -229,7 +216,7 @@ pub fn tail(a: TailArgs) -> Result<Outcome> {
         }
         batch.sort_by_key(|(ts, _)| *ts);
         for (_, line) in &batch {
-            print(&mut out, line)?;
+            printer.print(&mut out, line)?;
         }
         out.flush()?;
     }

@@ -14,7 +14,7 @@ use memchr::memmem;
 use regex::Regex;
 use serde_json::Value;
 
-use crate::time;
+use crate::engine::time;
 
 /// A log level, ordered from the most verbose to the most severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,7 +32,8 @@ pub enum Level {
 }
 
 /// The levels `--level` accepts, for error messages.
-pub const ACCEPTED_LEVELS: &str = "trace, debug, info, warn, error";
+pub(crate) const ACCEPTED_LEVELS: &str =
+    "trace, debug, info, warn (or warning), error (or err, fatal, critical, crit)";
 
 impl Level {
     /// Reads a level as written in a log line or on the command line (case-insensitive; also
@@ -91,15 +92,15 @@ impl Level {
 #[derive(Debug, Clone)]
 pub struct QueryError {
     /// Which option the mistake is in, e.g. `--where`.
-    pub option: String,
+    pub(crate) option: String,
     /// What is wrong.
-    pub message: String,
+    pub(crate) message: String,
     /// The text the user gave.
-    pub input: String,
+    pub(crate) input: String,
     /// Byte range in `input` to underline, if any.
-    pub span: Option<(usize, usize)>,
+    pub(crate) span: Option<(usize, usize)>,
     /// What would have been accepted.
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 impl QueryError {
@@ -150,7 +151,7 @@ impl std::error::Error for QueryError {}
 
 /// A comparison operator of a `--where` expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     /// `=` (also `==`)
     Eq,
     /// `!=`
@@ -175,18 +176,16 @@ const OPERATORS_HINT: &str =
 /// One `--where` condition (also used for `--request-id` and `--service`).
 #[derive(Debug, Clone)]
 pub struct WhereExpr {
-    /// The field as written, e.g. `span.name`.
-    pub field: String,
     /// The field split at dots.
-    pub path: Vec<String>,
+    pub(crate) path: Vec<String>,
     /// The operator.
-    pub op: Op,
+    pub(crate) op: Op,
     /// The value as text (quotes removed).
-    pub text: String,
+    pub(crate) text: String,
     /// The value as a number, when it was written unquoted and is one.
-    pub num: Option<f64>,
+    pub(crate) num: Option<f64>,
     /// The value as an integer, when it was written unquoted and is one.
-    pub int: Option<i64>,
+    pub(crate) int: Option<i64>,
     regex: Option<Regex>,
 }
 
@@ -306,7 +305,6 @@ impl WhereExpr {
             None
         };
         Ok(WhereExpr {
-            field: field.to_owned(),
             path: field.split('.').map(str::to_owned).collect(),
             op,
             text,
@@ -319,7 +317,6 @@ impl WhereExpr {
     /// `field = "value"`, comparing as a string (used by `--request-id` and `--service`).
     pub fn string_eq(field: &str, value: &str) -> WhereExpr {
         WhereExpr {
-            field: field.to_owned(),
             path: vec![field.to_owned()],
             op: Op::Eq,
             text: value.to_owned(),
@@ -330,7 +327,7 @@ impl WhereExpr {
     }
 
     /// Does the field's value (`None` when the line has no such field) satisfy the condition?
-    pub fn matches_value(&self, v: Option<&Value>) -> bool {
+    pub(crate) fn matches_value(&self, v: Option<&Value>) -> bool {
         match self.op {
             Op::Exists => v.is_some(),
             Op::Ne => !v.is_some_and(|v| self.equals(v)),
@@ -432,7 +429,7 @@ fn unquote(s: &str) -> (String, bool) {
 /// and `` ` `` are escaped by HTML-safe writers; anything outside ASCII may be written as
 /// `\uXXXX`. Only the rest can be searched for as raw bytes.
 #[inline]
-pub fn is_safe_char(c: char) -> bool {
+pub(crate) fn is_safe_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
@@ -469,7 +466,7 @@ fn all_safe(s: &str) -> bool {
 
 /// The longest run of [`is_safe_char`] characters in `s`: a substring of the raw bytes of any
 /// JSON string whose value is `s`, however it was escaped.
-pub fn longest_safe_run(s: &str) -> &str {
+pub(crate) fn longest_safe_run(s: &str) -> &str {
     let mut best = "";
     for part in s.split(|c: char| !is_safe_char(c)) {
         if part.len() > best.len() {
@@ -482,7 +479,7 @@ pub fn longest_safe_run(s: &str) -> &str {
 /// Looks a dotted path up in a line: `a.b.c` is the key `a.b.c` at the root if there is one,
 /// else `a` then `b.c` inside it, and so on (so `fields.name` finds both a root key
 /// `"fields.name"` and a nested `"fields":{"name":…}`).
-pub fn lookup<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+pub(crate) fn lookup<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     let obj = v.as_object()?;
     if let [only] = path {
         return obj.get(only.as_str());
@@ -503,7 +500,7 @@ pub fn lookup<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
 
 /// What a fast check concluded from the raw bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// The line matches this filter.
     Accept,
     /// The line cannot match.
@@ -540,7 +537,7 @@ const LEVEL_START: usize = tracelight_schema::layout::LEVEL_START;
 /// Such a line comes from tracelight's compact writer, which puts no whitespace between tokens and
 /// never repeats a key; the fast checks rely on that and answer `Unknown` for any other line.
 #[inline]
-pub fn is_canonical(line: &[u8]) -> bool {
+pub(crate) fn is_canonical(line: &[u8]) -> bool {
     line.len() > LEVEL_START
         && line.starts_with(tracelight_schema::layout::LINE_START.as_bytes())
         && &line[TS_END..LEVEL_START] == tracelight_schema::layout::LEVEL_PREFIX.as_bytes()
@@ -548,7 +545,7 @@ pub fn is_canonical(line: &[u8]) -> bool {
 
 /// The timestamp of a canonical line, without parsing the JSON.
 #[inline]
-pub fn fast_timestamp(line: &[u8]) -> Option<i64> {
+pub(crate) fn fast_timestamp(line: &[u8]) -> Option<i64> {
     if line.len() > LEVEL_START
         && line.starts_with(tracelight_schema::layout::LINE_START.as_bytes())
         && line[TS_END] == b'"'
@@ -560,7 +557,7 @@ pub fn fast_timestamp(line: &[u8]) -> Option<i64> {
 }
 
 /// The timestamp of a parsed line.
-pub fn value_timestamp(v: &Value) -> Option<i64> {
+pub(crate) fn value_timestamp(v: &Value) -> Option<i64> {
     match v.get("timestamp")? {
         Value::String(s) => time::parse_rfc3339(s),
         Value::Number(n) => {
@@ -577,7 +574,7 @@ pub fn value_timestamp(v: &Value) -> Option<i64> {
 }
 
 /// The level of a parsed line.
-pub fn value_level(v: &Value) -> Option<Level> {
+pub(crate) fn value_level(v: &Value) -> Option<Level> {
     v.get("level")
         .and_then(Value::as_str)
         .and_then(Level::parse)
@@ -641,9 +638,9 @@ fn raw_scalar(line: &[u8], at: usize) -> Option<&[u8]> {
 
 /// A filter ready to run: the filter plus what the fast path needs.
 #[derive(Debug)]
-pub struct Compiled {
+pub(crate) struct Compiled {
     /// The filter.
-    pub filter: Filter,
+    pub(crate) filter: Filter,
     /// The compact `"key":` form of a single-segment where field, for fast checks.
     key_finder: Option<memmem::Finder<'static>>,
 }
@@ -651,7 +648,7 @@ pub struct Compiled {
 impl Compiled {
     /// Decides the filter from the raw bytes of a canonical line.
     #[inline]
-    pub fn fast(&self, line: &[u8]) -> Decision {
+    pub(crate) fn fast(&self, line: &[u8]) -> Decision {
         match &self.filter {
             Filter::MinLevel(min) => match Level::from_raw(&line[LEVEL_START..]) {
                 Some(l) if l >= *min => Decision::Accept,
@@ -705,7 +702,7 @@ impl Compiled {
     }
 
     /// Decides the filter on a parsed line.
-    pub fn matches(&self, v: &Value) -> bool {
+    pub(crate) fn matches(&self, v: &Value) -> bool {
         match &self.filter {
             Filter::MinLevel(min) => value_level(v).is_some_and(|l| l >= *min),
             Filter::Time { since, until } => value_timestamp(v)
@@ -717,20 +714,20 @@ impl Compiled {
 
 /// A compiled query.
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The filters (all must hold).
-    pub filters: Vec<Compiled>,
+    pub(crate) filters: Vec<Compiled>,
     /// The most selective needle, searched across whole blocks.
-    pub primary: Option<memmem::Finder<'static>>,
+    pub(crate) primary: Option<memmem::Finder<'static>>,
     /// Other needles, checked per candidate line.
-    pub others: Vec<memmem::Finder<'static>>,
+    pub(crate) others: Vec<memmem::Finder<'static>>,
     /// Disable needles and fast checks: parse and decide every line (the reference behaviour).
-    pub parse_everything: bool,
+    pub(crate) parse_everything: bool,
 }
 
 impl Plan {
     /// Compiles filters into a plan.
-    pub fn new(filters: Vec<Filter>) -> Plan {
+    pub(crate) fn new(filters: Vec<Filter>) -> Plan {
         let mut needles: Vec<Vec<u8>> = Vec::new();
         let mut compiled = Vec::new();
         for filter in filters {
@@ -767,17 +764,12 @@ impl Plan {
     }
 
     /// A plan that parses and decides every line: the reference the fast path must agree with.
-    pub fn reference(filters: Vec<Filter>) -> Plan {
+    pub(crate) fn reference(filters: Vec<Filter>) -> Plan {
         let mut p = Plan::new(filters);
         p.primary = None;
         p.others.clear();
         p.parse_everything = true;
         p
-    }
-
-    /// Does the plan have no filters at all?
-    pub fn is_empty(&self) -> bool {
-        self.filters.is_empty()
     }
 }
 

@@ -9,10 +9,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Microseconds in one second.
-pub const MICROS_PER_SEC: i64 = 1_000_000;
+pub(crate) const MICROS_PER_SEC: i64 = 1_000_000;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -23,7 +23,7 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// The date `(year, month, day)` of a count of days since 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
     let doe = z - era * 146_097;
@@ -53,7 +53,7 @@ fn digits(b: &[u8]) -> Option<u32> {
 ///
 /// Returns `None` for anything else; callers then fall back to [`parse_rfc3339`].
 #[inline]
-pub fn parse_fixed(b: &[u8]) -> Option<i64> {
+pub(crate) fn parse_fixed(b: &[u8]) -> Option<i64> {
     if b.len() != tracelight_schema::layout::TIMESTAMP_LEN
         || tracelight_schema::layout::TIMESTAMP_SEPARATORS
             .iter()
@@ -81,7 +81,7 @@ pub fn parse_fixed(b: &[u8]) -> Option<i64> {
 /// A time without an offset is taken as UTC (tracelight writes UTC). Offsets `Z`, `+HH:MM`,
 /// `-HH:MM` and `+HHMM` are accepted; the fraction may have any number of digits (kept to
 /// microseconds).
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.trim().as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -153,7 +153,15 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs * MICROS_PER_SEC + micros)
 }
 
-/// Formats microseconds since the epoch the way tracelight writes timestamps.
+/// Formats microseconds since the Unix epoch the way tracelight writes timestamps (RFC 3339,
+/// UTC, six decimals: 27 characters), e.g. a [`Match::timestamp`](crate::Match::timestamp).
+///
+/// ```
+/// assert_eq!(
+///     tracelight_cli::format_timestamp(1_770_762_600_000_001),
+///     "2026-02-10T22:30:00.000001Z"
+/// );
+/// ```
 pub fn format_micros(t: i64) -> String {
     let secs = t.div_euclid(MICROS_PER_SEC);
     let micros = t.rem_euclid(MICROS_PER_SEC);
@@ -169,7 +177,7 @@ pub fn format_micros(t: i64) -> String {
 }
 
 /// The current time in microseconds since the epoch.
-pub fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
@@ -177,7 +185,7 @@ pub fn now_micros() -> i64 {
 }
 
 /// Parses a duration such as `30s`, `15m`, `1h`, `2d`, `1w`, `250ms` or `1.5h` into microseconds.
-pub fn parse_duration(s: &str) -> Option<i64> {
+pub(crate) fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
     let (num, unit) = s.split_at(split);
@@ -202,7 +210,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 
 /// Parses a `--since`/`--until` value: a relative time before `now` (`30s`, `15m`, `1h`, `2d`),
 /// `now`, or an absolute time (RFC 3339 or `YYYY-MM-DD HH:MM:SS`, UTC when no offset is given).
-pub fn parse_time_arg(s: &str, now: i64) -> Option<i64> {
+pub(crate) fn parse_time_arg(s: &str, now: i64) -> Option<i64> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("now") {
         return Some(now);

@@ -1,0 +1,203 @@
+//! `tracelight errors`: ERROR lines grouped by fingerprint.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+use tracelight_schema::key;
+
+use super::timeline::line_hash;
+use super::{build_filters, prepare, report};
+use crate::cli::ErrorsArgs;
+use crate::engine::filter::{Filter, Level, Plan};
+use crate::engine::scan::{self, Collector};
+use crate::engine::time;
+use crate::printer::{human_line, push_message, Output, Style};
+use crate::Outcome;
+
+/// One group of `errors`.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorGroup {
+    /// The `error_fingerprint`, when the lines have one.
+    pub(crate) fingerprint: Option<String>,
+    /// The message of the latest line.
+    pub(crate) message: String,
+    /// The target of the latest line.
+    pub(crate) target: String,
+    /// How many lines.
+    pub(crate) count: u64,
+    /// Time of the first line.
+    pub(crate) first: i64,
+    /// Time of the last line.
+    pub(crate) last: i64,
+    /// Services the lines came from.
+    pub(crate) services: BTreeSet<String>,
+    /// The latest line, unchanged.
+    pub(crate) sample: Vec<u8>,
+    /// Hashes of the lines counted, so that a line written to two streams (e.g. `app.log` and
+    /// `errors.log`) counts once.
+    pub(crate) seen: HashSet<u64>,
+}
+
+impl ErrorGroup {
+    fn merge(&mut self, o: ErrorGroup) {
+        self.seen.extend(o.seen);
+        self.count = self.seen.len() as u64;
+        self.first = self.first.min(o.first);
+        if o.last >= self.last {
+            self.last = o.last;
+            self.sample = o.sample;
+            self.message = o.message;
+            self.target = o.target;
+        }
+        self.services.extend(o.services);
+    }
+}
+
+/// Groups ERROR lines by fingerprint (or message and target).
+#[derive(Debug)]
+pub(crate) struct ErrorGroups;
+
+impl Collector for ErrorGroups {
+    type Part = HashMap<String, ErrorGroup>;
+    fn wants_value(&self) -> bool {
+        true
+    }
+    fn new_part(&self) -> Self::Part {
+        HashMap::new()
+    }
+    fn accept(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8], v: Option<&Value>) {
+        let Some(v) = v else { return };
+        let s = |k: &str| match v.get(k) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        let fingerprint = v
+            .get(key::ERROR_FINGERPRINT)
+            .filter(|f| !f.is_null())
+            .map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_owned));
+        let message = s(key::MESSAGE);
+        let target = s(key::TARGET);
+        let key = match &fingerprint {
+            Some(f) => format!("f:{f}"),
+            None => format!("m:{message}\u{1f}{target}"),
+        };
+        let ts = ts.unwrap_or(0);
+        let mut services = BTreeSet::new();
+        if let Some(svc) = v.get(key::SERVICE).and_then(Value::as_str) {
+            services.insert(svc.to_owned());
+        }
+        let h = line_hash(line);
+        if part.get(&key).is_some_and(|g| g.seen.contains(&h)) {
+            return;
+        }
+        let g = ErrorGroup {
+            seen: HashSet::from([h]),
+            fingerprint,
+            message,
+            target,
+            count: 1,
+            first: ts,
+            last: ts,
+            services,
+            sample: line.to_vec(),
+        };
+        match part.get_mut(&key) {
+            Some(existing) => existing.merge(g),
+            None => {
+                part.insert(key, g);
+            }
+        }
+    }
+}
+
+pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
+    let mut filters = build_filters(&a.filters, None)?;
+    filters.insert(0, Filter::MinLevel(Level::Error));
+    let Some(p) = prepare(&a.paths, &a.output) else {
+        return Ok(Outcome::NothingToRead);
+    };
+    let plan = Plan::new(filters);
+    let results = scan::scan(&p.sources, &plan, &ErrorGroups, &p.opts);
+    report(&p.sources, &results);
+    let mut all: HashMap<String, ErrorGroup> = HashMap::new();
+    for r in results {
+        for (k, g) in r.part {
+            match all.get_mut(&k) {
+                Some(e) => e.merge(g),
+                None => {
+                    all.insert(k, g);
+                }
+            }
+        }
+    }
+    let mut groups: Vec<ErrorGroup> = all.into_values().collect();
+    groups.sort_by(|x, y| y.count.cmp(&x.count).then(y.last.cmp(&x.last)));
+    let total_groups = groups.len();
+    if let Some(n) = a.top {
+        groups.truncate(n);
+    }
+    let mut out = Output::open(&a.output);
+    if a.json {
+        for g in &groups {
+            let sample: Value = serde_json::from_slice(&g.sample).unwrap_or(Value::Null);
+            let obj = json!({
+                "count": g.count,
+                "fingerprint": g.fingerprint,
+                "message": g.message,
+                "target": g.target,
+                "first_seen": time::format_micros(g.first),
+                "last_seen": time::format_micros(g.last),
+                "services": g.services,
+                "sample": sample,
+            });
+            serde_json::to_writer(&mut out, &obj)?;
+            out.write_all(b"\n")?;
+        }
+        out.finish()?;
+        return Ok(Outcome::Found);
+    }
+    let style = Style::of(&a.output);
+    if groups.is_empty() {
+        writeln!(out, "no ERROR lines")?;
+    }
+    let total: u64 = groups.iter().map(|g| g.count).sum();
+    let mut text = String::new();
+    for g in &groups {
+        text.clear();
+        style.red(&mut text, &format!("{:>8}×", g.count));
+        text.push_str("  ");
+        push_message(&mut text, style, &Value::from(g.message.as_str()));
+        if !g.target.is_empty() {
+            text.push_str("  ");
+            style.dim(&mut text, &format!("({})", g.target));
+        }
+        text.push_str(&format!(
+            "\n          fingerprint {}  services {}\n          first {}  last {}\n          sample ",
+            g.fingerprint.as_deref().unwrap_or("-"),
+            g.services.iter().cloned().collect::<Vec<_>>().join(","),
+            time::format_micros(g.first),
+            time::format_micros(g.last),
+        ));
+        human_line(&mut text, style, &g.sample);
+        writeln!(out, "{text}")?;
+    }
+    if !groups.is_empty() {
+        writeln!(
+            out,
+            "{total} ERROR line{} in {} group{}{}",
+            if total == 1 { "" } else { "s" },
+            groups.len(),
+            if groups.len() == 1 { "" } else { "s" },
+            if total_groups > groups.len() {
+                format!(" (of {total_groups})")
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    out.finish()?;
+    Ok(Outcome::Found)
+}

@@ -1,0 +1,879 @@
+//! The scanner: reads files in parallel, finds candidate lines, decides them, hands matches on.
+//!
+//! Plain files are cut into chunks read with positioned reads (`pread`) by a small pool of worker
+//! threads, one per core; each chunk owns the lines that *start* inside it and reads past its end
+//! to finish its last line. A `.gz` file is one work item: a decoder thread inflates it into blocks
+//! while the worker searches the previous block.
+//!
+//! Inside a block, when the query has a needle (a request id, a field name, a value), the block is
+//! searched with `memchr::memmem` and only the lines around the hits are looked at; otherwise every
+//! line is visited (split with `memchr`) and decided from its fixed-position prefix when it can
+//! be. A line is only parsed when a fast check cannot decide it or when it matched.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use memchr::{memchr, memrchr};
+use serde::de::IgnoredAny;
+use serde_json::Value;
+
+use crate::engine::filter::{fast_timestamp, is_canonical, value_timestamp, Decision, Plan};
+use crate::engine::source::Source;
+
+/// What to do with the lines that match.
+pub(crate) trait Collector: Sync {
+    /// Per-work-item state; parts are combined by the caller in file order.
+    type Part: Send;
+    /// Does [`Collector::accept`] need the parsed line?
+    fn wants_value(&self) -> bool;
+    /// A fresh part.
+    fn new_part(&self) -> Self::Part;
+    /// Takes one matching line: its timestamp (when it has a readable one), its raw bytes, and the
+    /// parsed line when [`Collector::wants_value`] is true.
+    fn accept(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8], value: Option<&Value>);
+    /// Takes a matching line that was decided without a parse and has not been validated yet.
+    /// Returns `false` when the line is not valid JSON (it is then counted as invalid).
+    ///
+    /// The default validates the line and hands it to [`Collector::accept`]; a collector that
+    /// parses lines itself can do both in one pass.
+    fn accept_unparsed(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8]) -> bool {
+        let valid = std::str::from_utf8(line)
+            .ok()
+            .is_some_and(|s| serde_json::from_str::<IgnoredAny>(s).is_ok());
+        if valid {
+            self.accept(part, ts, line, None);
+        }
+        valid
+    }
+}
+
+/// The outcome of one work item.
+#[derive(Debug)]
+pub(crate) struct ItemResult<P> {
+    /// Index of the source file.
+    pub(crate) source: usize,
+    /// What the collector gathered.
+    pub(crate) part: P,
+    /// Lines that are not a JSON object by their shape ([`Shape::Malformed`]): every line of
+    /// the item is counted, whatever the query.
+    pub(crate) malformed: u64,
+    /// Candidate lines with the shape of an object that did not parse.
+    pub(crate) invalid: u64,
+    /// An I/O or decompression error that cut the item short.
+    pub(crate) error: Option<String>,
+}
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanOptions {
+    /// Worker threads.
+    pub(crate) threads: usize,
+    /// Bytes per chunk of a plain file.
+    pub(crate) chunk_size: usize,
+    /// Show a progress bar on stderr.
+    pub(crate) progress: bool,
+    /// Map plain files into memory (else read them into page-aligned buffers).
+    pub(crate) mmap: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            chunk_size: 4 << 20,
+            progress: false,
+            mmap: true,
+        }
+    }
+}
+
+/// Bytes of a block searched at a time (then counted), so that both passes find it in the cache.
+const PIECE: usize = 128 << 10;
+
+/// Decides lines against a plan and feeds matches to a collector.
+struct LineSink<'a, C: Collector> {
+    plan: &'a Plan,
+    coll: &'a C,
+    part: C::Part,
+    malformed: u64,
+    invalid: u64,
+}
+
+impl<C: Collector> LineSink<'_, C> {
+    /// Visits every line of `data` (complete lines; the last one may lack its newline).
+    fn block(&mut self, data: &[u8]) {
+        if self.plan.primary.is_some() {
+            // Only the lines around the needle's hits are looked at, but every line is counted
+            // if it is not a JSON object, so that the count does not depend on the query. Both
+            // passes run over one piece at a time, while it is in the cache.
+            let mut start = 0;
+            while start < data.len() {
+                let want = (start + PIECE).min(data.len());
+                let end = match memchr(b'\n', &data[want - 1..]) {
+                    Some(i) => want + i,
+                    None => data.len(),
+                };
+                let piece = &data[start..end];
+                self.malformed += count_malformed(piece);
+                self.needle_lines(piece);
+                start = end;
+            }
+        } else {
+            let mut start = 0;
+            for nl in memchr::memchr_iter(b'\n', data) {
+                self.visit(&data[start..nl]);
+                start = nl + 1;
+            }
+            if start < data.len() {
+                self.visit(&data[start..]);
+            }
+        }
+    }
+
+    /// Decides the lines of `data` (complete lines) that hold the primary needle.
+    fn needle_lines(&mut self, data: &[u8]) {
+        if let Some(needle) = &self.plan.primary {
+            let mut pos = 0;
+            while pos < data.len() {
+                let Some(hit) = needle.find(&data[pos..]) else {
+                    break;
+                };
+                let abs = pos + hit;
+                let start = memrchr(b'\n', &data[pos..abs]).map_or(pos, |i| pos + i + 1);
+                let end = memchr(b'\n', &data[abs..]).map_or(data.len(), |i| abs + i);
+                let raw = &data[start..end];
+                let line = raw_line(raw);
+                if shape(line) == Shape::Object {
+                    self.line(line);
+                }
+                pos = end + 1;
+            }
+        }
+    }
+
+    /// A line of a block visited in full: counted when it is not a JSON object, else decided.
+    #[inline]
+    fn visit(&mut self, raw: &[u8]) {
+        let line = raw_line(raw);
+        match shape(line) {
+            Shape::Object => self.line(line),
+            Shape::Blank => {}
+            Shape::Malformed => self.malformed += 1,
+        }
+    }
+
+    /// Decides a line that has the shape of a JSON object (less its line terminator).
+    #[inline]
+    fn line(&mut self, line: &[u8]) {
+        let plan = self.plan;
+        if plan.parse_everything {
+            return self.parse_and_decide(line, false, true);
+        }
+        for n in &plan.others {
+            if n.find(line).is_none() {
+                return;
+            }
+        }
+        if !is_canonical(line) {
+            return self.parse_and_decide(line, false, true);
+        }
+        let mut unknown = false;
+        for f in &plan.filters {
+            match f.fast(line) {
+                Decision::Accept => {}
+                Decision::Reject => return,
+                Decision::Unknown => unknown = true,
+            }
+        }
+        if unknown || self.coll.wants_value() {
+            return self.parse_and_decide(line, true, unknown);
+        }
+        if !self
+            .coll
+            .accept_unparsed(&mut self.part, fast_timestamp(line), line)
+        {
+            self.invalid += 1;
+        }
+    }
+
+    fn parse_and_decide(&mut self, line: &[u8], canonical: bool, decide: bool) {
+        let v: Value = match serde_json::from_slice(line) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                self.invalid += 1;
+                return;
+            }
+        };
+        if decide && !self.plan.filters.iter().all(|f| f.matches(&v)) {
+            return;
+        }
+        let ts = if canonical {
+            fast_timestamp(line)
+        } else {
+            None
+        }
+        .or_else(|| value_timestamp(&v));
+        self.coll.accept(&mut self.part, ts, line, Some(&v));
+    }
+}
+
+/// What a line looks like from its first and last bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Empty or only whitespace: not a line of log, not counted.
+    Blank,
+    /// Starts with `{` and ends with `}` (around any whitespace): a JSON object, unless its
+    /// inside is broken, which only a parse tells.
+    Object,
+    /// Anything else: cut short (a crash in the middle of a write) or not JSON.
+    Malformed,
+}
+
+/// The [`Shape`] of a line (less its line terminator).
+#[inline]
+pub(crate) fn shape(line: &[u8]) -> Shape {
+    match (line.first(), line.last()) {
+        (Some(b'{'), Some(b'}')) => Shape::Object,
+        (None, _) => Shape::Blank,
+        _ => {
+            let t = line.trim_ascii();
+            match (t.first(), t.last()) {
+                (None, _) => Shape::Blank,
+                (Some(b'{'), Some(b'}')) => Shape::Object,
+                _ => Shape::Malformed,
+            }
+        }
+    }
+}
+
+/// How many lines of `data` are [`Shape::Malformed`].
+///
+/// This runs over every byte of every query, so most of the work is finding the newlines: with
+/// AVX2, 64 bytes at a time into a bit mask (no call per line); otherwise with `memchr`. Each
+/// line gets a look at its first and last byte, and the full [`shape`] check only when that
+/// look fails.
+fn count_malformed(data: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        let mut lines = LineEnds::new(data);
+        // SAFETY: AVX2 is available (checked above).
+        #[allow(unsafe_code)]
+        unsafe {
+            avx2::newlines(data, &mut |nl| lines.line_to(nl));
+        }
+        return lines.finish();
+    }
+    let mut lines = LineEnds::new(data);
+    for nl in memchr::memchr_iter(b'\n', data) {
+        lines.line_to(nl);
+    }
+    lines.finish()
+}
+
+/// Counts malformed lines as their newlines are found, in order.
+struct LineEnds<'a> {
+    data: &'a [u8],
+    start: usize,
+    malformed: u64,
+}
+
+impl<'a> LineEnds<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        LineEnds {
+            data,
+            start: 0,
+            malformed: 0,
+        }
+    }
+
+    /// The line that ends with the newline at `nl`.
+    #[inline(always)]
+    fn line_to(&mut self, nl: usize) {
+        let line = &self.data[self.start..nl];
+        self.start = nl + 1;
+        if !matches!((line.first(), line.last()), (Some(b'{'), Some(b'}'))) {
+            self.malformed += u64::from(shape(raw_line(line)) == Shape::Malformed);
+        }
+    }
+
+    fn finish(mut self) -> u64 {
+        if self.start < self.data.len() {
+            self.line_to(self.data.len());
+        }
+        self.malformed
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8,
+    };
+
+    /// Calls `f` with the index of every `\n` in `data`, in order.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn newlines(data: &[u8], f: &mut impl FnMut(usize)) {
+        let nl = _mm256_set1_epi8(b'\n' as i8);
+        let p = data.as_ptr();
+        let mut at = 0;
+        while at + 64 <= data.len() {
+            // SAFETY: `at + 64 <= data.len()`, so both 32-byte loads are inside `data`.
+            let (a, b) = unsafe {
+                (
+                    _mm256_loadu_si256(p.add(at).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + 32).cast::<__m256i>()),
+                )
+            };
+            let lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(a, nl)) as u32;
+            let hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(b, nl)) as u32;
+            let mut mask = u64::from(lo) | (u64::from(hi) << 32);
+            while mask != 0 {
+                f(at + mask.trailing_zeros() as usize);
+                mask &= mask - 1;
+            }
+            at += 64;
+        }
+        for (i, &b) in data[at..].iter().enumerate() {
+            if b == b'\n' {
+                f(at + i);
+            }
+        }
+    }
+}
+
+/// The line as it was in the file, less its line terminator.
+#[inline]
+fn raw_line(raw: &[u8]) -> &[u8] {
+    match raw {
+        [rest @ .., b'\r'] => rest,
+        _ => raw,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ItemKind {
+    Range { start: u64, end: u64 },
+    Stream,
+}
+
+struct Item {
+    source: usize,
+    kind: ItemKind,
+}
+
+/// A growable byte buffer whose start is page-aligned.
+///
+/// `pread` into a buffer whose address has the same offset within a page as the file offset
+/// copies about five times faster than into an arbitrary heap address, so chunks are read from
+/// a page-aligned file offset into the start of this buffer.
+struct PageBuf {
+    map: Option<memmap2::MmapMut>,
+}
+
+const PAGE: u64 = 4096;
+
+impl PageBuf {
+    fn new() -> PageBuf {
+        PageBuf { map: None }
+    }
+
+    /// The buffer, at least `len` bytes long (the first `keep` bytes kept when it grows).
+    fn ensure(&mut self, len: usize, keep: usize) -> io::Result<&mut [u8]> {
+        if self.map.as_ref().is_none_or(|m| m.len() < len) {
+            let mut bigger = memmap2::MmapMut::map_anon(len.next_power_of_two().max(1 << 16))?;
+            if let Some(old) = &self.map {
+                let keep = keep.min(old.len());
+                bigger[..keep].copy_from_slice(&old[..keep]);
+            }
+            self.map = Some(bigger);
+        }
+        match self.map.as_deref_mut() {
+            Some(m) => Ok(m),
+            None => Err(io::Error::other("no buffer")),
+        }
+    }
+
+    fn get(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or_default()
+    }
+}
+
+/// Reads the lines owned by the chunk `[start, end)` of `file` (those that start inside it) into
+/// `buf`, returning the range of `buf` that holds them.
+fn read_chunk(
+    file: &File,
+    start: u64,
+    end: u64,
+    limit: u64,
+    buf: &mut PageBuf,
+) -> io::Result<std::ops::Range<usize>> {
+    let from = start.saturating_sub(1);
+    let base = from - from % PAGE;
+    let pad = usize::try_from(from - base).unwrap_or(0);
+    let want = usize::try_from(end - base).unwrap_or(usize::MAX);
+    let mut n = 0;
+    {
+        let b = buf.ensure(want, 0)?;
+        while n < want {
+            match file.read_at(&mut b[n..want], base + n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if n <= pad {
+        return Ok(0..0);
+    }
+    let data = buf.get();
+    let first = if start == 0 {
+        0
+    } else {
+        match memchr(b'\n', &data[pad..n]) {
+            Some(i) if from + (i as u64) + 1 < end => pad + i + 1,
+            _ => return Ok(0..0),
+        }
+    };
+    let mut stop = n;
+    if n == want && data[n - 1] != b'\n' {
+        // Finish the last line, which runs past the chunk.
+        let mut pos = base + n as u64;
+        loop {
+            if pos >= limit {
+                break;
+            }
+            let step = 64 << 10;
+            let b = buf.ensure(stop + step, stop)?;
+            let k = match file.read_at(&mut b[stop..stop + step], pos) {
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if k == 0 {
+                break;
+            }
+            let k = k.min(usize::try_from(limit - pos).unwrap_or(usize::MAX));
+            if let Some(i) = memchr(b'\n', &b[stop..stop + k]) {
+                stop += i + 1;
+                break;
+            }
+            stop += k;
+            pos += k as u64;
+        }
+    }
+    Ok(first..stop)
+}
+
+/// The range of `data` (a whole mapped file) holding the lines that start in `[start, end)`.
+fn chunk_of(data: &[u8], start: usize, end: usize) -> std::ops::Range<usize> {
+    let end = end.min(data.len());
+    let first = if start == 0 {
+        0
+    } else {
+        match memchr(b'\n', &data[start - 1..end]) {
+            Some(i) if start + i < end => start + i,
+            _ => return 0..0,
+        }
+    };
+    let stop = if end == 0 {
+        0
+    } else {
+        memchr(b'\n', &data[end - 1..]).map_or(data.len(), |i| end + i)
+    };
+    first..stop
+}
+
+/// Maps `len` bytes of a plain file into memory.
+fn map_file(file: &File, len: u64) -> io::Result<memmap2::Mmap> {
+    let len = usize::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: the map is only read, and only while the scan runs. Its contents change only if
+    // another process writes into the part of the file already written (log files are
+    // appended to; appended bytes lie past `len` and are not mapped). If the file is truncated
+    // during the scan, reading past its new end raises SIGBUS; `--no-mmap` reads with `pread`
+    // instead (docs/cli.md).
+    #[allow(unsafe_code)]
+    let map = unsafe {
+        let mut o = memmap2::MmapOptions::new();
+        o.len(len);
+        if std::env::var_os("TLX_POP").is_some() {
+            o.populate();
+        }
+        o.map(file)?
+    };
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(map)
+}
+
+/// Counts bytes read through it.
+struct Counting<'a, R> {
+    inner: R,
+    counter: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+const STREAM_BLOCK: usize = 2 << 20;
+
+/// Scans a stream (a decompressed `.gz`): one thread reads and inflates, this one searches.
+fn scan_stream<C: Collector, R: Read + Send>(
+    reader: R,
+    sink: &mut LineSink<'_, C>,
+) -> Option<String> {
+    let mut error = None;
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(3);
+        let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
+        s.spawn(move || {
+            let mut reader = reader;
+            loop {
+                let mut buf = back_rx.try_recv().unwrap_or_default();
+                buf.resize(STREAM_BLOCK, 0);
+                let mut filled = 0;
+                let mut failure = None;
+                while filled < buf.len() {
+                    match reader.read(&mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(k) => filled += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                buf.truncate(filled);
+                if filled > 0 && tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+                if let Some(e) = failure {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                if filled == 0 {
+                    return;
+                }
+            }
+        });
+        let mut carry: Vec<u8> = Vec::new();
+        for msg in rx {
+            let block = match msg {
+                Ok(b) => b,
+                Err(e) => {
+                    error = Some(e.to_string());
+                    break;
+                }
+            };
+            let mut i = 0;
+            if !carry.is_empty() {
+                match memchr(b'\n', &block) {
+                    Some(nl) => {
+                        carry.extend_from_slice(&block[..nl]);
+                        sink.block(&carry);
+                        carry.clear();
+                        i = nl + 1;
+                    }
+                    None => {
+                        carry.extend_from_slice(&block);
+                        let _ = back_tx.send(block);
+                        continue;
+                    }
+                }
+            }
+            match memrchr(b'\n', &block[i..]) {
+                Some(last) => {
+                    sink.block(&block[i..i + last]);
+                    carry.extend_from_slice(&block[i + last + 1..]);
+                }
+                None => carry.extend_from_slice(&block[i..]),
+            }
+            let _ = back_tx.send(block);
+        }
+        if !carry.is_empty() {
+            sink.block(&carry);
+        }
+    });
+    error
+}
+
+/// A plain file opened for the scan.
+enum Opened {
+    /// Mapped into memory.
+    Map(memmap2::Mmap),
+    /// Read with `pread`.
+    File(File),
+    /// Could not be opened.
+    Failed(String),
+}
+
+fn open_plain(src: &Source, mmap: bool) -> Opened {
+    let file = match File::open(&src.path) {
+        Ok(f) => f,
+        Err(e) => return Opened::Failed(e.to_string()),
+    };
+    if !mmap {
+        return Opened::File(file);
+    }
+    // The length when the files were listed (or the snapshot's), or less if it shrank since.
+    let now = file.metadata().map_or(0, |m| m.len());
+    let len = src.limit.unwrap_or(src.size).min(now);
+    if len == 0 {
+        return Opened::File(file);
+    }
+    match map_file(&file, len) {
+        Ok(m) => Opened::Map(m),
+        Err(_) => Opened::File(file),
+    }
+}
+
+fn run_item<C: Collector>(
+    item: &Item,
+    src: &Source,
+    opened: Option<&Opened>,
+    plan: &Plan,
+    coll: &C,
+    buf: &mut PageBuf,
+    progress: &AtomicU64,
+) -> ItemResult<C::Part> {
+    let mut sink = LineSink {
+        plan,
+        coll,
+        part: coll.new_part(),
+        malformed: 0,
+        invalid: 0,
+    };
+    let error = match (item.kind, opened) {
+        (ItemKind::Range { start, end }, Some(Opened::Map(map))) => {
+            let to = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+            sink.block(&map[chunk_of(map, to(start), to(end))]);
+            progress.fetch_add(end - start, Ordering::Relaxed);
+            None
+        }
+        (ItemKind::Range { start, end }, Some(Opened::File(file))) => {
+            let limit = src.limit.unwrap_or(u64::MAX);
+            let r = read_chunk(file, start, end, limit, buf);
+            progress.fetch_add(end - start, Ordering::Relaxed);
+            match r {
+                Ok(range) => {
+                    sink.block(&buf.get()[range]);
+                    None
+                }
+                Err(e) => Some(e.to_string()),
+            }
+        }
+        (ItemKind::Range { .. }, Some(Opened::Failed(e))) => Some(e.clone()),
+        (ItemKind::Range { .. }, None) => None,
+        (ItemKind::Stream, _) => match File::open(&src.path) {
+            Err(e) => Some(e.to_string()),
+            Ok(file) => {
+                let input = BufReader::with_capacity(1 << 20, file);
+                // Progress counts uncompressed bytes: the total of a .gz is not known ahead.
+                let decoded = Counting {
+                    inner: flate2::read::MultiGzDecoder::new(input),
+                    counter: progress,
+                };
+                scan_stream(decoded, &mut sink).map(|e| format!("gzip: {e}"))
+            }
+        },
+    };
+    ItemResult {
+        source: item.source,
+        part: sink.part,
+        malformed: sink.malformed,
+        invalid: sink.invalid,
+        error,
+    }
+}
+
+/// Scans `sources` with `plan`, giving matches to `coll`. The results come back in file order,
+/// and within a file in byte order.
+pub(crate) fn scan<C: Collector>(
+    sources: &[Source],
+    plan: &Plan,
+    coll: &C,
+    opts: &ScanOptions,
+) -> Vec<ItemResult<C::Part>> {
+    let chunk = opts.chunk_size.max(4096) as u64;
+    let mut items = Vec::new();
+    let mut opened: Vec<Option<Opened>> = Vec::with_capacity(sources.len());
+    let mut known_total = true;
+    let mut total = 0u64;
+    for (i, src) in sources.iter().enumerate() {
+        if src.gz {
+            known_total = false;
+            opened.push(None);
+            items.push(Item {
+                source: i,
+                kind: ItemKind::Stream,
+            });
+            continue;
+        }
+        let o = open_plain(src, opts.mmap);
+        let len = match &o {
+            Opened::Map(m) => m.len() as u64,
+            Opened::File(_) => src.limit.unwrap_or(src.size),
+            Opened::Failed(_) => 1,
+        };
+        opened.push(Some(o));
+        total += len;
+        if len == 0 {
+            continue;
+        }
+        let mut start = 0;
+        loop {
+            let end = (start + chunk).min(len);
+            items.push(Item {
+                source: i,
+                kind: ItemKind::Range { start, end },
+            });
+            start = end;
+            if start >= len || matches!(opened[i], Some(Opened::Failed(_))) {
+                break;
+            }
+        }
+    }
+    // Long items (streams) first, so they do not finish last.
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| !matches!(items[i].kind, ItemKind::Stream));
+    let slots: Vec<Mutex<Option<ItemResult<C::Part>>>> =
+        items.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let progress = AtomicU64::new(0);
+    let threads = opts.threads.clamp(1, items.len().max(1));
+    let bar = opts
+        .progress
+        .then(|| crate::printer::progress_bar(known_total.then_some(total)));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut buf = PageBuf::new();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&idx) = order.get(k) else { break };
+                    let item = &items[idx];
+                    let r = run_item(
+                        item,
+                        &sources[item.source],
+                        opened[item.source].as_ref(),
+                        plan,
+                        coll,
+                        &mut buf,
+                        &progress,
+                    );
+                    if let Ok(mut slot) = slots[idx].lock() {
+                        *slot = Some(r);
+                    }
+                    done.fetch_add(1, Ordering::Release);
+                }
+            });
+        }
+        if let Some(bar) = &bar {
+            while done.load(Ordering::Acquire) < items.len() {
+                let done = progress.load(Ordering::Relaxed);
+                bar.set_position(if known_total { done.min(total) } else { done });
+                std::thread::sleep(Duration::from_millis(80));
+            }
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect()
+}
+
+/// Totals of malformed lines and errors over a scan, for the report on stderr.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    /// Malformed lines skipped.
+    pub(crate) malformed: u64,
+    /// Files with at least one malformed line.
+    pub(crate) malformed_files: usize,
+    /// Candidate lines that did not parse.
+    pub(crate) invalid: u64,
+    /// Errors, one per file.
+    pub(crate) errors: Vec<String>,
+}
+
+impl Report {
+    /// Sums up the per-item results.
+    pub(crate) fn of<P>(sources: &[Source], results: &[ItemResult<P>]) -> Report {
+        let mut per_file = vec![0u64; sources.len()];
+        let mut r = Report::default();
+        let mut seen_error = vec![false; sources.len()];
+        for item in results {
+            per_file[item.source] += item.malformed;
+            r.invalid += item.invalid;
+            if let Some(e) = &item.error {
+                if !seen_error[item.source] {
+                    seen_error[item.source] = true;
+                    r.errors
+                        .push(format!("{}: {e}", sources[item.source].path.display()));
+                }
+            }
+        }
+        r.malformed = per_file.iter().sum();
+        r.malformed_files = per_file.iter().filter(|&&n| n > 0).count();
+        r
+    }
+
+    /// Prints the report on stderr.
+    pub(crate) fn print(&self) {
+        for e in &self.errors {
+            eprintln!("tracelight: warning: {e}");
+        }
+        if self.malformed > 0 {
+            eprintln!(
+                "tracelight: skipped {} malformed line{} in {} file{}",
+                self.malformed,
+                if self.malformed == 1 { "" } else { "s" },
+                self.malformed_files,
+                if self.malformed_files == 1 { "" } else { "s" }
+            );
+        }
+        if self.invalid > 0 {
+            eprintln!(
+                "tracelight: skipped {} line{} that looked like JSON but did not parse",
+                self.invalid,
+                if self.invalid == 1 { "" } else { "s" },
+            );
+        }
+    }
+}
+
+/// Runs a plan over in-memory bytes (as if they were one file) — for tests and `tail -f`.
+pub(crate) fn scan_bytes<C: Collector>(data: &[u8], plan: &Plan, coll: &C) -> ItemResult<C::Part> {
+    let mut sink = LineSink {
+        plan,
+        coll,
+        part: coll.new_part(),
+        malformed: 0,
+        invalid: 0,
+    };
+    sink.block(data);
+    ItemResult {
+        source: 0,
+        part: sink.part,
+        malformed: sink.malformed,
+        invalid: sink.invalid,
+        error: None,
+    }
+}
