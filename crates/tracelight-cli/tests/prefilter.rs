@@ -334,3 +334,30 @@ fn chunked_scan_equals_single_pass() {
         }
     }
 }
+
+/// A line laid out as tracelight writes it but with a level name tracelight does not write
+/// (`error`): the vector scan that looks for `ERROR"` must still hand it to the parse.
+#[test]
+fn level_error_finds_lines_of_other_spellings() {
+    let lines = [
+        r#"{"timestamp":"2026-02-10T22:30:04.395346Z","level":"error","message":"a"}"#,
+        r#"{"timestamp":"2026-02-10T22:30:04.395347Z","level":"ERROR","message":"b"}"#,
+        r#"{"timestamp":"2026-02-10T22:30:04.395348Z","level":"INFO","message":"ERROR\"x"}"#,
+        r#"{"level":"fatal","timestamp":"2026-02-10T22:30:04.395349Z","message":"c"}"#,
+        r#"{"timestamp":"2026-02-10T22:30:04.395350Z","level":"WARN","message":"d"}"#,
+    ];
+    // Long enough for the vector loop, with the lines at every offset of its 64-byte blocks.
+    let mut data = String::new();
+    for pad in 0..70 {
+        data.push_str(&format!("{{\"pad\":\"{}\"}}\n", "p".repeat(pad)));
+        for l in lines {
+            data.push_str(l);
+            data.push('\n');
+        }
+    }
+    let q = [Filter::MinLevel(Level::Error)];
+    let fast = search_bytes(data.as_bytes(), &Query::new(q.to_vec()));
+    let reference = search_bytes(data.as_bytes(), &Query::reference(q.to_vec()));
+    assert_eq!(fast.lines.len(), 70 * 3);
+    assert_eq!(fast.lines, reference.lines);
+}

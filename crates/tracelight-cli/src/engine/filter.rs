@@ -72,19 +72,18 @@ impl Level {
     /// `"level":"`, which must be followed by the closing quote.
     #[inline]
     fn from_raw(b: &[u8]) -> Option<Level> {
-        let (lvl, n) = match b.first()? {
-            b'I' => (Level::Info, 4),
-            b'E' => (Level::Error, 5),
-            b'W' => (Level::Warn, 4),
-            b'D' => (Level::Debug, 5),
-            b'T' => (Level::Trace, 5),
+        // Literal prefixes of known length, compared inline (this runs for every line of a
+        // `--level` query).
+        let lvl = match b.first()? {
+            b'I' if b.starts_with(b"INFO\"") => Level::Info,
+            b'E' if b.starts_with(b"ERROR\"") => Level::Error,
+            b'W' if b.starts_with(b"WARN\"") => Level::Warn,
+            b'D' if b.starts_with(b"DEBUG\"") => Level::Debug,
+            b'T' if b.starts_with(b"TRACE\"") => Level::Trace,
             _ => return None,
         };
-        if b.len() > n && b[n] == b'"' && b[..n] == *lvl.as_str().as_bytes() {
-            Some(lvl)
-        } else {
-            None
-        }
+        debug_assert!(b.starts_with(lvl.as_str().as_bytes()));
+        Some(lvl)
     }
 }
 
@@ -538,9 +537,33 @@ const LEVEL_START: usize = tracelight_schema::layout::LEVEL_START;
 /// never repeats a key; the fast checks rely on that and answer `Unknown` for any other line.
 #[inline]
 pub(crate) fn is_canonical(line: &[u8]) -> bool {
+    // Compared as fixed-size arrays, which compile to a few word compares (no `memcmp` call):
+    // this runs for every line of a query without a needle.
+    const START: &[u8; TS_START] = as_array(tracelight_schema::layout::LINE_START.as_bytes());
+    const PREFIX: &[u8; LEVEL_START - TS_END] =
+        as_array(tracelight_schema::layout::LEVEL_PREFIX.as_bytes());
     line.len() > LEVEL_START
-        && line.starts_with(tracelight_schema::layout::LINE_START.as_bytes())
-        && &line[TS_END..LEVEL_START] == tracelight_schema::layout::LEVEL_PREFIX.as_bytes()
+        && line.first_chunk::<TS_START>() == Some(START)
+        && line[TS_END..].first_chunk::<{ LEVEL_START - TS_END }>() == Some(PREFIX)
+}
+
+/// The level of a canonical line, read at its fixed place; `None` when the line is not
+/// canonical or the level there is not one of the five names tracelight writes.
+#[inline]
+pub(crate) fn canonical_level(line: &[u8]) -> Option<Level> {
+    if is_canonical(line) {
+        Level::from_raw(&line[LEVEL_START..])
+    } else {
+        None
+    }
+}
+
+/// A byte string of a known length as an array, at compile time.
+const fn as_array<const N: usize>(b: &[u8]) -> &[u8; N] {
+    match b.first_chunk::<N>() {
+        Some(a) if b.len() == N => a,
+        _ => panic!("length of a layout constant"),
+    }
 }
 
 /// The timestamp of a canonical line, without parsing the JSON.
@@ -721,6 +744,8 @@ pub(crate) struct Plan {
     pub(crate) primary: Option<memmem::Finder<'static>>,
     /// Other needles, checked per candidate line.
     pub(crate) others: Vec<memmem::Finder<'static>>,
+    /// The primary needle with the two bytes the vector scan looks for.
+    pub(crate) pair: Option<crate::engine::scan::NeedlePair>,
     /// Disable needles and fast checks: parse and decide every line (the reference behaviour).
     pub(crate) parse_everything: bool,
 }
@@ -755,9 +780,27 @@ impl Plan {
         }
         let mut finders = kept.iter().map(|n| memmem::Finder::new(n).into_owned());
         let primary = finders.next();
+        let mut pair = kept
+            .first()
+            .and_then(|n| crate::engine::scan::NeedlePair::new(n));
+        if pair.is_none()
+            && compiled
+                .iter()
+                .any(|c| matches!(c.filter, Filter::MinLevel(Level::Error)))
+        {
+            // `--level error` (and `errors`): a line tracelight wrote holds its level at a fixed
+            // place, so the vector scan looks for that; any other line is decided in full.
+            // (`ERROR"`: its first byte, which the scan compares, is rarer than a quote.)
+            let needle = format!("{}\"", Level::Error.as_str());
+            pair = crate::engine::scan::NeedlePair::new(needle.as_bytes()).map(|mut p| {
+                p.canonical_only = true;
+                p
+            });
+        }
         Plan {
             filters: compiled,
             primary,
+            pair,
             others: finders.collect(),
             parse_everything: false,
         }
@@ -767,6 +810,7 @@ impl Plan {
     pub(crate) fn reference(filters: Vec<Filter>) -> Plan {
         let mut p = Plan::new(filters);
         p.primary = None;
+        p.pair = None;
         p.others.clear();
         p.parse_everything = true;
         p

@@ -22,7 +22,9 @@ use memchr::{memchr, memrchr};
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
-use crate::engine::filter::{fast_timestamp, is_canonical, value_timestamp, Decision, Plan};
+use crate::engine::filter::{
+    canonical_level, fast_timestamp, is_canonical, value_timestamp, Decision, Plan,
+};
 use crate::engine::source::Source;
 
 /// What to do with the lines that match.
@@ -107,6 +109,12 @@ struct LineSink<'a, C: Collector> {
 impl<C: Collector> LineSink<'_, C> {
     /// Visits every line of `data` (complete lines; the last one may lack its newline).
     fn block(&mut self, data: &[u8]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(pair) = &self.plan.pair {
+            if std::is_x86_feature_detected!("avx2") {
+                return self.fused(data, pair);
+            }
+        }
         if self.plan.primary.is_some() {
             // Only the lines around the needle's hits are looked at, but every line is counted
             // if it is not a JSON object, so that the count does not depend on the query. Both
@@ -125,12 +133,87 @@ impl<C: Collector> LineSink<'_, C> {
             }
         } else {
             let mut start = 0;
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is available (checked above).
+                #[allow(unsafe_code)]
+                unsafe {
+                    avx2::newlines(data, &mut |nl| {
+                        self.visit(&data[start..nl]);
+                        start = nl + 1;
+                    });
+                }
+            } else {
+                for nl in memchr::memchr_iter(b'\n', data) {
+                    self.visit(&data[start..nl]);
+                    start = nl + 1;
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
             for nl in memchr::memchr_iter(b'\n', data) {
                 self.visit(&data[start..nl]);
                 start = nl + 1;
             }
             if start < data.len() {
                 self.visit(&data[start..]);
+            }
+        }
+    }
+
+    /// One pass over `data` for a query with a needle: the newlines and the places where the
+    /// needle may start are found together, 64 bytes at a time, so that counting every line's
+    /// shape costs no second read of the data.
+    #[cfg(target_arch = "x86_64")]
+    fn fused(&mut self, data: &[u8], pair: &NeedlePair) {
+        // Start of the current line, and whether the needle is in it.
+        let mut at = (0usize, false);
+        // SAFETY: AVX2 is available (checked by the caller).
+        #[allow(unsafe_code)]
+        unsafe {
+            avx2::newlines_and_pairs(data, pair, &mut |ev| {
+                self.fused_event(data, pair, &mut at, ev)
+            });
+        }
+        if at.0 < data.len() {
+            self.fused_event(data, pair, &mut at, avx2::Event::Newline(data.len()));
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn fused_event(
+        &mut self,
+        data: &[u8],
+        pair: &NeedlePair,
+        (line_start, pending): &mut (usize, bool),
+        ev: avx2::Event,
+    ) {
+        match ev {
+            avx2::Event::Hit(i) => {
+                if !*pending && data[i..].starts_with(&pair.needle) {
+                    *pending = true;
+                }
+            }
+            avx2::Event::Newline(nl) => {
+                let line = raw_line(&data[*line_start..nl]);
+                let shaped = match (line.first(), line.last()) {
+                    (Some(b'{'), Some(b'}')) => Shape::Object,
+                    _ => shape(line),
+                };
+                match shaped {
+                    Shape::Malformed => self.malformed += 1,
+                    // With a level needle, a line whose level is not one of the names at
+                    // tracelight's fixed place (another writer's line, `"level":"error"`) is
+                    // decided in full.
+                    Shape::Object
+                        if *pending || (pair.canonical_only && canonical_level(line).is_none()) =>
+                    {
+                        self.line(line)
+                    }
+                    _ => {}
+                }
+                *pending = false;
+                *line_start = nl + 1;
             }
         }
     }
@@ -309,12 +392,129 @@ impl<'a> LineEnds<'a> {
     }
 }
 
+/// The needle of a query with the two bytes of it that the vector search looks for: its first
+/// byte (compared in the same load that finds the newlines) and its rarest other byte, as
+/// `memchr` ranks bytes.
+#[derive(Debug)]
+pub(crate) struct NeedlePair {
+    /// The needle.
+    pub(crate) needle: Vec<u8>,
+    /// The needle's first byte.
+    pub(crate) b1: u8,
+    /// Offset of the second byte looked for (not 0), and the byte.
+    pub(crate) i2: usize,
+    pub(crate) b2: u8,
+    /// Only lines laid out the way tracelight writes them are sure to hold the needle when they
+    /// match (it is the level at its fixed place); every other line is a candidate too.
+    pub(crate) canonical_only: bool,
+}
+
+impl NeedlePair {
+    /// The pair for `needle`, when it is at least two bytes long.
+    pub(crate) fn new(needle: &[u8]) -> Option<NeedlePair> {
+        let pair = memchr::arch::all::packedpair::Pair::new(needle)?;
+        let i2 = match usize::from(pair.index1()) {
+            0 => usize::from(pair.index2()),
+            i => i,
+        };
+        (i2 > 0 && i2 < needle.len() && i2 <= 255).then(|| NeedlePair {
+            needle: needle.to_vec(),
+            b1: needle[0],
+            i2,
+            b2: needle[i2],
+            canonical_only: false,
+        })
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8,
+        __m256i, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8, _mm256_testz_si256,
     };
+
+    use super::NeedlePair;
+
+    /// What [`newlines_and_pairs`] found, in the order of the data.
+    #[derive(Debug, Clone, Copy)]
+    pub(super) enum Event {
+        /// A `\n` at this index.
+        Newline(usize),
+        /// The needle may start at this index (its two looked-for bytes are there).
+        Hit(usize),
+    }
+
+    /// Calls `f` for every `\n` of `data` and every index where the pair's two bytes are at
+    /// their offsets (a place the needle may start), in index order.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn newlines_and_pairs(
+        data: &[u8],
+        pair: &NeedlePair,
+        f: &mut impl FnMut(Event),
+    ) {
+        let nl = _mm256_set1_epi8(b'\n' as i8);
+        let v1 = _mm256_set1_epi8(pair.b1 as i8);
+        let v2 = _mm256_set1_epi8(pair.b2 as i8);
+        let reach = pair.i2 + 64;
+        let p = data.as_ptr();
+        let mut at = 0;
+        while at + reach <= data.len() {
+            // SAFETY: every load reads 32 bytes at most `reach - 32` bytes past `at`, and
+            // `at + reach <= data.len()`.
+            let (a, b, c2, d2) = unsafe {
+                (
+                    _mm256_loadu_si256(p.add(at).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + 32).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + pair.i2).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + pair.i2 + 32).cast::<__m256i>()),
+                )
+            };
+            let (na, nb) = (_mm256_cmpeq_epi8(a, nl), _mm256_cmpeq_epi8(b, nl));
+            let (h1, h2) = (
+                _mm256_and_si256(_mm256_cmpeq_epi8(a, v1), _mm256_cmpeq_epi8(c2, v2)),
+                _mm256_and_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(d2, v2)),
+            );
+            let any = _mm256_or_si256(_mm256_or_si256(na, nb), _mm256_or_si256(h1, h2));
+            // Most 64-byte blocks hold neither a newline nor a candidate.
+            if _mm256_testz_si256(any, any) == 0 {
+                let mut lines = u64::from(_mm256_movemask_epi8(na) as u32)
+                    | (u64::from(_mm256_movemask_epi8(nb) as u32) << 32);
+                let mut hits = u64::from(_mm256_movemask_epi8(h1) as u32)
+                    | (u64::from(_mm256_movemask_epi8(h2) as u32) << 32);
+                if hits == 0 {
+                    while lines != 0 {
+                        f(Event::Newline(at + lines.trailing_zeros() as usize));
+                        lines &= lines - 1;
+                    }
+                } else {
+                    while lines | hits != 0 {
+                        let l = lines.trailing_zeros();
+                        let h = hits.trailing_zeros();
+                        if h < l {
+                            f(Event::Hit(at + h as usize));
+                            hits &= hits - 1;
+                        } else {
+                            f(Event::Newline(at + l as usize));
+                            lines &= lines - 1;
+                        }
+                    }
+                }
+            }
+            at += 64;
+        }
+        for i in at..data.len() {
+            if data[i] == b'\n' {
+                f(Event::Newline(i));
+            } else if data[i..].starts_with(&pair.needle) {
+                f(Event::Hit(i));
+            }
+        }
+    }
 
     /// Calls `f` with the index of every `\n` in `data`, in order.
     ///
@@ -502,14 +702,7 @@ fn map_file(file: &File, len: u64) -> io::Result<memmap2::Mmap> {
     // during the scan, reading past its new end raises SIGBUS; `--no-mmap` reads with `pread`
     // instead (docs/cli.md).
     #[allow(unsafe_code)]
-    let map = unsafe {
-        let mut o = memmap2::MmapOptions::new();
-        o.len(len);
-        if std::env::var_os("TLX_POP").is_some() {
-            o.populate();
-        }
-        o.map(file)?
-    };
+    let map = unsafe { memmap2::MmapOptions::new().len(len).map(file)? };
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(map)
 }
