@@ -70,7 +70,7 @@ impl Level {
 
     /// The level of a line as written at tracelight's fixed position: the bytes right after
     /// `"level":"`, which must be followed by the closing quote.
-    #[inline]
+    #[inline(always)]
     fn from_raw(b: &[u8]) -> Option<Level> {
         // Literal prefixes of known length, compared inline (this runs for every line of a
         // `--level` query).
