@@ -94,6 +94,14 @@ impl Default for ScanOptions {
     }
 }
 
+/// Where [`LineSink::fused_bulk`] is: lines ending before `checked_to` were checked for their
+/// shape, lines ending before `decided_to` were decided.
+#[cfg(target_arch = "x86_64")]
+struct Bulk {
+    checked_to: usize,
+    decided_to: usize,
+}
+
 /// Bytes of a block searched at a time (then counted), so that both passes find it in the cache.
 const PIECE: usize = 128 << 10;
 
@@ -165,6 +173,9 @@ impl<C: Collector> LineSink<'_, C> {
     /// shape costs no second read of the data.
     #[cfg(target_arch = "x86_64")]
     fn fused(&mut self, data: &[u8], pair: &NeedlePair) {
+        if !pair.canonical_only {
+            return self.fused_bulk(data, pair);
+        }
         // Start of the current line, and whether the needle is in it.
         let mut at = (0usize, false);
         // SAFETY: AVX2 is available (checked by the caller).
@@ -176,6 +187,88 @@ impl<C: Collector> LineSink<'_, C> {
         }
         if at.0 < data.len() {
             self.fused_event(data, pair, &mut at, avx2::Event::Newline(data.len()));
+        }
+    }
+
+    /// The fused pass when only the needle's lines need deciding: the vector loop reports only
+    /// the 64-byte blocks with a newline not between `}` and `{` (a line there may be malformed:
+    /// its lines are checked one by one) and the needle's candidates; every other newline is
+    /// known to end a line `…}` and start a line `{…` without a look.
+    #[cfg(target_arch = "x86_64")]
+    fn fused_bulk(&mut self, data: &[u8], pair: &NeedlePair) {
+        let mut st = Bulk {
+            checked_to: 0,
+            decided_to: 0,
+        };
+        // Lines are looked at in order of their ends. The first line (no newline before it to
+        // vouch for its start) first, and what the vector loop does not cover at the start.
+        let first_end = memchr(b'\n', data).unwrap_or(data.len());
+        self.bulk_check(data, &mut st, 0, first_end);
+        if data.first() == Some(&b'\n') {
+            self.bulk_newline(data, &mut st, 0);
+        } else if data.starts_with(&pair.needle) {
+            self.bulk_hit(data, pair, &mut st, 0);
+        }
+        // SAFETY: AVX2 is available (checked by the caller).
+        #[allow(unsafe_code)]
+        let covered_to = unsafe {
+            avx2::suspect_blocks_and_pairs(data, pair, &mut |ev| match ev {
+                avx2::Event::Hit(i) => self.bulk_hit(data, pair, &mut st, i),
+                avx2::Event::Newline(block) => {
+                    let end = (block + 64).min(data.len());
+                    for nl in memchr::memchr_iter(b'\n', &data[block..end]) {
+                        self.bulk_newline(data, &mut st, block + nl);
+                    }
+                }
+            })
+        };
+        // The last bytes, one by one; then the last line (no newline after it to vouch for
+        // its end).
+        for i in covered_to.max(1)..data.len() {
+            if data[i] == b'\n' {
+                self.bulk_newline(data, &mut st, i);
+            } else if data[i..].starts_with(&pair.needle) {
+                self.bulk_hit(data, pair, &mut st, i);
+            }
+        }
+        let last_start = memrchr(b'\n', data).map_or(0, |i| i + 1);
+        self.bulk_check(data, &mut st, last_start, data.len());
+    }
+
+    /// A newline that may border a malformed line: checks the line it ends and the one it starts.
+    #[cfg(target_arch = "x86_64")]
+    fn bulk_newline(&mut self, data: &[u8], st: &mut Bulk, nl: usize) {
+        let start = memrchr(b'\n', &data[..nl]).map_or(0, |i| i + 1);
+        self.bulk_check(data, st, start, nl);
+        let next_end = memchr(b'\n', &data[nl + 1..]).map_or(data.len(), |i| nl + 1 + i);
+        self.bulk_check(data, st, nl + 1, next_end);
+    }
+
+    /// Counts the line `data[start..end]` if it is malformed, unless a line ending there or
+    /// later was checked already (they come in order of their ends).
+    #[cfg(target_arch = "x86_64")]
+    fn bulk_check(&mut self, data: &[u8], st: &mut Bulk, start: usize, end: usize) {
+        if end < st.checked_to {
+            return;
+        }
+        st.checked_to = end + 1;
+        if shape(raw_line(&data[start..end])) == Shape::Malformed {
+            self.malformed += 1;
+        }
+    }
+
+    /// A place where the needle may start: decides its line when the needle is there.
+    #[cfg(target_arch = "x86_64")]
+    fn bulk_hit(&mut self, data: &[u8], pair: &NeedlePair, st: &mut Bulk, i: usize) {
+        if i < st.decided_to || !data[i..].starts_with(&pair.needle) {
+            return;
+        }
+        let start = memrchr(b'\n', &data[..i]).map_or(0, |k| k + 1);
+        let end = memchr(b'\n', &data[i..]).map_or(data.len(), |k| i + k);
+        st.decided_to = end + 1;
+        let line = raw_line(&data[start..end]);
+        if shape(line) == Shape::Object {
+            self.line(line);
         }
     }
 
@@ -431,8 +524,8 @@ impl NeedlePair {
 #[allow(unsafe_code)]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256i, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_set1_epi8, _mm256_testz_si256,
+        __m256i, _mm256_and_si256, _mm256_andnot_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8, _mm256_testz_si256,
     };
 
     use super::NeedlePair;
@@ -444,6 +537,77 @@ mod avx2 {
         Newline(usize),
         /// The needle may start at this index (its two looked-for bytes are there).
         Hit(usize),
+    }
+
+    /// Calls `f` with `Event::Newline(block)` for every 64-byte block of `data` that holds a
+    /// `\n` not preceded by `}` or not followed by `{`, and with `Event::Hit` for every index
+    /// where the pair's two bytes are at their offsets, in index order. It covers `data[1..k]`
+    /// and returns `k`: byte 0 and the bytes from `k` are the caller's to look at.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn suspect_blocks_and_pairs(
+        data: &[u8],
+        pair: &NeedlePair,
+        f: &mut impl FnMut(Event),
+    ) -> usize {
+        let nl = _mm256_set1_epi8(b'\n' as i8);
+        let close = _mm256_set1_epi8(b'}' as i8);
+        let open = _mm256_set1_epi8(b'{' as i8);
+        let v1 = _mm256_set1_epi8(pair.b1 as i8);
+        let v2 = _mm256_set1_epi8(pair.b2 as i8);
+        // Loads reach one byte before the block and `i2 + 32` bytes past its second half.
+        let reach = (pair.i2 + 64).max(65);
+        let p = data.as_ptr();
+        let first = 1usize.min(data.len());
+        let mut at = first;
+        while at + reach <= data.len() {
+            // SAFETY: `at >= 1`, so `at - 1` is inside `data`; every load reads 32 bytes
+            // starting at most `reach - 32` bytes past `at`, and `at + reach <= data.len()`.
+            let (a, b, pa, pb, na, nb, c2, d2) = unsafe {
+                (
+                    _mm256_loadu_si256(p.add(at).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + 32).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at - 1).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + 31).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + 1).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + 33).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + pair.i2).cast::<__m256i>()),
+                    _mm256_loadu_si256(p.add(at + pair.i2 + 32).cast::<__m256i>()),
+                )
+            };
+            // A newline not between `}` and `{`.
+            let bad_a = _mm256_andnot_si256(
+                _mm256_and_si256(_mm256_cmpeq_epi8(pa, close), _mm256_cmpeq_epi8(na, open)),
+                _mm256_cmpeq_epi8(a, nl),
+            );
+            let bad_b = _mm256_andnot_si256(
+                _mm256_and_si256(_mm256_cmpeq_epi8(pb, close), _mm256_cmpeq_epi8(nb, open)),
+                _mm256_cmpeq_epi8(b, nl),
+            );
+            let (h1, h2) = (
+                _mm256_and_si256(_mm256_cmpeq_epi8(a, v1), _mm256_cmpeq_epi8(c2, v2)),
+                _mm256_and_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(d2, v2)),
+            );
+            let bad = _mm256_or_si256(bad_a, bad_b);
+            let hit = _mm256_or_si256(h1, h2);
+            if _mm256_testz_si256(hit, hit) == 0 {
+                let mut hits = u64::from(_mm256_movemask_epi8(h1) as u32)
+                    | (u64::from(_mm256_movemask_epi8(h2) as u32) << 32);
+                if _mm256_testz_si256(bad, bad) == 0 {
+                    f(Event::Newline(at));
+                }
+                while hits != 0 {
+                    f(Event::Hit(at + hits.trailing_zeros() as usize));
+                    hits &= hits - 1;
+                }
+            } else if _mm256_testz_si256(bad, bad) == 0 {
+                f(Event::Newline(at));
+            }
+            at += 64;
+        }
+        at
     }
 
     /// Calls `f` for every `\n` of `data` and every index where the pair's two bytes are at
