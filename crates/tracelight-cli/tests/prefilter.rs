@@ -361,3 +361,68 @@ fn level_error_finds_lines_of_other_spellings() {
     assert_eq!(fast.lines.len(), 70 * 3);
     assert_eq!(fast.lines, reference.lines);
 }
+
+/// Every kind of line that is or is not `{…}`, at every offset of the vector loop's 64-byte
+/// blocks and at the start and end of the data: a query with a needle, `--level error` and the
+/// reference (every line parsed) count the same malformed lines and match the same lines.
+#[test]
+fn malformed_count_is_the_same_for_every_query_and_alignment() {
+    let good = |i: usize, level: &str, id: &str| {
+        format!(
+            r#"{{"timestamp":"2026-02-10T22:30:04.{i:06}Z","level":"{level}","message":"m","request_id":"{id}"}}"#
+        )
+    };
+    let kinds: Vec<String> = vec![
+        "".into(),                                                     // blank: not counted
+        "   ".into(),                                                  // blank
+        "not json".into(),                                             // malformed
+        r#"{"timestamp":"2026-02-10T22:30:04.1"#.into(),               // cut short: malformed
+        "garbage}".into(),                                             // malformed
+        "{garbage".into(),                                             // malformed
+        " {\"level\":\"ERROR\",\"request_id\":\"needle-id\"} ".into(), // spaced object
+        "{\"request_id\":\"needle-id\"}\r".into(),                     // CRLF object
+        "{not valid but shaped}".into(), // shaped: invalid, not malformed
+        "{}".into(),
+    ];
+    let queries = [
+        vec![Filter::Where(WhereExpr::string_eq(
+            "request_id",
+            "needle-id",
+        ))],
+        vec![Filter::MinLevel(Level::Error)],
+        vec![],
+    ];
+    for pad in 0..70 {
+        for (k, odd) in kinds.iter().enumerate() {
+            for at_end in [false, true] {
+                let mut lines = vec![format!("{{\"pad\":\"{}\"}}", "p".repeat(pad))];
+                for i in 0..6 {
+                    lines.push(good(
+                        i,
+                        if i % 2 == 0 { "ERROR" } else { "INFO" },
+                        "needle-id",
+                    ));
+                }
+                if at_end {
+                    lines.push(odd.clone());
+                } else {
+                    lines.insert(if k % 2 == 0 { 0 } else { 3 }, odd.clone());
+                }
+                let mut data = lines.join("\n");
+                if pad % 3 != 0 {
+                    data.push('\n');
+                }
+                let reference = search_bytes(data.as_bytes(), &Query::reference(vec![]));
+                for q in &queries {
+                    let fast = search_bytes(data.as_bytes(), &Query::new(q.clone()));
+                    let slow = search_bytes(data.as_bytes(), &Query::reference(q.clone()));
+                    assert_eq!(
+                        fast.malformed, reference.malformed,
+                        "{q:?} pad {pad} kind {k} at_end {at_end}:\n{data}"
+                    );
+                    assert_eq!(fast.lines, slow.lines, "{q:?} pad {pad} kind {k}:\n{data}");
+                }
+            }
+        }
+    }
+}
