@@ -76,6 +76,8 @@ if command -v jq >/dev/null; then
     add jq_id "jq 'select(.request_id==ID)' (first 100 MB)" "$SLICE_BYTES" "jq -c 'select(.request_id == \"$ID\")' '$DIR/slice.log'"
 fi
 add tl_id "tracelight query --request-id ID --json" "$BYTES" "'$TL' query --request-id '$ID' --json '$LOG'"
+add tl_id_t1 "tracelight query --request-id ID --json --threads 1" "$BYTES" "'$TL' query --request-id '$ID' --json --threads 1 '$LOG'"
+add tl_level_t1 "tracelight query --level error --json --threads 1" "$BYTES" "'$TL' query --level error --json --threads 1 '$LOG'"
 add tl_level "tracelight query --level error --json" "$BYTES" "'$TL' query --level error --json '$LOG'"
 add tl_where "tracelight query --where 'status >= 500' --json" "$BYTES" "'$TL' query --where 'status >= 500' --json '$LOG'"
 add tl_errors "tracelight errors" "$BYTES" "'$TL' errors --color never '$LOG'"
@@ -112,6 +114,8 @@ echo "# ratios (target in brackets)"
 if command -v rg >/dev/null; then
     ratio "cpu: tracelight --request-id / rg -F ID  [<= 1.10]" "${CPU[tl_id]}" "${CPU[rg_id]}"
     ratio "cpu: tracelight --level error / rg -F level  [<= 1.10]" "${CPU[tl_level]}" "${CPU[rg_level]}"
+    ratio "cpu: tracelight --threads 1 --request-id / rg -F ID" "${CPU[tl_id_t1]}" "${CPU[rg_id]}"
+    ratio "cpu: tracelight --threads 1 --level error / rg -F level" "${CPU[tl_level_t1]}" "${CPU[rg_level]}"
     ratio "wall: tracelight --request-id / rg -F ID" "${WALL[tl_id]}" "${WALL[rg_id]}"
     ratio "wall: tracelight --level error / rg -F level" "${WALL[tl_level]}" "${WALL[rg_level]}"
 fi

@@ -93,8 +93,9 @@ pub(crate) struct OutputArgs {
     /// truncated while it is searched can make a mapped read fail).
     #[arg(long)]
     pub(crate) no_mmap: bool,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N", hide = true)]
+    /// Worker threads (default: one per core). One thread spends the least CPU time in all,
+    /// for a machine whose other cores are busy; more finish sooner on an idle one.
+    #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
 }
 

@@ -864,7 +864,7 @@ fn map_file(file: &File, len: u64) -> io::Result<memmap2::Mmap> {
     // another process writes into the part of the file already written (log files are
     // appended to; appended bytes lie past `len` and are not mapped). If the file is truncated
     // during the scan, reading past its new end raises SIGBUS; `--no-mmap` reads with `pread`
-    // instead (docs/cli.md).
+    // instead (docs/operations.md).
     #[allow(unsafe_code)]
     let map = unsafe { memmap2::MmapOptions::new().len(len).map(file)? };
     let _ = map.advise(memmap2::Advice::Sequential);
