@@ -179,15 +179,15 @@ pub(crate) fn push_fields(out: &mut String, style: Style, obj: &serde_json::Map<
         }
     }
     if let Some(name) = obj
-        .get("span")
-        .and_then(|s| s.get("name"))
+        .get(key::SPAN)
+        .and_then(|s| s.get(key::SPAN_NAME))
         .filter(|_| !obj.contains_key("spans"))
     {
         push_pair(out, style, "span", name);
-    } else if let Some(Value::Array(spans)) = obj.get("spans") {
+    } else if let Some(Value::Array(spans)) = obj.get(key::SPANS) {
         let path: Vec<&str> = spans
             .iter()
-            .filter_map(|s| s.get("name").and_then(Value::as_str))
+            .filter_map(|s| s.get(key::SPAN_NAME).and_then(Value::as_str))
             .collect();
         if !path.is_empty() {
             push_pair(out, style, "span", &Value::from(path.join(">")));

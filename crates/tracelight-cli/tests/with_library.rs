@@ -125,3 +125,76 @@ fn reads_what_the_library_writes() {
     let good = body.iter().position(|l| l.contains("last good ►")).unwrap();
     assert!(good < err, "{text}");
 }
+
+/// Access lines written by the library's http layer: `slow` groups them by route and method,
+/// not by the request span's name.
+#[test]
+fn slow_groups_the_http_layers_access_lines_by_route() {
+    use tower::{Layer, ServiceExt};
+    let dir = tempfile::tempdir().unwrap();
+    let w = tracelight::sink::MemoryWriter::new();
+    {
+        let _g = tracelight::builder()
+            .service("shop")
+            .writer(w.clone())
+            .init_local()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let handler = tower::service_fn(|_req: http::Request<String>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+        });
+        // The route template, as a router would give it.
+        let svc = tracelight::http::RequestLayer::new()
+            .route_with(|parts| {
+                let p = parts.uri.path();
+                Some(if p.starts_with("/orders/") {
+                    "/orders/{id}".into()
+                } else {
+                    p.to_owned()
+                })
+            })
+            .layer(handler);
+        for i in 0..30 {
+            let (method, path) = if i % 3 == 0 {
+                ("POST", "/checkout".to_owned())
+            } else {
+                ("GET", format!("/orders/{i}"))
+            };
+            let req = http::Request::builder()
+                .method(method)
+                .uri(path)
+                .body(String::new())
+                .unwrap();
+            drop(rt.block_on(svc.clone().oneshot(req)).unwrap());
+        }
+    }
+    fs::write(dir.path().join("access.log"), w.contents()).unwrap();
+    let out = Command::cargo_bin("tracelight")
+        .unwrap()
+        .args(["slow", "--json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ops: Vec<(&str, u64)> = v["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["operation"].as_str().unwrap(),
+                o["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(ops.contains(&("GET /orders/{id}", 20)), "{ops:?}");
+    assert!(ops.contains(&("POST /checkout", 10)), "{ops:?}");
+}

@@ -62,6 +62,18 @@ pub mod key {
     pub const SPAN_NAME: &str = "name";
     /// Events held back by a rate limit before this one.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// How long the work took, in milliseconds: on access lines and `span_closed` lines.
+    pub const DURATION_MS: &str = "duration_ms";
+    /// The route template of an access line (`/orders/{id}`).
+    pub const ROUTE: &str = "route";
+    /// The HTTP method of an access line.
+    pub const METHOD: &str = "method";
+    /// The request path of an access line (`/orders/17`).
+    pub const PATH: &str = "path";
+    /// The HTTP status of an access line.
+    pub const STATUS: &str = "status";
+    /// The operation a `span_closed` line measures (the span's name unless set).
+    pub const OPERATION: &str = "operation";
 }
 
 /// Keys that tracelight writes itself at the root of a JSON line. An event or context field with

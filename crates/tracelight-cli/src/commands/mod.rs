@@ -62,10 +62,16 @@ pub(crate) fn build_filters(
 ) -> Result<Vec<Filter>, QueryError> {
     let mut out = Vec::new();
     if let Some(id) = &f.request_id {
-        out.push(Filter::Where(WhereExpr::string_eq("request_id", id)));
+        out.push(Filter::Where(WhereExpr::string_eq(
+            tracelight_schema::key::REQUEST_ID,
+            id,
+        )));
     }
     if let Some(svc) = &f.service {
-        out.push(Filter::Where(WhereExpr::string_eq("service", svc)));
+        out.push(Filter::Where(WhereExpr::string_eq(
+            tracelight_schema::key::SERVICE,
+            svc,
+        )));
     }
     if let Some(l) = level {
         out.push(Filter::MinLevel(parse_level(l)?));

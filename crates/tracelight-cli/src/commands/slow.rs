@@ -26,20 +26,20 @@ pub(crate) fn operation_name(v: &Value) -> Option<String> {
         Value::Null => None,
         other => Some(other.to_string()),
     };
-    if let Some(route) = v.get("route").and_then(as_text) {
+    if let Some(route) = v.get(key::ROUTE).and_then(as_text) {
         return Some(with_method(
-            v.get("method").and_then(as_text).as_deref(),
+            v.get(key::METHOD).and_then(as_text).as_deref(),
             route,
         ));
     }
-    v.get("operation")
+    v.get(key::OPERATION)
         .and_then(as_text)
         .or_else(|| {
             v.get(key::SPAN)
                 .and_then(|s| s.get(key::SPAN_NAME))
                 .and_then(as_text)
         })
-        .or_else(|| v.get("path").and_then(as_text))
+        .or_else(|| v.get(key::PATH).and_then(as_text))
         .or_else(|| v.get(key::MESSAGE).and_then(as_text))
 }
 
@@ -52,7 +52,7 @@ fn with_method(method: Option<&str>, route: String) -> String {
 
 /// The `duration_ms` of a line (a number, or a string holding one).
 pub(crate) fn duration_ms(v: &Value) -> Option<f64> {
-    match v.get("duration_ms")? {
+    match v.get(key::DURATION_MS)? {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
@@ -201,7 +201,10 @@ pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
     let mut filters = build_filters(&a.filters, a.level.as_deref())?;
-    filters.push(Filter::Where(WhereExpr::parse("duration_ms exists")?));
+    filters.push(Filter::Where(WhereExpr::parse(&format!(
+        "{} exists",
+        key::DURATION_MS
+    ))?));
     let Some(p) = prepare(&a.paths, &a.output) else {
         return Ok(Outcome::NothingToRead);
     };
@@ -257,8 +260,8 @@ pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
                     "duration_ms": s.duration,
                     "timestamp": time::format_micros(s.ts),
                     "operation": operation_name(&v),
-                    "service": v.get("service"),
-                    "request_id": v.get("request_id"),
+                    "service": v.get(key::SERVICE),
+                    "request_id": v.get(key::REQUEST_ID),
                     "line": v,
                 })
             })
@@ -293,13 +296,13 @@ pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
         let v: Value = serde_json::from_slice(&s.line).unwrap_or(Value::Null);
         text.push_str("  ");
         style.dim(&mut text, &time::format_micros(s.ts));
-        if let Some(svc) = v.get("service").and_then(Value::as_str) {
+        if let Some(svc) = v.get(key::SERVICE).and_then(Value::as_str) {
             text.push_str("  ");
             style.cyan(&mut text, svc);
         }
         text.push_str("  ");
         style.bold(&mut text, &operation_name(&v).unwrap_or_default());
-        if let Some(id) = v.get("request_id") {
+        if let Some(id) = v.get(key::REQUEST_ID) {
             text.push_str("  ");
             style.dim(&mut text, "request_id=");
             printer::push_value(&mut text, style, id);

@@ -14,6 +14,8 @@ use memchr::memmem;
 use regex::Regex;
 use serde_json::Value;
 
+use tracelight_schema::key;
+
 use crate::engine::time;
 
 /// A log level, ordered from the most verbose to the most severe.
@@ -581,7 +583,7 @@ pub(crate) fn fast_timestamp(line: &[u8]) -> Option<i64> {
 
 /// The timestamp of a parsed line.
 pub(crate) fn value_timestamp(v: &Value) -> Option<i64> {
-    match v.get("timestamp")? {
+    match v.get(key::TIMESTAMP)? {
         Value::String(s) => time::parse_rfc3339(s),
         Value::Number(n) => {
             // Epoch seconds or milliseconds, as some writers use.
@@ -598,7 +600,7 @@ pub(crate) fn value_timestamp(v: &Value) -> Option<i64> {
 
 /// The level of a parsed line.
 pub(crate) fn value_level(v: &Value) -> Option<Level> {
-    v.get("level")
+    v.get(key::LEVEL)
         .and_then(Value::as_str)
         .and_then(Level::parse)
 }
