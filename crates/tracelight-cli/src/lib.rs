@@ -87,7 +87,8 @@ pub fn run() -> ExitCode {
         Ok(Outcome::NothingToRead) => ExitCode::from(EXIT_NOTHING_TO_READ),
         Err(e) => {
             if is_broken_pipe(&e) {
-                return ExitCode::from(EXIT_FOUND);
+                // The reader has what it wanted; a failed input still says so.
+                return ExitCode::from(if input_failed { EXIT_ERROR } else { EXIT_FOUND });
             }
             eprintln!("tracelight: error: {e:#}");
             ExitCode::from(EXIT_ERROR)
@@ -95,10 +96,13 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Did the command stop because its reader went away (`| head`, a pager quit early)?
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
     })
 }
 

@@ -288,7 +288,52 @@ pub(crate) enum Output {
     /// Straight to stdout.
     Stdout(BufWriter<io::StdoutLock<'static>>),
     /// Into a pager's stdin.
-    Pager(Child, BufWriter<ChildStdin>),
+    Pager(Pager),
+}
+
+/// A running pager; dropping it closes its input and waits for it, so the terminal is left to
+/// it until the person quits.
+#[derive(Debug)]
+pub(crate) struct Pager {
+    child: Child,
+    stdin: Option<BufWriter<ChildStdin>>,
+    cmd: String,
+}
+
+impl Pager {
+    fn input(&mut self) -> io::Result<&mut BufWriter<ChildStdin>> {
+        self.stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))
+    }
+
+    /// Closes the pager's input and waits for it. A pager that quit early (the rest of the
+    /// output was not wanted) is fine; one that could not run is an error.
+    fn close(&mut self) -> io::Result<()> {
+        let Some(w) = self.stdin.take() else {
+            return Ok(());
+        };
+        let flushed = w.into_inner().map(drop).map_err(|e| e.into_error());
+        let status = self.child.wait()?;
+        // 126 and 127: the shell could not find or run the command.
+        if matches!(status.code(), Some(126 | 127)) {
+            return Err(io::Error::other(format!(
+                "the pager `{}` could not run (exit {status}); --no-pager or TRACELIGHT_PAGER= \
+                 writes to the terminal",
+                self.cmd
+            )));
+        }
+        match flushed {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
 }
 
 impl Output {
@@ -297,7 +342,9 @@ impl Output {
     /// The pager is `$TRACELIGHT_PAGER`, else `$PAGER`, else `less`; `less` gets `LESS=FRX`
     /// unless `LESS` is set, so it quits at once when the output fits on one screen, keeps
     /// colours and leaves the text on the screen (as git does). An empty value or `cat` turns
-    /// paging off; a pager that cannot start is skipped.
+    /// paging off; a pager that cannot be started is skipped. While the pager runs, Ctrl-C is
+    /// the pager's (it is ignored here, as git does), so the terminal is not left to a pager
+    /// whose writer is gone.
     pub(crate) fn open(o: &crate::cli::OutputArgs) -> Output {
         let stdout = || Output::Stdout(BufWriter::with_capacity(1 << 16, io::stdout().lock()));
         if o.no_pager || !io::stdout().is_terminal() {
@@ -306,14 +353,32 @@ impl Output {
         let Some(cmd) = pager_command() else {
             return stdout();
         };
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(&cmd).stdin(Stdio::piped());
+        // A plain command line is run directly, so a missing program is known at once (and
+        // skipped); one with shell syntax goes through `sh -c`.
+        let mut c = if cmd.contains(|c: char| "|&;<>()$`\\\"'*?[]#~=%{}".contains(c)) {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(&cmd);
+            c
+        } else {
+            let mut words = cmd.split_whitespace();
+            let mut c = Command::new(words.next().unwrap_or("less"));
+            c.args(words);
+            c
+        };
+        c.stdin(Stdio::piped());
         if std::env::var_os("LESS").is_none() {
             c.env("LESS", "FRX");
         }
         match c.spawn() {
             Ok(mut child) => match child.stdin.take() {
-                Some(stdin) => Output::Pager(child, BufWriter::with_capacity(1 << 16, stdin)),
+                Some(stdin) => {
+                    ignore_interrupts();
+                    Output::Pager(Pager {
+                        child,
+                        stdin: Some(BufWriter::with_capacity(1 << 16, stdin)),
+                        cmd,
+                    })
+                }
                 None => stdout(),
             },
             Err(_) => stdout(),
@@ -324,16 +389,18 @@ impl Output {
     pub(crate) fn finish(self) -> io::Result<()> {
         match self {
             Output::Stdout(mut w) => w.flush(),
-            Output::Pager(mut child, w) => {
-                // A pager quit early: the rest of the output is not wanted.
-                let flushed = w.into_inner().map(drop).map_err(|e| e.into_error());
-                let _ = child.wait();
-                match flushed {
-                    Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e),
-                    _ => Ok(()),
-                }
-            }
+            Output::Pager(mut p) => p.close(),
         }
+    }
+}
+
+/// Ignores SIGINT from here on: Ctrl-C while a pager shows the output goes to the pager.
+fn ignore_interrupts() {
+    // SAFETY: `signal` with `SIG_IGN` installs no handler; nothing in this program handles
+    // SIGINT otherwise.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
     }
 }
 
@@ -341,19 +408,19 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Stdout(w) => w.write(buf),
-            Output::Pager(_, w) => w.write(buf),
+            Output::Pager(p) => p.input()?.write(buf),
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.write_all(buf),
-            Output::Pager(_, w) => w.write_all(buf),
+            Output::Pager(p) => p.input()?.write_all(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.flush(),
-            Output::Pager(_, w) => w.flush(),
+            Output::Pager(p) => p.input()?.flush(),
         }
     }
 }
@@ -372,7 +439,7 @@ pub(crate) fn pager_command() -> Option<String> {
     }
 }
 
-/// A duration in microseconds for people, in the largest units that fit: `812µs`, `4.512ms`,
+/// A duration in microseconds for people, in the largest units that fit: `0.812ms`, `4.512ms`,
 /// `12.345s`, `2m 18.0s`, `6h 2m 18.0s`, `3d 6h 2m 18.0s`.
 pub(crate) fn human_duration(micros: i64) -> String {
     let sign = if micros < 0 { "-" } else { "" };

@@ -405,3 +405,84 @@ fn slow_groups_access_lines_by_route() {
         "{human}"
     );
 }
+
+/// The reader going away (`| head`) ends the command quietly with exit 0 — also for `--json`
+/// reports and `--count` — unless some input failed, which still says 2.
+#[test]
+fn a_closed_pipe_is_a_quiet_end() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    // Enough output to fill a pipe: 300 error groups with 2 kB samples.
+    let lines: Vec<String> = (0..300)
+        .map(|i| {
+            line(
+                T0 + i,
+                "ERROR",
+                &[
+                    (
+                        "message",
+                        json!(format!("failure {i} {}", "x".repeat(2000))),
+                    ),
+                    ("error_fingerprint", json!(format!("{i:016x}"))),
+                ],
+            )
+        })
+        .collect();
+    write(&dir.path().join("app.log"), &lines);
+    let missing = dir.path().join("missing");
+    for (args, with_missing, want) in [
+        (vec!["errors", "--json"], false, 0),
+        (vec!["slow", "--json"], false, 0),
+        (vec!["query", "--json"], false, 0),
+        (vec!["query"], false, 0),
+        (vec!["query", "--json"], true, 2),
+    ] {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("tracelight"));
+        c.args(&args).arg(dir.path());
+        if with_missing {
+            c.arg(&missing);
+        }
+        let mut child = c
+            .env_remove("LOG_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        let mut stdout = child.stdout.take().unwrap();
+        let _ = stdout.read(&mut first).unwrap();
+        drop(stdout);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(want), "{args:?}: {err}");
+        assert!(
+            !err.contains("error:") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_pager_that_cannot_run_is_skipped_or_said() {
+    let t = generate(10);
+    let bin = assert_cmd::cargo::cargo_bin("tracelight");
+    let cmd = format!(
+        "{} query --level error {}",
+        bin.display(),
+        t.path().display()
+    );
+    let errors = t.count(|v| v["level"] == "ERROR");
+    // A program that does not exist: the output goes to the terminal instead.
+    let shown = on_a_terminal(&cmd, &[("PAGER", "/nonexistent/pager -R")]);
+    assert_eq!(shown.matches("ERROR").count(), errors, "{shown}");
+    // A shell command that cannot run: said, and the exit code is 2.
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &format!("{cmd}; echo exit=$?"), "/dev/null"])
+        .env("PAGER", "nonexistent-pager-xyz --width=80");
+    let o = c.output().unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains("could not run") || shown.contains("exit=2"),
+        "{shown}"
+    );
+}

@@ -426,3 +426,60 @@ fn malformed_count_is_the_same_for_every_query_and_alignment() {
         }
     }
 }
+
+/// A quoted number equals a number written another way (`5e2` is `"500.0"` to the parse): the
+/// fast path must not look for the text in the raw bytes.
+#[test]
+fn quoted_numbers_match_other_spellings() {
+    let data = concat!(
+        r#"{"timestamp":"2026-02-10T22:30:04.000001Z","level":"INFO","x":5e2}"#,
+        "\n",
+        r#"{"timestamp":"2026-02-10T22:30:04.000002Z","level":"INFO","x":500.0}"#,
+        "\n",
+        r#"{"timestamp":"2026-02-10T22:30:04.000003Z","level":"INFO","x":"500.0"}"#,
+        "\n",
+    );
+    let q = vec![Filter::Where(WhereExpr::parse(r#"x = "500.0""#).unwrap())];
+    let fast = search_bytes(data.as_bytes(), &Query::new(q.clone()));
+    let reference = search_bytes(data.as_bytes(), &Query::reference(q));
+    assert_eq!(reference.lines.len(), 3);
+    assert_eq!(fast.lines, reference.lines);
+}
+
+/// A line without a timestamp keeps its place after the line before it, also when it is the
+/// first line of a chunk: the chunked scan orders the lines as one pass does.
+#[test]
+fn untimed_lines_keep_their_place_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = String::new();
+    for i in 0..400 {
+        data.push_str(&format!(
+            "{{\"timestamp\":\"2026-02-10T22:30:04.{:06}Z\",\"level\":\"INFO\",\"n\":{i}}}\n",
+            i * 10
+        ));
+        // Lines of another writer, with no time: several in a row, long enough that some start
+        // a 4 KiB chunk.
+        for k in 0..(i % 4) {
+            data.push_str(&format!(
+                "{{\"n\":{i},\"k\":{k},\"pad\":\"{}\"}}\n",
+                "p".repeat(300)
+            ));
+        }
+    }
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, &data).unwrap();
+    let one_pass = search_bytes(data.as_bytes(), &Query::new(vec![]));
+    let in_order: Vec<Vec<u8>> = data.lines().map(|l| l.as_bytes().to_vec()).collect();
+    let got: Vec<Vec<u8>> = one_pass.lines.iter().map(|m| m.text.clone()).collect();
+    assert_eq!(got, in_order);
+    for threads in [1, 2] {
+        let opts = SearchOptions {
+            threads,
+            chunk_size: 4096,
+            mmap: true,
+        };
+        let found = search(std::slice::from_ref(&path), &Query::new(vec![]), &opts);
+        let got: Vec<Vec<u8>> = found.lines.into_iter().map(|m| m.text).collect();
+        assert_eq!(got, in_order, "threads {threads}");
+    }
+}

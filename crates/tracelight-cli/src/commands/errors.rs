@@ -153,7 +153,7 @@ pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
                 "services": g.services,
                 "sample": sample,
             });
-            serde_json::to_writer(&mut out, &obj)?;
+            serde_json::to_writer(&mut out, &obj).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
         out.finish()?;

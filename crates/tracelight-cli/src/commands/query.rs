@@ -21,7 +21,7 @@ pub(crate) fn query(a: QueryArgs) -> Result<Outcome> {
     if a.count {
         let results = scan::scan(&p.sources, &plan, &Count, &p.opts);
         let n: u64 = results.iter().map(|r| r.part).sum();
-        println!("{n}");
+        writeln!(std::io::stdout().lock(), "{n}")?;
         report(&p.sources, &results);
         return Ok(if n > 0 {
             Outcome::Found

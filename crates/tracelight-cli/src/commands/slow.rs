@@ -276,7 +276,8 @@ pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
         serde_json::to_writer(
             &mut out,
             &json!({"slowest": slowest, "operations": operations}),
-        )?;
+        )
+        .map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
         out.finish()?;
         return Ok(Outcome::Found);
@@ -301,7 +302,8 @@ pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
             style.cyan(&mut text, svc);
         }
         text.push_str("  ");
-        style.bold(&mut text, &operation_name(&v).unwrap_or_default());
+        let name = operation_name(&v).unwrap_or_default();
+        printer::push_message(&mut text, style, &Value::from(name));
         if let Some(id) = v.get(key::REQUEST_ID) {
             text.push_str("  ");
             style.dim(&mut text, "request_id=");

@@ -20,14 +20,29 @@ struct Entry {
 pub(crate) struct MatchBuf {
     data: Vec<u8>,
     entries: Vec<Entry>,
-    last_ts: i64,
+    /// The time of the last line with a readable one.
+    last_ts: Option<i64>,
+    /// How many lines at the start had no readable time (they take the time of the line before
+    /// them, which is in an earlier work item).
+    leading_untimed: usize,
 }
 
 impl MatchBuf {
     fn push(&mut self, ts: Option<i64>, line: &[u8]) {
         // A line without a readable timestamp keeps its place after the line before it.
-        let ts = ts.unwrap_or(self.last_ts);
-        self.last_ts = ts;
+        let ts = match (ts, self.last_ts) {
+            (Some(t), _) => {
+                self.last_ts = Some(t);
+                t
+            }
+            (None, Some(t)) => t,
+            (None, None) => {
+                // Its time is that of the last timed line of an earlier work item, which
+                // `file_lines` fills in.
+                self.leading_untimed += 1;
+                0
+            }
+        };
         let start = self.data.len();
         self.data.extend_from_slice(line);
         self.entries.push(Entry {
@@ -50,6 +65,7 @@ impl MatchBuf {
         idx.sort_by_key(|&i| (self.entries[i].ts, i));
         let mut keep = idx.split_off(idx.len() - n);
         keep.sort_unstable();
+        self.leading_untimed = keep.iter().filter(|&&i| i < self.leading_untimed).count();
         let mut data = Vec::new();
         let mut entries = Vec::with_capacity(n);
         for i in keep {
@@ -139,9 +155,20 @@ struct FileLines {
 
 fn file_lines(bufs: Vec<MatchBuf>) -> FileLines {
     let mut order = Vec::with_capacity(bufs.iter().map(MatchBuf::len).sum());
+    // The time of the last timed line so far in the file: the untimed lines at the start of a
+    // work item come after it.
+    let mut before = None::<i64>;
     for (b, buf) in bufs.iter().enumerate() {
         for (e, entry) in buf.entries.iter().enumerate() {
-            order.push((entry.ts, b as u32, e as u32));
+            let ts = if e < buf.leading_untimed {
+                before.unwrap_or(entry.ts)
+            } else {
+                entry.ts
+            };
+            order.push((ts, b as u32, e as u32));
+        }
+        if let Some(t) = buf.last_ts {
+            before = Some(t);
         }
     }
     // Files are nearly always in order already; sort only when they are not.

@@ -405,7 +405,9 @@ impl WhereExpr {
                 out.push(format!("{last}\"").into_bytes());
             }
         }
-        if self.op == Op::Eq && self.num.is_none() {
+        // A quoted number (`x = "500.0"`) also equals a number written another way (`5e2`), whose
+        // raw bytes need not hold the text: no value needle then.
+        if self.op == Op::Eq && self.num.is_none() && self.text.trim().parse::<f64>().is_err() {
             let run = longest_safe_run(&self.text);
             if run.len() >= 3 {
                 out.push(run.as_bytes().to_vec());

@@ -1110,15 +1110,15 @@ pub(crate) fn scan<C: Collector>(
     let slots: Vec<Mutex<Option<ItemResult<C::Part>>>> =
         items.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
     let progress = AtomicU64::new(0);
     let threads = opts.threads.clamp(1, items.len().max(1));
     let bar = opts
         .progress
         .then(|| crate::printer::progress_bar(known_total.then_some(total)));
     std::thread::scope(|s| {
+        let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
-            s.spawn(|| {
+            workers.push(s.spawn(|| {
                 let mut buf = PageBuf::new();
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
@@ -1136,12 +1136,12 @@ pub(crate) fn scan<C: Collector>(
                     if let Ok(mut slot) = slots[idx].lock() {
                         *slot = Some(r);
                     }
-                    done.fetch_add(1, Ordering::Release);
                 }
-            });
+            }));
         }
         if let Some(bar) = &bar {
-            while done.load(Ordering::Acquire) < items.len() {
+            // Until every worker has finished (or failed: the scope then passes its panic on).
+            while workers.iter().any(|w| !w.is_finished()) {
                 let done = progress.load(Ordering::Relaxed);
                 bar.set_position(if known_total { done.min(total) } else { done });
                 std::thread::sleep(Duration::from_millis(80));

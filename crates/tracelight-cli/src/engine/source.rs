@@ -33,6 +33,14 @@ pub(crate) enum Generation {
 /// Splits a file name into its base (e.g. `app.log`) and its rotation generation.
 pub(crate) fn rotation_of(name: &str) -> (String, Generation) {
     let name = name.strip_suffix(".gz").unwrap_or(name);
+    // logrotate's `dateext`: `app.log-20260101`, or `app.log-2026-01-01` (dashes in the date).
+    let dashed = name
+        .match_indices('-')
+        .map(|(i, _)| (&name[..i], &name[i + 1..]))
+        .find(|(base, date)| is_log_base(base) && is_date(date));
+    if let Some((base, date)) = dashed {
+        return (base.to_owned(), Generation::Dated(date.to_owned(), 0));
+    }
     // `<base>.<date>.<k>`: a further file of one period.
     if let Some((rest, k)) = name.rsplit_once('.') {
         if let Some((base, date)) = rest.rsplit_once('.') {
@@ -73,6 +81,13 @@ pub(crate) fn is_rotated(path: &Path) -> bool {
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     name.ends_with(".gz") || rotation_of(&name).1 != Generation::Live
+}
+
+/// Does a name end the way a log file's base name does?
+fn is_log_base(base: &str) -> bool {
+    [".log", ".jsonl", ".ndjson", ".json"]
+        .iter()
+        .any(|s| base.len() > s.len() && base.ends_with(s))
 }
 
 /// Does a file found while walking a directory look like a log file?
@@ -221,6 +236,16 @@ mod tests {
         assert!(rotation_of("app.log.1").1 < rotation_of("app.log").1);
         assert!(looks_like_log("app.log.2026-11-21.gz"));
         assert!(looks_like_log("errors.log.1"));
+        // logrotate's dateext names, and their order.
+        assert!(looks_like_log("app.log-20260101"));
+        assert!(looks_like_log("app.log-20260101.gz"));
+        assert_eq!(
+            rotation_of("app.log-2026-01-01.gz"),
+            ("app.log".into(), Generation::Dated("2026-01-01".into(), 0))
+        );
+        assert!(rotation_of("app.log-20260101").1 < rotation_of("app.log-20260102").1);
+        assert!(rotation_of("app.log-20260102").1 < rotation_of("app.log").1);
+        assert_eq!(rotation_of("my-service.log").1, Generation::Live);
         assert!(!looks_like_log("notes.txt"));
     }
 }
