@@ -78,9 +78,22 @@ impl CorrelationLayer {
 }
 
 /// The `Layer` of a part of tracelight: every callback handed to the [`TracelightLayer`] it
-/// wraps (which the context and the timing are found through).
+/// wraps (which the context and the timing are found through); with `events`, the events too
+/// (the parts that write lines).
 macro_rules! part_layer {
+    ($name:ident, events) => {
+        part_layer!(@impl $name, fn on_event(
+            &self,
+            event: &tracing_core::Event<'_>,
+            ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.inner.on_event(event, ctx);
+        });
+    };
     ($name:ident) => {
+        part_layer!(@impl $name,);
+    };
+    (@impl $name:ident, $($on_event:item)?) => {
         impl<S> tracing_subscriber::Layer<S> for $name
         where
             S: Subscriber + for<'a> LookupSpan<'a>,
@@ -140,6 +153,7 @@ macro_rules! part_layer {
             ) {
                 self.inner.on_close(id, ctx);
             }
+            $($on_event)?
             // The one `unsafe` item: the trait method is `unsafe` to implement. It answers for
             // the layer it wraps (which is how the context is found), and for itself.
             #[doc(hidden)]
@@ -157,6 +171,152 @@ macro_rules! part_layer {
 
 part_layer!(CorrelationLayer);
 part_layer!(TimingLayer);
+part_layer!(JsonLayer, events);
+part_layer!(RouterLayer, events);
+
+/// tracelight's formatter alone: every event it receives as one line of tracelight's JSON (or
+/// text) schema — request id and bound context at the root, the span, the error with its chain,
+/// redaction — written to any [`MakeWriter`](tracing_subscriber::fmt::MakeWriter) (a
+/// [`FileWriter`](crate::sink::FileWriter), stdout, a test buffer) or to tracelight's
+/// non-blocking stdout. It keeps the context as [`CorrelationLayer`] does; span timing is off.
+///
+/// Like `tracing_subscriber::fmt::layer()`, it writes what reaches it: give it a filter with
+/// `.with_filter(…)` ([`LogFilter`](crate::LogFilter) keeps the spans that carry the request id
+/// at any level).
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt as _;
+/// use tracing_subscriber::Layer as _;
+/// let json = tracelight::JsonLayer::with_writer(std::io::stderr)?;
+/// let subscriber = tracing_subscriber::registry()
+///     .with(json.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
+/// tracing::subscriber::with_default(subscriber, || {
+///     let span = tracing::info_span!("request", request_id = "req-1");
+///     let _e = span.enter();
+///     tracing::info!(order_id = 7, "order created"); // {"timestamp":…,"request_id":"req-1",…}
+/// });
+/// # Ok::<(), tracelight::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct JsonLayer {
+    inner: TracelightLayer,
+    _guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for JsonLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLayer").finish_non_exhaustive()
+    }
+}
+
+impl JsonLayer {
+    /// JSON lines on stdout, through tracelight's non-blocking writer.
+    pub fn new() -> Result<JsonLayer, Error> {
+        JsonLayer::from_builder(crate::builder().format(crate::Format::Json))
+    }
+
+    /// JSON lines to `make_writer`, called once per line on the logging thread (as `fmt` does);
+    /// a [`FileWriter`](crate::sink::FileWriter) makes that a non-blocking, rotated file.
+    pub fn with_writer<M>(make_writer: M) -> Result<JsonLayer, Error>
+    where
+        M: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+    {
+        JsonLayer::from_builder(
+            crate::builder()
+                .format(crate::Format::Json)
+                .writer(MakeWriterLines(make_writer)),
+        )
+    }
+
+    /// The formatter with the settings of `builder`: its default output
+    /// ([`Builder::writer`](crate::Builder::writer), [`Builder::output`](crate::Builder::output)),
+    /// [`format`](crate::Builder::format) (`Format::Text` for the text lines), service, static
+    /// fields, redaction, error tracking and sampling. One stream: the builder's other streams
+    /// and `log_dir` are not used (that is [`RouterLayer`]), nor its timing.
+    pub fn from_builder(builder: crate::Builder) -> Result<JsonLayer, Error> {
+        let mut builder = builder.without_timing();
+        builder.streams.clear();
+        builder.log_dir = None;
+        let (inner, guard) = builder.build()?;
+        Ok(JsonLayer {
+            inner,
+            _guard: Arc::new(guard),
+        })
+    }
+}
+
+/// tracelight's streams alone: each event goes to every stream whose rule takes it (`app`,
+/// `errors`, `access`, `security`, `performance` under `LOG_DIR`, or the streams you add), each
+/// with its own format and output — rotating, non-blocking, lossless files, stdout, a writer.
+/// It keeps the context as [`CorrelationLayer`] does; span timing is off (add [`TimingLayer`],
+/// or use [`TracelightLayer`] for everything).
+///
+/// ```
+/// use tracelight::{Format, Output, Rule, Stream};
+/// use tracing_subscriber::layer::SubscriberExt as _;
+/// let router = tracelight::RouterLayer::from_builder(
+///     tracelight::builder()
+///         .stream(Stream::new("all", Output::Stdout).format(Format::Json))
+///         .stream(
+///             Stream::new("problems", Output::Stderr)
+///                 .rule(Rule::min_level(tracing::Level::WARN))
+///                 .format(Format::Text),
+///         ),
+/// )?;
+/// let subscriber = tracing_subscriber::registry().with(router);
+/// # let _ = subscriber;
+/// # Ok::<(), tracelight::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RouterLayer {
+    inner: TracelightLayer,
+    _guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for RouterLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterLayer").finish_non_exhaustive()
+    }
+}
+
+impl RouterLayer {
+    /// The streams the environment asks for (`LOG_DIR`, `LOG_STREAM_*`…, see
+    /// docs/configuration.md): the five default files under `LOG_DIR`, else stdout.
+    pub fn from_env() -> Result<RouterLayer, Error> {
+        RouterLayer::from_builder(crate::Builder::from_env()?)
+    }
+
+    /// The streams of `builder` ([`stream`](crate::Builder::stream), or
+    /// [`log_dir`](crate::Builder::log_dir) and its stream settings), with its formats,
+    /// redaction, error tracking and sampling; not its timing.
+    pub fn from_builder(builder: crate::Builder) -> Result<RouterLayer, Error> {
+        let (inner, guard) = builder.without_timing().build()?;
+        Ok(RouterLayer {
+            inner,
+            _guard: Arc::new(guard),
+        })
+    }
+}
+
+/// A `MakeWriter` as a [`LineWriter`](crate::sink::LineWriter): each line is one `make_writer()`
+/// and one `write_all`, as `fmt` writes.
+struct MakeWriterLines<M>(M);
+
+impl<M> crate::sink::LineWriter for MakeWriterLines<M>
+where
+    M: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    fn write_line(&self, line: &[u8]) {
+        use std::io::Write as _;
+        let mut w = self.0.make_writer();
+        // A writer that fails loses the line, as with `fmt`; tracelight's own sinks count it.
+        let _ = w.write_all(line);
+    }
+    fn flush(&self) {
+        use std::io::Write as _;
+        let _ = self.0.make_writer().flush();
+    }
+}
 
 /// tracelight's timing alone, beside a formatter of another crate: busy and idle time of every
 /// span, per-operation aggregates ([`tracelight::performance`](crate::performance), the admin

@@ -80,7 +80,7 @@ pub use error::Error;
 pub use errors::err;
 pub use exit::{exit, EXIT_FLUSH_BOUND};
 pub use filter::{FilterState, LogFilter};
-pub use fmt_adapter::{CorrelationLayer, TimingLayer};
+pub use fmt_adapter::{CorrelationLayer, JsonLayer, RouterLayer, TimingLayer};
 pub use layer::TracelightLayer;
 
 /// For `tracing_subscriber::fmt` users: [`Correlated`](fmt::Correlated) writes the request id and
