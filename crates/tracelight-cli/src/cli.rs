@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Query tracelight's JSON log files: one request across every service and rotated file, errors by
 /// fingerprint, slow operations, and new lines as they arrive.
 ///
-/// PATHS are files or directories (searched recursively for *.log, rotated *.log.N and *.gz files).
-/// Without PATHS, $LOG_DIR is searched, or else the current directory.
+/// PATHS are files or directories, searched recursively for *.log, *.json, *.jsonl and *.ndjson
+/// files, their rotated (.N, dated, logrotate -YYYYMMDD) files and .gz archives. Without PATHS,
+/// $LOG_DIR is searched, or else the current directory.
 ///
 /// Exit status: 0 when lines matched (or a report was printed); 1 when `query` or `timeline`
 /// found no matching line; 2 on a usage error or a bad query, or when some input could not be
@@ -58,7 +59,7 @@ pub(crate) struct FilterArgs {
     /// Only lines of this request (the `request_id` field).
     #[arg(long, value_name = "ID")]
     pub(crate) request_id: Option<String>,
-    /// Only lines at or after this time: relative (30s, 15m, 1h, 2d) or absolute
+    /// Only lines at or after this time: relative (30s, 15m, 1h, 2d, 1w), `now`, or absolute
     /// (2026-02-10T22:30:00Z, "2026-02-10 22:30:00"; UTC unless an offset is given).
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub(crate) since: Option<String>,

@@ -171,7 +171,8 @@ pub struct Match {
 /// What a search found.
 #[derive(Debug, Default)]
 pub struct Found {
-    /// The matching lines in time order.
+    /// The matching lines in time order. A line that another file already gave (the same
+    /// bytes at the same time: one event written to two streams) is given once.
     pub lines: Vec<Match>,
     /// Lines that are not a JSON object (cut short, or not JSON): counted over every line of
     /// every input, so the same inputs give the same count whatever the query.

@@ -318,9 +318,10 @@ impl Pager {
         // 126 and 127: the shell could not find or run the command.
         if matches!(status.code(), Some(126 | 127)) {
             return Err(io::Error::other(format!(
-                "the pager `{}` could not run (exit {status}); --no-pager or TRACELIGHT_PAGER= \
+                "the pager `{}` could not run (exit code {}); --no-pager or TRACELIGHT_PAGER= \
                  writes to the terminal",
-                self.cmd
+                self.cmd,
+                status.code().unwrap_or(-1)
             )));
         }
         match flushed {

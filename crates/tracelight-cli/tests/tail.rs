@@ -149,3 +149,44 @@ fn follows_with_filters() {
     expect(&rx, &[l(5, "x"), l(10, "x")]);
     assert!(rx.recv_timeout(Duration::from_millis(400)).is_err());
 }
+
+/// `tail -f` started before the service wrote anything: it waits for files to appear in the
+/// directory (without `-f`, nothing to read is exit 3).
+#[test]
+fn follows_a_directory_that_has_no_files_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let once = Command::new(env!("CARGO_BIN_EXE_tracelight"))
+        .args(["tail"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(once.status.code(), Some(3));
+    let child = Command::new(env!("CARGO_BIN_EXE_tracelight"))
+        .args(["tail", "-f", "--json", "--poll-ms", "40"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "tail -f exited on an empty directory"
+    );
+    append(
+        &dir.path().join("app.log"),
+        &format!("{}\n{}\n", l(1, "first"), l(2, "second")),
+    );
+    expect(&rx, &[l(1, "first"), l(2, "second")]);
+}

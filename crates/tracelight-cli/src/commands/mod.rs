@@ -48,7 +48,7 @@ fn parse_time(option: &str, s: &str, now: i64) -> Result<i64, QueryError> {
         input: s.into(),
         span: None,
         hint: Some(
-            "use a relative time (30s, 15m, 1h, 2d) or an absolute one \
+            "use a relative time (30s, 15m, 1h, 2d, 1w), `now`, or an absolute one \
              (2026-02-10T22:30:00Z or '2026-02-10 22:30:00', UTC unless an offset is given)"
                 .into(),
         ),
@@ -118,18 +118,29 @@ pub(crate) struct Prepared {
 /// about on stderr (and make the exit code 2); `None` means there is nothing to read at all,
 /// which has been said on stderr.
 pub(crate) fn prepare(paths: &[PathBuf], output: &OutputArgs) -> Option<Prepared> {
+    prepare_inner(paths, output, false)
+}
+
+/// [`prepare`] for `tail -f`, which waits for files to appear in a directory that has none yet.
+pub(crate) fn prepare_to_follow(paths: &[PathBuf], output: &OutputArgs) -> Option<Prepared> {
+    prepare_inner(paths, output, true)
+}
+
+fn prepare_inner(paths: &[PathBuf], output: &OutputArgs, wait: bool) -> Option<Prepared> {
     let (paths, how) = source::default_paths(paths);
     let mut warnings = Vec::new();
     let sources = source::discover(&paths, &mut warnings);
     warn(&warnings);
-    if sources.is_empty() {
+    if sources.is_empty() && wait && paths.iter().any(|p| p.is_dir()) {
+        eprintln!("tracelight: no log files {how} yet; waiting for them");
+    } else if sources.is_empty() {
         if warnings.is_empty() {
             eprintln!(
                 "tracelight: nothing to read: no log files {how} \
                  (*.log, *.jsonl, *.ndjson, *.json, their rotated .N and dated files, and .gz)"
             );
         } else {
-            eprintln!("tracelight: nothing to read");
+            eprintln!("tracelight: nothing to read {how}");
         }
         return None;
     }

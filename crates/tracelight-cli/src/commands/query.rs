@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::{build_filters, prepare, report};
 use crate::cli::QueryArgs;
-use crate::engine::collect::{self, Count, Lines};
+use crate::engine::collect::{self, Count, DistinctCount, Lines};
 use crate::engine::filter::Plan;
 use crate::engine::scan;
 use crate::printer::{LinePrinter, Output, Style};
@@ -15,14 +15,25 @@ use crate::Outcome;
 pub(crate) fn query(a: QueryArgs) -> Result<Outcome> {
     let filters = build_filters(&a.filters, a.level.as_deref())?;
     let Some(p) = prepare(&a.paths, &a.output) else {
+        if a.count {
+            // Scripts read the number: nothing to read is none.
+            writeln!(std::io::stdout().lock(), "0")?;
+        }
         return Ok(Outcome::NothingToRead);
     };
     let plan = Plan::new(filters);
     if a.count {
-        let results = scan::scan(&p.sources, &plan, &Count, &p.opts);
-        let n: u64 = results.iter().map(|r| r.part).sum();
+        // With several files, a line written to two streams counts once.
+        let n = if p.sources.len() > 1 {
+            let results = scan::scan(&p.sources, &plan, &DistinctCount, &p.opts);
+            report(&p.sources, &results);
+            collect::count_distinct(results)
+        } else {
+            let results = scan::scan(&p.sources, &plan, &Count, &p.opts);
+            report(&p.sources, &results);
+            results.iter().map(|r| r.part).sum()
+        };
         writeln!(std::io::stdout().lock(), "{n}")?;
-        report(&p.sources, &results);
         return Ok(if n > 0 {
             Outcome::Found
         } else {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use memchr::memrchr;
 
-use super::{build_filters, prepare, INPUT_FAILED};
+use super::{build_filters, prepare, prepare_to_follow, INPUT_FAILED};
 use crate::cli::TailArgs;
 use crate::engine::collect::{self, LastLines, Lines};
 use crate::engine::filter::Plan;
@@ -105,7 +105,12 @@ fn live_sources(paths: &[PathBuf], all: Vec<Source>) -> Vec<Source> {
 /// Runs `tail`.
 pub(crate) fn tail(a: TailArgs) -> Result<Outcome> {
     let filters = build_filters(&a.filters, a.level.as_deref())?;
-    let Some(p) = prepare(&a.paths, &a.output) else {
+    let prepared = if a.follow {
+        prepare_to_follow(&a.paths, &a.output)
+    } else {
+        prepare(&a.paths, &a.output)
+    };
+    let Some(p) = prepared else {
         return Ok(Outcome::NothingToRead);
     };
     let given = p.paths;

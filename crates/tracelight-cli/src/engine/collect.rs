@@ -129,6 +129,48 @@ impl Collector for LastLines {
     }
 }
 
+/// Counts matching lines, a line given by two files once (see [`merge`]): the time and a hash of
+/// every matching line, counted by [`count_distinct`].
+#[derive(Debug, Default)]
+pub(crate) struct DistinctCount;
+
+impl Collector for DistinctCount {
+    type Part = Vec<(i64, u64)>;
+    fn wants_value(&self) -> bool {
+        false
+    }
+    fn new_part(&self) -> Self::Part {
+        Vec::new()
+    }
+    fn accept(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8], _: Option<&Value>) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        line.hash(&mut h);
+        part.push((ts.unwrap_or(i64::MIN), h.finish()));
+    }
+}
+
+/// The number of events among the lines of [`DistinctCount`]: lines with the same time and
+/// bytes in several files count once (as often as the file with the most of them has them).
+pub(crate) fn count_distinct(results: Vec<ItemResult<Vec<(i64, u64)>>>) -> u64 {
+    let mut all: Vec<(i64, u64, usize)> = Vec::new();
+    for r in results {
+        all.extend(r.part.into_iter().map(|(t, h)| (t, h, r.source)));
+    }
+    all.sort_unstable();
+    let mut n = 0u64;
+    for group in all.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+        // `group` is sorted by file: the longest run of one file.
+        let most = group
+            .chunk_by(|a, b| a.2 == b.2)
+            .map(<[_]>::len)
+            .max()
+            .unwrap_or(0);
+        n += most as u64;
+    }
+    n
+}
+
 /// Counts matching lines.
 #[derive(Debug, Default)]
 pub(crate) struct Count;
@@ -181,6 +223,10 @@ fn file_lines(bufs: Vec<MatchBuf>) -> FileLines {
 /// Merges the lines of all files into one time-ordered sequence (k-way merge over files, each
 /// sorted first if it was not in order), calling `emit` for each. Ties go to the earlier file in
 /// listing order (older rotations first). Stops at the first error `emit` returns.
+///
+/// A line that another file already gave — the same bytes at the same time, as when one event
+/// was written to two streams (`app.log` and `errors.log`) — is given once. Identical lines in
+/// one file are separate events and all given.
 pub(crate) fn merge<E>(
     results: Vec<ItemResult<MatchBuf>>,
     mut emit: impl FnMut(i64, &[u8]) -> Result<(), E>,
@@ -214,11 +260,23 @@ pub(crate) fn merge<E>(
             heap.push(Reverse((ts, i, 0usize)));
         }
     }
+    // The lines given at the current time, with the file each came from.
+    let mut run: Vec<(&[u8], usize)> = Vec::new();
+    let mut run_ts = None;
     while let Some(Reverse((ts, i, pos))) = heap.pop() {
         let f = &files[i];
         let (_, b, e) = f.order[pos];
         let buf = &f.bufs[b as usize];
-        emit(ts, buf.line(&buf.entries[e as usize]))?;
+        let line = buf.line(&buf.entries[e as usize]);
+        if run_ts != Some(ts) {
+            run_ts = Some(ts);
+            run.clear();
+        }
+        let copy = run.iter().any(|&(l, from)| from != i && l == line);
+        if !copy {
+            run.push((line, i));
+            emit(ts, line)?;
+        }
         if let Some(&(next_ts, _, _)) = f.order.get(pos + 1) {
             heap.push(Reverse((next_ts, i, pos + 1)));
         }

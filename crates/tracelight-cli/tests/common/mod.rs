@@ -67,9 +67,14 @@ impl Tree {
         out
     }
 
-    /// How many parsed lines satisfy `pred`.
+    /// How many events satisfy `pred`: a line written to two files (an ERROR line in `app.log`
+    /// and `errors.log`) is one event.
     pub fn count(&self, pred: impl Fn(&Value) -> bool) -> usize {
-        self.parsed().iter().filter(|(_, v)| pred(v)).count()
+        let mut seen = std::collections::HashSet::new();
+        self.parsed()
+            .into_iter()
+            .filter(|(l, v)| pred(v) && seen.insert(l.clone()))
+            .count()
     }
 }
 
