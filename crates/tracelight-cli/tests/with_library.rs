@@ -198,3 +198,67 @@ fn slow_groups_the_http_layers_access_lines_by_route() {
     assert!(ops.contains(&("GET /orders/{id}", 20)), "{ops:?}");
     assert!(ops.contains(&("POST /checkout", 10)), "{ops:?}");
 }
+
+/// The error tracker's suppressed repeats are in `errors`' answer, and `--json` gives the
+/// sample line byte for byte.
+#[test]
+fn errors_counts_the_repeats_the_tracker_suppressed() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let w = tracelight::sink::MemoryWriter::new();
+    {
+        let g = tracelight::builder()
+            .service("shop")
+            .errors(
+                tracelight::errors::ErrorConfig::default()
+                    .suppress_after(3, Duration::from_secs(60)),
+            )
+            .writer(w.clone())
+            .init_local()
+            .unwrap();
+        for i in 0..10u64 {
+            tracing::error!(attempt = i, "cache refresh failed");
+        }
+        g.flush();
+    }
+    let text = w.contents();
+    fs::write(dir.path().join("app.log"), &text).unwrap();
+    let out = Command::cargo_bin("tracelight")
+        .unwrap()
+        .args(["errors", "--json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let v: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (v["count"].as_u64(), v["suppressed"].as_u64()),
+        (Some(3), Some(7)),
+        "{stdout}"
+    );
+    let last_error = text
+        .lines()
+        .filter(|l| l.contains("\"level\":\"ERROR\""))
+        .last()
+        .unwrap();
+    assert!(
+        stdout.contains(&format!("\"sample\":{last_error}")),
+        "{stdout}"
+    );
+    let human = Command::cargo_bin("tracelight")
+        .unwrap()
+        .args(["errors", "--color", "never"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.contains("(+7 repeats suppressed, not written)"),
+        "{human}"
+    );
+    assert!(
+        human.contains("3 ERROR lines (and 7 repeats suppressed) in 1 group"),
+        "{human}"
+    );
+}

@@ -4,13 +4,13 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tracelight_schema::key;
 
 use super::timeline::line_hash;
 use super::{build_filters, prepare, report};
 use crate::cli::ErrorsArgs;
-use crate::engine::filter::{Filter, Level, Plan};
+use crate::engine::filter::{Filter, Level, Plan, WhereExpr};
 use crate::engine::scan::{self, Collector};
 use crate::engine::time;
 use crate::printer::{human_line, push_message, Output, Style};
@@ -27,6 +27,8 @@ pub(crate) struct ErrorGroup {
     pub(crate) target: String,
     /// How many lines.
     pub(crate) count: u64,
+    /// Repeats the error tracker did not write (from its `suppressed N repeats` lines).
+    pub(crate) suppressed: u64,
     /// Time of the first line.
     pub(crate) first: i64,
     /// Time of the last line.
@@ -54,6 +56,50 @@ impl ErrorGroup {
         self.services.extend(o.services);
     }
 }
+
+/// Sums the error tracker's suppression lines (`suppressed N repeats of an error: …`, WARN,
+/// target `tracelight::errors`, with `error_fingerprint` and `suppressed`) by fingerprint; a
+/// line written to two streams counts once.
+#[derive(Debug)]
+pub(crate) struct Suppressed;
+
+impl Collector for Suppressed {
+    /// (hash of the line, fingerprint, repeats left out) per line.
+    type Part = Vec<(u64, String, u64)>;
+    fn wants_value(&self) -> bool {
+        true
+    }
+    fn new_part(&self) -> Self::Part {
+        Vec::new()
+    }
+    fn accept(&self, part: &mut Self::Part, _: Option<i64>, line: &[u8], v: Option<&Value>) {
+        let Some(v) = v else { return };
+        let (Some(fp), Some(n)) = (
+            v.get(key::ERROR_FINGERPRINT).and_then(Value::as_str),
+            v.get(SUPPRESSED).and_then(Value::as_u64),
+        ) else {
+            return;
+        };
+        part.push((line_hash(line), fp.to_owned(), n));
+    }
+}
+
+/// One group of `errors --json`.
+#[derive(serde::Serialize)]
+struct GroupJson<'a> {
+    count: u64,
+    suppressed: u64,
+    fingerprint: Option<&'a str>,
+    message: &'a str,
+    target: &'a str,
+    first_seen: String,
+    last_seen: String,
+    services: &'a BTreeSet<String>,
+    sample: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// The field of the error tracker's suppression lines that says how many repeats it left out.
+const SUPPRESSED: &str = "suppressed";
 
 /// Groups ERROR lines by fingerprint (or message and target).
 #[derive(Debug)]
@@ -99,6 +145,7 @@ impl Collector for ErrorGroups {
             message,
             target,
             count: 1,
+            suppressed: 0,
             first: ts,
             last: ts,
             services,
@@ -133,8 +180,30 @@ pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
             }
         }
     }
+    // The repeats the error tracker left out, from its summary lines (same filters, WARN).
+    let mut filters = build_filters(&a.filters, None)?;
+    filters.push(Filter::Where(WhereExpr::string_eq(
+        key::TARGET,
+        "tracelight::errors",
+    )));
+    filters.push(Filter::Where(WhereExpr::parse(&format!(
+        "{SUPPRESSED} exists"
+    ))?));
+    let results = scan::scan(&p.sources, &Plan::new(filters), &Suppressed, &p.opts);
+    let mut seen = HashSet::new();
+    for (h, fp, n) in results.into_iter().flat_map(|r| r.part) {
+        if seen.insert(h) {
+            if let Some(g) = all.get_mut(&format!("f:{fp}")) {
+                g.suppressed += n;
+            }
+        }
+    }
     let mut groups: Vec<ErrorGroup> = all.into_values().collect();
-    groups.sort_by(|x, y| y.count.cmp(&x.count).then(y.last.cmp(&x.last)));
+    groups.sort_by(|x, y| {
+        (y.count + y.suppressed)
+            .cmp(&(x.count + x.suppressed))
+            .then(y.last.cmp(&x.last))
+    });
     let total_groups = groups.len();
     if let Some(n) = a.top {
         groups.truncate(n);
@@ -142,17 +211,21 @@ pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
     let mut out = Output::open(&a.output);
     if a.json {
         for g in &groups {
-            let sample: Value = serde_json::from_slice(&g.sample).unwrap_or(Value::Null);
-            let obj = json!({
-                "count": g.count,
-                "fingerprint": g.fingerprint,
-                "message": g.message,
-                "target": g.target,
-                "first_seen": time::format_micros(g.first),
-                "last_seen": time::format_micros(g.last),
-                "services": g.services,
-                "sample": sample,
-            });
+            // The sample line byte for byte, as it is in the file.
+            let sample = std::str::from_utf8(&g.sample)
+                .ok()
+                .and_then(|s| serde_json::value::RawValue::from_string(s.to_owned()).ok());
+            let obj = GroupJson {
+                count: g.count,
+                suppressed: g.suppressed,
+                fingerprint: g.fingerprint.as_deref(),
+                message: &g.message,
+                target: &g.target,
+                first_seen: time::format_micros(g.first),
+                last_seen: time::format_micros(g.last),
+                services: &g.services,
+                sample,
+            };
             serde_json::to_writer(&mut out, &obj).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
@@ -164,12 +237,20 @@ pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
         writeln!(out, "no ERROR lines")?;
     }
     let total: u64 = groups.iter().map(|g| g.count).sum();
+    let total_suppressed: u64 = groups.iter().map(|g| g.suppressed).sum();
     let mut text = String::new();
     for g in &groups {
         text.clear();
         style.red(&mut text, &format!("{:>8}×", g.count));
         text.push_str("  ");
         push_message(&mut text, style, &Value::from(g.message.as_str()));
+        if g.suppressed > 0 {
+            text.push(' ');
+            style.dim(
+                &mut text,
+                &format!("(+{} repeats suppressed, not written)", g.suppressed),
+            );
+        }
         if !g.target.is_empty() {
             text.push_str("  ");
             style.dim(&mut text, &format!("({})", g.target));
@@ -187,8 +268,13 @@ pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
     if !groups.is_empty() {
         writeln!(
             out,
-            "{total} ERROR line{} in {} group{}{}",
+            "{total} ERROR line{}{} in {} group{}{}",
             if total == 1 { "" } else { "s" },
+            if total_suppressed > 0 {
+                format!(" (and {total_suppressed} repeats suppressed)")
+            } else {
+                String::new()
+            },
             groups.len(),
             if groups.len() == 1 { "" } else { "s" },
             if total_groups > groups.len() {
