@@ -239,8 +239,7 @@ fn errors_counts_the_repeats_the_tracker_suppressed() {
     );
     let last_error = text
         .lines()
-        .filter(|l| l.contains("\"level\":\"ERROR\""))
-        .last()
+        .rfind(|l| l.contains("\"level\":\"ERROR\""))
         .unwrap();
     assert!(
         stdout.contains(&format!("\"sample\":{last_error}")),
