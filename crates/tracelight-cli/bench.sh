@@ -11,6 +11,7 @@
 # match when its output is /dev/null). jq is timed on the first 100 MB of the file only (it runs
 # at well under 0.1 GB/s) and its throughput is reported from that slice. ripgrep and jq are
 # installed from the system's packages when they are missing and the script runs as root.
+# LOAD=1 keeps one core busy during the runs, as on a loaded machine.
 set -euo pipefail
 
 SIZE=${1:-1GB}
@@ -85,6 +86,14 @@ add tl_gz_id "tracelight query --request-id ID --json (.gz)" "$BYTES" "'$TL' que
 add tl_gz_level "tracelight query --level error --count (.gz)" "$BYTES" "'$TL' query --level error --count '$GZ'"
 add tl_slow "tracelight slow" "$BYTES" "'$TL' slow --color never '$LOG'"
 add tl_count "tracelight query --count (every line validated)" "$BYTES" "'$TL' query --count '$LOG'"
+
+# LOAD=1: keep one core busy during the runs (a shell busy loop), as on a loaded machine.
+if [[ ${LOAD:-0} == 1 ]]; then
+    bash -c 'while :; do :; done' &
+    LOAD_PID=$!
+    trap 'kill $LOAD_PID 2>/dev/null' EXIT
+    echo "# one core kept busy by a busy loop (LOAD=1)"
+fi
 
 TIMEFORMAT='%R %U %S'
 for _ in $(seq "$RUNS"); do
