@@ -16,7 +16,9 @@
 //! Subscribers `filtered` and `envfilter` put the directives of `TL_FILTER` (default `info`) in
 //! front of the layer, as tracelight's `LogFilter` or as an `EnvFilter`. Subscribers: `noop` (a bare
 //! registry with a layer that does nothing), `tracelight`, and `tracing-subscriber`'s `fmt` (text)
-//! and `fmt_json` (JSON, flattened, current span and span list) writing to `io::sink`. A fourth argument `text` selects the
+//! and `fmt_json` (JSON, flattened, current span and span list) writing to `io::sink`;
+//! `json_layer` (tracelight's `JsonLayer` alone) and `fmt_json_correlated` (`fmt_json` with
+//! `CorrelationLayer` and `tracelight::fmt::Correlated`). A fourth argument `text` selects the
 //! text format (JSON otherwise).
 
 use tracing::{info, info_span, Dispatch};
@@ -82,8 +84,30 @@ fn main() -> anyhow::Result<()> {
                     .with_writer(std::io::sink),
             ),
         ),
+        // tracelight's formatter as a layer of its own.
+        "json_layer" => Dispatch::new(Registry::default().with(tracelight::JsonLayer::from_builder(
+            tracelight::builder().writer(Discard).format(format),
+        )?)),
+        // `fmt`'s JSON with tracelight's correlation (the request id at the root of its lines).
+        "fmt_json_correlated" => Dispatch::new(
+            Registry::default()
+                .with(tracelight::CorrelationLayer::new()?)
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .event_format(tracelight::fmt::Correlated::new(
+                            tracing_subscriber::fmt::format()
+                                .json()
+                                .flatten_event(true)
+                                .with_current_span(true)
+                                .with_span_list(true),
+                        ))
+                        .with_writer(std::io::sink),
+                ),
+        ),
         other => anyhow::bail!(
-            "unknown subscriber {other:?}: expected noop, tracelight, filtered, envfilter, fmt or fmt_json"
+            "unknown subscriber {other:?}: expected noop, tracelight, filtered, envfilter, fmt, \
+             fmt_json, json_layer or fmt_json_correlated"
         ),
     };
     tracing::dispatcher::with_default(&dispatch, || match workload {
