@@ -85,9 +85,11 @@ fn main() -> anyhow::Result<()> {
             ),
         ),
         // tracelight's formatter as a layer of its own.
-        "json_layer" => Dispatch::new(Registry::default().with(tracelight::JsonLayer::from_builder(
-            tracelight::builder().writer(Discard).format(format),
-        )?)),
+        "json_layer" => Dispatch::new(Registry::default().with(
+            tracelight::JsonLayer::from_builder(
+                tracelight::builder().writer(Discard).format(format),
+            )?,
+        )),
         // `fmt`'s JSON with tracelight's correlation (the request id at the root of its lines).
         "fmt_json_correlated" => Dispatch::new(
             Registry::default()

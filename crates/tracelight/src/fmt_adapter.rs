@@ -3,7 +3,6 @@
 //! the root of every `fmt` line inside a request.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use tracing_core::{Event, Subscriber};
@@ -381,11 +380,22 @@ fn has_top_level_key(rest: &str, key: &str) -> bool {
     while i < b.len() {
         match b[i] {
             b'"' => {
-                // A string: its end, past escapes.
+                // A string: its end, past escapes (found with `memchr`: strings are most of
+                // the line).
                 let start = i + 1;
                 i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+                        Some(k) if b[i + k] == b'\\' => i += k + 2,
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => {
+                            i = b.len();
+                            break;
+                        }
+                    }
                 }
                 if depth == 0 && expect_key && b.get(start..i) == Some(key.as_bytes()) {
                     return true;
@@ -497,20 +507,27 @@ where
             let body = line.strip_suffix('\n').unwrap_or(&line);
             let newline = if body.len() < line.len() { "\n" } else { "" };
             if let Some(rest) = body.strip_prefix('{') {
-                let mut members = String::new();
+                writer.write_char('{')?;
+                // Each member is followed by a comma, unless the object was empty: then the
+                // commas go between them.
+                let empty = rest.starts_with('}');
+                let mut first = true;
                 for (key, json) in context.iter() {
                     if has_top_level_key(rest, key) {
                         continue;
                     }
-                    let value = std::str::from_utf8(json).unwrap_or("null");
-                    let _ = write!(members, "\"{key}\":{value},");
+                    if empty && !first {
+                        writer.write_char(',')?;
+                    }
+                    first = false;
+                    writer.write_char('"')?;
+                    writer.write_str(key)?;
+                    writer.write_str("\":")?;
+                    writer.write_str(std::str::from_utf8(json).unwrap_or("null"))?;
+                    if !empty {
+                        writer.write_char(',')?;
+                    }
                 }
-                if rest.starts_with('}') {
-                    // An empty object: no comma before its end.
-                    members.pop();
-                }
-                writer.write_char('{')?;
-                writer.write_str(&members)?;
                 writer.write_str(rest)?;
             } else {
                 writer.write_str(body)?;
