@@ -503,3 +503,73 @@ fn a_pager_that_cannot_run_is_skipped_or_said() {
         "{shown}"
     );
 }
+
+/// The progress bar on a terminal: a total in bytes of log for plain files; for a `.gz`, whose
+/// uncompressed size is not known ahead, the bytes read and the rate without a total.
+#[test]
+fn progress_counts_bytes_of_log() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("big.log");
+    let one = line(T0, "INFO", &[("message", json!("x".repeat(400)))]) + "\n";
+    let lines = (70 << 20) / one.len() + 1;
+    {
+        let mut f = std::io::BufWriter::new(fs::File::create(&plain).unwrap());
+        for _ in 0..lines {
+            f.write_all(one.as_bytes()).unwrap();
+        }
+    }
+    // Lines that compress as logs do (a few times, not a thousand): hex from a simple generator.
+    let gz = dir.path().join("big.log.1.gz");
+    {
+        let mut e = flate2::write::GzEncoder::new(
+            fs::File::create(&gz).unwrap(),
+            flate2::Compression::fast(),
+        );
+        // 256 different lines, more than deflate's 32 KiB window holds, written in turn.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let pool: Vec<String> = (0..256)
+            .map(|_| {
+                let hex: String = (0..24)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        format!("{x:016x}")
+                    })
+                    .collect();
+                line(T0, "INFO", &[("message", json!(hex))]) + "\n"
+            })
+            .collect();
+        for i in 0..lines {
+            e.write_all(pool[i % pool.len()].as_bytes()).unwrap();
+        }
+        e.finish().unwrap();
+    }
+    let bin = assert_cmd::cargo::cargo_bin("tracelight");
+    let shown = on_a_terminal(
+        &format!(
+            "{} query --count --level error {}; true",
+            bin.display(),
+            plain.display()
+        ),
+        &[],
+    );
+    assert!(
+        shown.contains("B/70.00 MiB"),
+        "a total of 70 MiB: {shown:?}"
+    );
+    let shown = on_a_terminal(
+        &format!(
+            "{} query --count --level error {}; true",
+            bin.display(),
+            gz.display()
+        ),
+        &[],
+    );
+    assert!(shown.contains("of log read"), "{shown:?}");
+    assert!(
+        !shown.contains("B/70.00 MiB"),
+        "no total for a .gz: {shown:?}"
+    );
+}

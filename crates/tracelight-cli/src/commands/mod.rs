@@ -144,7 +144,17 @@ fn prepare_inner(paths: &[PathBuf], output: &OutputArgs, wait: bool) -> Option<P
         }
         return None;
     }
-    let total: u64 = sources.iter().map(|s| s.size).sum();
+    // Bytes of log, about: a `.gz` holds some eight times its size.
+    let total: u64 = sources
+        .iter()
+        .map(|s| {
+            if s.gz {
+                s.size.saturating_mul(8)
+            } else {
+                s.size
+            }
+        })
+        .sum();
     let mut opts = ScanOptions::default();
     if let Some(t) = output.threads {
         opts.threads = t.max(1);
