@@ -542,8 +542,33 @@ fn check_endpoint(url: &str) -> Result<(), &'static str> {
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
         .ok_or(WHAT)?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) || url.chars().any(char::is_control) {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty()
+        || authority.contains(char::is_whitespace)
+        || url.chars().any(char::is_control)
+    {
+        return Err(WHAT);
+    }
+    // `[user@]host[:port]`, the host an IPv6 address in brackets or a name: a port, when
+    // given, is a number from 1 to 65535 (else the export would fail only when it is tried).
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = match host_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((_, "")) => None,
+            Some((_, after)) => Some(after.strip_prefix(':').ok_or(WHAT)?),
+            None => return Err(WHAT),
+        },
+        None => host_port.split_once(':').map(|(_, p)| p),
+    };
+    if let Some(p) = port {
+        let ok = !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n > 0);
+        if !ok {
+            return Err("an http:// or https:// URL whose port is a number from 1 to 65535, such as http://127.0.0.1:4317");
+        }
+    }
+    if host_port.starts_with(':') {
         return Err(WHAT);
     }
     Ok(())
@@ -706,6 +731,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("otlp_endpoint"), "{e}");
+        // A port that is not one fails at start, naming the variable, not at the first export.
+        for bad in [
+            "http://127.0.0.1:notaport",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:70000",
+            "http://127.0.0.1:",
+            "http://[::1]x",
+            "http://:4317",
+        ] {
+            let e = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{bad}: {e}");
+        }
+        for good in [
+            "http://127.0.0.1:4317",
+            "https://collector.example:443/otlp",
+            "http://[::1]:4318",
+            "http://[::1]",
+            "http://user@collector:4318",
+            "http://collector",
+        ] {
+            assert!(check_endpoint(good).is_ok(), "{good}");
+        }
     }
 
     #[test]
