@@ -8,9 +8,9 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use tracelight_schema::key;
 
-use super::timeline::line_hash;
 use super::{build_filters, prepare, report};
 use crate::cli::SlowArgs;
+use crate::engine::collect::line_hash;
 use crate::engine::filter::{Filter, Plan, WhereExpr};
 use crate::engine::scan::{self, Collector};
 use crate::engine::time;

@@ -1,7 +1,6 @@
 //! `tracelight timeline`: every line of one request, with offsets and nesting.
 
 use std::collections::{BTreeSet, HashSet};
-use std::hash::{Hash, Hasher};
 use std::io::Write;
 
 use anyhow::Result;
@@ -10,7 +9,7 @@ use tracelight_schema::key;
 
 use super::{prepare, report};
 use crate::cli::TimelineArgs;
-use crate::engine::collect::{self, Lines};
+use crate::engine::collect::{self, line_hash, Lines};
 use crate::engine::filter::{value_level, Filter, Level, Plan, WhereExpr};
 use crate::engine::{scan, time};
 use crate::printer::{human_duration, push_fields, push_message, LinePrinter, Output, Style};
@@ -128,13 +127,6 @@ pub(crate) fn timeline(a: TimelineArgs) -> Result<Outcome> {
     }
     out.finish()?;
     Ok(Outcome::Found)
-}
-
-/// A hash of a line's bytes, to count a line written to several streams once.
-pub(crate) fn line_hash(line: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    line.hash(&mut h);
-    h.finish()
 }
 
 /// Drops repeated lines (the same bytes at the same time), as when one event was written to two

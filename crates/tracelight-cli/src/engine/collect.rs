@@ -129,6 +129,14 @@ impl Collector for LastLines {
     }
 }
 
+/// A hash of a line's bytes, to count a line written to several streams once.
+pub(crate) fn line_hash(line: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    line.hash(&mut h);
+    h.finish()
+}
+
 /// Counts matching lines, a line given by two files once (see [`merge`]): the time and a hash of
 /// every matching line, counted by [`count_distinct`].
 #[derive(Debug, Default)]
@@ -143,10 +151,7 @@ impl Collector for DistinctCount {
         Vec::new()
     }
     fn accept(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8], _: Option<&Value>) {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        line.hash(&mut h);
-        part.push((ts.unwrap_or(i64::MIN), h.finish()));
+        part.push((ts.unwrap_or(i64::MIN), line_hash(line)));
     }
 }
 

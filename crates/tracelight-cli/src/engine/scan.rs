@@ -114,7 +114,28 @@ struct LineSink<'a, C: Collector> {
     invalid: u64,
 }
 
-impl<C: Collector> LineSink<'_, C> {
+impl<'a, C: Collector> LineSink<'a, C> {
+    fn new(plan: &'a Plan, coll: &'a C) -> Self {
+        LineSink {
+            plan,
+            coll,
+            part: coll.new_part(),
+            malformed: 0,
+            invalid: 0,
+        }
+    }
+
+    /// What the sink gathered, as the result of a work item of file `source`.
+    fn into_result(self, source: usize, error: Option<String>) -> ItemResult<C::Part> {
+        ItemResult {
+            source,
+            part: self.part,
+            malformed: self.malformed,
+            invalid: self.invalid,
+            error,
+        }
+    }
+
     /// Visits every line of `data` (complete lines; the last one may lack its newline).
     fn block(&mut self, data: &[u8]) {
         #[cfg(target_arch = "x86_64")]
@@ -289,11 +310,7 @@ impl<C: Collector> LineSink<'_, C> {
             }
             avx2::Event::Newline(nl) => {
                 let line = raw_line(&data[*line_start..nl]);
-                let shaped = match (line.first(), line.last()) {
-                    (Some(b'{'), Some(b'}')) => Shape::Object,
-                    _ => shape(line),
-                };
-                match shaped {
+                match shape(line) {
                     Shape::Malformed => self.malformed += 1,
                     // With a level needle, a line whose level is not one of the names at
                     // tracelight's fixed place (another writer's line, `"level":"error"`) is
@@ -472,9 +489,7 @@ impl<'a> LineEnds<'a> {
     fn line_to(&mut self, nl: usize) {
         let line = &self.data[self.start..nl];
         self.start = nl + 1;
-        if !matches!((line.first(), line.last()), (Some(b'{'), Some(b'}'))) {
-            self.malformed += u64::from(shape(raw_line(line)) == Shape::Malformed);
-        }
+        self.malformed += u64::from(shape(raw_line(line)) == Shape::Malformed);
     }
 
     fn finish(mut self) -> u64 {
@@ -1007,13 +1022,7 @@ fn run_item<C: Collector>(
     buf: &mut PageBuf,
     progress: &AtomicU64,
 ) -> ItemResult<C::Part> {
-    let mut sink = LineSink {
-        plan,
-        coll,
-        part: coll.new_part(),
-        malformed: 0,
-        invalid: 0,
-    };
+    let mut sink = LineSink::new(plan, coll);
     let error = match (item.kind, opened) {
         (ItemKind::Range { start, end }, Some(Opened::Map(map))) => {
             let to = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
@@ -1048,13 +1057,7 @@ fn run_item<C: Collector>(
             }
         },
     };
-    ItemResult {
-        source: item.source,
-        part: sink.part,
-        malformed: sink.malformed,
-        invalid: sink.invalid,
-        error,
-    }
+    sink.into_result(item.source, error)
 }
 
 /// Scans `sources` with `plan`, giving matches to `coll`. The results come back in file order,
@@ -1218,19 +1221,7 @@ impl Report {
 
 /// Runs a plan over in-memory bytes (as if they were one file) — for tests and `tail -f`.
 pub(crate) fn scan_bytes<C: Collector>(data: &[u8], plan: &Plan, coll: &C) -> ItemResult<C::Part> {
-    let mut sink = LineSink {
-        plan,
-        coll,
-        part: coll.new_part(),
-        malformed: 0,
-        invalid: 0,
-    };
+    let mut sink = LineSink::new(plan, coll);
     sink.block(data);
-    ItemResult {
-        source: 0,
-        part: sink.part,
-        malformed: sink.malformed,
-        invalid: sink.invalid,
-        error: None,
-    }
+    sink.into_result(0, None)
 }
