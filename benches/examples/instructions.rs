@@ -18,7 +18,8 @@
 //! registry with a layer that does nothing), `tracelight`, and `tracing-subscriber`'s `fmt` (text)
 //! and `fmt_json` (JSON, flattened, current span and span list) writing to `io::sink`;
 //! `json_layer` (tracelight's `JsonLayer` alone) and `fmt_json_correlated` (`fmt_json` with
-//! `CorrelationLayer` and `tracelight::fmt::Correlated`). A fourth argument `text` selects the
+//! `CorrelationLayer` and `tracelight::fmt::Correlated`); `parts` (`CorrelationLayer`,
+//! `TimingLayer` and `JsonLayer` stacked). A fourth argument `text` selects the
 //! text format (JSON otherwise).
 
 use tracing::{info, info_span, Dispatch};
@@ -90,6 +91,16 @@ fn main() -> anyhow::Result<()> {
                 tracelight::builder().writer(Discard).format(format),
             )?,
         )),
+        // The parts stacked by hand, as `TracelightLayer` has them in one: correlation, timing
+        // and the formatter (the two above read the span state the first keeps).
+        "parts" => Dispatch::new(
+            Registry::default()
+                .with(tracelight::CorrelationLayer::new()?)
+                .with(tracelight::TimingLayer::new()?)
+                .with(tracelight::JsonLayer::from_builder(
+                    tracelight::builder().writer(Discard).format(format),
+                )?),
+        ),
         // `fmt`'s JSON with tracelight's correlation (the request id at the root of its lines).
         "fmt_json_correlated" => Dispatch::new(
             Registry::default()
@@ -109,7 +120,7 @@ fn main() -> anyhow::Result<()> {
         ),
         other => anyhow::bail!(
             "unknown subscriber {other:?}: expected noop, tracelight, filtered, envfilter, fmt, \
-             fmt_json, json_layer or fmt_json_correlated"
+             fmt_json, json_layer, parts or fmt_json_correlated"
         ),
     };
     tracing::dispatcher::with_default(&dispatch, || match workload {

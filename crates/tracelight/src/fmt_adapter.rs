@@ -14,46 +14,184 @@ use crate::error::Error;
 use crate::layer::TracelightLayer;
 use crate::Guard;
 
-/// tracelight's correlation alone, beside a formatter of another crate: each span gets the
-/// request id and the context bound to it or to its parents ([`bind`](fn@crate::bind), context
-/// fields), across `.await`s and [`tracelight::spawn`](crate::spawn), readable by any formatter
-/// through [`current_context`](crate::current_context) and
-/// [`current_request_id`](crate::current_request_id) — and by `fmt` through [`Correlated`]. It
-/// writes no line of its own.
+/// A part of tracelight: the struct (with the docs given), its `Debug`, and its `Layer`, which
+/// hands every callback to the [`TracelightLayer`] it wraps (which the context and the timing are
+/// found through) — with `events`, the events too (the parts that write lines).
 ///
-/// One tracelight layer per subscriber: [`TimingLayer`] keeps the same context (and
-/// [`TracelightLayer`] everything); two stacked keep a context each, and stderr says so.
-///
-/// The spans that carry the id must reach it: a filter in front of it that leaves out INFO
-/// spans (an `EnvFilter` at `warn`) hides them. Put [`LogFilter`](crate::LogFilter) in front
-/// instead (it keeps correlation spans at any level), or give the filter to the `fmt` layer
-/// alone (`.with_filter(…)`).
-///
-/// ```
-/// use tracing_subscriber::layer::SubscriberExt as _;
-/// let correlation = tracelight::CorrelationLayer::new()?;
-/// let fmt = tracing_subscriber::fmt::layer()
-///     .json()
-///     .event_format(tracelight::fmt::Correlated::new(tracing_subscriber::fmt::format().json()));
-/// let subscriber = tracing_subscriber::registry().with(correlation).with(fmt);
-/// tracing::subscriber::with_default(subscriber, || {
-///     let span = tracing::info_span!("request", request_id = "req-1");
-///     let _e = span.enter();
-///     tracelight::bind("user_id", 42u64);
-///     tracing::info!("inside"); // {"request_id":"req-1","user_id":42,"timestamp":…}
-/// });
-/// # Ok::<(), tracelight::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct CorrelationLayer {
-    inner: TracelightLayer,
-    _guard: Arc<Guard>,
+/// Stacked above another tracelight layer, a part reads the span state that one keeps (see
+/// [`TracelightLayer::follow`]) and takes no span callback of its own: one table and one lookup
+/// per span callback for the whole stack.
+macro_rules! part_layer {
+    ($(#[$doc:meta])* pub struct $name:ident; $($events:ident)?) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            inner: TracelightLayer,
+            _guard: Arc<Guard>,
+            /// Reads the span state of a tracelight layer below it.
+            follows: bool,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+
+        impl $name {
+            fn from_parts(inner: TracelightLayer, guard: Guard) -> $name {
+                $name {
+                    inner,
+                    _guard: Arc::new(guard),
+                    follows: false,
+                }
+            }
+        }
+
+        impl<S> tracing_subscriber::Layer<S> for $name
+        where
+            S: Subscriber + for<'a> LookupSpan<'a>,
+        {
+            fn on_layer(&mut self, subscriber: &mut S) {
+                // A tracelight layer below this one keeps the span state: read it.
+                let below: &dyn Subscriber = &*subscriber;
+                if let Some(keeper) = below.downcast_ref::<crate::state::StateRef>().cloned() {
+                    match self.inner.follow(&keeper) {
+                        Ok(()) => {
+                            self.follows = true;
+                            return;
+                        }
+                        Err(why) => crate::util::say(format!(
+                            "tracelight: {} keeps a span state of its own beside the tracelight \
+                             layer below it: {why}",
+                            stringify!($name)
+                        )),
+                    }
+                }
+                self.follows = false;
+                tracing_subscriber::Layer::<S>::on_layer(&mut self.inner, subscriber);
+            }
+            fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+                tracing_subscriber::Layer::<S>::on_register_dispatch(&self.inner, dispatch);
+                // Another tracelight layer in the same subscriber keeps a context of its own,
+                // which `bind` and the formatters may not be reading: say so.
+                if let Some(other) = dispatch.downcast_ref::<crate::state::StateRef>() {
+                    if !Arc::ptr_eq(&other.spans, &self.inner.state.spans) {
+                        crate::util::say(format!(
+                            "tracelight: {} shares its subscriber with a tracelight layer stacked \
+                             above it, which keeps a context of its own; stack the parts above \
+                             TracelightLayer, or use it alone (it does everything)",
+                            stringify!($name)
+                        ));
+                    }
+                }
+            }
+            fn on_new_span(
+                &self,
+                attrs: &tracing_core::span::Attributes<'_>,
+                id: &tracing_core::span::Id,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                if !self.follows {
+                    self.inner.on_new_span(attrs, id, ctx);
+                }
+            }
+            fn on_record(
+                &self,
+                id: &tracing_core::span::Id,
+                values: &tracing_core::span::Record<'_>,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                if !self.follows {
+                    self.inner.on_record(id, values, ctx);
+                }
+            }
+            fn on_enter(
+                &self,
+                id: &tracing_core::span::Id,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                if !self.follows {
+                    self.inner.on_enter(id, ctx);
+                }
+            }
+            fn on_exit(
+                &self,
+                id: &tracing_core::span::Id,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                if !self.follows {
+                    self.inner.on_exit(id, ctx);
+                }
+            }
+            fn on_close(
+                &self,
+                id: tracing_core::span::Id,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                if !self.follows {
+                    self.inner.on_close(id, ctx);
+                }
+            }
+            part_layer!(@on_event $($events)?);
+            // The one `unsafe` item: the trait method is `unsafe` to implement. It answers for
+            // the layer it wraps (which is how the context is found), and for itself.
+            #[doc(hidden)]
+            #[allow(unsafe_code)]
+            unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
+                if id == std::any::TypeId::of::<Self>() {
+                    return Some(self as *const Self as *const ());
+                }
+                // SAFETY: forwarded to the wrapped layer, whose pointers live as long as `self`.
+                unsafe { tracing_subscriber::Layer::<S>::downcast_raw(&self.inner, id) }
+            }
+        }
+    };
+    (@on_event events) => {
+        fn on_event(
+            &self,
+            event: &tracing_core::Event<'_>,
+            ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.inner.on_event(event, ctx);
+        }
+    };
+    (@on_event) => {};
 }
 
-impl std::fmt::Debug for CorrelationLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CorrelationLayer").finish_non_exhaustive()
-    }
+part_layer! {
+    /// tracelight's correlation alone, beside a formatter of another crate: each span gets the
+    /// request id and the context bound to it or to its parents ([`bind`](fn@crate::bind), context
+    /// fields), across `.await`s and [`tracelight::spawn`](crate::spawn), readable by any formatter
+    /// through [`current_context`](crate::current_context) and
+    /// [`current_request_id`](crate::current_request_id) — and by `fmt` through [`Correlated`]. It
+    /// writes no line of its own.
+    ///
+    /// Stacked with other parts ([`TimingLayer`], [`JsonLayer`], [`RouterLayer`]), the first one
+    /// keeps the span state and the ones above read it: one table for the stack, and what is
+    /// bound is seen by all (docs/streams.md has the rules).
+    ///
+    /// The spans that carry the id must reach it: a filter in front of it that leaves out INFO
+    /// spans (an `EnvFilter` at `warn`) hides them. Put [`LogFilter`](crate::LogFilter) in front
+    /// instead (it keeps correlation spans at any level), or give the filter to the `fmt` layer
+    /// alone (`.with_filter(…)`).
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// let correlation = tracelight::CorrelationLayer::new()?;
+    /// let fmt = tracing_subscriber::fmt::layer()
+    ///     .json()
+    ///     .event_format(tracelight::fmt::Correlated::new(tracing_subscriber::fmt::format().json()));
+    /// let subscriber = tracing_subscriber::registry().with(correlation).with(fmt);
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let span = tracing::info_span!("request", request_id = "req-1");
+    ///     let _e = span.enter();
+    ///     tracelight::bind("user_id", 42u64);
+    ///     tracing::info!("inside"); // {"request_id":"req-1","user_id":42,"timestamp":…}
+    /// });
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub struct CorrelationLayer;
 }
 
 impl CorrelationLayer {
@@ -69,143 +207,35 @@ impl CorrelationLayer {
         let mut builder = builder.without_timing();
         builder.no_streams = true;
         let (inner, guard) = builder.build()?;
-        Ok(CorrelationLayer {
-            inner,
-            _guard: Arc::new(guard),
-        })
+        Ok(CorrelationLayer::from_parts(inner, guard))
     }
 }
 
-/// The `Layer` of a part of tracelight: every callback handed to the [`TracelightLayer`] it
-/// wraps (which the context and the timing are found through); with `events`, the events too
-/// (the parts that write lines).
-macro_rules! part_layer {
-    ($name:ident, events) => {
-        part_layer!(@impl $name, fn on_event(
-            &self,
-            event: &tracing_core::Event<'_>,
-            ctx: tracing_subscriber::layer::Context<'_, S>,
-        ) {
-            self.inner.on_event(event, ctx);
-        });
-    };
-    ($name:ident) => {
-        part_layer!(@impl $name,);
-    };
-    (@impl $name:ident, $($on_event:item)?) => {
-        impl<S> tracing_subscriber::Layer<S> for $name
-        where
-            S: Subscriber + for<'a> LookupSpan<'a>,
-        {
-            fn on_layer(&mut self, subscriber: &mut S) {
-                tracing_subscriber::Layer::<S>::on_layer(&mut self.inner, subscriber);
-            }
-            fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
-                tracing_subscriber::Layer::<S>::on_register_dispatch(&self.inner, dispatch);
-                // Another tracelight layer in the same subscriber keeps a context of its own,
-                // which `bind` and the formatters may not be reading: say so.
-                if let Some(other) = dispatch.downcast_ref::<crate::state::StateRef>() {
-                    if !Arc::ptr_eq(&other.spans, &self.inner.state.spans) {
-                        crate::util::say(format!(
-                            "tracelight: {} shares its subscriber with another tracelight layer: \
-                             each keeps a context of its own; use one (TimingLayer keeps the \
-                             context too, TracelightLayer does everything)",
-                            stringify!($name)
-                        ));
-                    }
-                }
-            }
-            fn on_new_span(
-                &self,
-                attrs: &tracing_core::span::Attributes<'_>,
-                id: &tracing_core::span::Id,
-                ctx: tracing_subscriber::layer::Context<'_, S>,
-            ) {
-                self.inner.on_new_span(attrs, id, ctx);
-            }
-            fn on_record(
-                &self,
-                id: &tracing_core::span::Id,
-                values: &tracing_core::span::Record<'_>,
-                ctx: tracing_subscriber::layer::Context<'_, S>,
-            ) {
-                self.inner.on_record(id, values, ctx);
-            }
-            fn on_enter(
-                &self,
-                id: &tracing_core::span::Id,
-                ctx: tracing_subscriber::layer::Context<'_, S>,
-            ) {
-                self.inner.on_enter(id, ctx);
-            }
-            fn on_exit(
-                &self,
-                id: &tracing_core::span::Id,
-                ctx: tracing_subscriber::layer::Context<'_, S>,
-            ) {
-                self.inner.on_exit(id, ctx);
-            }
-            fn on_close(
-                &self,
-                id: tracing_core::span::Id,
-                ctx: tracing_subscriber::layer::Context<'_, S>,
-            ) {
-                self.inner.on_close(id, ctx);
-            }
-            $($on_event)?
-            // The one `unsafe` item: the trait method is `unsafe` to implement. It answers for
-            // the layer it wraps (which is how the context is found), and for itself.
-            #[doc(hidden)]
-            #[allow(unsafe_code)]
-            unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
-                if id == std::any::TypeId::of::<Self>() {
-                    return Some(self as *const Self as *const ());
-                }
-                // SAFETY: forwarded to the wrapped layer, whose pointers live as long as `self`.
-                unsafe { tracing_subscriber::Layer::<S>::downcast_raw(&self.inner, id) }
-            }
-        }
-    };
-}
-
-part_layer!(CorrelationLayer);
-part_layer!(TimingLayer);
-part_layer!(JsonLayer, events);
-part_layer!(RouterLayer, events);
-
-/// tracelight's formatter alone: every event it receives as one line of tracelight's JSON (or
-/// text) schema — request id and bound context at the root, the span, the error with its chain,
-/// redaction — written to any [`MakeWriter`](tracing_subscriber::fmt::MakeWriter) (a
-/// [`FileWriter`](crate::sink::FileWriter), stdout, a test buffer) or to tracelight's
-/// non-blocking stdout. It keeps the context as [`CorrelationLayer`] does; span timing is off.
-///
-/// Like `tracing_subscriber::fmt::layer()`, it writes what reaches it: give it a filter with
-/// `.with_filter(…)` ([`LogFilter`](crate::LogFilter) keeps the spans that carry the request id
-/// at any level).
-///
-/// ```
-/// use tracing_subscriber::layer::SubscriberExt as _;
-/// use tracing_subscriber::Layer as _;
-/// let json = tracelight::JsonLayer::with_writer(std::io::stderr)?;
-/// let subscriber = tracing_subscriber::registry()
-///     .with(json.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
-/// tracing::subscriber::with_default(subscriber, || {
-///     let span = tracing::info_span!("request", request_id = "req-1");
-///     let _e = span.enter();
-///     tracing::info!(order_id = 7, "order created"); // {"timestamp":…,"request_id":"req-1",…}
-/// });
-/// # Ok::<(), tracelight::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct JsonLayer {
-    inner: TracelightLayer,
-    _guard: Arc<Guard>,
-}
-
-impl std::fmt::Debug for JsonLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonLayer").finish_non_exhaustive()
-    }
+part_layer! {
+    /// tracelight's formatter alone: every event it receives as one line of tracelight's JSON (or
+    /// text) schema — request id and bound context at the root, the span, the error with its chain,
+    /// redaction — written to any [`MakeWriter`](tracing_subscriber::fmt::MakeWriter) (a
+    /// [`FileWriter`](crate::sink::FileWriter), stdout, a test buffer) or to tracelight's
+    /// non-blocking stdout. It keeps the context as [`CorrelationLayer`] does; span timing is off.
+    ///
+    /// Like `tracing_subscriber::fmt::layer()`, it writes what reaches it: give it a filter with
+    /// `.with_filter(…)` ([`LogFilter`](crate::LogFilter) keeps the spans that carry the request id
+    /// at any level).
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// use tracing_subscriber::Layer as _;
+    /// let json = tracelight::JsonLayer::with_writer(std::io::stderr)?;
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(json.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let span = tracing::info_span!("request", request_id = "req-1");
+    ///     let _e = span.enter();
+    ///     tracing::info!(order_id = 7, "order created"); // {"timestamp":…,"request_id":"req-1",…}
+    /// });
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub struct JsonLayer; events
 }
 
 impl JsonLayer {
@@ -237,45 +267,34 @@ impl JsonLayer {
         builder.streams.clear();
         builder.log_dir = None;
         let (inner, guard) = builder.build()?;
-        Ok(JsonLayer {
-            inner,
-            _guard: Arc::new(guard),
-        })
+        Ok(JsonLayer::from_parts(inner, guard))
     }
 }
 
-/// tracelight's streams alone: each event goes to every stream whose rule takes it (`app`,
-/// `errors`, `access`, `security`, `performance` under `LOG_DIR`, or the streams you add), each
-/// with its own format and output — rotating, non-blocking, lossless files, stdout, a writer.
-/// It keeps the context as [`CorrelationLayer`] does; span timing is off (add [`TimingLayer`],
-/// or use [`TracelightLayer`] for everything).
-///
-/// ```
-/// use tracelight::{Format, Output, Rule, Stream};
-/// use tracing_subscriber::layer::SubscriberExt as _;
-/// let router = tracelight::RouterLayer::from_builder(
-///     tracelight::builder()
-///         .stream(Stream::new("all", Output::Stdout).format(Format::Json))
-///         .stream(
-///             Stream::new("problems", Output::Stderr)
-///                 .rule(Rule::min_level(tracing::Level::WARN))
-///                 .format(Format::Text),
-///         ),
-/// )?;
-/// let subscriber = tracing_subscriber::registry().with(router);
-/// # let _ = subscriber;
-/// # Ok::<(), tracelight::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct RouterLayer {
-    inner: TracelightLayer,
-    _guard: Arc<Guard>,
-}
-
-impl std::fmt::Debug for RouterLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RouterLayer").finish_non_exhaustive()
-    }
+part_layer! {
+    /// tracelight's streams alone: each event goes to every stream whose rule takes it (`app`,
+    /// `errors`, `access`, `security`, `performance` under `LOG_DIR`, or the streams you add), each
+    /// with its own format and output — rotating, non-blocking, lossless files, stdout, a writer.
+    /// It keeps the context as [`CorrelationLayer`] does; span timing is off (add [`TimingLayer`],
+    /// or use [`TracelightLayer`] for everything).
+    ///
+    /// ```
+    /// use tracelight::{Format, Output, Rule, Stream};
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// let router = tracelight::RouterLayer::from_builder(
+    ///     tracelight::builder()
+    ///         .stream(Stream::new("all", Output::Stdout).format(Format::Json))
+    ///         .stream(
+    ///             Stream::new("problems", Output::Stderr)
+    ///                 .rule(Rule::min_level(tracing::Level::WARN))
+    ///                 .format(Format::Text),
+    ///         ),
+    /// )?;
+    /// let subscriber = tracing_subscriber::registry().with(router);
+    /// # let _ = subscriber;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub struct RouterLayer; events
 }
 
 impl RouterLayer {
@@ -290,10 +309,7 @@ impl RouterLayer {
     /// redaction, error tracking and sampling; not its timing.
     pub fn from_builder(builder: crate::Builder) -> Result<RouterLayer, Error> {
         let (inner, guard) = builder.without_timing().build()?;
-        Ok(RouterLayer {
-            inner,
-            _guard: Arc::new(guard),
-        })
+        Ok(RouterLayer::from_parts(inner, guard))
     }
 }
 
@@ -317,35 +333,27 @@ where
     }
 }
 
-/// tracelight's timing alone, beside a formatter of another crate: busy and idle time of every
-/// span, per-operation aggregates ([`tracelight::performance`](crate::performance), the admin
-/// endpoint), and a `span_closed` event at WARN for a span slower than its threshold — a real
-/// `tracing` event (target `tracelight::timing`, inside the span that closed, with `operation`,
-/// `duration_ms`, `busy_ms`, `idle_ms`, `threshold_ms`), which any formatter in the stack
-/// receives. It writes no line of its own, and keeps the context as [`CorrelationLayer`] does.
-///
-/// ```
-/// use std::time::Duration;
-/// use tracing_subscriber::layer::SubscriberExt as _;
-/// let timing = tracelight::TimingLayer::from_builder(tracelight::builder().timing(
-///     tracelight::timing::TimingConfig::default().threshold(Duration::from_millis(100)),
-/// ))?;
-/// let subscriber = tracing_subscriber::registry()
-///     .with(timing)
-///     .with(tracing_subscriber::fmt::layer().json());
-/// # let _ = subscriber;
-/// # Ok::<(), tracelight::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct TimingLayer {
-    inner: TracelightLayer,
-    _guard: Arc<Guard>,
-}
-
-impl std::fmt::Debug for TimingLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TimingLayer").finish_non_exhaustive()
-    }
+part_layer! {
+    /// tracelight's timing alone, beside a formatter of another crate: busy and idle time of every
+    /// span, per-operation aggregates ([`tracelight::performance`](crate::performance), the admin
+    /// endpoint), and a `span_closed` event at WARN for a span slower than its threshold — a real
+    /// `tracing` event (target `tracelight::timing`, inside the span that closed, with `operation`,
+    /// `duration_ms`, `busy_ms`, `idle_ms`, `threshold_ms`), which any formatter in the stack
+    /// receives. It writes no line of its own, and keeps the context as [`CorrelationLayer`] does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// let timing = tracelight::TimingLayer::from_builder(tracelight::builder().timing(
+    ///     tracelight::timing::TimingConfig::default().threshold(Duration::from_millis(100)),
+    /// ))?;
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(timing)
+    ///     .with(tracing_subscriber::fmt::layer().json());
+    /// # let _ = subscriber;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub struct TimingLayer;
 }
 
 impl TimingLayer {
@@ -364,10 +372,7 @@ impl TimingLayer {
         }
         builder.no_streams = true;
         let (inner, guard) = builder.build()?;
-        Ok(TimingLayer {
-            inner,
-            _guard: Arc::new(guard),
-        })
+        Ok(TimingLayer::from_parts(inner, guard))
     }
 }
 

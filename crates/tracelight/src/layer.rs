@@ -127,6 +127,40 @@ impl TracelightLayer {
         crate::state::adopt_dispatch(&self.state.spans, crate::state::probe::<S>());
     }
 
+    /// Makes this layer read the span state that `keeper`, a tracelight layer below it in the
+    /// same subscriber, keeps, instead of keeping its own: one table and one lookup per span
+    /// callback for the stack (the caller then hands this layer no span callback). The span
+    /// state is the same only when it would be rendered the same: the same redaction rules,
+    /// context fields and static keys; otherwise this layer keeps its own, and the returned
+    /// reason says why. With timing of its own above a keeper without, the keeper measures its
+    /// spans for this layer's timing.
+    pub(crate) fn follow(&mut self, keeper: &StateRef) -> Result<(), &'static str> {
+        let (own, theirs) = (&*self.state.shared, &*keeper.shared);
+        let same_redaction = match (&own.redactor, &theirs.redactor) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.same_rules(b),
+            _ => false,
+        };
+        if !same_redaction {
+            return Err("its redaction rules differ from those of the layer below it");
+        }
+        if own.context_fields != theirs.context_fields || own.static_keys != theirs.static_keys {
+            return Err(
+                "its context fields or static fields differ from those of the layer below it",
+            );
+        }
+        self.state.spans = Arc::clone(&keeper.spans);
+        crate::state::read_span_table(&self.state.shared, &self.state.spans);
+        if own.timing.is_some() && !self.state.spans.time_for(&self.state.shared) {
+            crate::util::say(
+                "tracelight: a TimingLayer's settings are not used: the tracelight layer below \
+                 it in the subscriber times the spans already"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+
     /// The key this layer's entries carry on the per-thread entered stack.
     #[inline]
     fn key(&self) -> usize {
@@ -193,7 +227,7 @@ where
             None => None,
         };
         self.promote(&mut state);
-        if inner.timing.is_some() {
+        if self.state.spans.timing().is_some() {
             state.timing = Some(crate::timing::SpanTiming::new());
         }
         self.state.spans.insert(id, state);
@@ -218,7 +252,7 @@ where
     }
 
     fn on_enter(&self, id: &Id, _ctx: LayerContext<'_, S>) {
-        let now = if self.state.shared.timing.is_some() {
+        let now = if self.state.spans.timing().is_some() {
             crate::timing::ticks()
         } else {
             0
@@ -230,7 +264,7 @@ where
 
     fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
         let since = crate::spans::exit(self.key(), id);
-        if let (Some(since), Some(_)) = (since, &self.state.shared.timing) {
+        if let (Some(since), Some(_)) = (since, self.state.spans.timing()) {
             let now = crate::timing::ticks();
             self.state.spans.with(id, |st| {
                 if let Some(t) = st.timing.as_mut() {
@@ -242,7 +276,7 @@ where
 
     fn on_close(&self, id: Id, _ctx: LayerContext<'_, S>) {
         let inner = &*self.state.shared;
-        let Some(timing) = &inner.timing else {
+        let Some(timing) = self.state.spans.timing() else {
             if let Some(state) = self.state.spans.remove(&id) {
                 state.recycle();
             }

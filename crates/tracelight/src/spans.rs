@@ -146,10 +146,14 @@ struct Shard {
     closed: Vec<Closed>,
 }
 
-/// The span states of one layer in one subscriber, by span id. (Span ids are unique only within
-/// one registry: a layer cloned into a second subscriber gets a table of its own.)
+/// The span states of one subscriber's tracelight layers, by span id: the first tracelight layer
+/// keeps it and the ones stacked above read it. (Span ids are unique only within one registry: a
+/// layer cloned into a second subscriber gets a table of its own.)
 pub(crate) struct SpanTable {
     shards: Box<[Mutex<Shard>]>,
+    /// The state whose timing the spans of this table are measured for: the keeping layer's, or
+    /// that of a [`TimingLayer`](crate::TimingLayer) stacked above a layer without timing.
+    timing_from: std::sync::OnceLock<Arc<crate::state::Shared>>,
     /// Whether a subscriber already uses this table.
     attached: std::sync::atomic::AtomicBool,
     /// Whether the registry knows the dispatcher of that subscriber.
@@ -157,6 +161,29 @@ pub(crate) struct SpanTable {
 }
 
 impl SpanTable {
+    /// The timing the spans of this table are measured for, if any.
+    #[inline]
+    pub(crate) fn timing(&self) -> Option<&crate::timing::Timing> {
+        self.timing_from.get().and_then(|s| s.timing.as_ref())
+    }
+
+    /// Whether the timing of this table is that of `shared`.
+    pub(crate) fn timed_for(&self, shared: &Arc<crate::state::Shared>) -> bool {
+        self.timing_from
+            .get()
+            .is_some_and(|s| Arc::ptr_eq(s, shared))
+    }
+
+    /// Measures the spans of this table for the timing of `shared`, unless they are measured
+    /// for another already; returns whether they now are for `shared`'s.
+    pub(crate) fn time_for(&self, shared: &Arc<crate::state::Shared>) -> bool {
+        if shared.timing.is_none() {
+            return false;
+        }
+        let _ = self.timing_from.set(Arc::clone(shared));
+        self.timed_for(shared)
+    }
+
     /// Whether the registry knows which dispatcher this table's subscriber is part of.
     #[inline]
     pub(crate) fn dispatch_known(&self) -> bool {
@@ -190,6 +217,7 @@ impl Default for SpanTable {
                     })
                 })
                 .collect(),
+            timing_from: std::sync::OnceLock::new(),
             attached: std::sync::atomic::AtomicBool::new(false),
             dispatch_known: std::sync::atomic::AtomicBool::new(false),
         }

@@ -376,6 +376,7 @@ static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 /// A new span table for a layer with state `shared`, registered.
 pub(crate) fn new_span_table(shared: &Arc<Shared>) -> Arc<SpanTable> {
     let spans = Arc::new(SpanTable::default());
+    spans.time_for(shared);
     let mut all = lock(&REGISTRY);
     // An entry whose table is gone is kept while its dispatcher lives: a layer that
     // `reload::Layer` swapped in takes its place on its first callback.
@@ -391,6 +392,22 @@ pub(crate) fn new_span_table(shared: &Arc<Shared>) -> Arc<SpanTable> {
         subscriber: None,
     });
     spans
+}
+
+/// Registers `shared` as reading the table `spans`, which a tracelight layer below it keeps (see
+/// [`TracelightLayer::follow`](crate::TracelightLayer)): so that `flush`, the exit and the
+/// snapshots find `shared` through it.
+pub(crate) fn read_span_table(shared: &Arc<Shared>, spans: &Arc<SpanTable>) {
+    let mut all = lock(&REGISTRY);
+    let subscriber = all
+        .iter()
+        .find(|e| std::ptr::eq(e.spans.as_ptr(), Arc::as_ptr(spans)))
+        .and_then(|e| e.subscriber.clone());
+    all.push(Entry {
+        shared: Arc::downgrade(shared),
+        spans: Arc::downgrade(spans),
+        subscriber,
+    });
 }
 
 /// Records which subscriber the table `spans` belongs to: called when the subscriber becomes a
@@ -582,8 +599,12 @@ impl Handle {
     pub fn performance(&self) -> crate::timing::PerformanceSnapshot {
         match &self.shared.timing {
             Some(t) => {
+                // Only the tables whose spans are measured for this timing (a table read by
+                // layers of several states is measured for one of them).
                 for table in tables_of(&self.shared) {
-                    t.fold(&table.drain_closed());
+                    if table.timed_for(&self.shared) {
+                        t.fold(&table.drain_closed());
+                    }
                 }
                 t.snapshot()
             }

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::Value;
 use tracelight::sink::MemoryWriter;
@@ -179,4 +180,115 @@ fn json_layer_into_a_file_writer() {
         .collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines.iter().all(|l| l["request_id"] == "req-alone"));
+}
+
+/// A `fmt` JSON layer with tracelight's correlation at the root of its lines.
+fn correlated_fmt<S>(buf: Buf) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .event_format(tracelight::fmt::Correlated::new(
+            tracing_subscriber::fmt::format().json(),
+        ))
+        .with_writer(buf)
+}
+
+#[test]
+fn stacked_parts_share_one_span_state() {
+    // Correlation, formatter, timing and fmt in one stack: what is bound inside the request
+    // reaches every part's lines, whichever part `bind` finds first.
+    let json = Buf::default();
+    let fmt = Buf::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracelight::CorrelationLayer::new().unwrap())
+        .with(JsonLayer::with_writer(json.clone()).unwrap())
+        .with(tracelight::TimingLayer::new().unwrap())
+        .with(correlated_fmt(fmt.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        request_work();
+        // Fields recorded later reach every part too.
+        let span =
+            tracing::info_span!("job", request_id = "job-1", attempt = tracing::field::Empty);
+        let _e = span.enter();
+        span.record("attempt", 2u64);
+        tracing::warn!("retrying");
+    });
+    let json = json.lines();
+    assert_eq!(json.len(), 4, "{json:?}");
+    for l in &json[..3] {
+        assert_eq!(l["request_id"], "req-alone", "{l}");
+        assert_eq!(l["user_id"], 42, "{l}");
+    }
+    assert_eq!(json[1]["span"]["order_id"], 7);
+    assert_eq!(json[3]["request_id"], "job-1");
+    assert_eq!(json[3]["span"]["attempt"], 2);
+    let fmt = fmt.lines();
+    assert_eq!(fmt.len(), 4, "{fmt:?}");
+    for l in &fmt[..3] {
+        assert_eq!(l["request_id"], "req-alone", "{l}");
+        assert_eq!(l["user_id"], 42, "{l}");
+    }
+}
+
+#[test]
+fn timing_above_a_part_without_timing_measures_every_span_once() {
+    let fmt = Buf::default();
+    let timing = tracelight::TimingLayer::from_builder(tracelight::builder().timing(
+        tracelight::timing::TimingConfig::default().threshold_for("slow_step", Duration::ZERO),
+    ))
+    .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracelight::CorrelationLayer::new().unwrap())
+        .with(timing)
+        .with(correlated_fmt(fmt.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("request", request_id = "req-t");
+        let _e = span.enter();
+        for _ in 0..10 {
+            drop(tracing::info_span!("load").entered());
+        }
+        drop(tracing::info_span!("slow_step").entered());
+        let perf = tracelight::performance();
+        let load = perf
+            .operations
+            .iter()
+            .find(|o| o.operation == "load")
+            .unwrap_or_else(|| panic!("{perf:?}"));
+        assert_eq!(load.count, 10);
+    });
+    // The slow close is an event in the closing span: fmt gets it, with the request id.
+    let closed: Vec<Value> = fmt
+        .lines()
+        .into_iter()
+        .filter(|l| l["fields"]["message"] == "span_closed")
+        .collect();
+    assert_eq!(closed.len(), 1, "{}", fmt.text());
+    assert_eq!(closed[0]["fields"]["operation"], "slow_step");
+    assert_eq!(closed[0]["request_id"], "req-t");
+}
+
+#[test]
+fn a_part_with_other_redaction_rules_keeps_its_own_span_state() {
+    // The layer below masks nothing; the formatter above masks secrets: its lines must not
+    // take span fields rendered without redaction.
+    let json = Buf::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracelight::CorrelationLayer::from_builder(tracelight::builder().without_redaction())
+                .unwrap(),
+        )
+        .with(JsonLayer::with_writer(json.clone()).unwrap());
+    let token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("request", request_id = "req-r", token);
+        let _e = span.enter();
+        tracing::info!("inside");
+    });
+    let text = json.text();
+    assert!(!text.contains(token), "{text}");
+    let lines = json.lines();
+    assert_eq!(lines[0]["request_id"], "req-r");
+    assert_eq!(lines[0]["span"]["token"], "[REDACTED]", "{text}");
 }

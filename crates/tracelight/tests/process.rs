@@ -94,6 +94,22 @@ fn child_entry() {
             // The guard is alive: no destructor runs.
             std::process::exit(0);
         }
+        "stacked_parts_exit" => {
+            // Parts stacked by hand as the global subscriber (no guard to drop), then
+            // `std::process::exit`: the router above the correlation layer reads its span state,
+            // and its queued lines still reach the file.
+            use tracing_subscriber::layer::SubscriberExt as _;
+            let subscriber = tracing_subscriber::registry()
+                .with(tracelight::CorrelationLayer::new().expect("correlation"))
+                .with(tracelight::RouterLayer::from_env().expect("router"));
+            tracing::subscriber::set_global_default(subscriber).expect("global");
+            let span = tracing::info_span!("request", request_id = "req-exit");
+            let _e = span.enter();
+            for i in 0..1000u32 {
+                tracing::info!(i, "before exit");
+            }
+            std::process::exit(0);
+        }
         "fatal_exit" => {
             let _g = tracelight::init().expect("init");
             tracing::error!(code = 78, "fatal: the configuration cannot be read");
@@ -297,6 +313,31 @@ fn lines_logged_before_process_exit_are_on_disk() {
         total += seq.len();
     }
     assert_eq!(total, 50_000);
+}
+
+#[test]
+fn stacked_parts_write_their_lines_before_process_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let out = run_child(
+        "stacked_parts_exit",
+        &[("LOG_DIR", dir), ("LOG_STDOUT", "false")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = file_lines(&tmp.path().join("app.log"));
+    let seq: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["message"] == "before exit" && l["request_id"] == "req-exit")
+        .map(|l| l["i"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seq, (0..1000).collect::<Vec<u64>>());
+    // One span state for the stack: nothing on stderr about a second one.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("span state of its own"), "{stderr}");
 }
 
 #[test]

@@ -555,6 +555,18 @@ impl Redactor {
     /// The same rules, also keeping the values of the configured context fields that are ids
     /// (`user_id`, `tenantId`: a name whose last word is `id`), which correlate lines like
     /// `request_id`. Other context fields are redacted as any field is.
+    /// Whether `other` masks exactly what this one does (rules of your own are compared by
+    /// identity: clones of one redactor).
+    pub(crate) fn same_rules(&self, other: &Redactor) -> bool {
+        (Arc::ptr_eq(&self.scan, &other.scan)
+            || (self.scan.customs.is_empty() && other.scan.customs.is_empty()))
+            && self.enabled == other.enabled
+            && self.name_rules == other.name_rules
+            && self.keys == other.keys
+            && self.patterns == other.patterns
+            && self.kept == other.kept
+    }
+
     pub(crate) fn keeping(mut self, fields: &[String]) -> Redactor {
         // Other decisions than the redactor it came from: cached under an id of its own.
         self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
