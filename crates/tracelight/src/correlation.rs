@@ -119,6 +119,7 @@ pub fn current_context() -> Option<Arc<Context>> {
 /// # }
 /// ```
 #[cfg(feature = "tokio")]
+#[track_caller]
 pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: Future + Send + 'static,

@@ -30,6 +30,8 @@ macro_rules! part_layer {
             _guard: Arc<Guard>,
             /// Reads the span state of a tracelight layer below it.
             follows: bool,
+            /// Has said on stderr why it keeps a span state of its own.
+            said: bool,
         }
 
         impl std::fmt::Debug for $name {
@@ -44,7 +46,25 @@ macro_rules! part_layer {
                     inner,
                     _guard: Arc::new(guard),
                     follows: false,
+                    said: false,
                 }
+            }
+
+            /// The filter of this part's directives (`RUST_LOG` or `LOG_LEVEL` when built from
+            /// [`Builder::from_env`](crate::Builder::from_env), [`Builder::filter`](crate::Builder::filter),
+            /// `info` otherwise), to put in front of the stack: it keeps the spans that carry
+            /// the request id at any level (see [`LogFilter`](crate::LogFilter)), and
+            /// [`LogFilter::set`](crate::LogFilter::set) changes the level live.
+            ///
+            /// ```
+            /// use tracing_subscriber::layer::SubscriberExt as _;
+            #[doc = concat!("let part = tracelight::", stringify!($name), "::from_builder(tracelight::builder().filter(\"warn\"))?;")]
+            /// let subscriber = tracing_subscriber::registry().with(part.filter()).with(part);
+            /// # let _ = subscriber;
+            /// # Ok::<(), tracelight::Error>(())
+            /// ```
+            pub fn filter(&self) -> crate::LogFilter {
+                self.inner.filter()
             }
         }
 
@@ -61,11 +81,15 @@ macro_rules! part_layer {
                             self.follows = true;
                             return;
                         }
-                        Err(why) => crate::util::say(format!(
-                            "tracelight: {} keeps a span state of its own beside the tracelight \
-                             layer below it: {why}",
-                            stringify!($name)
-                        )),
+                        Err(why) => {
+                            self.said = true;
+                            crate::util::say(format!(
+                                "tracelight: {} keeps a span state of its own beside the \
+                                 tracelight layer below it, because {why}: what is bound \
+                                 through one is not in the other's lines",
+                                stringify!($name)
+                            ));
+                        }
                     }
                 }
                 self.follows = false;
@@ -76,11 +100,12 @@ macro_rules! part_layer {
                 // Another tracelight layer in the same subscriber keeps a context of its own,
                 // which `bind` and the formatters may not be reading: say so.
                 if let Some(other) = dispatch.downcast_ref::<crate::state::StateRef>() {
-                    if !Arc::ptr_eq(&other.spans, &self.inner.state.spans) {
+                    if !self.said && !Arc::ptr_eq(&other.spans, &self.inner.state.spans) {
                         crate::util::say(format!(
                             "tracelight: {} shares its subscriber with a tracelight layer stacked \
-                             above it, which keeps a context of its own; stack the parts above \
-                             TracelightLayer, or use it alone (it does everything)",
+                             above it that keeps a span state of its own: what is bound through \
+                             that one is not in this one's lines (a TracelightLayer keeps its \
+                             own: put it first, below the parts)",
                             stringify!($name)
                         ));
                     }
@@ -218,9 +243,11 @@ part_layer! {
     /// [`FileWriter`](crate::sink::FileWriter), stdout, a test buffer) or to tracelight's
     /// non-blocking stdout. It keeps the context as [`CorrelationLayer`] does; span timing is off.
     ///
-    /// Like `tracing_subscriber::fmt::layer()`, it writes what reaches it: give it a filter with
-    /// `.with_filter(…)` ([`LogFilter`](crate::LogFilter) keeps the spans that carry the request id
-    /// at any level).
+    /// Like `tracing_subscriber::fmt::layer()`, it writes what reaches it: give it a per-layer
+    /// filter with `.with_filter(…)` (a `LevelFilter` or an `EnvFilter`), or put its
+    /// [`filter()`](JsonLayer::filter) in front of the stack, which keeps the spans that carry
+    /// the request id at any level (a per-layer filter at `warn` hides the INFO request span
+    /// from this layer, and its WARN lines lose the request id).
     ///
     /// ```
     /// use tracing_subscriber::layer::SubscriberExt as _;
@@ -278,6 +305,12 @@ part_layer! {
     /// It keeps the context as [`CorrelationLayer`] does; span timing is off (add [`TimingLayer`],
     /// or use [`TracelightLayer`] for everything).
     ///
+    /// Like [`JsonLayer`], it writes what reaches it: put its [`filter()`](RouterLayer::filter)
+    /// in front of the stack (the directives of `RUST_LOG` or `LOG_LEVEL` with
+    /// [`from_env`](RouterLayer::from_env)), or give it a per-layer filter. Its lines are
+    /// flushed by [`tracelight::flush`](crate::flush), at `std::process::exit` and at the end of
+    /// `main`; there is no guard to keep.
+    ///
     /// ```
     /// use tracelight::{Format, Output, Rule, Stream};
     /// use tracing_subscriber::layer::SubscriberExt as _;
@@ -299,7 +332,10 @@ part_layer! {
 
 impl RouterLayer {
     /// The streams the environment asks for (`LOG_DIR`, `LOG_STREAM_*`…, see
-    /// docs/configuration.md): the five default files under `LOG_DIR`, else stdout.
+    /// docs/configuration.md): the five default files under `LOG_DIR` and the console on stdout
+    /// (`LOG_STDOUT=false` leaves it out: do so beside a `fmt` layer on stdout), else stdout
+    /// alone. `RUST_LOG` and `LOG_LEVEL` are the directives of [`filter()`](RouterLayer::filter),
+    /// which is not applied until you put it in front of the stack.
     pub fn from_env() -> Result<RouterLayer, Error> {
         RouterLayer::from_builder(crate::Builder::from_env()?)
     }

@@ -123,8 +123,9 @@ pub fn builder() -> Builder {
     Builder::default()
 }
 
-/// Flushes the current subscriber's tracelight streams, if any: returns when every line logged
-/// before the call is written. Works behind `reload::Layer` and per-layer filters too.
+/// Flushes the current subscriber's tracelight streams, if any (those of every tracelight layer
+/// of a stack): returns when every line logged before the call is written. Works behind
+/// `reload::Layer` and per-layer filters too.
 ///
 /// ```
 /// # let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
@@ -133,11 +134,14 @@ pub fn builder() -> Builder {
 /// ```
 pub fn flush() {
     if let Some(state) = state::current() {
-        state.shared.flush();
+        for shared in state.readers() {
+            shared.flush();
+        }
     }
 }
 
-/// Per-stream statistics of the current subscriber's tracelight layer (empty if there is none).
+/// Per-stream statistics of the current subscriber's tracelight layer, or of every layer of a
+/// stack of tracelight parts (empty if there is none).
 ///
 /// ```
 /// let _g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
@@ -145,7 +149,12 @@ pub fn flush() {
 /// assert_eq!(tracelight::stats()[0].events, 1);
 /// ```
 pub fn stats() -> Vec<sink::StreamStats> {
-    state::current().map_or_else(Vec::new, |s| s.shared.stats())
+    state::current().map_or_else(Vec::new, |s| {
+        s.readers()
+            .iter()
+            .flat_map(|shared| shared.stats())
+            .collect()
+    })
 }
 
 /// A [`Handle`] on the current subscriber's tracelight layer, if there is one (for the admin
@@ -155,7 +164,9 @@ pub fn stats() -> Vec<sink::StreamStats> {
 /// assert!(tracelight::current_handle().is_none());
 /// ```
 pub fn current_handle() -> Option<Handle> {
-    state::current().map(|s| Handle { shared: s.shared })
+    state::current().map(|s| Handle {
+        shared: s.principal(),
+    })
 }
 
 fn with_handle<R: Default>(f: impl FnOnce(&Handle) -> R) -> R {

@@ -167,6 +167,11 @@ impl SpanTable {
         self.timing_from.get().and_then(|s| s.timing.as_ref())
     }
 
+    /// The state whose timing the spans of this table are measured for.
+    pub(crate) fn timing_owner(&self) -> Option<Arc<crate::state::Shared>> {
+        self.timing_from.get().cloned()
+    }
+
     /// Whether the timing of this table is that of `shared`.
     pub(crate) fn timed_for(&self, shared: &Arc<crate::state::Shared>) -> bool {
         self.timing_from

@@ -342,6 +342,41 @@ pub(crate) struct StateRef {
     pub(crate) spans: Arc<SpanTable>,
 }
 
+impl StateRef {
+    /// The states of the tracelight layers that read this span table, this one's first (one
+    /// subscriber's stacked parts, see [`read_span_table`]).
+    pub(crate) fn readers(&self) -> Vec<Arc<Shared>> {
+        let mut out = vec![Arc::clone(&self.shared)];
+        for e in lock(&REGISTRY).iter() {
+            if !std::ptr::eq(e.spans.as_ptr(), Arc::as_ptr(&self.spans)) {
+                continue;
+            }
+            if let Some(s) = e.shared.upgrade() {
+                if !out.iter().any(|o| Arc::ptr_eq(o, &s)) {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// The state that answers for the subscriber (its handle, errors, security, admin): this
+    /// one if it writes lines, else the first of the layers reading the same table that does
+    /// (a `CorrelationLayer` or `TimingLayer` on top of a stack writes none, and counts no
+    /// error).
+    pub(crate) fn principal(&self) -> Arc<Shared> {
+        if !self.shared.streams.is_empty() {
+            return Arc::clone(&self.shared);
+        }
+        let readers = self.readers();
+        readers
+            .iter()
+            .find(|s| !s.streams.is_empty())
+            .unwrap_or(&readers[0])
+            .clone()
+    }
+}
+
 /// Recognises a subscriber in a dispatcher: the address at which `downcast_ref` finds it, and
 /// its type (a subscriber and the one it wraps may share an address).
 #[derive(Clone, Copy)]
@@ -597,19 +632,28 @@ impl Handle {
 
     /// Per-operation timing aggregates (empty when timing is off).
     pub fn performance(&self) -> crate::timing::PerformanceSnapshot {
-        match &self.shared.timing {
-            Some(t) => {
-                // Only the tables whose spans are measured for this timing (a table read by
-                // layers of several states is measured for one of them).
-                for table in tables_of(&self.shared) {
-                    if table.timed_for(&self.shared) {
-                        t.fold(&table.drain_closed());
-                    }
-                }
-                t.snapshot()
+        // This state's timing; without one, the timing its spans are measured for (a
+        // `TimingLayer` stacked with this layer).
+        let owner = match &self.shared.timing {
+            Some(_) => Some(Arc::clone(&self.shared)),
+            None => tables_of(&self.shared)
+                .iter()
+                .find_map(|t| t.timing_owner()),
+        };
+        let Some(owner) = owner else {
+            return Default::default();
+        };
+        let Some(t) = &owner.timing else {
+            return Default::default();
+        };
+        // Only the tables whose spans are measured for this timing (a table read by layers of
+        // several states is measured for one of them).
+        for table in tables_of(&owner) {
+            if table.timed_for(&owner) {
+                t.fold(&table.drain_closed());
             }
-            None => Default::default(),
         }
+        t.snapshot()
     }
 
     /// Error groups by fingerprint, recent errors, total.

@@ -292,3 +292,94 @@ fn a_part_with_other_redaction_rules_keeps_its_own_span_state() {
     assert_eq!(lines[0]["request_id"], "req-r");
     assert_eq!(lines[0]["span"]["token"], "[REDACTED]", "{text}");
 }
+
+/// What the process-wide accessors answer for one stack: the spans timed once, the error counted
+/// once, whichever order the parts are in.
+fn answers_for(name: &str, dispatch: tracing::Dispatch) {
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!("request", request_id = "req-a");
+        let _e = span.enter();
+        for _ in 0..3 {
+            drop(tracing::info_span!("op_a").entered());
+        }
+        tracing::error!("failed");
+        tracelight::flush();
+        let perf = tracelight::performance();
+        let count = perf
+            .operations
+            .iter()
+            .find(|o| o.operation == "op_a")
+            .map(|o| o.count);
+        assert_eq!(count, Some(3), "{name}: {perf:?}");
+        assert_eq!(tracelight::errors().total, 1, "{name}");
+        assert!(!tracelight::stats().is_empty(), "{name}");
+    });
+}
+
+#[test]
+fn the_accessors_answer_for_the_whole_stack_in_any_order() {
+    use tracelight::{CorrelationLayer, TimingLayer};
+    let out =
+        || JsonLayer::from_builder(tracelight::builder().writer(MemoryWriter::new())).unwrap();
+    let registry = tracing_subscriber::registry;
+    answers_for(
+        "timing, json",
+        registry()
+            .with(TimingLayer::new().unwrap())
+            .with(out())
+            .into(),
+    );
+    answers_for(
+        "json, timing",
+        registry()
+            .with(out())
+            .with(TimingLayer::new().unwrap())
+            .into(),
+    );
+    answers_for(
+        "correlation, timing, json",
+        registry()
+            .with(CorrelationLayer::new().unwrap())
+            .with(TimingLayer::new().unwrap())
+            .with(out())
+            .into(),
+    );
+    answers_for(
+        "timing, correlation, json",
+        registry()
+            .with(TimingLayer::new().unwrap())
+            .with(CorrelationLayer::new().unwrap())
+            .with(out())
+            .into(),
+    );
+    let (full, _guard) = tracelight::builder()
+        .writer(MemoryWriter::new())
+        .build()
+        .unwrap();
+    answers_for(
+        "tracelight, timing",
+        registry()
+            .with(full)
+            .with(TimingLayer::new().unwrap())
+            .into(),
+    );
+}
+
+#[test]
+fn a_part_filter_in_front_keeps_the_request_id_at_warn() {
+    let w = MemoryWriter::new();
+    let part =
+        JsonLayer::from_builder(tracelight::builder().filter("warn").writer(w.clone())).unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(part.filter())
+        .with(part);
+    tracing::subscriber::with_default(subscriber, request_work);
+    let lines: Vec<Value> = w
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}"); // the ERROR alone
+    assert_eq!(lines[0]["request_id"], "req-alone");
+    assert_eq!(lines[0]["user_id"], 42);
+}
