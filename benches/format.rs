@@ -101,6 +101,23 @@ fn tracelight_json() -> (Dispatch, tracelight::Guard) {
     (Dispatch::new(Registry::default().with(layer)), guard)
 }
 
+/// `CorrelationLayer`, `TimingLayer` and `JsonLayer` stacked: one span state, kept by the first.
+fn parts_stack() -> Dispatch {
+    Dispatch::new(
+        Registry::default()
+            .with(tracelight::CorrelationLayer::new().expect("correlation layer"))
+            .with(tracelight::TimingLayer::new().expect("timing layer"))
+            .with(
+                tracelight::JsonLayer::from_builder(
+                    tracelight::builder()
+                        .service("bench")
+                        .writer(Count::default()),
+                )
+                .expect("json layer"),
+            ),
+    )
+}
+
 fn json(c: &mut Criterion) {
     let (tl, _guard) = tracelight_json();
     let (tl_list, _guard2) = {
@@ -150,11 +167,43 @@ fn json(c: &mut Criterion) {
                 .with_writer(Count::default()),
         ),
     );
+    // tracelight's formatter alone, the parts stacked by hand, and fmt's JSON with tracelight's
+    // correlation (the same peer line plus the request id and context at its root).
+    let json_layer = Dispatch::new(
+        Registry::default().with(
+            tracelight::JsonLayer::from_builder(
+                tracelight::builder()
+                    .service("bench")
+                    .writer(Count::default()),
+            )
+            .expect("json layer"),
+        ),
+    );
+    let parts = parts_stack();
+    let fmt_correlated = Dispatch::new(
+        Registry::default()
+            .with(tracelight::CorrelationLayer::new().expect("correlation layer"))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .event_format(tracelight::fmt::Correlated::new(
+                        tracing_subscriber::fmt::format()
+                            .json()
+                            .flatten_event(true)
+                            .with_current_span(true)
+                            .with_span_list(true),
+                    ))
+                    .with_writer(Count::default()),
+            ),
+    );
     scenario(
         c,
         "json",
         vec![
             ("tracelight", tl),
+            ("tracelight_json_layer", json_layer),
+            ("tracelight_parts", parts),
+            ("fmt_json_correlated", fmt_correlated),
             ("tracelight_no_redaction", tl_plain),
             ("tracelight_span_list", tl_list),
             ("tracing_subscriber_json", ts),
@@ -269,6 +318,7 @@ fn span_lifecycle(c: &mut Criterion) {
             "tracelight_no_timing",
             Dispatch::new(Registry::default().with(layer_no_timing)),
         ),
+        ("tracelight_parts", parts_stack()),
     ];
     for (name, dispatch) in subscribers {
         tracing::dispatcher::with_default(&dispatch, || {

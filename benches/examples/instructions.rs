@@ -19,7 +19,7 @@
 //! and `fmt_json` (JSON, flattened, current span and span list) writing to `io::sink`;
 //! `json_layer` (tracelight's `JsonLayer` alone) and `fmt_json_correlated` (`fmt_json` with
 //! `CorrelationLayer` and `tracelight::fmt::Correlated`); `parts` (`CorrelationLayer`,
-//! `TimingLayer` and `JsonLayer` stacked). A fourth argument `text` selects the
+//! `TimingLayer` and `JsonLayer` stacked), beside `noop3` (three layers that do nothing). A fourth argument `text` selects the
 //! text format (JSON otherwise).
 
 use tracing::{info, info_span, Dispatch};
@@ -61,6 +61,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let dispatch = match subscriber {
         "noop" => Dispatch::new(Registry::default().with(Noop)),
+        // Three layers that do nothing: what the registry costs for a stack as deep as `parts`.
+        "noop3" => Dispatch::new(Registry::default().with(Noop).with(Noop).with(Noop)),
         "tracelight" => Dispatch::new(Registry::default().with(layer)),
         "filtered" => Dispatch::new(Registry::default().with(layer.filter()).with(layer)),
         "envfilter" => Dispatch::new(
@@ -119,7 +121,7 @@ fn main() -> anyhow::Result<()> {
                 ),
         ),
         other => anyhow::bail!(
-            "unknown subscriber {other:?}: expected noop, tracelight, filtered, envfilter, fmt, \
+            "unknown subscriber {other:?}: expected noop, noop3, tracelight, filtered, envfilter, fmt, \
              fmt_json, json_layer, parts or fmt_json_correlated"
         ),
     };
