@@ -352,8 +352,17 @@ impl Config {
             .filter_map(|(k, _)| k.into_string().ok())
             .collect();
         let warnings = crate::env::check_names(names.iter().map(String::as_str))?;
+        #[cfg(feature = "otel")]
+        let unknown_otel = crate::otel::config::unknown_names(
+            names
+                .iter()
+                .map(String::as_str)
+                .filter(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty())),
+        );
+        #[cfg(not(feature = "otel"))]
+        let unknown_otel = Vec::new();
         let mut bad: Option<Error> = None;
-        let cfg = Config::from_lookup(|k| match std::env::var(k) {
+        let cfg = Config::from_lookup_naming(unknown_otel, |k| match std::env::var(k) {
             Ok(v) => Some(v),
             Err(std::env::VarError::NotPresent) => None,
             Err(std::env::VarError::NotUnicode(raw)) => {
@@ -372,6 +381,15 @@ impl Config {
 
     /// Reads variables through `lookup` (for tests, or another source of settings).
     pub fn from_lookup(lookup: impl FnMut(&str) -> Option<String>) -> Result<Config, Error> {
+        Config::from_lookup_naming(Vec::new(), lookup)
+    }
+
+    /// [`Config::from_lookup`], with `OTEL_*` variables set that no list knows (to name in the
+    /// start-up warning).
+    fn from_lookup_naming(
+        #[cfg_attr(not(feature = "otel"), allow(unused_variables))] unknown_otel: Vec<String>,
+        lookup: impl FnMut(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
         let mut lookup = lookup;
         let mut get = |k: &str| lookup(k).filter(|v| !v.is_empty());
         let mut cfg = Config::default();
@@ -508,6 +526,10 @@ impl Config {
         #[cfg(feature = "otel")]
         {
             cfg.otel = crate::otel::OtelConfig::read(&mut get)?;
+            cfg.otel.not_honoured.extend(unknown_otel);
+            if let Some(w) = crate::otel::config::not_honoured_warning(&cfg.otel.not_honoured) {
+                cfg.warnings.push(w);
+            }
         }
         Ok(cfg)
     }
@@ -607,6 +629,34 @@ mod tests {
         let c = cfg(&[("LOG_LEVEL", "WARNING"), ("LOG_FORMAT", "Text")]).unwrap();
         assert_eq!(c.filter.as_deref(), Some("warn"));
         assert_eq!(c.format, Some(Format::Text));
+    }
+
+    #[cfg(feature = "otel")]
+    #[test]
+    fn otel_variables_not_honoured_are_one_start_up_warning() {
+        let c = cfg(&[
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+        ])
+        .unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("OTEL_METRICS_EXPORTER")
+                && c.warnings[0].contains("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            "{:?}",
+            c.warnings
+        );
+        let unknown =
+            Config::from_lookup_naming(vec!["OTEL_SERVCE_NAME".into()], |_| None).unwrap();
+        assert!(
+            unknown.warnings[0].contains("OTEL_SERVCE_NAME"),
+            "{:?}",
+            unknown.warnings
+        );
+        assert!(cfg(&[("OTEL_METRICS_EXPORTER", "none")])
+            .unwrap()
+            .warnings
+            .is_empty());
     }
 
     #[test]

@@ -86,6 +86,12 @@ pub(crate) fn on_event<S>(
 ) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    // The OpenTelemetry exporter's own diagnostics (its HTTP client's DEBUG and INFO events,
+    // made on the export threads) are not the service's lines.
+    #[cfg(feature = "otel")]
+    if *event.metadata().level() > tracing_core::Level::WARN && crate::otel::on_export_thread() {
+        return;
+    }
     shared.count_event(event.metadata().level());
     let mut tag = plan::TagVisitor::new();
     let only_owned = || shared.filter.only_owned(event.metadata(), ctx.clone());

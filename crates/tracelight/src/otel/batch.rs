@@ -221,6 +221,8 @@ impl<T: Send + 'static> Batcher<T> {
                 // Telemetry made while exporting (the HTTP client's own events) is not exported:
                 // that would feed itself.
                 let _suppressed = opentelemetry::Context::enter_telemetry_suppressed_scope();
+                // ... nor written to the service's streams below WARN.
+                super::mark_export_thread();
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

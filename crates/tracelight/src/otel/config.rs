@@ -36,6 +36,189 @@ impl std::str::FromStr for Protocol {
     }
 }
 
+/// Compression of export requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+///
+/// ```
+/// use tracelight::otel::Compression;
+/// assert_eq!("gzip".parse::<Compression>(), Ok(Compression::Gzip));
+/// assert!("bogus".parse::<Compression>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Bodies sent as they are (the default).
+    #[default]
+    None,
+    /// Bodies gzip-compressed (`Content-Encoding: gzip`, or gRPC's `grpc-encoding: gzip`).
+    Gzip,
+}
+
+/// The values `OTEL_EXPORTER_OTLP_COMPRESSION` accepts.
+const COMPRESSIONS: &str = "one of gzip, none";
+
+impl std::str::FromStr for Compression {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Compression, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "gzip" => Ok(Compression::Gzip),
+            "none" => Ok(Compression::None),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The propagators of `OTEL_PROPAGATORS` that tracelight has.
+const PROPAGATORS: &str =
+    "a comma-separated list of tracecontext, baggage, or none (b3, jaeger, xray and ottrace are not supported)";
+
+/// What trace context the HTTP middleware reads and writes (`OTEL_PROPAGATORS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Propagators {
+    pub(crate) tracecontext: bool,
+    pub(crate) baggage: bool,
+}
+
+impl Default for Propagators {
+    fn default() -> Self {
+        Propagators {
+            tracecontext: true,
+            baggage: true,
+        }
+    }
+}
+
+impl Propagators {
+    fn parse(v: &str) -> Result<Propagators, Error> {
+        let mut p = Propagators {
+            tracecontext: false,
+            baggage: false,
+        };
+        for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "tracecontext" => p.tracecontext = true,
+                "baggage" => p.baggage = true,
+                "none" => {}
+                _ => return Err(Error::env("OTEL_PROPAGATORS", v, PROPAGATORS)),
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// Span limits (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` and the others of the specification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct SpanLimits {
+    pub(crate) attributes: Option<u32>,
+    pub(crate) events: Option<u32>,
+    pub(crate) links: Option<u32>,
+    pub(crate) event_attributes: Option<u32>,
+    pub(crate) link_attributes: Option<u32>,
+}
+
+/// The variables of the OpenTelemetry SDK environment specification (and of common SDKs) that
+/// tracelight does not honour: named in one warning at start, never an error, since platforms
+/// set them for every service of a cluster.
+const NOT_HONOURED: &[&str] = &[
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_INSECURE",
+    "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+    "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    "OTEL_METRIC_EXPORT_INTERVAL",
+    "OTEL_METRIC_EXPORT_TIMEOUT",
+    "OTEL_METRICS_EXEMPLAR_FILTER",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_LOG_LEVEL",
+    "OTEL_CONFIG_FILE",
+    "OTEL_EXPERIMENTAL_CONFIG_FILE",
+    "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+    "OTEL_EXPORTER_ZIPKIN_TIMEOUT",
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    "OTEL_EXPORTER_PROMETHEUS_PORT",
+    "OTEL_EXPORTER_JAEGER_ENDPOINT",
+];
+
+/// The variables tracelight reads (see the table of [`OtelConfig`]).
+const HONOURED: &[&str] = &[
+    "OTEL_SDK_DISABLED",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_LOGS_EXPORTER",
+    "OTEL_PROPAGATORS",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+    "OTEL_BLRP_MAX_QUEUE_SIZE",
+    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_BLRP_SCHEDULE_DELAY",
+    "OTEL_BLRP_EXPORT_TIMEOUT",
+    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_SPAN_EVENT_COUNT_LIMIT",
+    "OTEL_SPAN_LINK_COUNT_LIMIT",
+    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+];
+
+/// The `OTEL_*` names among `names` that no list knows (a misspelling, or a setting of another
+/// SDK), sorted: named in the start-up warning with the ones not honoured.
+pub(crate) fn unknown_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut unknown: Vec<String> = names
+        .filter(|k| k.starts_with("OTEL_") && !HONOURED.contains(k) && !NOT_HONOURED.contains(k))
+        .map(str::to_owned)
+        .collect();
+    unknown.sort();
+    unknown.dedup();
+    unknown
+}
+
+/// The one start-up warning that names the `OTEL_*` variables set that have no effect.
+pub(crate) fn not_honoured_warning(names: &[String]) -> Option<String> {
+    (!names.is_empty()).then(|| {
+        format!(
+            "these OpenTelemetry variables are set but tracelight does not support them, so they \
+             have no effect: {} (docs/opentelemetry.md lists what is supported)",
+            names.join(", ")
+        )
+    })
+}
+
 /// Which traces are recorded and exported (`OTEL_TRACES_SAMPLER`).
 ///
 /// The parent-based samplers follow the caller's decision for a trace that comes in with a
@@ -185,14 +368,21 @@ pub(crate) struct Origin(pub(crate) &'static str);
 /// | `OTEL_EXPORTER_OTLP_ENDPOINT` | base URL: `http://collector:4317` (gRPC) or `http://collector:4318` (HTTP, `/v1/traces` and `/v1/logs` are appended) | export off |
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` | the full URL for one signal, used as is | — |
 /// | `OTEL_EXPORTER_OTLP_PROTOCOL` (and `_TRACES_`/`_LOGS_` variants) | `grpc`, `http/protobuf` | `http/protobuf` |
-/// | `OTEL_EXPORTER_OTLP_TIMEOUT` | milliseconds per export | `10000` |
-/// | `OTEL_EXPORTER_OTLP_HEADERS` | `key=value,…` (read by the exporter) | — |
+/// | `OTEL_EXPORTER_OTLP_TIMEOUT` (and `_TRACES_`/`_LOGS_` variants) | milliseconds per export | `10000` |
+/// | `OTEL_EXPORTER_OTLP_HEADERS` (and `_TRACES_`/`_LOGS_` variants) | `key=value,…`, values percent-encoded | — |
+/// | `OTEL_EXPORTER_OTLP_COMPRESSION` (and `_TRACES_`/`_LOGS_` variants) | `gzip`, `none` | `none` |
+/// | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
+/// | `OTEL_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | whole numbers | 128 |
 /// | `OTEL_SERVICE_NAME` | the `service.name` resource attribute | tracelight's service |
 /// | `OTEL_RESOURCE_ATTRIBUTES` | `key=value,…` (values percent-encoded) | — |
 /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | see [`Sampler`] | `parentbased_always_on` |
 /// | `OTEL_TRACES_EXPORTER`, `OTEL_LOGS_EXPORTER` | `otlp`, `none` | `otlp` |
 /// | `OTEL_SDK_DISABLED` | `true`/`false` | `false` |
 /// | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_SCHEDULE_DELAY` (ms), `OTEL_BSP_EXPORT_TIMEOUT` (ms); `OTEL_BLRP_*` for logs | numbers | 2048, 512, 1000, 10000 |
+///
+/// The other variables of the specification (TLS certificates, metrics, value length limits…)
+/// and unknown `OTEL_*` names are not refused: [`Config`](crate::Config) names them in one
+/// start-up warning, and so does [`OtelPipeline::start`](crate::otel::OtelPipeline::start).
 ///
 /// ```
 /// use tracelight::otel::{OtelConfig, Protocol, Sampler};
@@ -230,6 +420,27 @@ pub struct OtelConfig {
     pub(crate) traces_batch: Option<BatchConfig>,
     pub(crate) logs_batch: Option<BatchConfig>,
     pub(crate) shutdown_timeout: Option<Duration>,
+    pub(crate) compression: Option<Compression>,
+    pub(crate) traces_compression: Option<Compression>,
+    pub(crate) logs_compression: Option<Compression>,
+    pub(crate) headers: Option<Vec<(String, String)>>,
+    pub(crate) traces_headers: Option<Vec<(String, String)>>,
+    pub(crate) logs_headers: Option<Vec<(String, String)>>,
+    pub(crate) traces_timeout: Option<Duration>,
+    pub(crate) logs_timeout: Option<Duration>,
+    pub(crate) propagators: Option<Propagators>,
+    pub(crate) span_limits: SpanLimits,
+    /// `OTEL_*` variables set that tracelight does not honour, to name at start.
+    pub(crate) not_honoured: Vec<String>,
+}
+
+/// What one signal's exporter is built with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SignalSettings {
+    pub(crate) url: String,
+    pub(crate) protocol: Protocol,
+    pub(crate) compression: Compression,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl OtelConfig {
@@ -245,7 +456,14 @@ impl OtelConfig {
     /// # let _ = c;
     /// ```
     pub fn from_env() -> Result<OtelConfig, Error> {
-        OtelConfig::from_lookup(|k| std::env::var(k).ok())
+        let mut c = OtelConfig::from_lookup(|k| std::env::var(k).ok())?;
+        let set: Vec<String> = std::env::vars_os()
+            .filter(|(_, v)| !v.is_empty())
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect();
+        c.not_honoured
+            .extend(unknown_names(set.iter().map(String::as_str)));
+        Ok(c)
     }
 
     /// Reads the `OTEL_*` variables through `lookup`.
@@ -309,9 +527,126 @@ impl OtelConfig {
         if let Some(v) = get("OTEL_EXPORTER_OTLP_TIMEOUT") {
             c.export_timeout = Some(parse_millis("OTEL_EXPORTER_OTLP_TIMEOUT", &v)?);
         }
+        for (var, slot) in [
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", &mut c.traces_timeout),
+            ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", &mut c.logs_timeout),
+        ] {
+            if let Some(v) = get(var) {
+                *slot = Some(parse_millis(var, &v)?);
+            }
+        }
+        for (var, slot) in [
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", &mut c.compression),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                &mut c.traces_compression,
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+                &mut c.logs_compression,
+            ),
+        ] {
+            if let Some(v) = get(var) {
+                *slot = Some(
+                    v.parse()
+                        .map_err(|()| Error::env(var, v.clone(), COMPRESSIONS))?,
+                );
+            }
+        }
+        for (var, slot) in [
+            ("OTEL_EXPORTER_OTLP_HEADERS", &mut c.headers),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", &mut c.traces_headers),
+            ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", &mut c.logs_headers),
+        ] {
+            if let Some(v) = get(var) {
+                // The value is not repeated in the error: headers carry credentials.
+                *slot = Some(parse_headers(&v).map_err(|why| {
+                    Error::env(var, "(not shown: headers may hold credentials)", why)
+                })?);
+            }
+        }
+        if let Some(v) = get("OTEL_PROPAGATORS") {
+            c.propagators = Some(Propagators::parse(&v)?);
+        }
+        let general = match get("OTEL_ATTRIBUTE_COUNT_LIMIT") {
+            Some(v) => Some(parse_count("OTEL_ATTRIBUTE_COUNT_LIMIT", &v)?),
+            None => None,
+        };
+        for (var, slot, falls_back) in [
+            (
+                "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+                &mut c.span_limits.attributes,
+                true,
+            ),
+            (
+                "OTEL_SPAN_EVENT_COUNT_LIMIT",
+                &mut c.span_limits.events,
+                false,
+            ),
+            (
+                "OTEL_SPAN_LINK_COUNT_LIMIT",
+                &mut c.span_limits.links,
+                false,
+            ),
+            (
+                "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+                &mut c.span_limits.event_attributes,
+                true,
+            ),
+            (
+                "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+                &mut c.span_limits.link_attributes,
+                true,
+            ),
+        ] {
+            *slot = match get(var) {
+                Some(v) => Some(parse_count(var, &v)?),
+                None if falls_back => general,
+                None => None,
+            };
+        }
         c.traces_batch = read_batch("OTEL_BSP_", get)?;
         c.logs_batch = read_batch("OTEL_BLRP_", get)?;
+        for var in NOT_HONOURED {
+            // `OTEL_METRICS_EXPORTER=none` asks for what tracelight does.
+            if let Some(v) = get(var) {
+                if !(*var == "OTEL_METRICS_EXPORTER" && v.trim().eq_ignore_ascii_case("none")) {
+                    c.not_honoured.push((*var).to_owned());
+                }
+            }
+        }
         Ok(c)
+    }
+
+    /// Compression of export requests, for both signals. Default [`Compression::None`].
+    ///
+    /// ```
+    /// use tracelight::otel::{Compression, OtelConfig};
+    /// let c = OtelConfig::new().endpoint("http://127.0.0.1:4318").compression(Compression::Gzip);
+    /// # let _ = c;
+    /// ```
+    pub fn compression(mut self, compression: Compression) -> OtelConfig {
+        self.compression = Some(compression);
+        self.traces_compression = None;
+        self.logs_compression = None;
+        self
+    }
+
+    /// A header sent with every export request of both signals (an API key, a tenant), after
+    /// those of `OTEL_EXPORTER_OTLP_HEADERS` (so it wins).
+    ///
+    /// ```
+    /// let c = tracelight::otel::OtelConfig::new()
+    ///     .endpoint("http://127.0.0.1:4318")
+    ///     .header("x-api-key", "k-123");
+    /// # let _ = c;
+    /// ```
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> OtelConfig {
+        let name = name.into();
+        let headers = self.headers.get_or_insert_with(Vec::new);
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+        headers.push((name, value.into()));
+        self
     }
 
     /// The base URL of the collector, for both signals: `http://collector:4317` for gRPC,
@@ -454,11 +789,51 @@ impl OtelConfig {
             traces_batch: other.traces_batch.or(self.traces_batch),
             logs_batch: other.logs_batch.or(self.logs_batch),
             shutdown_timeout: other.shutdown_timeout.or(self.shutdown_timeout),
+            compression: other.compression.or(self.compression),
+            traces_compression: other.traces_compression.or(self.traces_compression),
+            logs_compression: other.logs_compression.or(self.logs_compression),
+            headers: match (self.headers, other.headers) {
+                (Some(mut a), Some(b)) => {
+                    for (k, v) in b {
+                        a.retain(|(ak, _)| !ak.eq_ignore_ascii_case(&k));
+                        a.push((k, v));
+                    }
+                    Some(a)
+                }
+                (a, b) => b.or(a),
+            },
+            traces_headers: other.traces_headers.or(self.traces_headers),
+            logs_headers: other.logs_headers.or(self.logs_headers),
+            traces_timeout: other.traces_timeout.or(self.traces_timeout),
+            logs_timeout: other.logs_timeout.or(self.logs_timeout),
+            propagators: other.propagators.or(self.propagators),
+            span_limits: SpanLimits {
+                attributes: other.span_limits.attributes.or(self.span_limits.attributes),
+                events: other.span_limits.events.or(self.span_limits.events),
+                links: other.span_limits.links.or(self.span_limits.links),
+                event_attributes: other
+                    .span_limits
+                    .event_attributes
+                    .or(self.span_limits.event_attributes),
+                link_attributes: other
+                    .span_limits
+                    .link_attributes
+                    .or(self.span_limits.link_attributes),
+            },
+            not_honoured: {
+                let mut n = self.not_honoured;
+                for v in other.not_honoured {
+                    if !n.contains(&v) {
+                        n.push(v);
+                    }
+                }
+                n
+            },
         }
     }
 
     /// The endpoint URL and transport of one signal, or `None` when that signal is off.
-    pub(crate) fn signal(&self, logs: bool) -> Result<Option<(String, Protocol)>, Error> {
+    pub(crate) fn signal(&self, logs: bool) -> Result<Option<SignalSettings>, Error> {
         if self.disabled == Some(true) {
             return Ok(None);
         }
@@ -496,7 +871,22 @@ impl OtelConfig {
             }
             (None, None) => return Ok(None),
         };
-        Ok(Some((url, protocol)))
+        let (compression, headers) = if logs {
+            (self.logs_compression, &self.logs_headers)
+        } else {
+            (self.traces_compression, &self.traces_headers)
+        };
+        Ok(Some(SignalSettings {
+            url,
+            protocol,
+            compression: compression.or(self.compression).unwrap_or_default(),
+            // A signal's own headers replace the general ones, as its own endpoint does.
+            headers: headers
+                .as_ref()
+                .or(self.headers.as_ref())
+                .cloned()
+                .unwrap_or_default(),
+        }))
     }
 
     pub(crate) fn batch(&self, logs: bool) -> BatchConfig {
@@ -506,7 +896,12 @@ impl OtelConfig {
             self.traces_batch
         }
         .unwrap_or_default();
-        if let Some(t) = self.export_timeout {
+        let own_timeout = if logs {
+            self.logs_timeout
+        } else {
+            self.traces_timeout
+        };
+        if let Some(t) = own_timeout.or(self.export_timeout) {
             // A batch timeout set on its own wins over the exporter's.
             let own = if logs {
                 self.logs_batch
@@ -579,6 +974,54 @@ fn parse_millis(var: &str, v: &str) -> Result<Duration, Error> {
         .parse::<u64>()
         .map(Duration::from_millis)
         .map_err(|_| Error::env(var, v, "a number of milliseconds, like 10000"))
+}
+
+fn parse_count(var: &str, v: &str) -> Result<u32, Error> {
+    v.trim()
+        .parse::<u32>()
+        .map_err(|_| Error::env(var, v, "a whole number, like 128"))
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs separated by commas, values percent-decoded
+/// (the W3C baggage format the specification names). Each name must be a valid HTTP header
+/// name and each value a valid header value.
+fn parse_headers(v: &str) -> Result<Vec<(String, String)>, String> {
+    const WHAT: &str = "comma-separated key=value pairs, like api-key=secret,tenant=shop";
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, entry) in v.split(',').enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let Some((k, val)) = entry.split_once('=') else {
+            return Err(format!("{WHAT} (entry {} has no `=`)", i + 1));
+        };
+        let k = k.trim();
+        if !is_header_name(k) {
+            return Err(format!("{WHAT} (entry {} has no valid header name)", i + 1));
+        }
+        let val = percent_decode(val.trim())
+            .ok_or_else(|| format!("{WHAT} (entry {} `{k}` has a bad percent-encoding)", i + 1))?;
+        if !val
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            return Err(format!(
+                "{WHAT} (entry {} `{k}` has an invalid value)",
+                i + 1
+            ));
+        }
+        out.retain(|(ok, _)| !ok.eq_ignore_ascii_case(k));
+        out.push((k.to_owned(), val));
+    }
+    Ok(out)
+}
+
+/// An HTTP header name: one or more token characters (RFC 9110).
+fn is_header_name(k: &str) -> bool {
+    !k.is_empty()
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn read_batch(
@@ -666,15 +1109,19 @@ mod tests {
         })
     }
 
+    fn url_protocol(c: &OtelConfig, logs: bool) -> Option<(String, Protocol)> {
+        c.signal(logs).unwrap().map(|s| (s.url, s.protocol))
+    }
+
     #[test]
     fn endpoints_per_protocol() {
         let c = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/")]).unwrap();
         assert_eq!(
-            c.signal(false).unwrap(),
+            url_protocol(&c, false),
             Some(("http://h:4318/v1/traces".into(), Protocol::HttpProtobuf))
         );
         assert_eq!(
-            c.signal(true).unwrap(),
+            url_protocol(&c, true),
             Some(("http://h:4318/v1/logs".into(), Protocol::HttpProtobuf))
         );
         let c = cfg(&[
@@ -684,7 +1131,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            c.signal(false).unwrap(),
+            url_protocol(&c, false),
             Some(("http://h:4317".into(), Protocol::Grpc))
         );
         assert_eq!(c.signal(true).unwrap(), None);
@@ -701,6 +1148,114 @@ mod tests {
     }
 
     #[test]
+    fn compression_headers_timeouts_propagators_and_limits_are_read() {
+        let c = cfg(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "none"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "api-key=s%3Dcret, tenant = shop ,",
+            ),
+            ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-logs=1"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "3000"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "100"),
+            ("OTEL_PROPAGATORS", "tracecontext"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "16"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "4"),
+        ])
+        .unwrap();
+        let traces = c.signal(false).unwrap().unwrap();
+        assert_eq!(traces.compression, Compression::Gzip);
+        assert_eq!(
+            traces.headers,
+            vec![
+                ("api-key".to_owned(), "s=cret".to_owned()),
+                ("tenant".to_owned(), "shop".to_owned())
+            ]
+        );
+        let logs = c.signal(true).unwrap().unwrap();
+        assert_eq!(logs.compression, Compression::None);
+        assert_eq!(logs.headers, vec![("x-logs".to_owned(), "1".to_owned())]);
+        assert_eq!(c.batch(false).export_timeout, Duration::from_millis(100));
+        assert_eq!(c.batch(true).export_timeout, Duration::from_millis(3000));
+        assert_eq!(
+            c.propagators,
+            Some(Propagators {
+                tracecontext: true,
+                baggage: false
+            })
+        );
+        assert_eq!(c.span_limits.attributes, Some(16));
+        assert_eq!(c.span_limits.event_attributes, Some(16));
+        assert_eq!(c.span_limits.events, Some(4));
+        assert_eq!(c.span_limits.links, None);
+        assert!(c.not_honoured.is_empty(), "{:?}", c.not_honoured);
+        // `none` is no propagator at all.
+        let c = cfg(&[("OTEL_PROPAGATORS", "none")]).unwrap();
+        assert_eq!(
+            c.propagators,
+            Some(Propagators {
+                tracecontext: false,
+                baggage: false
+            })
+        );
+    }
+
+    #[test]
+    fn a_malformed_header_is_refused_without_repeating_its_value() {
+        let e = cfg(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer s3cr3t,broken",
+        )])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("OTEL_EXPORTER_OTLP_HEADERS") && e.contains("entry 2"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cr3t"), "{e}");
+    }
+
+    #[test]
+    fn variables_not_honoured_are_named_not_refused() {
+        let c = cfg(&[
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.not_honoured,
+            vec![
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                "OTEL_METRICS_EXPORTER",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+            ]
+        );
+        let w = not_honoured_warning(&c.not_honoured).unwrap();
+        assert!(
+            w.contains("OTEL_METRICS_EXPORTER") && w.contains("no effect"),
+            "{w}"
+        );
+        // `none` asks for what tracelight does: nothing to say.
+        let c = cfg(&[("OTEL_METRICS_EXPORTER", "none")]).unwrap();
+        assert!(c.not_honoured.is_empty());
+        assert_eq!(
+            unknown_names(
+                [
+                    "OTEL_SERVICE_NAME",
+                    "OTEL_SERVCE_NAME",
+                    "PATH",
+                    "OTEL_LOG_LEVEL"
+                ]
+                .into_iter()
+            ),
+            vec!["OTEL_SERVCE_NAME"]
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (var, value, expected) in [
             (
@@ -714,6 +1269,26 @@ mod tests {
             ("OTEL_TRACES_EXPORTER", "jaeger", "otlp, none"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "-1", "positive"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s", "milliseconds"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "10s", "milliseconds"),
+            ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "1m", "milliseconds"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "bogus", "gzip, none"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zip", "gzip, none"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue", "key=value"),
+            ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "a b=c", "header name"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "k=%zz", "percent"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "k=line%0Abreak",
+                "invalid value",
+            ),
+            ("OTEL_PROPAGATORS", "b3", "tracecontext, baggage"),
+            (
+                "OTEL_PROPAGATORS",
+                "tracecontext,nonsense",
+                "tracecontext, baggage",
+            ),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "lots", "whole number"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "-3", "whole number"),
         ] {
             let e = cfg(&[(var, value)]).unwrap_err().to_string();
             assert!(e.contains(var) && e.contains(expected), "{e}");

@@ -57,7 +57,7 @@
 //! current-thread runtime, or none.
 
 mod batch;
-mod config;
+pub(crate) mod config;
 mod ids;
 
 /// Whether the span `id` being entered has an OpenTelemetry counterpart made by a
@@ -84,6 +84,42 @@ pub(crate) fn probe_foreign_layer(id: &tracing_core::span::Id) {
 }
 #[cfg(feature = "http")]
 pub(crate) mod propagation;
+
+thread_local! {
+    /// Set on the export threads: what their HTTP and gRPC clients log below WARN is dropped.
+    static EXPORT_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is one of the export threads.
+#[inline]
+pub(crate) fn on_export_thread() -> bool {
+    EXPORT_THREAD
+        .try_with(std::cell::Cell::get)
+        .unwrap_or(false)
+}
+
+/// Marks this thread as an export thread.
+pub(crate) fn mark_export_thread() {
+    let _ = EXPORT_THREAD.try_with(|t| t.set(true));
+}
+
+/// The propagators in force (`OTEL_PROPAGATORS`): bit 0 W3C trace context, bit 1 W3C baggage.
+static PROPAGATORS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0b11);
+
+fn set_propagators(p: config::Propagators) {
+    let bits = u8::from(p.tracecontext) | (u8::from(p.baggage) << 1);
+    PROPAGATORS.store(bits, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The propagators in force.
+#[cfg(feature = "http")]
+pub(crate) fn propagators() -> config::Propagators {
+    let bits = PROPAGATORS.load(std::sync::atomic::Ordering::Relaxed);
+    config::Propagators {
+        tracecontext: bits & 1 != 0,
+        baggage: bits & 2 != 0,
+    }
+}
 mod redact;
 
 use std::sync::{Arc, Mutex};
@@ -103,7 +139,8 @@ use tracing_subscriber::Layer;
 pub(crate) use batch::Report;
 pub use batch::SignalStats;
 use batch::{Batcher, Counters, Export};
-pub use config::{BatchConfig, OtelConfig, Protocol, Sampler};
+use config::SignalSettings;
+pub use config::{BatchConfig, Compression, OtelConfig, Protocol, Sampler};
 pub(crate) use ids::write_trace_ids;
 
 use crate::error::Error;
@@ -197,6 +234,9 @@ impl OtelPipeline {
             env: None,
             host: crate::util::hostname(),
         };
+        if let Some(w) = config::not_honoured_warning(&config.not_honoured) {
+            crate::util::say(format!("tracelight: {w}"));
+        }
         OtelPipeline::start_with(config, &defaults, Some(Redactor::default()))
     }
 
@@ -207,6 +247,7 @@ impl OtelPipeline {
     ) -> Result<Option<OtelPipeline>, Error> {
         let traces = config.signal(false)?;
         let logs = config.signal(true)?;
+        set_propagators(config.propagators.unwrap_or_default());
         if traces.is_none() && logs.is_none() {
             return Ok(None);
         }
@@ -215,35 +256,49 @@ impl OtelPipeline {
         let log_counters = Arc::new(Counters::default());
         let tracer = match traces {
             None => None,
-            Some((url, protocol)) => {
+            Some(settings) => {
                 let batch = config.batch(false);
                 let res = resource.clone();
                 let red = redactor.clone();
-                let u = url.clone();
+                let url = settings.url.clone();
                 let batcher =
                     Batcher::start("spans", url, batch, Arc::clone(&span_counters), move || {
-                        SpanSink::new(&u, protocol, batch.export_timeout, &res, red)
+                        SpanSink::new(&settings, batch.export_timeout, &res, red)
                     })?;
                 let sampler = config.sampler.unwrap_or_default().to_sdk();
-                Some(
-                    SdkTracerProvider::builder()
-                        .with_span_processor(SpanQueue(batcher))
-                        .with_sampler(sampler)
-                        .with_resource(resource.clone())
-                        .build(),
-                )
+                let mut builder = SdkTracerProvider::builder()
+                    .with_span_processor(SpanQueue(batcher))
+                    .with_sampler(sampler)
+                    .with_resource(resource.clone());
+                let limits = config.span_limits;
+                if let Some(n) = limits.attributes {
+                    builder = builder.with_max_attributes_per_span(n);
+                }
+                if let Some(n) = limits.events {
+                    builder = builder.with_max_events_per_span(n);
+                }
+                if let Some(n) = limits.links {
+                    builder = builder.with_max_links_per_span(n);
+                }
+                if let Some(n) = limits.event_attributes {
+                    builder = builder.with_max_attributes_per_event(n);
+                }
+                if let Some(n) = limits.link_attributes {
+                    builder = builder.with_max_attributes_per_link(n);
+                }
+                Some(builder.build())
             }
         };
         let logger = match logs {
             None => None,
-            Some((url, protocol)) => {
+            Some(settings) => {
                 let batch = config.batch(true);
                 let res = resource.clone();
                 let red = redactor.clone();
-                let u = url.clone();
+                let url = settings.url.clone();
                 let batcher =
                     Batcher::start("logs", url, batch, Arc::clone(&log_counters), move || {
-                        LogSink::new(&u, protocol, batch.export_timeout, &res, red)
+                        LogSink::new(&settings, batch.export_timeout, &res, red)
                     })?;
                 Some(
                     SdkLoggerProvider::builder()
@@ -434,20 +489,51 @@ fn build_error(what: &str, url: &str, e: impl std::fmt::Display) -> Error {
 /// Builds an OTLP exporter of either signal: the span and log builders have the same methods
 /// but no common trait.
 macro_rules! otlp_exporter {
-    ($exporter:ty, $protocol:expr, $url:expr, $timeout:expr) => {{
-        use opentelemetry_otlp::WithExportConfig as _;
-        match $protocol {
-            Protocol::Grpc => <$exporter>::builder()
-                .with_tonic()
-                .with_endpoint($url)
-                .with_timeout($timeout)
-                .build(),
-            Protocol::HttpProtobuf => <$exporter>::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint($url)
-                .with_timeout($timeout)
-                .build(),
+    ($exporter:ty, $settings:expr, $timeout:expr) => {{
+        use opentelemetry_otlp::{
+            WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _,
+        };
+        let settings: &SignalSettings = $settings;
+        let compression = match settings.compression {
+            Compression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
+            _ => None,
+        };
+        match settings.protocol {
+            Protocol::Grpc => {
+                let mut headers = ::http::HeaderMap::new();
+                for (k, v) in &settings.headers {
+                    // Checked when read: a valid name and value.
+                    if let (Ok(k), Ok(v)) = (
+                        ::http::HeaderName::from_bytes(k.as_bytes()),
+                        ::http::HeaderValue::from_str(v),
+                    ) {
+                        headers.insert(k, v);
+                    }
+                }
+                let metadata =
+                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
+                let mut b = <$exporter>::builder()
+                    .with_tonic()
+                    .with_endpoint(&settings.url)
+                    .with_timeout($timeout)
+                    .with_metadata(metadata);
+                if let Some(c) = compression {
+                    b = b.with_compression(c);
+                }
+                b.build()
+            }
+            Protocol::HttpProtobuf => {
+                let mut b = <$exporter>::builder()
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_endpoint(&settings.url)
+                    .with_timeout($timeout)
+                    .with_headers(settings.headers.iter().cloned().collect());
+                if let Some(c) = compression {
+                    b = b.with_compression(c);
+                }
+                b.build()
+            }
         }
     }};
 }
@@ -461,14 +547,13 @@ struct SpanSink {
 
 impl SpanSink {
     fn new(
-        url: &str,
-        protocol: Protocol,
+        settings: &SignalSettings,
         timeout: Duration,
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<SpanSink, Error> {
-        let mut exporter = otlp_exporter!(opentelemetry_otlp::SpanExporter, protocol, url, timeout)
-            .map_err(|e| build_error("span", url, e))?;
+        let mut exporter = otlp_exporter!(opentelemetry_otlp::SpanExporter, settings, timeout)
+            .map_err(|e| build_error("span", &settings.url, e))?;
         exporter.set_resource(resource);
         Ok(SpanSink {
             exporter,
@@ -507,14 +592,13 @@ impl std::fmt::Debug for redact::Scrubber {
 
 impl LogSink {
     fn new(
-        url: &str,
-        protocol: Protocol,
+        settings: &SignalSettings,
         timeout: Duration,
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<LogSink, Error> {
-        let mut exporter = otlp_exporter!(opentelemetry_otlp::LogExporter, protocol, url, timeout)
-            .map_err(|e| build_error("log", url, e))?;
+        let mut exporter = otlp_exporter!(opentelemetry_otlp::LogExporter, settings, timeout)
+            .map_err(|e| build_error("log", &settings.url, e))?;
         exporter.set_resource(resource);
         Ok(LogSink {
             exporter,

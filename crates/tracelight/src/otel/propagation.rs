@@ -1,12 +1,14 @@
-//! W3C trace context (`traceparent`, `tracestate`) in and out of HTTP headers.
+//! W3C trace context (`traceparent`, `tracestate`) and W3C baggage (`baggage`) in and out of HTTP
+//! headers, as `OTEL_PROPAGATORS` says (both by default).
 
 use ::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
 use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 const TRACEPARENT: &str = "traceparent";
+const BAGGAGE: &str = "baggage";
 
 struct Get<'a>(&'a HeaderMap);
 
@@ -32,28 +34,51 @@ impl Injector for Set<'_> {
     }
 }
 
-/// Makes `span` (not yet entered) continue the trace of the incoming `traceparent`, if valid.
+/// Makes `span` (not yet entered) continue the trace of the incoming `traceparent`, if valid,
+/// with the incoming `baggage`.
 pub(crate) fn extract_into(span: &tracing::Span, headers: &HeaderMap) {
-    if !super::ids::is_active() || !headers.contains_key(TRACEPARENT) {
+    if !super::ids::is_active() {
         return;
     }
-    let cx = TraceContextPropagator::new().extract(&Get(headers));
-    if cx.span().span_context().is_valid() {
+    let p = super::propagators();
+    let trace = p.tracecontext && headers.contains_key(TRACEPARENT);
+    let baggage = p.baggage && headers.contains_key(BAGGAGE);
+    if !(trace || baggage) {
+        return;
+    }
+    let mut cx = opentelemetry::Context::new();
+    if trace {
+        cx = TraceContextPropagator::new().extract_with_context(&cx, &Get(headers));
+    }
+    if baggage {
+        cx = BaggagePropagator::new().extract_with_context(&cx, &Get(headers));
+    }
+    if cx.span().span_context().is_valid() || cx.has_active_span() || baggage {
         // Fails only when the span was already started; then it keeps its own trace.
         let _ = span.set_parent(cx);
     }
 }
 
-/// Adds `traceparent` (and `tracestate`) for the current span, unless `traceparent` is already set.
+/// Adds `traceparent` (and `tracestate`) for the current span, unless `traceparent` is already
+/// set, and the current `baggage`, unless `baggage` is already set.
 pub(crate) fn inject(headers: &mut HeaderMap) {
-    if !super::ids::is_active() || headers.contains_key(TRACEPARENT) {
+    if !super::ids::is_active() {
+        return;
+    }
+    let p = super::propagators();
+    let trace = p.tracecontext && !headers.contains_key(TRACEPARENT);
+    let baggage = p.baggage && !headers.contains_key(BAGGAGE);
+    if !(trace || baggage) {
         return;
     }
     let mut cx = tracing::Span::current().context();
     if !cx.span().span_context().is_valid() {
         cx = opentelemetry::Context::current();
     }
-    if cx.span().span_context().is_valid() {
+    if trace && cx.span().span_context().is_valid() {
         TraceContextPropagator::new().inject_context(&cx, &mut Set(headers));
+    }
+    if baggage {
+        BaggagePropagator::new().inject_context(&cx, &mut Set(headers));
     }
 }

@@ -340,3 +340,79 @@ pub fn parse(out: &str) -> (Vec<Item>, Vec<Item>) {
     finish(&mut cur);
     (spans, logs)
 }
+
+/// A reverse proxy on loopback in front of the collector that records the headers of every
+/// request it forwards: HTTP/1.1, or HTTP/2 with prior knowledge (gRPC). It runs on a thread and
+/// runtime of its own, so sync tests can use it.
+pub struct HeaderProxy {
+    pub port: u16,
+    seen: Arc<Mutex<Vec<(String, http::HeaderMap)>>>,
+}
+
+impl HeaderProxy {
+    pub fn start(to_port: u16, h2: bool) -> HeaderProxy {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                    .http2_only(h2)
+                    .build_http::<hyper::body::Incoming>();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let client = client.clone();
+                    let recorded = Arc::clone(&recorded);
+                    let service = hyper::service::service_fn(
+                        move |mut req: http::Request<hyper::body::Incoming>| {
+                            let path = req
+                                .uri()
+                                .path_and_query()
+                                .map_or("/".to_owned(), |p| p.to_string());
+                            recorded
+                                .lock()
+                                .unwrap()
+                                .push((path.clone(), req.headers().clone()));
+                            *req.uri_mut() =
+                                format!("http://127.0.0.1:{to_port}{path}").parse().unwrap();
+                            let client = client.clone();
+                            async move { client.request(req).await }
+                        },
+                    );
+                    tokio::spawn(async move {
+                        let io = TokioIo::new(stream);
+                        if h2 {
+                            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                                .serve_connection(io, service)
+                                .await;
+                        } else {
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(io, service)
+                                .await;
+                        }
+                    });
+                }
+            });
+        });
+        HeaderProxy { port, seen }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The path and headers of every request forwarded so far.
+    pub fn seen(&self) -> Vec<(String, http::HeaderMap)> {
+        self.seen.lock().unwrap().clone()
+    }
+}

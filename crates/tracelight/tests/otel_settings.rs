@@ -1,0 +1,154 @@
+//! `OTEL_*` settings that used to be accepted and ignored, honoured against the real collector:
+//! compression and headers (seen by a recording proxy in front of rotel, over HTTP and gRPC, per
+//! signal), a signal's own timeout, span limits.
+#![cfg(feature = "otel")]
+#![allow(clippy::unwrap_used)]
+
+mod otel_support;
+
+use std::time::Duration;
+
+use otel_support::{wait_until, HeaderProxy, Rotel};
+use tracelight::otel::OtelConfig;
+use tracelight::sink::MemoryWriter;
+
+fn from_vars(vars: &[(&str, String)]) -> OtelConfig {
+    OtelConfig::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap()
+}
+
+fn init(config: OtelConfig) -> tracelight::LocalGuard {
+    tracelight::builder()
+        .service("settings")
+        .writer(MemoryWriter::new())
+        .otel(config)
+        .init_local()
+        .unwrap()
+}
+
+fn header<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Both signals through the proxy with gzip and headers; returns what the proxy saw.
+fn export_through_proxy(rotel: &Rotel, grpc: bool, name: &str) -> Vec<(String, http::HeaderMap)> {
+    let proxy = HeaderProxy::start(if grpc { rotel.grpc } else { rotel.http }, grpc);
+    let vars = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", proxy.url()),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            (if grpc { "grpc" } else { "http/protobuf" }).to_owned(),
+        ),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-api-key=k-123,x-tenant=shop%20one".to_owned(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+            "x-api-key=k-logs".to_owned(),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50".to_owned()),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "50".to_owned()),
+    ];
+    let guard = init(from_vars(&vars));
+    {
+        let _span = tracing::info_span!("settings_span", name).entered();
+        tracing::info!("inside {name}");
+    }
+    drop(guard);
+    // The collector decompressed and read both.
+    rotel.wait_span("settings_span");
+    rotel.wait_log(&format!("inside {name}"));
+    proxy.seen()
+}
+
+#[test]
+fn gzip_and_headers_reach_a_real_collector_over_http() {
+    let rotel = Rotel::start();
+    let seen = export_through_proxy(&rotel, false, "over-http");
+    let traces: Vec<_> = seen.iter().filter(|(p, _)| p == "/v1/traces").collect();
+    let logs: Vec<_> = seen.iter().filter(|(p, _)| p == "/v1/logs").collect();
+    assert!(!traces.is_empty() && !logs.is_empty(), "{seen:?}");
+    for (_, h) in &traces {
+        assert_eq!(header(h, "content-encoding"), Some("gzip"), "{h:?}");
+        assert_eq!(header(h, "x-api-key"), Some("k-123"));
+        assert_eq!(header(h, "x-tenant"), Some("shop one"));
+    }
+    for (_, h) in &logs {
+        assert_eq!(header(h, "content-encoding"), Some("gzip"), "{h:?}");
+        // The signal's own headers replace the general ones.
+        assert_eq!(header(h, "x-api-key"), Some("k-logs"));
+        assert_eq!(header(h, "x-tenant"), None);
+    }
+}
+
+#[test]
+fn gzip_and_headers_reach_a_real_collector_over_grpc() {
+    let rotel = Rotel::start();
+    let seen = export_through_proxy(&rotel, true, "over-grpc");
+    let traces: Vec<_> = seen
+        .iter()
+        .filter(|(p, _)| p.ends_with("TraceService/Export"))
+        .collect();
+    let logs: Vec<_> = seen
+        .iter()
+        .filter(|(p, _)| p.ends_with("LogsService/Export"))
+        .collect();
+    assert!(!traces.is_empty() && !logs.is_empty(), "{seen:?}");
+    for (_, h) in &traces {
+        assert_eq!(header(h, "grpc-encoding"), Some("gzip"), "{h:?}");
+        assert_eq!(header(h, "x-api-key"), Some("k-123"));
+        assert_eq!(header(h, "x-tenant"), Some("shop one"));
+    }
+    for (_, h) in &logs {
+        assert_eq!(header(h, "x-api-key"), Some("k-logs"), "{h:?}");
+    }
+}
+
+#[test]
+fn a_signal_timeout_ends_an_export_that_gets_no_answer() {
+    // A collector that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let vars = [
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        ),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "100".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "20".to_owned()),
+    ];
+    let guard = init(from_vars(&vars));
+    drop(tracing::info_span!("never_answered").entered());
+    let pipeline = guard.otel().unwrap();
+    // Counted as failed after 100 ms, not after the default 10 s (nor lost at shutdown).
+    wait_until(
+        Duration::from_secs(5),
+        "the span counted as failed",
+        || (pipeline.stats().spans.failed == 1).then_some(()),
+        || format!("{:?}", pipeline.stats()),
+    );
+}
+
+#[test]
+fn span_limits_are_applied_to_exported_spans() {
+    let rotel = Rotel::start();
+    let vars = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", rotel.http_url()),
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "2".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50".to_owned()),
+    ];
+    let guard = init(from_vars(&vars));
+    drop(tracing::info_span!("limited", a = 1, b = 2, c = 3, d = 4, e = 5).entered());
+    drop(guard);
+    let span = rotel.wait_span("limited");
+    assert!(span.attributes.len() <= 2, "{:#?}", span.attributes);
+}
