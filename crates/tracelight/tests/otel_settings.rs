@@ -152,3 +152,106 @@ fn span_limits_are_applied_to_exported_spans() {
     let span = rotel.wait_span("limited");
     assert!(span.attributes.len() <= 2, "{:#?}", span.attributes);
 }
+
+/// The `failure` and `reason` of the first failed export to `url`.
+fn first_failure(url: &str, grpc: bool) -> (String, String) {
+    let lines = MemoryWriter::new();
+    let guard = tracelight::builder()
+        .writer(lines.clone())
+        .format(tracelight::Format::Json)
+        .otel(
+            OtelConfig::new()
+                .endpoint(url)
+                .protocol(if grpc {
+                    tracelight::otel::Protocol::Grpc
+                } else {
+                    tracelight::otel::Protocol::HttpProtobuf
+                })
+                .logs(false)
+                .traces_batch(
+                    tracelight::otel::BatchConfig::default()
+                        .scheduled_delay(Duration::from_millis(20))
+                        .export_timeout(Duration::from_millis(300)),
+                ),
+        )
+        .init_local()
+        .unwrap();
+    drop(tracing::info_span!("doomed").entered());
+    let line = wait_until(
+        Duration::from_secs(10),
+        "a failed export line",
+        || {
+            lines
+                .lines()
+                .into_iter()
+                .find(|l| l.contains("OpenTelemetry export failed"))
+        },
+        || lines.contents(),
+    );
+    drop(guard);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    (
+        v["failure"].as_str().unwrap_or("").to_owned(),
+        v["reason"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[test]
+fn export_failures_say_what_failed() {
+    // Nothing listens on port 1.
+    for grpc in [false, true] {
+        let (failure, reason) = first_failure("http://127.0.0.1:1", grpc);
+        assert_eq!(failure, "connection refused", "grpc={grpc}: {reason}");
+        assert!(reason.contains("Connection refused"), "{reason}");
+    }
+    // A socket that never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let (failure, reason) = first_failure(&format!("http://127.0.0.1:{port}"), false);
+    assert_eq!(failure, "timed out", "{reason}");
+    // An HTTP server that is not a collector: 404 to everything.
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = http.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        for mut s in http.incoming().flatten() {
+            let mut b = [0u8; 65536];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let (failure, reason) = first_failure(&format!("http://127.0.0.1:{port}"), false);
+    assert_eq!(
+        failure, "the collector answered with an error status",
+        "{reason}"
+    );
+    assert!(reason.contains("404"), "{reason}");
+}
+
+#[test]
+fn an_https_endpoint_is_refused_at_start_not_at_every_export() {
+    for protocol in ["grpc", "http/protobuf"] {
+        let config = OtelConfig::from_lookup(|k| match k {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("https://collector.example:4317".to_owned()),
+            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        let err = tracelight::builder()
+            .writer(MemoryWriter::new())
+            .otel(config)
+            .init_local()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_ENDPOINT") && err.contains("TLS"),
+            "{protocol}: {err}"
+        );
+    }
+}

@@ -476,16 +476,18 @@ impl Outcome {
                     // Once per outage: on stderr and as an ERROR line in the logs (the errors
                     // stream takes it).
                     let reason = one_line(&reason);
+                    let kind = super::failure::classify(&reason);
                     eprintln!(
-                        "tracelight: OpenTelemetry {} export to {} failed: {}; the service is not slowed, lost {} are counted (tracelight::otel::stats()) and export resumes when the collector answers",
+                        "tracelight: OpenTelemetry {} export to {} failed, {kind}: {}; the service is not slowed, lost {} are counted (tracelight::otel::stats()) and export resumes when the collector answers",
                         sh.signal, sh.endpoint, reason, sh.signal
                     );
                     sh.counters.say(
                         true,
-                        "OpenTelemetry export failed",
+                        &format!("OpenTelemetry export failed: {kind}"),
                         &[
                             ("signal", SynthValue::Str(sh.signal)),
                             ("endpoint", SynthValue::Str(&sh.endpoint)),
+                            ("failure", SynthValue::Str(kind)),
                             ("reason", SynthValue::Str(&reason)),
                         ],
                     );

@@ -917,7 +917,20 @@ impl OtelConfig {
 }
 
 fn check(url: &str, origin: &Origin) -> Result<(), Error> {
-    check_endpoint(url).map_err(|why| {
+    // Refused here rather than failing at every export.
+    const NO_TLS: &str = "an http:// URL: https:// needs TLS, which tracelight's exporter does \
+                          not have yet (export to a collector on the same host or network over \
+                          http://, and let it forward over TLS)";
+    let https = url
+        .trim()
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
+    let result = if https {
+        Err(NO_TLS)
+    } else {
+        check_endpoint(url)
+    };
+    result.map_err(|why| {
         if origin.0.starts_with("OTEL_") {
             Error::env(origin.0, url, why)
         } else {

@@ -82,6 +82,7 @@ pub(crate) fn probe_foreign_layer(id: &tracing_core::span::Id) {
         ids::activate();
     }
 }
+mod failure;
 #[cfg(feature = "http")]
 pub(crate) mod propagation;
 
@@ -489,7 +490,7 @@ fn build_error(what: &str, url: &str, e: impl std::fmt::Display) -> Error {
 /// Builds an OTLP exporter of either signal: the span and log builders have the same methods
 /// but no common trait.
 macro_rules! otlp_exporter {
-    ($exporter:ty, $settings:expr, $timeout:expr) => {{
+    ($exporter:ty, $settings:expr, $timeout:expr, $client:expr) => {{
         use opentelemetry_otlp::{
             WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _,
         };
@@ -528,6 +529,7 @@ macro_rules! otlp_exporter {
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                     .with_endpoint(&settings.url)
                     .with_timeout($timeout)
+                    .with_http_client($client)
                     .with_headers(settings.headers.iter().cloned().collect());
                 if let Some(c) = compression {
                     b = b.with_compression(c);
@@ -542,6 +544,8 @@ macro_rules! otlp_exporter {
 #[derive(Debug)]
 struct SpanSink {
     exporter: opentelemetry_otlp::SpanExporter,
+    /// The HTTP client (unused over gRPC), which knows why a request failed.
+    client: failure::DescribedClient,
     scrub: Option<redact::Scrubber>,
 }
 
@@ -552,11 +556,19 @@ impl SpanSink {
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<SpanSink, Error> {
-        let mut exporter = otlp_exporter!(opentelemetry_otlp::SpanExporter, settings, timeout)
+        let client = failure::DescribedClient::new(timeout)
             .map_err(|e| build_error("span", &settings.url, e))?;
+        let mut exporter = otlp_exporter!(
+            opentelemetry_otlp::SpanExporter,
+            settings,
+            timeout,
+            client.clone()
+        )
+        .map_err(|e| build_error("span", &settings.url, e))?;
         exporter.set_resource(resource);
         Ok(SpanSink {
             exporter,
+            client,
             scrub: redactor.map(redact::Scrubber::new),
         })
     }
@@ -570,7 +582,8 @@ impl Export for SpanSink {
                 s.span(span);
             }
         }
-        self.exporter.export(batch).await.map_err(|e| e.to_string())
+        let result = self.exporter.export(batch).await;
+        result.map_err(|e| self.client.take_reason().unwrap_or_else(|| e.to_string()))
     }
     fn shutdown(&mut self) {
         let _ = self.exporter.shutdown();
@@ -581,6 +594,8 @@ impl Export for SpanSink {
 #[derive(Debug)]
 struct LogSink {
     exporter: opentelemetry_otlp::LogExporter,
+    /// The HTTP client (unused over gRPC), which knows why a request failed.
+    client: failure::DescribedClient,
     scrub: Option<redact::Scrubber>,
 }
 
@@ -597,11 +612,19 @@ impl LogSink {
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<LogSink, Error> {
-        let mut exporter = otlp_exporter!(opentelemetry_otlp::LogExporter, settings, timeout)
+        let client = failure::DescribedClient::new(timeout)
             .map_err(|e| build_error("log", &settings.url, e))?;
+        let mut exporter = otlp_exporter!(
+            opentelemetry_otlp::LogExporter,
+            settings,
+            timeout,
+            client.clone()
+        )
+        .map_err(|e| build_error("log", &settings.url, e))?;
         exporter.set_resource(resource);
         Ok(LogSink {
             exporter,
+            client,
             scrub: redactor.map(redact::Scrubber::new),
         })
     }
@@ -621,10 +644,8 @@ impl Export for LogSink {
         }
         let refs: Vec<(&SdkLogRecord, &opentelemetry::InstrumentationScope)> =
             batch.iter().map(|b| (&b.0, &b.1)).collect();
-        self.exporter
-            .export(LogBatch::new(&refs))
-            .await
-            .map_err(|e| e.to_string())
+        let result = self.exporter.export(LogBatch::new(&refs)).await;
+        result.map_err(|e| self.client.take_reason().unwrap_or_else(|| e.to_string()))
     }
     fn shutdown(&mut self) {
         let _ = self.exporter.shutdown();

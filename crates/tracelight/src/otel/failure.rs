@@ -1,0 +1,104 @@
+//! What failed, when an export fails: refused, timed out, TLS, an HTTP status or a gRPC code,
+//! said first, with the error's whole chain after it.
+//!
+//! The HTTP exporter keeps only "network error" of a failed request; [`DescribedClient`] is the
+//! same reqwest client, which notes the error's chain before the exporter drops it.
+
+use std::sync::{Arc, Mutex};
+
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+
+/// reqwest, as the OTLP HTTP exporter uses it, remembering why the last request failed.
+#[derive(Debug, Clone)]
+pub(crate) struct DescribedClient {
+    inner: reqwest::Client,
+    last: Arc<Mutex<Option<String>>>,
+}
+
+impl DescribedClient {
+    pub(crate) fn new(timeout: std::time::Duration) -> Result<DescribedClient, reqwest::Error> {
+        Ok(DescribedClient {
+            inner: reqwest::Client::builder().timeout(timeout).build()?,
+            last: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Why the last request failed, once.
+    pub(crate) fn take_reason(&self) -> Option<String> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for DescribedClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        match self.inner.send_bytes(request).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(chain(&*e));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// An error and its sources, `: `-joined, a source that repeats its cause left out.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// The kind of failure `reason` describes, said first in the report.
+pub(crate) fn classify(reason: &str) -> &'static str {
+    let r = reason.to_ascii_lowercase();
+    if r.contains("connection refused") {
+        "connection refused"
+    } else if r.contains("no answer within") || r.contains("timed out") || r.contains("deadline") {
+        "timed out"
+    } else if r.contains("certificate") || r.contains("tls") || r.contains("handshake") {
+        "TLS failed"
+    } else if r.contains("dns error")
+        || r.contains("failed to lookup")
+        || r.contains("name or service not known")
+    {
+        "host not found"
+    } else if r.contains("status code") {
+        "the collector answered with an error status"
+    } else if r.contains("grpc code") {
+        "the collector answered with a gRPC error"
+    } else if r.contains("connection reset") || r.contains("broken pipe") || r.contains("closed") {
+        "connection closed"
+    } else {
+        "export failed"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        for (reason, kind) in [
+            ("error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)", "connection refused"),
+            ("no answer within 500ms", "timed out"),
+            ("Operation failed: HTTP export failed with status code: 404", "the collector answered with an error status"),
+            ("Operation failed: TonicTracesClient export failed with gRPC code: Unauthenticated: no key", "the collector answered with a gRPC error"),
+            ("invalid peer certificate: UnknownIssuer", "TLS failed"),
+            ("dns error: failed to lookup address information", "host not found"),
+            ("transport error: connection error: stream closed because of a broken pipe", "connection closed"),
+        ] {
+            assert_eq!(classify(reason), kind, "{reason}");
+        }
+        let e = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(chain(&e), "refused");
+    }
+}
