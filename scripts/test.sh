@@ -54,6 +54,12 @@ cargo test --no-fail-fast "$@" || status=$?
 # console refuses to start otherwise): its test (crates/tracelight/tests/console.rs) runs so, in a
 # target directory of its own, since the flag rebuilds every crate.
 if [ "$full" = 1 ]; then
+  # Each OpenTelemetry transport alone, and neither, builds; a transport not compiled in is
+  # refused at start, naming its feature.
+  for transport in otel-http otel-grpc; do
+    cargo test -p tracelight --no-default-features --features "$transport" --lib otel:: || status=$?
+  done
+  cargo check -p tracelight --no-default-features --features otel-core || status=$?
   RUSTFLAGS="--cfg tokio_unstable" CARGO_TARGET_DIR="$PWD/target/tokio-unstable" \
     cargo test -p tracelight --test console || status=$?
 fi

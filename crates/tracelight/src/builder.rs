@@ -71,7 +71,7 @@ pub struct Builder {
     pub(crate) no_streams: bool,
     errors: crate::errors::ErrorConfig,
     sampling: crate::sample::SamplingConfig,
-    #[cfg(feature = "otel")]
+    #[cfg(feature = "otel-core")]
     otel: crate::otel::OtelConfig,
     /// Lines go to the test they belong to ([`crate::testing`]).
     #[cfg(feature = "testing")]
@@ -104,7 +104,7 @@ impl Default for Builder {
             no_streams: false,
             errors: crate::errors::ErrorConfig::default(),
             sampling: crate::sample::SamplingConfig::default(),
-            #[cfg(feature = "otel")]
+            #[cfg(feature = "otel-core")]
             otel: crate::otel::OtelConfig::default(),
             #[cfg(feature = "testing")]
             testing: false,
@@ -156,7 +156,7 @@ impl Builder {
         for (name, settings) in config.streams {
             self = self.stream_settings(name, settings);
         }
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         {
             self.otel = std::mem::take(&mut self.otel).merge(config.otel);
         }
@@ -674,7 +674,7 @@ impl Builder {
         let guard = Guard {
             inner: Arc::clone(&inner),
             done: AtomicBool::new(false),
-            #[cfg(feature = "otel")]
+            #[cfg(feature = "otel-core")]
             otel: None,
         };
         let spans = crate::state::new_span_table(&inner);
@@ -697,20 +697,20 @@ impl Builder {
     pub fn init(self) -> Result<Guard, Error> {
         let catch_panics = self.catch_panics;
         let warnings = self.warnings.clone();
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
         #[allow(unused_mut)]
         let (layer, mut guard) = self.build()?;
         let filter = layer.filter();
         let log_level = filter.log_level();
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         let subscriber = Registry::default()
             .with(filter)
             .with(otel.as_ref().map(|o| o.layer()))
             .with(layer);
-        #[cfg(not(feature = "otel"))]
+        #[cfg(not(feature = "otel-core"))]
         let subscriber = Registry::default().with(filter).with(layer);
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         {
             if let Some(o) = &otel {
                 o.set_report(otel_report(&guard.inner));
@@ -744,19 +744,19 @@ impl Builder {
     /// guard is dropped: for tests and examples that must not touch global state.
     pub fn init_local(self) -> Result<LocalGuard, Error> {
         let warnings = self.warnings.clone();
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
         #[allow(unused_mut)]
         let (layer, mut guard) = self.build()?;
         let filter = layer.filter();
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         let subscriber = Registry::default()
             .with(filter)
             .with(otel.as_ref().map(|o| o.layer()))
             .with(layer);
-        #[cfg(not(feature = "otel"))]
+        #[cfg(not(feature = "otel-core"))]
         let subscriber = Registry::default().with(filter).with(layer);
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         {
             if let Some(o) = &otel {
                 o.set_report(otel_report(&guard.inner));
@@ -775,7 +775,7 @@ impl Builder {
 /// The export's own lines go to tracelight's streams (ERROR ones to `errors`), as lines of its
 /// own: they are written whatever the filter, and from the export threads, which have no
 /// dispatcher of their own.
-#[cfg(feature = "otel")]
+#[cfg(feature = "otel-core")]
 fn otel_report(shared: &Arc<Shared>) -> crate::otel::Report {
     let shared = Arc::downgrade(shared);
     Arc::new(move |error, message, fields| {
@@ -791,7 +791,7 @@ fn otel_report(shared: &Arc<Shared>) -> crate::otel::Report {
     })
 }
 
-#[cfg(feature = "otel")]
+#[cfg(feature = "otel-core")]
 impl Builder {
     /// Exports spans and log events to the OpenTelemetry collector at `url` (the base URL:
     /// `http://collector:4318` for HTTP/protobuf, the default, or `http://collector:4317` with
@@ -854,7 +854,7 @@ fn warn_at_start(warnings: &[String]) {
 pub struct Guard {
     pub(crate) inner: Arc<Shared>,
     done: AtomicBool,
-    #[cfg(feature = "otel")]
+    #[cfg(feature = "otel-core")]
     otel: Option<crate::otel::OtelPipeline>,
 }
 
@@ -888,7 +888,7 @@ impl Guard {
     /// let g = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).init_local().unwrap();
     /// assert!(g.otel().is_none()); // no endpoint, no export
     /// ```
-    #[cfg(feature = "otel")]
+    #[cfg(feature = "otel-core")]
     pub fn otel(&self) -> Option<&crate::otel::OtelPipeline> {
         self.otel.as_ref()
     }
@@ -906,7 +906,7 @@ impl Guard {
             return;
         }
         // Spans and log records to the collector first: their export may still log.
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         if let Some(otel) = &self.otel {
             otel.shutdown();
         }

@@ -107,7 +107,7 @@ pub struct Config {
     /// `LOG_REDACT_EMAIL`.
     pub redact_email: Option<bool>,
     /// The OpenTelemetry settings (`OTEL_*`, see [`OtelConfig`](crate::otel::OtelConfig)).
-    #[cfg(feature = "otel")]
+    #[cfg(feature = "otel-core")]
     pub otel: crate::otel::OtelConfig,
 }
 
@@ -352,14 +352,14 @@ impl Config {
             .filter_map(|(k, _)| k.into_string().ok())
             .collect();
         let warnings = crate::env::check_names(names.iter().map(String::as_str))?;
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         let unknown_otel = crate::otel::config::unknown_names(
             names
                 .iter()
                 .map(String::as_str)
                 .filter(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty())),
         );
-        #[cfg(not(feature = "otel"))]
+        #[cfg(not(feature = "otel-core"))]
         let unknown_otel = Vec::new();
         let mut bad: Option<Error> = None;
         let cfg = Config::from_lookup_naming(unknown_otel, |k| match std::env::var(k) {
@@ -387,7 +387,7 @@ impl Config {
     /// [`Config::from_lookup`], with `OTEL_*` variables set that no list knows (to name in the
     /// start-up warning).
     fn from_lookup_naming(
-        #[cfg_attr(not(feature = "otel"), allow(unused_variables))] unknown_otel: Vec<String>,
+        #[cfg_attr(not(feature = "otel-core"), allow(unused_variables))] unknown_otel: Vec<String>,
         lookup: impl FnMut(&str) -> Option<String>,
     ) -> Result<Config, Error> {
         let mut lookup = lookup;
@@ -523,7 +523,7 @@ impl Config {
                 cfg.streams.push((name.to_owned(), settings));
             }
         }
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         {
             cfg.otel = crate::otel::OtelConfig::read(&mut get)?;
             cfg.otel.not_honoured.extend(unknown_otel);
@@ -631,7 +631,7 @@ mod tests {
         assert_eq!(c.format, Some(Format::Text));
     }
 
-    #[cfg(feature = "otel")]
+    #[cfg(feature = "otel-core")]
     #[test]
     fn otel_variables_not_honoured_are_one_start_up_warning() {
         let c = cfg(&[

@@ -258,7 +258,7 @@ where
             0
         };
         crate::spans::enter(self.key(), id, now);
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         crate::otel::probe_foreign_layer(id);
     }
 

@@ -55,7 +55,7 @@ mod fmt_adapter;
 pub mod http;
 mod json;
 mod layer;
-#[cfg(feature = "otel")]
+#[cfg(feature = "otel-core")]
 pub mod otel;
 mod panic;
 pub mod redact;

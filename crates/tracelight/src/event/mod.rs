@@ -88,7 +88,7 @@ pub(crate) fn on_event<S>(
 {
     // The OpenTelemetry exporter's own diagnostics (its HTTP client's DEBUG and INFO events,
     // made on the export threads) are not the service's lines.
-    #[cfg(feature = "otel")]
+    #[cfg(feature = "otel-core")]
     if *event.metadata().level() > tracing_core::Level::WARN && crate::otel::on_export_thread() {
         return;
     }

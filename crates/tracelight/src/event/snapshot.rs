@@ -124,7 +124,7 @@ impl Snapshot {
                 }
             }
         }
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         crate::otel::write_trace_ids(&mut self.trace_ids, event);
     }
 

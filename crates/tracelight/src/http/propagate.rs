@@ -73,7 +73,7 @@ impl Propagator {
             }
         }
         // The W3C trace context (`traceparent`, `tracestate`) of the current span.
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         crate::otel::propagation::inject(headers);
     }
 

@@ -394,7 +394,7 @@ where
             otel.name = otel_name.as_str()
         );
         // Continue the caller's trace (W3C `traceparent`), before anything enters the span.
-        #[cfg(feature = "otel")]
+        #[cfg(feature = "otel-core")]
         crate::otel::propagation::extract_into(&span, &parts.headers);
         if let Some(err) = rejected {
             let client = client_ip(config.peer(&parts), &parts.headers, &config.trusted_proxies);

@@ -22,6 +22,47 @@ pub enum Protocol {
     HttpProtobuf,
 }
 
+impl Protocol {
+    /// The name `OTEL_EXPORTER_OTLP_PROTOCOL` gives it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// The crate feature that compiles it in.
+    pub(crate) fn feature(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "otel-grpc",
+            Protocol::HttpProtobuf => "otel-http",
+        }
+    }
+
+    /// Whether this build has it.
+    pub(crate) fn compiled(self) -> bool {
+        match self {
+            Protocol::Grpc => cfg!(feature = "otel-grpc"),
+            Protocol::HttpProtobuf => cfg!(feature = "otel-http"),
+        }
+    }
+
+    /// An error naming the feature, when this build does not have it.
+    pub(crate) fn check_compiled(self) -> Result<(), Error> {
+        if self.compiled() {
+            return Ok(());
+        }
+        Err(Error::InvalidSetting {
+            setting: "OTEL_EXPORTER_OTLP_PROTOCOL (or OtelConfig::protocol)".to_owned(),
+            reason: format!(
+                "{} needs tracelight's `{}` feature (or `otel`, which has both transports)",
+                self.name(),
+                self.feature()
+            ),
+        })
+    }
+}
+
 /// The values `OTEL_EXPORTER_OTLP_PROTOCOL` accepts.
 const PROTOCOLS: &str = "one of grpc, http/protobuf";
 
@@ -1213,6 +1254,33 @@ mod tests {
                 baggage: false
             })
         );
+    }
+
+    /// Run by scripts/test.sh in builds with one transport (`--features otel-http`, `otel-grpc`).
+    #[test]
+    fn a_transport_not_compiled_in_is_refused_naming_its_feature() {
+        for (protocol, p) in [
+            ("grpc", Protocol::Grpc),
+            ("http/protobuf", Protocol::HttpProtobuf),
+        ] {
+            let c = cfg(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ])
+            .unwrap();
+            assert_eq!(c.signal(false).unwrap().unwrap().protocol, p);
+            match crate::otel::OtelPipeline::start(&c, "svc") {
+                Ok(pipeline) => {
+                    assert!(p.compiled());
+                    drop(pipeline);
+                }
+                Err(e) => {
+                    assert!(!p.compiled(), "{e}");
+                    let e = e.to_string();
+                    assert!(e.contains(p.feature()) && e.contains(protocol), "{e}");
+                }
+            }
+        }
     }
 
     #[test]

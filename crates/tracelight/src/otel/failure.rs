@@ -4,45 +4,70 @@
 //! The HTTP exporter keeps only "network error" of a failed request; [`DescribedClient`] is the
 //! same reqwest client, which notes the error's chain before the exporter drops it.
 
-use std::sync::{Arc, Mutex};
+#[cfg(feature = "otel-http")]
+pub(crate) use described::DescribedClient;
 
-use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
-
-/// reqwest, as the OTLP HTTP exporter uses it, remembering why the last request failed.
+/// Without the HTTP transport: nothing to describe.
+#[cfg(not(feature = "otel-http"))]
 #[derive(Debug, Clone)]
-pub(crate) struct DescribedClient {
-    inner: reqwest::Client,
-    last: Arc<Mutex<Option<String>>>,
-}
+pub(crate) struct DescribedClient;
 
+#[cfg(not(feature = "otel-http"))]
 impl DescribedClient {
-    pub(crate) fn new(timeout: std::time::Duration) -> Result<DescribedClient, reqwest::Error> {
-        Ok(DescribedClient {
-            inner: reqwest::Client::builder().timeout(timeout).build()?,
-            last: Arc::new(Mutex::new(None)),
-        })
+    pub(crate) fn new(_timeout: std::time::Duration) -> Result<DescribedClient, String> {
+        Ok(DescribedClient)
     }
 
-    /// Why the last request failed, once.
     pub(crate) fn take_reason(&self) -> Option<String> {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).take()
+        None
     }
 }
 
-#[async_trait::async_trait]
-impl HttpClient for DescribedClient {
-    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        match self.inner.send_bytes(request).await {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(chain(&*e));
-                Err(e)
+#[cfg(feature = "otel-http")]
+mod described {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+
+    use super::chain;
+
+    /// reqwest, as the OTLP HTTP exporter uses it, remembering why the last request failed.
+    #[derive(Debug, Clone)]
+    pub(crate) struct DescribedClient {
+        inner: reqwest::Client,
+        last: Arc<Mutex<Option<String>>>,
+    }
+
+    impl DescribedClient {
+        pub(crate) fn new(timeout: std::time::Duration) -> Result<DescribedClient, reqwest::Error> {
+            Ok(DescribedClient {
+                inner: reqwest::Client::builder().timeout(timeout).build()?,
+                last: Arc::new(Mutex::new(None)),
+            })
+        }
+
+        /// Why the last request failed, once.
+        pub(crate) fn take_reason(&self) -> Option<String> {
+            self.last.lock().unwrap_or_else(|p| p.into_inner()).take()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl HttpClient for DescribedClient {
+        async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+            match self.inner.send_bytes(request).await {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(chain(&*e));
+                    Err(e)
+                }
             }
         }
     }
 }
 
 /// An error and its sources, `: `-joined, a source that repeats its cause left out.
+#[cfg_attr(not(feature = "otel-http"), allow(dead_code))]
 pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = vec![e.to_string()];
     let mut cur = e.source();

@@ -248,6 +248,9 @@ impl OtelPipeline {
     ) -> Result<Option<OtelPipeline>, Error> {
         let traces = config.signal(false)?;
         let logs = config.signal(true)?;
+        for s in traces.iter().chain(logs.iter()) {
+            s.protocol.check_compiled()?;
+        }
         set_propagators(config.propagators.unwrap_or_default());
         if traces.is_none() && logs.is_none() {
             return Ok(None);
@@ -488,19 +491,24 @@ fn build_error(what: &str, url: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// Builds an OTLP exporter of either signal: the span and log builders have the same methods
-/// but no common trait.
+/// but no common trait. A transport whose feature is not compiled is an error (which
+/// [`OtelConfig`]'s checks at start report first, naming the feature).
 macro_rules! otlp_exporter {
     ($exporter:ty, $settings:expr, $timeout:expr, $client:expr) => {{
-        use opentelemetry_otlp::{
-            WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _,
-        };
+        #[allow(unused_imports)]
+        use opentelemetry_otlp::WithExportConfig as _;
         let settings: &SignalSettings = $settings;
+        #[allow(unused_variables)]
+        let (timeout, client) = ($timeout, $client);
+        #[allow(unused_variables)]
         let compression = match settings.compression {
-            Compression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
+            Compression::Gzip => Some(()),
             _ => None,
         };
-        match settings.protocol {
+        let built: Result<$exporter, String> = match settings.protocol {
+            #[cfg(feature = "otel-grpc")]
             Protocol::Grpc => {
+                use opentelemetry_otlp::WithTonicConfig as _;
                 let mut headers = ::http::HeaderMap::new();
                 for (k, v) in &settings.headers {
                     // Checked when read: a valid name and value.
@@ -516,34 +524,86 @@ macro_rules! otlp_exporter {
                 let mut b = <$exporter>::builder()
                     .with_tonic()
                     .with_endpoint(&settings.url)
-                    .with_timeout($timeout)
+                    .with_timeout(timeout)
                     .with_metadata(metadata);
-                if let Some(c) = compression {
-                    b = b.with_compression(c);
+                if compression.is_some() {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
                 }
-                b.build()
+                b.build().map_err(|e| e.to_string())
             }
+            #[cfg(feature = "otel-http")]
             Protocol::HttpProtobuf => {
+                use opentelemetry_otlp::WithHttpConfig as _;
                 let mut b = <$exporter>::builder()
                     .with_http()
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                     .with_endpoint(&settings.url)
-                    .with_timeout($timeout)
-                    .with_http_client($client)
+                    .with_timeout(timeout)
+                    .with_http_client(client)
                     .with_headers(settings.headers.iter().cloned().collect());
-                if let Some(c) = compression {
-                    b = b.with_compression(c);
+                if compression.is_some() {
+                    b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
                 }
-                b.build()
+                b.build().map_err(|e| e.to_string())
             }
-        }
+            #[allow(unreachable_patterns)]
+            other => Err(format!(
+                "the {} transport is not compiled in: enable tracelight's `{}` feature",
+                other.name(),
+                other.feature()
+            )),
+        };
+        built
     }};
+}
+
+/// The OTLP exporters, or in a build without a transport (`otel-core` alone) a type that is
+/// never built: the configuration is refused at start ([`Protocol::compiled`]).
+#[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+type OtlpSpanExporter = opentelemetry_otlp::SpanExporter;
+#[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+type OtlpLogExporter = opentelemetry_otlp::LogExporter;
+#[cfg(not(any(feature = "otel-http", feature = "otel-grpc")))]
+type OtlpSpanExporter = NoSpanTransport;
+#[cfg(not(any(feature = "otel-http", feature = "otel-grpc")))]
+type OtlpLogExporter = NoLogTransport;
+
+/// No transport compiled in: uninhabited.
+#[cfg(not(any(feature = "otel-http", feature = "otel-grpc")))]
+#[derive(Debug)]
+enum NoSpanTransport {}
+
+/// No transport compiled in: uninhabited.
+#[cfg(not(any(feature = "otel-http", feature = "otel-grpc")))]
+#[derive(Debug)]
+enum NoLogTransport {}
+
+#[cfg(not(any(feature = "otel-http", feature = "otel-grpc")))]
+impl opentelemetry_sdk::trace::SpanExporter for NoSpanTransport {
+    fn export(
+        &self,
+        _batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let this = self;
+        async move { match *this {} }
+    }
+}
+
+#[cfg(not(any(feature = "otel-http", feature = "otel-grpc")))]
+impl opentelemetry_sdk::logs::LogExporter for NoLogTransport {
+    fn export(
+        &self,
+        _batch: LogBatch<'_>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let this = self;
+        async move { match *this {} }
+    }
 }
 
 /// The span side of an export thread.
 #[derive(Debug)]
 struct SpanSink {
-    exporter: opentelemetry_otlp::SpanExporter,
+    exporter: OtlpSpanExporter,
     /// The HTTP client (unused over gRPC), which knows why a request failed.
     client: failure::DescribedClient,
     scrub: Option<redact::Scrubber>,
@@ -558,13 +618,8 @@ impl SpanSink {
     ) -> Result<SpanSink, Error> {
         let client = failure::DescribedClient::new(timeout)
             .map_err(|e| build_error("span", &settings.url, e))?;
-        let mut exporter = otlp_exporter!(
-            opentelemetry_otlp::SpanExporter,
-            settings,
-            timeout,
-            client.clone()
-        )
-        .map_err(|e| build_error("span", &settings.url, e))?;
+        let mut exporter = otlp_exporter!(OtlpSpanExporter, settings, timeout, client.clone())
+            .map_err(|e| build_error("span", &settings.url, e))?;
         exporter.set_resource(resource);
         Ok(SpanSink {
             exporter,
@@ -593,7 +648,7 @@ impl Export for SpanSink {
 /// The log side of an export thread.
 #[derive(Debug)]
 struct LogSink {
-    exporter: opentelemetry_otlp::LogExporter,
+    exporter: OtlpLogExporter,
     /// The HTTP client (unused over gRPC), which knows why a request failed.
     client: failure::DescribedClient,
     scrub: Option<redact::Scrubber>,
@@ -614,13 +669,8 @@ impl LogSink {
     ) -> Result<LogSink, Error> {
         let client = failure::DescribedClient::new(timeout)
             .map_err(|e| build_error("log", &settings.url, e))?;
-        let mut exporter = otlp_exporter!(
-            opentelemetry_otlp::LogExporter,
-            settings,
-            timeout,
-            client.clone()
-        )
-        .map_err(|e| build_error("log", &settings.url, e))?;
+        let mut exporter = otlp_exporter!(OtlpLogExporter, settings, timeout, client.clone())
+            .map_err(|e| build_error("log", &settings.url, e))?;
         exporter.set_resource(resource);
         Ok(LogSink {
             exporter,
