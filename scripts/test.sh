@@ -59,7 +59,9 @@ if [ "$full" = 1 ]; then
   for transport in otel-http otel-grpc; do
     cargo test -p tracelight --no-default-features --features "$transport" --lib otel:: || status=$?
   done
-  cargo check -p tracelight --no-default-features --features otel-core || status=$?
+  for f in otel-core "otel-core,http"; do
+    cargo check -p tracelight --no-default-features --features "$f" || status=$?
+  done
   RUSTFLAGS="--cfg tokio_unstable" CARGO_TARGET_DIR="$PWD/target/tokio-unstable" \
     cargo test -p tracelight --test console || status=$?
 fi

@@ -203,6 +203,12 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        // The OpenTelemetry exporter's own spans (its HTTP/2 connection) are not the service's:
+        // neither timed nor carried into lines.
+        #[cfg(feature = "otel-core")]
+        if crate::otel::on_export_thread() {
+            return;
+        }
         self.know_dispatch::<S>();
         let inner = &*self.state.shared;
         let parent = if attrs.is_contextual() {

@@ -383,3 +383,33 @@ fn a_part_filter_in_front_keeps_the_request_id_at_warn() {
     assert_eq!(lines[0]["request_id"], "req-alone");
     assert_eq!(lines[0]["user_id"], 42);
 }
+
+#[test]
+fn a_filter_on_the_first_part_keeps_the_request_id_in_the_others_lines() {
+    // The first part (which keeps the span state) filtered at INFO, the one above unfiltered: a
+    // line inside a DEBUG span still carries the request id of the INFO request span.
+    let first = Buf::default();
+    let second = MemoryWriter::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            JsonLayer::with_writer(first.clone())
+                .unwrap()
+                .with_filter(LevelFilter::INFO),
+        )
+        .with(JsonLayer::from_builder(tracelight::builder().writer(second.clone())).unwrap());
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("request", request_id = "req-f");
+        let _r = request.enter();
+        let inner = tracing::debug_span!("cache_lookup", key = "k");
+        let _i = inner.enter();
+        tracing::warn!("cache slow");
+    });
+    let lines: Vec<Value> = second
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["request_id"], "req-f", "{}", lines[0]);
+    assert_eq!(first.lines()[0]["request_id"], "req-f");
+}

@@ -1,6 +1,8 @@
 //! The exporter's own diagnostics (its HTTP client's DEBUG and TRACE events, through the `log`
-//! bridge and `tracing`) never reach the service's streams below WARN, whatever the level: one
-//! test in this binary, since it installs the global subscriber the export threads log to.
+//! bridge and `tracing`; its gRPC client's h2 frames and connection spans) never reach the
+//! service's streams below WARN, are not timed, and are not exported, whatever the level: one
+//! test in this binary, since it installs the global subscriber the export threads log to. Spans
+//! go over gRPC and logs over HTTP, so that each transport's events could feed the other.
 #![cfg(feature = "otel")]
 #![allow(clippy::unwrap_used)]
 
@@ -8,25 +10,31 @@ mod otel_support;
 
 use otel_support::Rotel;
 use serde_json::Value;
-use tracelight::otel::{BatchConfig, OtelConfig};
+use tracelight::otel::OtelConfig;
 use tracelight::sink::MemoryWriter;
+use tracelight::timing::TimingConfig;
 
 #[test]
 fn the_exporters_own_events_stay_out_of_the_lines_at_trace_level() {
     let rotel = Rotel::start();
     let lines = MemoryWriter::new();
-    let fast = BatchConfig::default().scheduled_delay(std::time::Duration::from_millis(50));
+    let (grpc, http) = (rotel.grpc_url(), format!("{}/v1/logs", rotel.http_url()));
+    let otel = OtelConfig::from_lookup(|k| match k {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => Some(grpc.clone()),
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" => Some("grpc".into()),
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" => Some(http.clone()),
+        "OTEL_BSP_SCHEDULE_DELAY" | "OTEL_BLRP_SCHEDULE_DELAY" => Some("50".into()),
+        _ => None,
+    })
+    .unwrap();
     let guard = tracelight::builder()
         .service("diagnostics")
         .filter("trace")
         .format(tracelight::Format::Json)
+        // Every close reported as slow: a span of the exporter's would show.
+        .timing(TimingConfig::default().threshold(std::time::Duration::ZERO))
         .writer(lines.clone())
-        .otel(
-            OtelConfig::new()
-                .endpoint(rotel.http_url())
-                .traces_batch(fast)
-                .logs_batch(fast),
-        )
+        .otel(otel)
         .init()
         .unwrap();
     for i in 0..3u32 {
@@ -49,7 +57,28 @@ fn the_exporters_own_events_stay_out_of_the_lines_at_trace_level() {
             .count(),
         3
     );
-    // ... and nothing of the exporter's below WARN.
+    // ... and nothing of the exporter's below WARN, no span of its timed, nothing lost.
+    assert!(
+        !lines.iter().any(|l| l["thread"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("tracelight-otel"))
+            && l["message"] == "span_closed"),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("lost telemetry"))),
+        "{lines:#?}"
+    );
+    for log in rotel.logs() {
+        for foreign in ["h2::", "hyper", "reqwest", "tonic", "tower"] {
+            assert!(!log.text.contains(foreign), "exported: {}", log.text);
+        }
+    }
+    for span in rotel.spans() {
+        assert!(span.name() == "exported_work", "exported: {}", span.text);
+    }
     let foreign: Vec<&Value> = lines
         .iter()
         .filter(|l| {

@@ -101,6 +101,15 @@ impl Snapshot {
         });
         if !self.found {
             text.iter_mut().for_each(crate::text::Pairs::clear);
+            // The span is not in the table (a per-layer filter on the layer that keeps it left
+            // it out): the context of its nearest ancestor that is.
+            if let Some(sp) = &span {
+                found_ctx = sp
+                    .scope()
+                    .skip(1)
+                    .find_map(|a| table.with(&a.id(), |st| st.ctx.clone()))
+                    .flatten();
+            }
         }
         self.ctx = found_ctx;
         if wanted.span_list {

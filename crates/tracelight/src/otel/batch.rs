@@ -475,7 +475,7 @@ impl Outcome {
                 if !sh.counters.reported_failure.swap(true, Ordering::Relaxed) {
                     // Once per outage: on stderr and as an ERROR line in the logs (the errors
                     // stream takes it).
-                    let reason = one_line(&reason);
+                    let reason = super::failure::scrub(&one_line(&reason));
                     let kind = super::failure::classify(&reason);
                     eprintln!(
                         "tracelight: OpenTelemetry {} export to {} failed, {kind}: {}; the service is not slowed, lost {} are counted (tracelight::otel::stats()) and export resumes when the collector answers",

@@ -12,14 +12,24 @@ use crate::error::Error;
 /// assert_eq!("http/protobuf".parse::<Protocol>(), Ok(Protocol::HttpProtobuf));
 /// assert!("http/json".parse::<Protocol>().is_err());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Protocol {
     /// OTLP over gRPC (HTTP/2), usually port 4317.
     Grpc,
     /// OTLP over HTTP/1.1 with protobuf bodies, usually port 4318 (the OpenTelemetry default).
-    #[default]
     HttpProtobuf,
+}
+
+/// HTTP/protobuf, the OpenTelemetry default; gRPC in a build that has only `otel-grpc`.
+impl Default for Protocol {
+    fn default() -> Self {
+        if cfg!(all(feature = "otel-grpc", not(feature = "otel-http"))) {
+            Protocol::Grpc
+        } else {
+            Protocol::HttpProtobuf
+        }
+    }
 }
 
 impl Protocol {
@@ -110,7 +120,7 @@ impl std::str::FromStr for Compression {
 
 /// The propagators of `OTEL_PROPAGATORS` that tracelight has.
 const PROPAGATORS: &str =
-    "a comma-separated list of tracecontext, baggage, or none (b3, jaeger, xray and ottrace are not supported)";
+    "a comma-separated list of tracecontext, baggage, or none (b3, b3multi, jaeger, xray and ottrace are not supported)";
 
 /// What trace context the HTTP middleware reads and writes (`OTEL_PROPAGATORS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,7 +452,7 @@ pub(crate) struct Origin(pub(crate) &'static str);
 /// let err = OtelConfig::from_lookup(|k| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "http/json".to_string())).unwrap_err();
 /// assert!(err.to_string().contains("grpc, http/protobuf"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct OtelConfig {
     pub(crate) endpoint: Option<(String, Origin)>,
     pub(crate) traces_endpoint: Option<(String, Origin)>,
@@ -473,6 +483,64 @@ pub struct OtelConfig {
     pub(crate) span_limits: SpanLimits,
     /// `OTEL_*` variables set that tracelight does not honour, to name at start.
     pub(crate) not_honoured: Vec<String>,
+}
+
+/// Header values are credentials: `Debug` shows their names only.
+impl std::fmt::Debug for OtelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |h: &Option<Vec<(String, String)>>| {
+            h.as_ref().map(|h| {
+                h.iter()
+                    .map(|(k, _)| format!("{k}: [not shown]"))
+                    .collect::<Vec<_>>()
+            })
+        };
+        f.debug_struct("OtelConfig")
+            .field(
+                "endpoint",
+                &self.endpoint.as_ref().map(|(u, _)| without_password(u)),
+            )
+            .field(
+                "traces_endpoint",
+                &self
+                    .traces_endpoint
+                    .as_ref()
+                    .map(|(u, _)| without_password(u)),
+            )
+            .field(
+                "logs_endpoint",
+                &self
+                    .logs_endpoint
+                    .as_ref()
+                    .map(|(u, _)| without_password(u)),
+            )
+            .field("protocol", &self.protocol)
+            .field("traces_protocol", &self.traces_protocol)
+            .field("logs_protocol", &self.logs_protocol)
+            .field("service_name", &self.service_name)
+            .field("service_version", &self.service_version)
+            .field("resource", &self.resource)
+            .field("sampler", &self.sampler)
+            .field("traces", &self.traces)
+            .field("logs", &self.logs)
+            .field("disabled", &self.disabled)
+            .field("export_timeout", &self.export_timeout)
+            .field("traces_timeout", &self.traces_timeout)
+            .field("logs_timeout", &self.logs_timeout)
+            .field("traces_batch", &self.traces_batch)
+            .field("logs_batch", &self.logs_batch)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("compression", &self.compression)
+            .field("traces_compression", &self.traces_compression)
+            .field("logs_compression", &self.logs_compression)
+            .field("headers", &names(&self.headers))
+            .field("traces_headers", &names(&self.traces_headers))
+            .field("logs_headers", &names(&self.logs_headers))
+            .field("propagators", &self.propagators)
+            .field("span_limits", &self.span_limits)
+            .field("not_honoured", &self.not_honoured)
+            .finish()
+    }
 }
 
 /// What one signal's exporter is built with.
@@ -526,7 +594,7 @@ impl OtelConfig {
             ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", &mut c.logs_endpoint),
         ] {
             if let Some(v) = get(var) {
-                check_endpoint(&v).map_err(|why| Error::env(var, v.clone(), why))?;
+                check_endpoint(&v).map_err(|why| Error::env(var, without_password(&v), why))?;
                 *slot = Some((v.trim().to_owned(), Origin(var)));
             }
         }
@@ -673,8 +741,8 @@ impl OtelConfig {
         self
     }
 
-    /// A header sent with every export request of both signals (an API key, a tenant), after
-    /// those of `OTEL_EXPORTER_OTLP_HEADERS` (so it wins).
+    /// A header sent with every export request of both signals (an API key, a tenant), over
+    /// those of `OTEL_EXPORTER_OTLP_HEADERS` and its per-signal forms (so it wins).
     ///
     /// ```
     /// let c = tracelight::otel::OtelConfig::new()
@@ -683,10 +751,17 @@ impl OtelConfig {
     /// # let _ = c;
     /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> OtelConfig {
-        let name = name.into();
+        let (name, value) = (name.into(), value.into());
+        // It wins over a signal's own header of that name from the environment too.
+        for own in [&mut self.traces_headers, &mut self.logs_headers]
+            .into_iter()
+            .flatten()
+        {
+            own.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+        }
         let headers = self.headers.get_or_insert_with(Vec::new);
         headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
-        headers.push((name, value.into()));
+        headers.push((name, value));
         self
     }
 
@@ -807,6 +882,7 @@ impl OtelConfig {
 
     /// `other`'s settings where it has them, ours elsewhere.
     pub(crate) fn merge(self, other: OtelConfig) -> OtelConfig {
+        let other_headers = other.headers.clone();
         let mut resource = self.resource;
         for (k, v) in other.resource {
             resource.retain(|(rk, _)| *rk != k);
@@ -843,8 +919,13 @@ impl OtelConfig {
                 }
                 (a, b) => b.or(a),
             },
-            traces_headers: other.traces_headers.or(self.traces_headers),
-            logs_headers: other.logs_headers.or(self.logs_headers),
+            // `other`'s general headers win over `self`'s per-signal ones of the same name.
+            traces_headers: other
+                .traces_headers
+                .or_else(|| without_names(self.traces_headers, other_headers.as_deref())),
+            logs_headers: other
+                .logs_headers
+                .or_else(|| without_names(self.logs_headers, other_headers.as_deref())),
             traces_timeout: other.traces_timeout.or(self.traces_timeout),
             logs_timeout: other.logs_timeout.or(self.logs_timeout),
             propagators: other.propagators.or(self.propagators),
@@ -921,12 +1002,7 @@ impl OtelConfig {
             url,
             protocol,
             compression: compression.or(self.compression).unwrap_or_default(),
-            // A signal's own headers replace the general ones, as its own endpoint does.
-            headers: headers
-                .as_ref()
-                .or(self.headers.as_ref())
-                .cloned()
-                .unwrap_or_default(),
+            headers: merged_headers(self.headers.as_deref(), headers.as_deref())?,
         }))
     }
 
@@ -973,19 +1049,40 @@ fn check(url: &str, origin: &Origin) -> Result<(), Error> {
     };
     result.map_err(|why| {
         if origin.0.starts_with("OTEL_") {
-            Error::env(origin.0, url, why)
+            Error::env(origin.0, without_password(url), why)
         } else {
             Error::InvalidSetting {
                 setting: origin.0.to_owned(),
-                reason: format!("{url:?}: expected {why}"),
+                reason: format!("{:?}: expected {why}", without_password(url)),
             }
         }
     })
 }
 
+/// `url` with the password of its user info, if any, masked (`http://user:[REDACTED]@host`):
+/// what an endpoint looks like in errors and lines.
+pub(crate) fn without_password(url: &str) -> String {
+    let Some(i) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[i + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if let Some(at) = authority.rfind('@') {
+        if let Some(colon) = authority[..at].find(':') {
+            return format!(
+                "{}{}:[REDACTED]{}",
+                &url[..i + 3],
+                &rest[..colon],
+                &rest[at..]
+            );
+        }
+    }
+    url.to_owned()
+}
+
 /// Checks that `url` is an absolute `http://` or `https://` URL with a host.
 fn check_endpoint(url: &str) -> Result<(), &'static str> {
-    const WHAT: &str = "an http:// or https:// URL such as http://127.0.0.1:4317";
+    const WHAT: &str = "an http:// URL such as http://127.0.0.1:4317";
     let url = url.trim();
     let rest = url
         .strip_prefix("http://")
@@ -1014,7 +1111,7 @@ fn check_endpoint(url: &str) -> Result<(), &'static str> {
             && p.bytes().all(|b| b.is_ascii_digit())
             && p.parse::<u16>().is_ok_and(|n| n > 0);
         if !ok {
-            return Err("an http:// or https:// URL whose port is a number from 1 to 65535, such as http://127.0.0.1:4317");
+            return Err("an http:// URL whose port is a number from 1 to 65535, such as http://127.0.0.1:4317");
         }
     }
     if host_port.starts_with(':') {
@@ -1067,6 +1164,44 @@ fn parse_headers(v: &str) -> Result<Vec<(String, String)>, String> {
         }
         out.retain(|(ok, _)| !ok.eq_ignore_ascii_case(k));
         out.push((k.to_owned(), val));
+    }
+    Ok(out)
+}
+
+/// `list` without the headers `names` sets.
+fn without_names(
+    list: Option<Vec<(String, String)>>,
+    names: Option<&[(String, String)]>,
+) -> Option<Vec<(String, String)>> {
+    let mut list = list?;
+    for (n, _) in names.unwrap_or_default() {
+        list.retain(|(k, _)| !k.eq_ignore_ascii_case(n));
+    }
+    Some(list)
+}
+
+/// The general headers with a signal's own over them (its own win, name by name), each checked
+/// (those set in code were not checked when read); an error names the header, not its value.
+fn merged_headers(
+    general: Option<&[(String, String)]>,
+    own: Option<&[(String, String)]>,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut out: Vec<(String, String)> = general.unwrap_or_default().to_vec();
+    for (k, v) in own.unwrap_or_default() {
+        out.retain(|(ok, _)| !ok.eq_ignore_ascii_case(k));
+        out.push((k.clone(), v.clone()));
+    }
+    for (k, v) in &out {
+        if !is_header_name(k) || !v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+            return Err(Error::InvalidSetting {
+                setting: "OtelConfig::header".to_owned(),
+                reason: format!(
+                    "header `{}`: a name of token characters and a value of visible ASCII \
+                     (the value is not shown: headers may hold credentials)",
+                    k.escape_debug()
+                ),
+            });
+        }
     }
     Ok(out)
 }
@@ -1230,7 +1365,15 @@ mod tests {
         );
         let logs = c.signal(true).unwrap().unwrap();
         assert_eq!(logs.compression, Compression::None);
-        assert_eq!(logs.headers, vec![("x-logs".to_owned(), "1".to_owned())]);
+        // A signal's own headers are added to the general ones (its own win, name by name).
+        assert_eq!(
+            logs.headers,
+            vec![
+                ("api-key".to_owned(), "s=cret".to_owned()),
+                ("tenant".to_owned(), "shop".to_owned()),
+                ("x-logs".to_owned(), "1".to_owned())
+            ]
+        );
         assert_eq!(c.batch(false).export_timeout, Duration::from_millis(100));
         assert_eq!(c.batch(true).export_timeout, Duration::from_millis(3000));
         assert_eq!(
@@ -1280,6 +1423,59 @@ mod tests {
                     assert!(e.contains(p.feature()) && e.contains(protocol), "{e}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn headers_set_in_code_reach_every_signal_and_are_checked() {
+        let c = cfg(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "x-tenant=a,authorization=old",
+            ),
+        ])
+        .unwrap()
+        .merge(OtelConfig::new().header("authorization", "Bearer k"));
+        for logs in [false, true] {
+            let h = c.signal(logs).unwrap().unwrap().headers;
+            assert!(
+                h.contains(&("authorization".into(), "Bearer k".into())),
+                "{h:?}"
+            );
+        }
+        let bad = OtelConfig::new()
+            .endpoint("http://h:4318")
+            .header("x-key", "line\nbreak-s3cr3t");
+        let e = bad.signal(false).unwrap_err().to_string();
+        assert!(e.contains("x-key") && !e.contains("s3cr3t"), "{e}");
+        let shown = format!("{:?}", c.clone().header("x-api-key", "s3cr3t"));
+        assert!(
+            shown.contains("x-api-key") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_password_is_never_repeated() {
+        assert_eq!(
+            without_password("http://user:s3cr3t@collector:4318/v1/traces"),
+            "http://user:[REDACTED]@collector:4318/v1/traces"
+        );
+        assert_eq!(
+            without_password("http://user@h:1/a@b"),
+            "http://user@h:1/a@b"
+        );
+        assert_eq!(without_password("http://h:1/p:q@r"), "http://h:1/p:q@r");
+        for url in [
+            "https://user:s3cr3t@collector:4318",
+            "http://user:s3cr3t@collector:notaport",
+        ] {
+            let e = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", url)])
+                .and_then(|c| c.signal(false).map(|_| ()))
+                .unwrap_err();
+            assert!(!e.to_string().contains("s3cr3t"), "{e}");
+            assert!(!format!("{e:?}").contains("s3cr3t"), "{e:?}");
         }
     }
 

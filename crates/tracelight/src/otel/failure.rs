@@ -21,6 +21,8 @@ impl DescribedClient {
     pub(crate) fn take_reason(&self) -> Option<String> {
         None
     }
+
+    pub(crate) fn clear(&self) {}
 }
 
 #[cfg(feature = "otel-http")]
@@ -50,6 +52,12 @@ mod described {
         pub(crate) fn take_reason(&self) -> Option<String> {
             self.last.lock().unwrap_or_else(|p| p.into_inner()).take()
         }
+
+        /// Forgets an earlier failure (one the exporter's retry got past): called before each
+        /// export.
+        pub(crate) fn clear(&self) {
+            *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
     }
 
     #[async_trait::async_trait]
@@ -64,6 +72,15 @@ mod described {
             }
         }
     }
+}
+
+/// `reason` with what the default redaction rules mask masked: an error's text can quote the
+/// endpoint URL, with the password of its user info, or a header.
+pub(crate) fn scrub(reason: &str) -> String {
+    static RULES: std::sync::OnceLock<crate::redact::Redactor> = std::sync::OnceLock::new();
+    RULES
+        .get_or_init(crate::redact::Redactor::default)
+        .redact_str(reason)
 }
 
 /// An error and its sources, `: `-joined, a source that repeats its cause left out.
@@ -81,9 +98,16 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// The kind of failure `reason` describes, said first in the report.
+/// The kind of failure `reason` describes, said first in the report (from the text without the
+/// URLs it quotes, whose host names could read as a kind).
 pub(crate) fn classify(reason: &str) -> &'static str {
-    let r = reason.to_ascii_lowercase();
+    let mut r = reason.to_ascii_lowercase();
+    while let Some(start) = r.find("http://").or_else(|| r.find("https://")) {
+        let end = r[start..]
+            .find([' ', ')', ','])
+            .map_or(r.len(), |e| start + e);
+        r.replace_range(start..end, "");
+    }
     if r.contains("connection refused") {
         "connection refused"
     } else if r.contains("no answer within") || r.contains("timed out") || r.contains("deadline") {
@@ -120,6 +144,7 @@ mod tests {
             ("invalid peer certificate: UnknownIssuer", "TLS failed"),
             ("dns error: failed to lookup address information", "host not found"),
             ("transport error: connection error: stream closed because of a broken pipe", "connection closed"),
+            ("error sending request for url (http://otel-tls-gw:4318/v1/traces): dns error: failed to lookup address information", "host not found"),
         ] {
             assert_eq!(classify(reason), kind, "{reason}");
         }

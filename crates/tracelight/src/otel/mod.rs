@@ -264,7 +264,7 @@ impl OtelPipeline {
                 let batch = config.batch(false);
                 let res = resource.clone();
                 let red = redactor.clone();
-                let url = settings.url.clone();
+                let url = config::without_password(&settings.url);
                 let batcher =
                     Batcher::start("spans", url, batch, Arc::clone(&span_counters), move || {
                         SpanSink::new(&settings, batch.export_timeout, &res, red)
@@ -299,7 +299,7 @@ impl OtelPipeline {
                 let batch = config.batch(true);
                 let res = resource.clone();
                 let red = redactor.clone();
-                let url = settings.url.clone();
+                let url = config::without_password(&settings.url);
                 let batcher =
                     Batcher::start("logs", url, batch, Arc::clone(&log_counters), move || {
                         LogSink::new(&settings, batch.export_timeout, &res, red)
@@ -330,15 +330,23 @@ impl OtelPipeline {
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
     {
         ids::activate();
+        // What the exporter's own clients log and trace on the export threads (h2's frames and
+        // connection spans at DEBUG) is not exported: that would feed itself.
+        let not_exporting = || {
+            tracing_subscriber::filter::dynamic_filter_fn(|_: &tracing_core::Metadata<'_>, _| {
+                !on_export_thread()
+            })
+        };
         let spans = self.tracer.as_ref().map(|p| {
             tracing_opentelemetry::layer()
                 .with_tracer(p.tracer("tracelight"))
                 .with_threads(false)
+                .with_filter(not_exporting())
         });
-        let logs = self
-            .logger
-            .as_ref()
-            .map(opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new);
+        let logs = self.logger.as_ref().map(|l| {
+            opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(l)
+                .with_filter(not_exporting())
+        });
         Layer::and_then(spans, logs)
     }
 
@@ -483,10 +491,24 @@ fn resource(config: &OtelConfig, d: &ResourceDefaults, redactor: Option<&Redacto
         .build()
 }
 
+/// The exporter's error, or, where it says only "network error", the chain the HTTP client
+/// noted for that failure.
+fn described(error: &str, client: &failure::DescribedClient) -> String {
+    let noted = client.take_reason();
+    match noted {
+        Some(chain) if error.contains("network error") => chain,
+        _ => error.to_owned(),
+    }
+}
+
 fn build_error(what: &str, url: &str, e: impl std::fmt::Display) -> Error {
     Error::InvalidSetting {
         setting: format!("OpenTelemetry {what} exporter"),
-        reason: format!("cannot export to {url:?}: {e}"),
+        reason: format!(
+            "cannot export to {:?}: {}",
+            config::without_password(url),
+            failure::scrub(&e.to_string())
+        ),
     }
 }
 
@@ -637,8 +659,9 @@ impl Export for SpanSink {
                 s.span(span);
             }
         }
+        self.client.clear();
         let result = self.exporter.export(batch).await;
-        result.map_err(|e| self.client.take_reason().unwrap_or_else(|| e.to_string()))
+        result.map_err(|e| described(&e.to_string(), &self.client))
     }
     fn shutdown(&mut self) {
         let _ = self.exporter.shutdown();
@@ -694,8 +717,9 @@ impl Export for LogSink {
         }
         let refs: Vec<(&SdkLogRecord, &opentelemetry::InstrumentationScope)> =
             batch.iter().map(|b| (&b.0, &b.1)).collect();
+        self.client.clear();
         let result = self.exporter.export(LogBatch::new(&refs)).await;
-        result.map_err(|e| self.client.take_reason().unwrap_or_else(|| e.to_string()))
+        result.map_err(|e| described(&e.to_string(), &self.client))
     }
     fn shutdown(&mut self) {
         let _ = self.exporter.shutdown();

@@ -25,6 +25,10 @@ struct Set<'a>(&'a mut HeaderMap);
 
 impl Injector for Set<'_> {
     fn set(&mut self, key: &str, value: String) {
+        // An empty `tracestate` (the caller sent none) is not sent on.
+        if value.is_empty() {
+            return;
+        }
         if let (Ok(k), Ok(v)) = (
             HeaderName::from_bytes(key.as_bytes()),
             HeaderValue::from_str(&value),
@@ -50,13 +54,19 @@ pub(crate) fn extract_into(span: &tracing::Span, headers: &HeaderMap) {
     if trace {
         cx = TraceContextPropagator::new().extract_with_context(&cx, &Get(headers));
     }
+    let remote = cx.span().span_context().is_valid();
+    if !remote && !baggage {
+        return;
+    }
+    if !remote {
+        // Baggage without a valid caller span: the span keeps the parent it would have had.
+        cx = tracing::Span::current().context();
+    }
     if baggage {
         cx = BaggagePropagator::new().extract_with_context(&cx, &Get(headers));
     }
-    if cx.span().span_context().is_valid() || cx.has_active_span() || baggage {
-        // Fails only when the span was already started; then it keeps its own trace.
-        let _ = span.set_parent(cx);
-    }
+    // Fails only when the span was already started; then it keeps its own trace.
+    let _ = span.set_parent(cx);
 }
 
 /// Adds `traceparent` (and `tracestate`) for the current span, unless `traceparent` is already
