@@ -1303,8 +1303,23 @@ mod tests {
     }
 
     #[test]
+    fn the_default_protocol_is_one_this_build_has() {
+        // HTTP/protobuf, the OpenTelemetry default, unless only gRPC is compiled in.
+        if cfg!(any(feature = "otel-http", feature = "otel-grpc")) {
+            assert!(Protocol::default().compiled());
+        }
+        if cfg!(feature = "otel-http") {
+            assert_eq!(Protocol::default(), Protocol::HttpProtobuf);
+        }
+    }
+
+    #[test]
     fn endpoints_per_protocol() {
-        let c = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/")]).unwrap();
+        let c = cfg(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ])
+        .unwrap();
         assert_eq!(
             url_protocol(&c, false),
             Some(("http://h:4318/v1/traces".into(), Protocol::HttpProtobuf))

@@ -14,7 +14,10 @@ pub(crate) struct DescribedClient;
 
 #[cfg(not(feature = "otel-http"))]
 impl DescribedClient {
-    pub(crate) fn new(_timeout: std::time::Duration) -> Result<DescribedClient, String> {
+    pub(crate) fn new(
+        _timeout: std::time::Duration,
+        _headers: &[(String, String)],
+    ) -> Result<DescribedClient, String> {
         Ok(DescribedClient)
     }
 
@@ -38,13 +41,21 @@ mod described {
     pub(crate) struct DescribedClient {
         inner: reqwest::Client,
         last: Arc<Mutex<Option<String>>>,
+        /// The headers resolved from tracelight's configuration, set last on each request: the
+        /// exporter adds `OTEL_EXPORTER_OTLP_HEADERS` again by itself, which must not win over
+        /// a header set in code.
+        headers: Arc<Vec<(http::HeaderName, http::HeaderValue)>>,
     }
 
     impl DescribedClient {
-        pub(crate) fn new(timeout: std::time::Duration) -> Result<DescribedClient, reqwest::Error> {
+        pub(crate) fn new(
+            timeout: std::time::Duration,
+            headers: &[(String, String)],
+        ) -> Result<DescribedClient, reqwest::Error> {
             Ok(DescribedClient {
                 inner: reqwest::Client::builder().timeout(timeout).build()?,
                 last: Arc::new(Mutex::new(None)),
+                headers: Arc::new(super::header_map(headers)),
             })
         }
 
@@ -62,7 +73,13 @@ mod described {
 
     #[async_trait::async_trait]
     impl HttpClient for DescribedClient {
-        async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        async fn send_bytes(
+            &self,
+            mut request: Request<Bytes>,
+        ) -> Result<Response<Bytes>, HttpError> {
+            for (k, v) in self.headers.iter() {
+                request.headers_mut().insert(k.clone(), v.clone());
+            }
             match self.inner.send_bytes(request).await {
                 Ok(r) => Ok(r),
                 Err(e) => {
@@ -72,6 +89,25 @@ mod described {
             }
         }
     }
+}
+
+/// Resolved headers as HTTP types (checked when resolved; one that is not valid is left out).
+#[cfg_attr(
+    not(any(feature = "otel-http", feature = "otel-grpc")),
+    allow(dead_code)
+)]
+pub(crate) fn header_map(
+    headers: &[(String, String)],
+) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                http::HeaderName::from_bytes(k.as_bytes()).ok()?,
+                http::HeaderValue::from_str(v).ok()?,
+            ))
+        })
+        .collect()
 }
 
 /// `reason` with what the default redaction rules mask masked: an error's text can quote the

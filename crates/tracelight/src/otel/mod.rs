@@ -531,23 +531,28 @@ macro_rules! otlp_exporter {
             #[cfg(feature = "otel-grpc")]
             Protocol::Grpc => {
                 use opentelemetry_otlp::WithTonicConfig as _;
-                let mut headers = ::http::HeaderMap::new();
-                for (k, v) in &settings.headers {
-                    // Checked when read: a valid name and value.
-                    if let (Ok(k), Ok(v)) = (
-                        ::http::HeaderName::from_bytes(k.as_bytes()),
-                        ::http::HeaderValue::from_str(v),
-                    ) {
-                        headers.insert(k, v);
+                // The resolved headers, set last on every request (after the exporter's own
+                // metadata, which reads `OTEL_EXPORTER_OTLP_HEADERS` again by itself).
+                let metadata: Vec<_> = failure::header_map(&settings.headers)
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            tonic::metadata::MetadataKey::from_bytes(k.as_str().as_bytes()).ok()?,
+                            tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok()?,
+                        ))
+                    })
+                    .collect();
+                let last_word = move |mut req: tonic::Request<()>| {
+                    for (k, v) in &metadata {
+                        req.metadata_mut().insert(k.clone(), v.clone());
                     }
-                }
-                let metadata =
-                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
+                    Ok(req)
+                };
                 let mut b = <$exporter>::builder()
                     .with_tonic()
                     .with_endpoint(&settings.url)
                     .with_timeout(timeout)
-                    .with_metadata(metadata);
+                    .with_interceptor(last_word);
                 if compression.is_some() {
                     b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
                 }
@@ -638,7 +643,7 @@ impl SpanSink {
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<SpanSink, Error> {
-        let client = failure::DescribedClient::new(timeout)
+        let client = failure::DescribedClient::new(timeout, &settings.headers)
             .map_err(|e| build_error("span", &settings.url, e))?;
         let mut exporter = otlp_exporter!(OtlpSpanExporter, settings, timeout, client.clone())
             .map_err(|e| build_error("span", &settings.url, e))?;
@@ -690,7 +695,7 @@ impl LogSink {
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<LogSink, Error> {
-        let client = failure::DescribedClient::new(timeout)
+        let client = failure::DescribedClient::new(timeout, &settings.headers)
             .map_err(|e| build_error("log", &settings.url, e))?;
         let mut exporter = otlp_exporter!(OtlpLogExporter, settings, timeout, client.clone())
             .map_err(|e| build_error("log", &settings.url, e))?;
