@@ -257,3 +257,46 @@ fn an_https_endpoint_is_refused_at_start_not_at_every_export() {
         );
     }
 }
+
+#[test]
+fn the_loss_summary_says_where_and_why_when_the_collector_never_answered() {
+    // Accepts and never answers; the run ends long before the 10 s export timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let lines = MemoryWriter::new();
+    let guard = tracelight::builder()
+        .writer(lines.clone())
+        .format(tracelight::Format::Json)
+        .otel(
+            OtelConfig::new()
+                .endpoint(format!("http://user:s3cr3t@127.0.0.1:{port}"))
+                .logs(false)
+                .shutdown_timeout(Duration::from_millis(300))
+                .traces_batch(
+                    tracelight::otel::BatchConfig::default()
+                        .scheduled_delay(Duration::from_millis(20)),
+                ),
+        )
+        .init_local()
+        .unwrap();
+    drop(tracing::info_span!("never_arrives").entered());
+    drop(guard);
+    let summary = lines
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("lost telemetry"))
+        .unwrap_or_else(|| panic!("no summary: {}", lines.contents()));
+    assert!(
+        summary.contains(&format!(
+            "to http://user:[REDACTED]@127.0.0.1:{port}/v1/traces"
+        )) && summary.contains("the collector had not answered"),
+        "{summary}"
+    );
+    assert!(!summary.contains("s3cr3t"), "{summary}");
+}

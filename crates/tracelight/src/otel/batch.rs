@@ -69,6 +69,8 @@ pub(crate) struct Counters {
     /// Where export failures, recoveries and the loss summary are written as lines (set by the
     /// builder to tracelight's own streams); a `tracing` event when unset.
     pub(crate) report: std::sync::OnceLock<Report>,
+    /// Where this signal is exported (its password masked), for the loss summary.
+    pub(crate) endpoint: std::sync::OnceLock<String>,
     queued: AtomicU64,
     exported: AtomicU64,
     dropped: AtomicU64,
@@ -213,6 +215,7 @@ impl<T: Send + 'static> Batcher<T> {
             signal,
             endpoint,
         });
+        let _ = shared.counters.endpoint.set(shared.endpoint.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(), crate::Error>>(1);
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()

@@ -401,10 +401,29 @@ impl OtelPipeline {
     /// `OpenTelemetry export lost …`, when anything was lost.
     fn loss_summary(&self) -> Option<String> {
         let st = self.stats();
-        let part = |name: &str, s: &SignalStats| {
+        let timeout = self.shutdown_timeout;
+        let part = |name: &str, s: &SignalStats, c: &Counters| {
             (s.lost() > 0).then(|| {
+                let to = c
+                    .endpoint
+                    .get()
+                    .map_or_else(String::new, |e| format!(" to {e}"));
+                // Lost at shutdown with no failure seen: the collector had not answered yet.
+                let why = if s.lost_at_shutdown > 0 {
+                    format!(
+                        " (still queued or being exported when the shutdown timeout of \
+                         {timeout:?} ran out{})",
+                        if s.failed_exports == 0 && s.exported == 0 {
+                            ": the collector had not answered"
+                        } else {
+                            ""
+                        }
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{name}: {} made, {} exported, {} dropped (queue full), {} failed, {} lost at shutdown",
+                    "{name}{to}: {} made, {} exported, {} dropped (queue full), {} failed, {} lost at shutdown{why}",
                     s.created(),
                     s.exported,
                     s.dropped,
@@ -413,10 +432,13 @@ impl OtelPipeline {
                 )
             })
         };
-        let parts: Vec<String> = [part("spans", &st.spans), part("log records", &st.logs)]
-            .into_iter()
-            .flatten()
-            .collect();
+        let parts: Vec<String> = [
+            part("spans", &st.spans, &self.counters.0),
+            part("log records", &st.logs, &self.counters.1),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         (!parts.is_empty())
             .then(|| format!("OpenTelemetry export lost telemetry: {}", parts.join("; ")))
     }
