@@ -21,6 +21,30 @@ impl Drop for Killed {
     }
 }
 
+/// Runs `tracelight tail -f --json --poll-ms 40 ARGS… PATH`; its stdout lines arrive on the
+/// receiver, read by a thread of their own.
+fn follow(args: &[&str], path: &std::path::Path) -> (Killed, Receiver<String>) {
+    let child = Command::new(env!("CARGO_BIN_EXE_tracelight"))
+        .args(["tail", "-f", "--json", "--poll-ms", "40"])
+        .args(args)
+        .arg(path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
 fn l(i: i64, msg: &str) -> String {
     common::line(
         common::T0 + i * 1000,
@@ -59,24 +83,7 @@ fn follows_appends_rotation_and_truncation() {
     // A rotated file is not followed.
     fs::write(dir.path().join("app.log.1"), format!("{}\n", l(0, "old"))).unwrap();
 
-    let child = Command::new(env!("CARGO_BIN_EXE_tracelight"))
-        .args(["tail", "-f", "--json", "-n", "2", "--poll-ms", "40"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (_child, rx) = follow(&["-n", "2"], dir.path());
 
     // The last two lines first.
     expect(&rx, &[l(2, "b"), l(3, "c")]);
@@ -113,31 +120,7 @@ fn follows_with_filters() {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app.log");
     fs::write(&app, format!("{}\n", l(1, "a"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_tracelight"))
-        .args([
-            "tail",
-            "-f",
-            "--json",
-            "--level",
-            "error",
-            "--poll-ms",
-            "40",
-        ])
-        .arg(&app)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (_child, rx) = follow(&["--level", "error"], &app);
     std::thread::sleep(Duration::from_millis(300));
     let mut text = String::new();
     for i in 2..=11 {
@@ -161,24 +144,7 @@ fn follows_a_directory_that_has_no_files_yet() {
         .output()
         .unwrap();
     assert_eq!(once.status.code(), Some(3));
-    let child = Command::new(env!("CARGO_BIN_EXE_tracelight"))
-        .args(["tail", "-f", "--json", "--poll-ms", "40"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = follow(&[], dir.path());
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.0.try_wait().unwrap().is_none(),

@@ -25,6 +25,19 @@ fn init(config: OtelConfig) -> tracelight::LocalGuard {
         .unwrap()
 }
 
+/// A port on which connections are accepted and never answered.
+fn silent_collector() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}
+
 fn header<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -108,14 +121,7 @@ fn gzip_and_headers_reach_a_real_collector_over_grpc() {
 #[test]
 fn a_signal_timeout_ends_an_export_that_gets_no_answer() {
     // A collector that accepts connections and never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let port = silent_collector();
     let vars = [
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -207,14 +213,7 @@ fn export_failures_say_what_failed() {
         assert!(!reason.contains("s3cr3t"), "{reason}");
     }
     // A socket that never answers.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in silent.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let port = silent_collector();
     let (failure, reason) = first_failure(&format!("http://127.0.0.1:{port}"), false);
     assert_eq!(failure, "timed out", "{reason}");
     // An HTTP server that is not a collector: 404 to everything.
@@ -261,14 +260,7 @@ fn an_https_endpoint_is_refused_at_start_not_at_every_export() {
 #[test]
 fn the_loss_summary_says_where_and_why_when_the_collector_never_answered() {
     // Accepts and never answers; the run ends long before the 10 s export timeout.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in silent.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let port = silent_collector();
     let lines = MemoryWriter::new();
     let guard = tracelight::builder()
         .writer(lines.clone())

@@ -1509,6 +1509,30 @@ mod tests {
         assert!(!e.contains("s3cr3t"), "{e}");
     }
 
+    /// Every variable `read` looks at is in `HONOURED` or `NOT_HONOURED`: one it reads but the
+    /// lists miss would be named in the start-up warning as unknown.
+    #[test]
+    fn every_variable_read_is_in_the_lists() {
+        let mut asked: Vec<String> = Vec::new();
+        let _ = OtelConfig::read(&mut |k: &str| {
+            asked.push(k.to_owned());
+            None
+        });
+        for k in &asked {
+            assert!(
+                HONOURED.contains(&k.as_str()) || NOT_HONOURED.contains(&k.as_str()),
+                "{k} is read but in neither list"
+            );
+        }
+        assert!(asked.len() >= HONOURED.len() - 1, "{asked:?}");
+        for k in HONOURED.iter().filter(|k| **k != "OTEL_TRACES_SAMPLER_ARG") {
+            assert!(
+                asked.iter().any(|a| a == k),
+                "{k} is listed as honoured but never read"
+            );
+        }
+    }
+
     #[test]
     fn variables_not_honoured_are_named_not_refused() {
         let c = cfg(&[
