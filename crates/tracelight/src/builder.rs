@@ -642,7 +642,9 @@ impl Builder {
             .enumerate()
             .filter(|(_, s)| s.rule.selective())
             .fold(0u64, |m, (i, _)| m | 1 << i);
+        static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         let inner = Arc::new(Shared {
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             service: self.service.clone().unwrap_or_else(default_service),
             #[cfg(feature = "testing")]
             testing: self.testing,
@@ -666,6 +668,8 @@ impl Builder {
             security: crate::errors::SecurityTracker::new(self.errors.max_security_types),
             levels: crate::state::LevelCounts::default(),
             losses_reported: AtomicBool::new(false),
+            #[cfg(feature = "otel-core")]
+            log_export: std::sync::OnceLock::new(),
             sampler: self
                 .sampling
                 .is_active()

@@ -130,7 +130,8 @@ pub(crate) fn json_to_string(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
 
-fn unescape(s: &[u8]) -> String {
+/// The text of escaped JSON string content.
+pub(crate) fn unescape(s: &[u8]) -> String {
     let text = String::from_utf8_lossy(s);
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();

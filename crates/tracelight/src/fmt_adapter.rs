@@ -73,8 +73,14 @@ macro_rules! part_layer {
             S: Subscriber + for<'a> LookupSpan<'a>,
         {
             fn on_layer(&mut self, subscriber: &mut S) {
-                // A tracelight layer below this one keeps the span state: read it.
                 let below: &dyn Subscriber = &*subscriber;
+                // An OpenTelemetry pipeline's layer below: a part that writes lines builds its
+                // log records from its capture of each event.
+                #[cfg(feature = "otel-core")]
+                if part_layer!(@writes $($events)?) {
+                    crate::otel::claim_logs(&self.inner.state.shared, below);
+                }
+                // A tracelight layer below this one keeps the span state: read it.
                 if let Some(keeper) = below.downcast_ref::<crate::state::StateRef>().cloned() {
                     match self.inner.follow(&keeper) {
                         Ok(()) => {
@@ -93,7 +99,7 @@ macro_rules! part_layer {
                     }
                 }
                 self.follows = false;
-                tracing_subscriber::Layer::<S>::on_layer(&mut self.inner, subscriber);
+                self.inner.keep_own_table();
             }
             fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
                 tracing_subscriber::Layer::<S>::on_register_dispatch(&self.inner, dispatch);
@@ -182,6 +188,8 @@ macro_rules! part_layer {
         }
     };
     (@on_event) => {};
+    (@writes events) => { true };
+    (@writes) => { false };
 }
 
 part_layer! {

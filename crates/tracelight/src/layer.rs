@@ -59,6 +59,15 @@ impl std::fmt::Debug for TracelightLayer {
     }
 }
 
+/// Slots of the per-thread cache of [`TracelightLayer::may_carry_context`].
+const CARRY_SLOTS: usize = 16;
+
+thread_local! {
+    /// (callsite, layer state, whether its spans can carry context), by callsite address.
+    static CARRIES: [std::cell::Cell<(usize, usize, bool)>; CARRY_SLOTS] =
+        const { [const { std::cell::Cell::new((0, 0, false)) }; CARRY_SLOTS] };
+}
+
 impl TracelightLayer {
     /// A handle on this layer's state.
     pub fn handle(&self) -> Handle {
@@ -84,7 +93,44 @@ impl TracelightLayer {
         self.state.shared.filter.clone()
     }
 
+    /// Whether spans of `meta`'s callsite can carry the request id or a context field: a span
+    /// records only the fields its callsite declares, so this is decided once per callsite (in a
+    /// small per-thread cache), and a span without any is never looked at again.
+    #[inline]
+    fn may_carry_context(&self, meta: &'static tracing_core::Metadata<'static>) -> bool {
+        let shared = self.state.shared.serial;
+        let callsite = meta as *const tracing_core::Metadata<'static> as usize;
+        let slot = (callsite >> 4 ^ callsite >> 10) % CARRY_SLOTS;
+        let cached = CARRIES
+            .try_with(|c| {
+                let (cs, sh, carries) = c[slot].get();
+                (cs == callsite && sh == shared).then_some(carries)
+            })
+            .ok()
+            .flatten();
+        if let Some(carries) = cached {
+            return carries;
+        }
+        let inner = &*self.state.shared;
+        let carries = meta
+            .fields()
+            .iter()
+            .any(|f| f.name() == REQUEST_ID || inner.context_fields.iter().any(|c| c == f.name()));
+        let _ = CARRIES.try_with(|c| c[slot].set((callsite, shared, carries)));
+        carries
+    }
+
+    /// Puts the span's context fields (the request id, the builder's context fields) into its
+    /// correlation context.
+    #[inline]
     fn promote(&self, state: &mut SpanState) {
+        if self.may_carry_context(state.meta) {
+            self.promote_fields(state);
+        }
+    }
+
+    #[inline(never)]
+    fn promote_fields(&self, state: &mut SpanState) {
         let inner = &*self.state.shared;
         if !(state.fields.has(REQUEST_ID)
             || inner.context_fields.iter().any(|c| state.fields.has(c)))
@@ -161,6 +207,17 @@ impl TracelightLayer {
         Ok(())
     }
 
+    /// Takes this layer's span table for the subscriber it is added to. Span ids are unique
+    /// only within one registry: a clone of this layer added to a second subscriber keeps its
+    /// spans in a table of its own.
+    pub(crate) fn keep_own_table(&mut self) {
+        if !self.state.spans.attach() {
+            let spans = crate::state::new_span_table(&self.state.shared);
+            spans.attach();
+            self.state.spans = spans;
+        }
+    }
+
     /// The key this layer's entries carry on the per-thread entered stack.
     #[inline]
     fn key(&self) -> usize {
@@ -172,14 +229,14 @@ impl<S> Layer<S> for TracelightLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_layer(&mut self, _subscriber: &mut S) {
-        // Span ids are unique only within one registry: a clone of this layer added to a second
-        // subscriber keeps its spans in a table of its own.
-        if !self.state.spans.attach() {
-            let spans = crate::state::new_span_table(&self.state.shared);
-            spans.attach();
-            self.state.spans = spans;
-        }
+    fn on_layer(&mut self, subscriber: &mut S) {
+        // An OpenTelemetry pipeline's layer below: its log records are built from this layer's
+        // capture of each event.
+        #[cfg(feature = "otel-core")]
+        crate::otel::claim_logs(&self.state.shared, &*subscriber);
+        #[cfg(not(feature = "otel-core"))]
+        let _ = subscriber;
+        self.keep_own_table();
     }
 
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
@@ -281,7 +338,6 @@ where
     }
 
     fn on_close(&self, id: Id, _ctx: LayerContext<'_, S>) {
-        let inner = &*self.state.shared;
         let Some(timing) = self.state.spans.timing() else {
             if let Some(state) = self.state.spans.remove(&id) {
                 state.recycle();
@@ -294,25 +350,44 @@ where
         let state = self.state.spans.remove_noting(
             &id,
             |st| {
-                let (total, busy) = st.timing.take()?.close();
+                let t = st.timing.take()?;
+                let total = t.total();
                 if timing.queues(st.meta.name(), total) {
                     return Some(crate::timing::Closed {
                         meta: st.meta,
                         total_ns: total,
                     });
                 }
-                measured = Some((total, busy));
+                measured = Some((total, t.busy_within(total)));
                 None
             },
             |batch| timing.fold(batch),
         );
-        let Some(mut state) = state else {
+        let Some(state) = state else {
             return;
         };
         let Some((total, busy)) = measured else {
             state.recycle();
             return;
         };
+        self.close_measured(id, state, timing, total, busy);
+    }
+}
+
+impl TracelightLayer {
+    /// A close that is slow, timed by name or reported on every close: recorded on its own, and
+    /// written as a `span_closed` line when it is to be. Out of line, so that the common close
+    /// stays small.
+    #[inline(never)]
+    fn close_measured(
+        &self,
+        id: Id,
+        mut state: Box<SpanState>,
+        timing: &crate::timing::Timing,
+        total: u64,
+        busy: u64,
+    ) {
+        let inner = &*self.state.shared;
         let redactor = inner.redactor.as_ref();
         let (key, operation): (_, std::borrow::Cow<'static, str>) = match state.meta.name() {
             "timed" => {

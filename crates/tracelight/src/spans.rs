@@ -15,7 +15,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use tracing_core::span::Id;
 use tracing_core::Metadata;
@@ -23,7 +25,6 @@ use tracing_core::Metadata;
 use crate::context::Context;
 use crate::fields::SpanFields;
 use crate::timing::Closed;
-use crate::util::{lock, mix, IdHasher};
 
 /// How many shards the table has: enough that threads working on different spans rarely meet.
 pub(crate) const SHARDS: usize = 64;
@@ -118,7 +119,12 @@ impl SpanState {
         self.fields.clear();
         self.ctx = None;
         self.timing = None;
-        self.text.iter_mut().for_each(TextPairs::clear);
+        // Most spans never had a text line: their pairs are empty already.
+        for t in &mut self.text {
+            if t.from.is_some() {
+                t.clear();
+            }
+        }
         let _ = POOL.try_with(|p| {
             if let Ok(mut p) = p.try_borrow_mut() {
                 if p.len() < POOL_MAX {
@@ -138,9 +144,39 @@ thread_local! {
 /// How many closed spans a shard queues before they are folded into the aggregates.
 pub(crate) const CLOSED_BATCH: usize = 32;
 
+/// A span id's key in the table, mixed once for both the shard and the map: a xor-shift, a
+/// multiplication by an odd constant and a xor-shift, each invertible, so no two ids share a
+/// key, and every bit of the id reaches the low bits (the bucket), the middle ones (the shard)
+/// and the top ones (the map's tag). The maps hash the key as it is.
+#[inline]
+fn key(id: &Id) -> u64 {
+    let x = id.into_u64();
+    let x = (x ^ (x >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 29)
+}
+
+/// The maps' hasher: the key is already mixed ([`key`]).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed; anything else still spreads.
+        self.0 = crate::util::fnv_bytes(self.0, bytes);
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 #[derive(Default)]
 struct Shard {
-    map: HashMap<u64, Box<SpanState>, BuildHasherDefault<IdHasher>>,
+    map: HashMap<u64, Box<SpanState>, BuildHasherDefault<KeyHasher>>,
     /// Durations of spans closed here, queued under the lock the close takes anyway, so that a
     /// close does not take the aggregates' lock as well.
     closed: Vec<Closed>,
@@ -239,16 +275,16 @@ impl std::fmt::Debug for SpanTable {
 
 impl SpanTable {
     #[inline]
-    fn shard(&self, id: &Id) -> &Mutex<Shard> {
+    fn shard(&self, key: u64) -> &Mutex<Shard> {
         // Middle bits: the maps use the low bits for the bucket and the top seven for the tag.
-        let h = mix(id.into_u64());
-        &self.shards[(h >> 32) as usize % SHARDS]
+        &self.shards[(key >> 32) as usize % SHARDS]
     }
 
     /// Adds a new span's state (replacing a stale one with the same id, which cannot happen
     /// while the registry hands out ids only once per live span).
     pub(crate) fn insert(&self, id: &Id, state: Box<SpanState>) {
-        let old = lock(self.shard(id)).map.insert(id.into_u64(), state);
+        let k = key(id);
+        let old = self.shard(k).lock().map.insert(k, state);
         if let Some(old) = old {
             old.recycle();
         }
@@ -258,13 +294,15 @@ impl SpanTable {
     /// lock: it must not call into user code or log.
     #[inline]
     pub(crate) fn with<R>(&self, id: &Id, f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {
-        let mut shard = lock(self.shard(id));
-        shard.map.get_mut(&id.into_u64()).map(|st| f(st))
+        let k = key(id);
+        let mut shard = self.shard(k).lock();
+        shard.map.get_mut(&k).map(|st| f(st))
     }
 
     /// Takes a closed span's state out of the table.
     pub(crate) fn remove(&self, id: &Id) -> Option<Box<SpanState>> {
-        lock(self.shard(id)).map.remove(&id.into_u64())
+        let k = key(id);
+        self.shard(k).lock().map.remove(&k)
     }
 
     /// Takes a closed span's state out of the table, and queues the duration `note` returns
@@ -277,8 +315,9 @@ impl SpanTable {
         note: impl FnOnce(&mut SpanState) -> Option<Closed>,
         fold: impl FnOnce(&[Closed]),
     ) -> Option<Box<SpanState>> {
-        let mut shard = lock(self.shard(id));
-        let mut state = shard.map.remove(&id.into_u64());
+        let k = key(id);
+        let mut shard = self.shard(k).lock();
+        let mut state = shard.map.remove(&k);
         if let Some(closed) = state.as_deref_mut().and_then(note) {
             shard.closed.push(closed);
             if shard.closed.len() >= CLOSED_BATCH {
@@ -301,14 +340,14 @@ impl SpanTable {
     pub(crate) fn drain_closed(&self) -> Vec<Closed> {
         let mut out = Vec::new();
         for s in self.shards.iter() {
-            out.append(&mut lock(s).closed);
+            out.append(&mut s.lock().closed);
         }
         out
     }
 
     /// How many spans are live.
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).map.len()).sum()
+        self.shards.iter().map(|s| s.lock().map.len()).sum()
     }
 }
 
@@ -442,8 +481,21 @@ mod tests {
         let t = SpanTable::default();
         let mut used = std::collections::HashSet::new();
         for i in 1..=256u64 {
-            used.insert(t.shard(&Id::from_u64(i)) as *const _ as usize);
+            used.insert(t.shard(key(&Id::from_u64(i))) as *const _ as usize);
         }
         assert!(used.len() > SHARDS / 2, "{} shards used", used.len());
+        // Ids that differ only in high bits (a registry slot reused, a later generation) or
+        // that share their low bits spread as well.
+        for stride in [64u64, 1 << 22, 1 << 40] {
+            let mut used = std::collections::HashSet::new();
+            for i in 1..=256u64 {
+                used.insert(t.shard(key(&Id::from_u64(i * stride))) as *const _ as usize);
+            }
+            assert!(
+                used.len() > SHARDS / 2,
+                "stride {stride}: {} shards used",
+                used.len()
+            );
+        }
     }
 }

@@ -50,6 +50,8 @@ pub(crate) struct StreamRt {
 
 /// Shared state of the layer and its guard.
 pub(crate) struct Shared {
+    /// Unique in the process (an address may be reused once a state is dropped).
+    pub(crate) serial: usize,
     pub(crate) streams: Vec<StreamRt>,
     pub(crate) statics_json: Vec<u8>,
     pub(crate) static_keys: Vec<String>,
@@ -74,6 +76,10 @@ pub(crate) struct Shared {
     pub(crate) levels: LevelCounts,
     /// Whether the line that sums up what was lost has been written (it is written once).
     pub(crate) losses_reported: std::sync::atomic::AtomicBool,
+    /// The OpenTelemetry log export this layer builds its records for, from its own capture of
+    /// each event (see `otel::logs`): set when the layer finds a pipeline's layer below it.
+    #[cfg(feature = "otel-core")]
+    pub(crate) log_export: std::sync::OnceLock<opentelemetry_sdk::logs::SdkLogger>,
 }
 
 /// Per-level event counters, sharded by thread.

@@ -181,12 +181,23 @@ impl SpanTiming {
     }
 
     /// (total, busy) in nanoseconds at close; idle is the difference.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn close(&self) -> (u64, u64) {
+        let total = self.total();
+        (total, self.busy_within(total))
+    }
+
+    /// The total time in nanoseconds, from creation to now.
+    #[inline]
+    pub(crate) fn total(&self) -> u64 {
         let c = clock();
-        let total = c.delta_as_nanos(self.created, c.raw());
-        let busy = c.delta_as_nanos(0, self.busy).min(total);
-        (total, busy)
+        c.delta_as_nanos(self.created, c.raw())
+    }
+
+    /// The busy time in nanoseconds, at most `total`.
+    #[inline]
+    pub(crate) fn busy_within(&self, total: u64) -> u64 {
+        clock().delta_as_nanos(0, self.busy).min(total)
     }
 }
 
@@ -462,12 +473,22 @@ impl Timing {
             return;
         }
         let mut ops = lock(&self.ops);
-        for c in closed {
-            if let Some(op) = self.op(&mut ops, OpKey::callsite(c.meta), || {
-                Cow::Borrowed(c.meta.name())
+        // One lookup per run of closes of the same callsite (a batch is mostly one or a few).
+        let mut rest = closed;
+        while let Some(first) = rest.first() {
+            let run = rest
+                .iter()
+                .position(|c| !std::ptr::eq(c.meta, first.meta))
+                .unwrap_or(rest.len());
+            let (same, next) = rest.split_at(run);
+            if let Some(op) = self.op(&mut ops, OpKey::callsite(first.meta), || {
+                Cow::Borrowed(first.meta.name())
             }) {
-                op.add(c.total_ns);
+                for c in same {
+                    op.add(c.total_ns);
+                }
             }
+            rest = next;
         }
     }
 

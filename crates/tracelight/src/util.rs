@@ -54,14 +54,20 @@ impl Hasher for IdHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        self.0 = fnv_bytes(self.0, bytes);
     }
     #[inline]
     fn write_u64(&mut self, v: u64) {
         self.0 = mix(v);
     }
+}
+
+/// FNV-1a steps over `bytes` from `state`: what the id hashers do with anything but a `u64`.
+pub(crate) fn fnv_bytes(mut state: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        state = (state ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    state
 }
 
 #[inline]

@@ -165,6 +165,10 @@ pub(crate) fn on_event<S>(
             capture: &s.capture,
         };
         render::render(shared, &ev, &mut s.lines);
+        #[cfg(feature = "otel-core")]
+        if let Some(logger) = shared.log_export.get() {
+            crate::otel::emit_log(logger, &ev);
+        }
         #[cfg(feature = "testing")]
         if shared.testing {
             crate::testing::route(event, ctx, &s.lines);

@@ -6,8 +6,10 @@
 //!
 //! - every span becomes an OpenTelemetry span (`tracing-opentelemetry`), with its fields as
 //!   attributes, its parent, and its events;
-//! - every event becomes an OpenTelemetry log record (`opentelemetry-appender-tracing`), carrying the
-//!   trace and span id of the span it happened in;
+//! - every event that a stream takes becomes an OpenTelemetry log record, built from the same
+//!   capture as its line (the same fields, timestamp and context; the error as `exception.type`,
+//!   `exception.message` and `exception.stacktrace`), carrying the trace and span id of the span
+//!   it happened in;
 //! - every JSON line written inside a span carries `"trace_id"` (32 hex digits) and `"span_id"` (16)
 //!   right after the context fields — the same ids the collector receives, so a line leads to its
 //!   trace and back;
@@ -59,6 +61,8 @@
 mod batch;
 pub(crate) mod config;
 mod ids;
+mod logs;
+pub(crate) use logs::{claim as claim_logs, emit as emit_log};
 
 /// Whether the span `id` being entered has an OpenTelemetry counterpart made by a
 /// `tracing_opentelemetry` layer of the application's own (tracelight's pipeline turns the ids
@@ -324,7 +328,10 @@ impl OtelPipeline {
     }
 
     /// The layers that turn spans into OpenTelemetry spans and events into log records. Add them
-    /// before tracelight's layer (so that the JSON lines see the span's trace context).
+    /// before tracelight's layer: the JSON lines then see the span's trace context, and the
+    /// tracelight layer builds each log record from its own capture of the event (the line's
+    /// fields, timestamp and context, the error as `exception.*`); without a tracelight layer
+    /// above, the stock `opentelemetry-appender-tracing` bridge builds them.
     pub fn layer<S>(&self) -> impl Layer<S> + Send + Sync + 'static
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
@@ -343,10 +350,12 @@ impl OtelPipeline {
                 .with_threads(false)
                 .with_filter(not_exporting())
         });
-        let logs = self.logger.as_ref().map(|l| {
-            opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(l)
-                .with_filter(not_exporting())
-        });
+        // The records are built by the tracelight layer above, from its capture of each event
+        // (see `logs`); the stock bridge builds them only when there is none.
+        let logs = self
+            .logger
+            .as_ref()
+            .map(|l| logs::LogLayer::new(l).with_filter(not_exporting()));
         Layer::and_then(spans, logs)
     }
 
