@@ -183,17 +183,7 @@ fn first_failure(url: &str, grpc: bool) -> (String, String) {
         .init_local()
         .unwrap();
     drop(tracing::info_span!("doomed").entered());
-    let line = wait_until(
-        Duration::from_secs(10),
-        "a failed export line",
-        || {
-            lines
-                .lines()
-                .into_iter()
-                .find(|l| l.contains("OpenTelemetry export failed"))
-        },
-        || lines.contents(),
-    );
+    let line = otel_support::export_failure(&lines);
     drop(guard);
     assert!(!line.contains("s3cr3t"), "{line}");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -233,28 +223,6 @@ fn export_failures_say_what_failed() {
         "{reason}"
     );
     assert!(reason.contains("404"), "{reason}");
-}
-
-#[test]
-fn an_https_endpoint_is_refused_at_start_not_at_every_export() {
-    for protocol in ["grpc", "http/protobuf"] {
-        let config = OtelConfig::from_lookup(|k| match k {
-            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("https://collector.example:4317".to_owned()),
-            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(protocol.to_owned()),
-            _ => None,
-        })
-        .unwrap();
-        let err = tracelight::builder()
-            .writer(MemoryWriter::new())
-            .otel(config)
-            .init_local()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("OTEL_EXPORTER_OTLP_ENDPOINT") && err.contains("TLS"),
-            "{protocol}: {err}"
-        );
-    }
 }
 
 #[test]

@@ -170,15 +170,6 @@ pub(crate) struct SpanLimits {
 /// tracelight does not honour: named in one warning at start, never an error, since platforms
 /// set them for every service of a cluster.
 const NOT_HONOURED: &[&str] = &[
-    "OTEL_EXPORTER_OTLP_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
-    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
-    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_INSECURE",
     "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
     "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
@@ -224,6 +215,15 @@ const HONOURED: &[&str] = &[
     "OTEL_EXPORTER_OTLP_TIMEOUT",
     "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
     "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
     "OTEL_SERVICE_NAME",
     "OTEL_RESOURCE_ATTRIBUTES",
     "OTEL_TRACES_SAMPLER",
@@ -406,6 +406,26 @@ impl BatchConfig {
     }
 }
 
+/// The files of a TLS connection to the collector, each with where it was set: the CA that signs
+/// the collector's certificate, and the client's certificate and key (mutual TLS).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct TlsPaths {
+    pub(crate) ca: Option<(std::path::PathBuf, Origin)>,
+    pub(crate) cert: Option<(std::path::PathBuf, Origin)>,
+    pub(crate) key: Option<(std::path::PathBuf, Origin)>,
+}
+
+impl TlsPaths {
+    /// `self`'s files where it has them, `base`'s elsewhere.
+    fn over(&self, base: &TlsPaths) -> TlsPaths {
+        TlsPaths {
+            ca: self.ca.clone().or_else(|| base.ca.clone()),
+            cert: self.cert.clone().or_else(|| base.cert.clone()),
+            key: self.key.clone().or_else(|| base.key.clone()),
+        }
+    }
+}
+
 /// Where a setting came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Origin(pub(crate) &'static str);
@@ -422,6 +442,8 @@ pub(crate) struct Origin(pub(crate) &'static str);
 /// | `OTEL_EXPORTER_OTLP_TIMEOUT` (and `_TRACES_`/`_LOGS_` variants) | milliseconds per export | `10000` |
 /// | `OTEL_EXPORTER_OTLP_HEADERS` (and `_TRACES_`/`_LOGS_` variants) | `key=value,…`, values percent-encoded | — |
 /// | `OTEL_EXPORTER_OTLP_COMPRESSION` (and `_TRACES_`/`_LOGS_` variants) | `gzip`, `none` | `none` |
+/// | `OTEL_EXPORTER_OTLP_CERTIFICATE` (and `_TRACES_`/`_LOGS_` variants) | a PEM file of CA certificates, for `https://` | the system's roots |
+/// | `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY` (and `_TRACES_`/`_LOGS_` variants) | PEM files of the client's certificate chain and key (mutual TLS), both or neither | — |
 /// | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
 /// | `OTEL_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | whole numbers | 128 |
 /// | `OTEL_SERVICE_NAME` | the `service.name` resource attribute | tracelight's service |
@@ -480,6 +502,9 @@ pub struct OtelConfig {
     pub(crate) traces_timeout: Option<Duration>,
     pub(crate) logs_timeout: Option<Duration>,
     pub(crate) propagators: Option<Propagators>,
+    pub(crate) tls: TlsPaths,
+    pub(crate) traces_tls: TlsPaths,
+    pub(crate) logs_tls: TlsPaths,
     pub(crate) span_limits: SpanLimits,
     /// `OTEL_*` variables set that tracelight does not honour, to name at start.
     pub(crate) not_honoured: Vec<String>,
@@ -537,6 +562,9 @@ impl std::fmt::Debug for OtelConfig {
             .field("traces_headers", &names(&self.traces_headers))
             .field("logs_headers", &names(&self.logs_headers))
             .field("propagators", &self.propagators)
+            .field("tls", &self.tls)
+            .field("traces_tls", &self.traces_tls)
+            .field("logs_tls", &self.logs_tls)
             .field("span_limits", &self.span_limits)
             .field("not_honoured", &self.not_honoured)
             .finish()
@@ -550,6 +578,8 @@ pub(crate) struct SignalSettings {
     pub(crate) protocol: Protocol,
     pub(crate) compression: Compression,
     pub(crate) headers: Vec<(String, String)>,
+    /// The TLS files, read and checked, for an `https://` URL.
+    pub(crate) tls: Option<super::tls::Tls>,
 }
 
 impl OtelConfig {
@@ -674,6 +704,46 @@ impl OtelConfig {
                 })?);
             }
         }
+        for (slot, vars) in [
+            (
+                &mut c.tls,
+                [
+                    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                ],
+            ),
+            (
+                &mut c.traces_tls,
+                [
+                    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+                ],
+            ),
+            (
+                &mut c.logs_tls,
+                [
+                    "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+                    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+                    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+                ],
+            ),
+        ] {
+            let [ca, cert, key] = vars;
+            for (var, file) in [
+                (ca, &mut slot.ca),
+                (cert, &mut slot.cert),
+                (key, &mut slot.key),
+            ] {
+                if let Some(v) = get(var) {
+                    if v.trim().is_empty() {
+                        return Err(Error::env(var, v, "the path of a PEM file"));
+                    }
+                    *file = Some((std::path::PathBuf::from(v.trim()), Origin(var)));
+                }
+            }
+        }
         if let Some(v) = get("OTEL_PROPAGATORS") {
             c.propagators = Some(Propagators::parse(&v)?);
         }
@@ -762,6 +832,41 @@ impl OtelConfig {
         let headers = self.headers.get_or_insert_with(Vec::new);
         headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
         headers.push((name, value));
+        self
+    }
+
+    /// The CA certificate (a PEM file) that signs the collector's certificate, for an
+    /// `https://` endpoint, in place of the system's roots (`OTEL_EXPORTER_OTLP_CERTIFICATE`).
+    /// Read and checked when export starts.
+    ///
+    /// ```
+    /// let c = tracelight::otel::OtelConfig::new()
+    ///     .endpoint("https://collector.internal:4318")
+    ///     .certificate("/etc/otel/ca.pem");
+    /// # let _ = c;
+    /// ```
+    pub fn certificate(mut self, ca_pem: impl Into<std::path::PathBuf>) -> OtelConfig {
+        self.tls.ca = Some((ca_pem.into(), Origin("certificate")));
+        self
+    }
+
+    /// The client's certificate chain and private key (PEM files), for a collector that asks
+    /// for one (mutual TLS; `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and
+    /// `OTEL_EXPORTER_OTLP_CLIENT_KEY`).
+    ///
+    /// ```
+    /// let c = tracelight::otel::OtelConfig::new()
+    ///     .endpoint("https://collector.internal:4317")
+    ///     .client_certificate("/etc/otel/client.pem", "/etc/otel/client.key");
+    /// # let _ = c;
+    /// ```
+    pub fn client_certificate(
+        mut self,
+        cert_pem: impl Into<std::path::PathBuf>,
+        key_pem: impl Into<std::path::PathBuf>,
+    ) -> OtelConfig {
+        self.tls.cert = Some((cert_pem.into(), Origin("client_certificate")));
+        self.tls.key = Some((key_pem.into(), Origin("client_certificate")));
         self
     }
 
@@ -929,6 +1034,9 @@ impl OtelConfig {
             traces_timeout: other.traces_timeout.or(self.traces_timeout),
             logs_timeout: other.logs_timeout.or(self.logs_timeout),
             propagators: other.propagators.or(self.propagators),
+            tls: other.tls.over(&self.tls),
+            traces_tls: other.traces_tls.over(&self.traces_tls),
+            logs_tls: other.logs_tls.over(&self.logs_tls),
             span_limits: SpanLimits {
                 attributes: other.span_limits.attributes.or(self.span_limits.attributes),
                 events: other.span_limits.events.or(self.span_limits.events),
@@ -993,16 +1101,26 @@ impl OtelConfig {
             }
             (None, None) => return Ok(None),
         };
-        let (compression, headers) = if logs {
-            (self.logs_compression, &self.logs_headers)
+        let (compression, headers, tls) = if logs {
+            (self.logs_compression, &self.logs_headers, &self.logs_tls)
         } else {
-            (self.traces_compression, &self.traces_headers)
+            (
+                self.traces_compression,
+                &self.traces_headers,
+                &self.traces_tls,
+            )
+        };
+        let tls = if is_https(&url) {
+            Some(super::tls::Tls::load(&tls.over(&self.tls))?)
+        } else {
+            None
         };
         Ok(Some(SignalSettings {
             url,
             protocol,
             compression: compression.or(self.compression).unwrap_or_default(),
             headers: merged_headers(self.headers.as_deref(), headers.as_deref())?,
+            tls,
         }))
     }
 
@@ -1033,21 +1151,16 @@ impl OtelConfig {
     }
 }
 
+/// Whether `url` is an `https://` URL: its exporter then speaks TLS.
+pub(crate) fn is_https(url: &str) -> bool {
+    url.trim()
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+}
+
 fn check(url: &str, origin: &Origin) -> Result<(), Error> {
     // Refused here rather than failing at every export.
-    const NO_TLS: &str = "an http:// URL: https:// needs TLS, which tracelight's exporter does \
-                          not have yet (export to a collector on the same host or network over \
-                          http://, and let it forward over TLS)";
-    let https = url
-        .trim()
-        .get(..8)
-        .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
-    let result = if https {
-        Err(NO_TLS)
-    } else {
-        check_endpoint(url)
-    };
-    result.map_err(|why| {
+    check_endpoint(url).map_err(|why| {
         if origin.0.starts_with("OTEL_") {
             Error::env(origin.0, without_password(url), why)
         } else {
@@ -1483,7 +1596,7 @@ mod tests {
         );
         assert_eq!(without_password("http://h:1/p:q@r"), "http://h:1/p:q@r");
         for url in [
-            "https://user:s3cr3t@collector:4318",
+            "https://user:s3cr3t@collector:notaport",
             "http://user:s3cr3t@collector:notaport",
         ] {
             let e = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", url)])
@@ -1537,14 +1650,14 @@ mod tests {
     fn variables_not_honoured_are_named_not_refused() {
         let c = cfg(&[
             ("OTEL_METRICS_EXPORTER", "otlp"),
-            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
             ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
         ])
         .unwrap();
         assert_eq!(
             c.not_honoured,
             vec![
-                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_INSECURE",
                 "OTEL_METRICS_EXPORTER",
                 "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
             ]

@@ -17,6 +17,7 @@ impl DescribedClient {
     pub(crate) fn new(
         _timeout: std::time::Duration,
         _headers: &[(String, String)],
+        _tls: Option<&super::tls::Tls>,
     ) -> Result<DescribedClient, String> {
         Ok(DescribedClient)
     }
@@ -36,10 +37,28 @@ mod described {
 
     use super::chain;
 
-    /// reqwest, as the OTLP HTTP exporter uses it, remembering why the last request failed.
+    /// An `https://` endpoint's client: hyper over rustls with `ring`, configured here rather
+    /// than through reqwest's TLS features, which would change how every other reqwest client
+    /// of the application picks its TLS.
+    type TlsClient = hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        http_body_util::Full<Bytes>,
+    >;
+
+    #[derive(Debug, Clone)]
+    enum Inner {
+        Plain(reqwest::Client),
+        Tls(Box<TlsClient>, std::time::Duration),
+    }
+
+    /// The most of a collector's answer that is read.
+    const MAX_ANSWER: usize = 1 << 20;
+
+    /// The HTTP client the OTLP HTTP exporter uses (reqwest, or hyper over TLS for `https://`),
+    /// remembering why the last request failed.
     #[derive(Debug, Clone)]
     pub(crate) struct DescribedClient {
-        inner: reqwest::Client,
+        inner: Inner,
         last: Arc<Mutex<Option<String>>>,
         /// The headers resolved from tracelight's configuration, set last on each request: the
         /// exporter adds `OTEL_EXPORTER_OTLP_HEADERS` again by itself, which must not win over
@@ -51,12 +70,57 @@ mod described {
         pub(crate) fn new(
             timeout: std::time::Duration,
             headers: &[(String, String)],
-        ) -> Result<DescribedClient, reqwest::Error> {
+            tls: Option<&crate::otel::tls::Tls>,
+        ) -> Result<DescribedClient, String> {
+            let inner = match tls {
+                None => Inner::Plain(
+                    reqwest::Client::builder()
+                        .timeout(timeout)
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                ),
+                Some(tls) => {
+                    let https = hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_tls_config(tls.client_config()?)
+                        .https_only()
+                        .enable_http1()
+                        .build();
+                    let client = hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .build(https);
+                    Inner::Tls(Box::new(client), timeout)
+                }
+            };
             Ok(DescribedClient {
-                inner: reqwest::Client::builder().timeout(timeout).build()?,
+                inner,
                 last: Arc::new(Mutex::new(None)),
                 headers: Arc::new(super::header_map(headers)),
             })
+        }
+
+        async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+            match &self.inner {
+                Inner::Plain(c) => c.send_bytes(request).await,
+                Inner::Tls(c, timeout) => {
+                    use http_body_util::BodyExt as _;
+                    let (parts, body) = request.into_parts();
+                    let request = http::Request::from_parts(parts, http_body_util::Full::new(body));
+                    let answer = async {
+                        let response = c.request(request).await?;
+                        let (parts, body) = response.into_parts();
+                        let body = http_body_util::Limited::new(body, MAX_ANSWER)
+                            .collect()
+                            .await?
+                            .to_bytes();
+                        Ok::<_, HttpError>(Response::from_parts(parts, body))
+                    };
+                    match tokio::time::timeout(*timeout, answer).await {
+                        Ok(result) => result,
+                        Err(_) => Err(format!("no answer within {timeout:?}").into()),
+                    }
+                }
+            }
         }
 
         /// Why the last request failed, once.
@@ -80,7 +144,7 @@ mod described {
             for (k, v) in self.headers.iter() {
                 request.headers_mut().insert(k.clone(), v.clone());
             }
-            match self.inner.send_bytes(request).await {
+            match self.send(request).await {
                 Ok(r) => Ok(r),
                 Err(e) => {
                     *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(chain(&*e));

@@ -89,6 +89,7 @@ pub(crate) fn probe_foreign_layer(id: &tracing_core::span::Id) {
 mod failure;
 #[cfg(feature = "http")]
 pub(crate) mod propagation;
+mod tls;
 
 thread_local! {
     /// Set on the export threads: what their HTTP and gRPC clients log below WARN is dropped.
@@ -587,6 +588,9 @@ macro_rules! otlp_exporter {
                 if compression.is_some() {
                     b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
                 }
+                if let Some(tls) = &settings.tls {
+                    b = b.with_tls_config(tls.tonic_config());
+                }
                 b.build().map_err(|e| e.to_string())
             }
             #[cfg(feature = "otel-http")]
@@ -674,8 +678,9 @@ impl SpanSink {
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<SpanSink, Error> {
-        let client = failure::DescribedClient::new(timeout, &settings.headers)
-            .map_err(|e| build_error("span", &settings.url, e))?;
+        let client =
+            failure::DescribedClient::new(timeout, &settings.headers, settings.tls.as_ref())
+                .map_err(|e| build_error("span", &settings.url, e))?;
         let mut exporter = otlp_exporter!(OtlpSpanExporter, settings, timeout, client.clone())
             .map_err(|e| build_error("span", &settings.url, e))?;
         exporter.set_resource(resource);
@@ -726,8 +731,9 @@ impl LogSink {
         resource: &Resource,
         redactor: Option<Redactor>,
     ) -> Result<LogSink, Error> {
-        let client = failure::DescribedClient::new(timeout, &settings.headers)
-            .map_err(|e| build_error("log", &settings.url, e))?;
+        let client =
+            failure::DescribedClient::new(timeout, &settings.headers, settings.tls.as_ref())
+                .map_err(|e| build_error("log", &settings.url, e))?;
         let mut exporter = otlp_exporter!(OtlpLogExporter, settings, timeout, client.clone())
             .map_err(|e| build_error("log", &settings.url, e))?;
         exporter.set_resource(resource);

@@ -77,6 +77,21 @@ pub fn wait_until<T>(
     }
 }
 
+/// Waits for the line tracelight writes when an export fails, and returns it.
+pub fn export_failure(lines: &tracelight::sink::MemoryWriter) -> String {
+    wait_until(
+        Duration::from_secs(10),
+        "a failed export line",
+        || {
+            lines
+                .lines()
+                .into_iter()
+                .find(|l| l.contains("OpenTelemetry export failed"))
+        },
+        || lines.contents(),
+    )
+}
+
 /// A running `rotel-agent`.
 pub struct Rotel {
     child: Option<Child>,
