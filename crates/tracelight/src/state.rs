@@ -79,7 +79,7 @@ pub(crate) struct Shared {
     /// The OpenTelemetry log export this layer builds its records for, from its own capture of
     /// each event (see `otel::logs`): set when the layer finds a pipeline's layer below it.
     #[cfg(feature = "otel-core")]
-    pub(crate) log_export: std::sync::OnceLock<opentelemetry_sdk::logs::SdkLogger>,
+    pub(crate) log_export: std::sync::OnceLock<Arc<crate::otel::LogExport>>,
 }
 
 /// Per-level event counters, sharded by thread.
@@ -143,6 +143,15 @@ impl LevelCounts {
 pub(crate) enum SynthValue<'a> {
     U64(u64),
     Str(&'a str),
+}
+
+/// A state that built an OpenTelemetry pipeline's log records gives them back to the stock
+/// bridge when it goes, so that records go on.
+#[cfg(feature = "otel-core")]
+impl Drop for Shared {
+    fn drop(&mut self) {
+        crate::otel::release_logs(self);
+    }
 }
 
 impl Shared {
@@ -409,6 +418,20 @@ struct Entry {
     /// recognise it, its address, and the dispatcher (held weakly: an entry whose dispatcher is
     /// gone matches nothing, whatever reuses its address).
     subscriber: Option<(Probe, usize, tracing_core::dispatcher::WeakDispatch)>,
+    /// The OpenTelemetry log export the layer builds the records of: what a layer that
+    /// `reload::Layer` swaps in for it takes over, even once this state is gone.
+    #[cfg(feature = "otel-core")]
+    log_export: Option<Arc<crate::otel::LogExport>>,
+}
+
+/// Notes that the layer of `shared` builds the records of `export`.
+#[cfg(feature = "otel-core")]
+pub(crate) fn note_log_export(shared: &Shared, export: &Arc<crate::otel::LogExport>) {
+    for e in lock(&REGISTRY).iter_mut() {
+        if std::ptr::eq(e.shared.as_ptr(), shared) {
+            e.log_export = Some(Arc::clone(export));
+        }
+    }
 }
 
 /// Every live span table with its layer's state: the one registry of span tables.
@@ -428,6 +451,8 @@ pub(crate) fn new_span_table(shared: &Arc<Shared>) -> Arc<SpanTable> {
                 .is_some_and(|(_, _, d)| d.upgrade().is_some())
     });
     all.push(Entry {
+        #[cfg(feature = "otel-core")]
+        log_export: None,
         shared: Arc::downgrade(shared),
         spans: Arc::downgrade(&spans),
         subscriber: None,
@@ -445,6 +470,8 @@ pub(crate) fn read_span_table(shared: &Arc<Shared>, spans: &Arc<SpanTable>) {
         .find(|e| std::ptr::eq(e.spans.as_ptr(), Arc::as_ptr(spans)))
         .and_then(|e| e.subscriber.clone());
     all.push(Entry {
+        #[cfg(feature = "otel-core")]
+        log_export: None,
         shared: Arc::downgrade(shared),
         spans: Arc::downgrade(spans),
         subscriber,
@@ -491,6 +518,14 @@ pub(crate) fn adopt_dispatch(spans: &Arc<SpanTable>, probe: Probe) {
                         .is_some_and(|(p, _, d)| p.ty == probe.ty && d.upgrade().is_some())
             });
             if let Some(orphan) = orphan {
+                // The log records the replaced layer built, this one builds now.
+                #[cfg(feature = "otel-core")]
+                if let (Some(new), Some(export)) =
+                    (all[own].shared.upgrade(), all[orphan].log_export.take())
+                {
+                    crate::otel::take_over_logs(&new, &export);
+                    all[own].log_export = Some(export);
+                }
                 all[own].subscriber = all[orphan].subscriber.take();
             }
         }

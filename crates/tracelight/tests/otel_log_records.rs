@@ -256,3 +256,83 @@ fn with_the_parts_the_one_that_writes_lines_builds_the_records() {
     assert_eq!(rec.attr("exception.message"), Some("Str(checkout failed)"));
     assert_eq!(records_of(&rotel, "parts failure"), 1, "{}", rotel.output());
 }
+
+#[test]
+fn a_layer_reloaded_in_builds_the_records_after_it() {
+    let rotel = Rotel::start();
+    let config = OtelConfig::new()
+        .endpoint(rotel.http_url())
+        .traces_batch(fast())
+        .logs_batch(fast());
+    let otel = OtelPipeline::start(&config, "reloaded").unwrap().unwrap();
+    let build = || {
+        tracelight::builder()
+            .service("reloaded")
+            .writer(tracelight::sink::MemoryWriter::new())
+            .build()
+            .unwrap()
+    };
+    let (first, first_guard) = build();
+    let (second, second_guard) = build();
+    let (layer, handle) = tracing_subscriber::reload::Layer::new(first);
+    let subscriber = tracing_subscriber::registry()
+        .with(otel.layer())
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        let err = chain();
+        tracing::error!(error = &err as &dyn std::error::Error, "before the reload");
+        handle.reload(second).unwrap();
+        tracing::error!(error = &err as &dyn std::error::Error, "after the reload");
+        // The replaced layer's state gone as well: records go on (built by the new layer, or
+        // by the stock bridge), none lost and none twice.
+        drop(first_guard);
+        tracing::error!(error = &err as &dyn std::error::Error, "later still");
+    });
+    otel.shutdown();
+    drop(second_guard);
+    for body in ["before the reload", "after the reload"] {
+        let rec = rotel.wait_log(body);
+        // Built from tracelight's capture (the stock bridge has no stack trace).
+        assert!(rec.attr("exception.stacktrace").is_some(), "{}", rec.text);
+        assert_eq!(records_of(&rotel, body), 1, "{}", rotel.output());
+    }
+    rotel.wait_log("later still");
+    assert_eq!(records_of(&rotel, "later still"), 1, "{}", rotel.output());
+}
+
+#[test]
+fn a_field_named_like_a_context_entry_does_not_repeat_its_key() {
+    let rotel = Rotel::start();
+    let guard = tracelight::builder()
+        .service("keys")
+        .writer(tracelight::sink::MemoryWriter::new())
+        .otel(
+            OtelConfig::new()
+                .endpoint(rotel.http_url())
+                .logs_batch(fast())
+                .traces_batch(fast()),
+        )
+        .init_local()
+        .unwrap();
+    {
+        let _req = tracing::info_span!("request", request_id = "req-keys").entered();
+        let _bound = tracelight::bind("tenant", "acme");
+        tracing::info!(tenant = "other", "two tenants");
+    }
+    guard.shutdown();
+    let rec = rotel.wait_log("two tenants");
+    let tenants: Vec<_> = rec
+        .attributes
+        .iter()
+        .filter(|(k, _)| k == "tenant")
+        .collect();
+    assert_eq!(tenants.len(), 1, "{}", rec.text);
+    assert_eq!(rec.attr("tenant"), Some("Str(acme)"));
+    assert!(
+        rec.attributes
+            .iter()
+            .any(|(k, v)| k != "tenant" && k.contains("tenant") && v == "Str(other)"),
+        "{}",
+        rec.text
+    );
+}

@@ -166,7 +166,7 @@ pub(crate) fn on_event<S>(
         };
         render::render(shared, &ev, &mut s.lines);
         #[cfg(feature = "otel-core")]
-        if let Some(logger) = shared.log_export.get() {
+        if let Some(logger) = crate::otel::log_exporting(shared) {
             crate::otel::emit_log(logger, &ev);
         }
         #[cfg(feature = "testing")]

@@ -12,7 +12,7 @@
 //! Until a tracelight layer claims it — an application that stacks the pipeline's layer
 //! without one — the stock `opentelemetry-appender-tracing` bridge builds the records.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,8 +31,9 @@ use crate::event::render::Event;
 /// A pipeline's log export, as the tracelight layer above it finds it.
 pub(crate) struct LogExport {
     logger: SdkLogger,
-    /// Whether a tracelight layer builds the records (the bridge then stays quiet).
-    claimed: AtomicBool,
+    /// The serial of the layer state that builds the records (0: none, the bridge builds them).
+    /// Only that one emits, so a record is never built twice.
+    claimant: AtomicUsize,
 }
 
 /// The pipeline's logs layer: answers `downcast_ref::<LogExport>()` for the tracelight layer
@@ -55,7 +56,7 @@ impl LogLayer {
             // The bridge's scope (unnamed), so that both paths' records look alike.
             export: Arc::new(LogExport {
                 logger: provider.logger(""),
-                claimed: AtomicBool::new(false),
+                claimant: AtomicUsize::new(0),
             }),
         }
     }
@@ -66,7 +67,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &tracing_core::Event<'_>, ctx: LayerContext<'_, S>) {
-        if !self.export.claimed.load(Ordering::Relaxed) {
+        if self.export.claimant.load(Ordering::Relaxed) == 0 {
             self.bridge.on_event(event, ctx);
         }
     }
@@ -79,8 +80,8 @@ where
     unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
         if id == std::any::TypeId::of::<Self>() {
             Some(self as *const Self as *const ())
-        } else if id == std::any::TypeId::of::<LogExport>() {
-            Some(&*self.export as *const LogExport as *const ())
+        } else if id == std::any::TypeId::of::<Arc<LogExport>>() {
+            Some(&self.export as *const Arc<LogExport> as *const ())
         } else {
             None
         }
@@ -90,13 +91,46 @@ where
 /// Makes `shared`'s event path build the records of the log export found below it in
 /// `subscriber`, if there is one and no other tracelight layer builds them already.
 pub(crate) fn claim(shared: &crate::state::Shared, subscriber: &dyn Subscriber) {
-    let Some(export) = subscriber.downcast_ref::<LogExport>() else {
+    let Some(export) = subscriber.downcast_ref::<Arc<LogExport>>() else {
         return;
     };
-    if shared.log_export.get().is_some() || export.claimed.swap(true, Ordering::AcqRel) {
+    if shared.log_export.get().is_some() {
         return;
     }
-    let _ = shared.log_export.set(export.logger.clone());
+    if export
+        .claimant
+        .compare_exchange(0, shared.serial, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        let _ = shared.log_export.set(Arc::clone(export));
+        crate::state::note_log_export(shared, export);
+    }
+}
+
+/// A layer that `reload::Layer` swapped in for the one that built the records of `export`
+/// takes them over (it is told of no subscriber, so it finds none below it).
+pub(crate) fn take_over(new: &crate::state::Shared, export: &Arc<LogExport>) {
+    if new.log_export.get().is_none() {
+        export.claimant.store(new.serial, Ordering::Release);
+        let _ = new.log_export.set(Arc::clone(export));
+    }
+}
+
+/// Gives the records `shared` builds back to the stock bridge (`shared` is going).
+pub(crate) fn release(shared: &crate::state::Shared) {
+    if let Some(export) = shared.log_export.get() {
+        let _ =
+            export
+                .claimant
+                .compare_exchange(shared.serial, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
+}
+
+/// The log export `shared`'s event path builds the records of, if it still does.
+#[inline]
+pub(crate) fn exporting(shared: &crate::state::Shared) -> Option<&SdkLogger> {
+    let export = shared.log_export.get()?;
+    (export.claimant.load(Ordering::Relaxed) == shared.serial).then_some(&export.logger)
 }
 
 fn severity(level: &Level) -> Severity {
@@ -161,6 +195,11 @@ fn chain_text(links: &[String]) -> String {
 /// Builds the log record of one event from its capture and hands it to the export.
 pub(crate) fn emit(logger: &SdkLogger, ev: &Event<'_>) {
     let meta = ev.meta;
+    // The SDK's own diagnostics may be made while it holds the current context borrowed: making
+    // a record of them would read it again.
+    if meta.target().starts_with("opentelemetry") {
+        return;
+    }
     let cap: &Capture = ev.capture;
     let mut r = logger.create_log_record();
     // The line's own timestamp, to the microsecond: a record and its line join on time.
@@ -171,11 +210,27 @@ pub(crate) fn emit(logger: &SdkLogger, ev: &Event<'_>) {
     r.set_severity_number(severity(meta.level()));
     r.set_severity_text(meta.level().as_str());
     r.set_body(AnyValue::String(content(&cap.message).into()));
+    // A field named like a context entry is renamed as in the line, so no key repeats.
+    let mut keys = crate::fields::KeySet::new(true);
+    let mut key_buf = Vec::new();
     if let Some(c) = ev.snapshot.context() {
         for (k, v) in c.iter() {
+            keys.add(k);
             r.add_attribute(Key::new(k.to_owned()), any(v));
         }
     }
+    let mut key_of = |name: &'static str| -> Key {
+        key_buf.clear();
+        keys.write_key(&mut key_buf, name);
+        let written = key_buf
+            .get(1..key_buf.len().saturating_sub(2))
+            .unwrap_or_default();
+        if written == name.as_bytes() {
+            Key::from_static_str(name)
+        } else {
+            Key::new(content(written))
+        }
+    };
     for (i, v) in cap.values.iter().enumerate() {
         if cap.error == Some(i) {
             continue;
@@ -188,7 +243,7 @@ pub(crate) fn emit(logger: &SdkLogger, ev: &Event<'_>) {
             },
             _ => any(cap.token(i)),
         };
-        r.add_attribute(Key::from_static_str(v.name), value);
+        r.add_attribute(key_of(v.name), value);
     }
     if let Some(i) = cap.error {
         let v = &cap.values[i];

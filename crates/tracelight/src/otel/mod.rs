@@ -62,7 +62,10 @@ mod batch;
 pub(crate) mod config;
 mod ids;
 mod logs;
-pub(crate) use logs::{claim as claim_logs, emit as emit_log};
+pub(crate) use logs::{
+    claim as claim_logs, emit as emit_log, exporting as log_exporting, release as release_logs,
+    take_over as take_over_logs, LogExport,
+};
 
 /// Whether the span `id` being entered has an OpenTelemetry counterpart made by a
 /// `tracing_opentelemetry` layer of the application's own (tracelight's pipeline turns the ids
