@@ -481,9 +481,17 @@ impl Timing {
                 .position(|c| !std::ptr::eq(c.meta, first.meta))
                 .unwrap_or(rest.len());
             let (same, next) = rest.split_at(run);
-            if let Some(op) = self.op(&mut ops, OpKey::callsite(first.meta), || {
-                Cow::Borrowed(first.meta.name())
-            }) {
+            let key = OpKey::callsite(first.meta);
+            let name = || Cow::Borrowed(first.meta.name());
+            if ops.len() >= self.config.max_operations && !ops.contains_key(&key) {
+                // Past the bound: each close is counted as folded, as it would be alone, so the
+                // count does not depend on how closes were batched.
+                for c in same {
+                    if let Some(op) = self.op(&mut ops, key, name) {
+                        op.add(c.total_ns);
+                    }
+                }
+            } else if let Some(op) = self.op(&mut ops, key, name) {
                 for c in same {
                     op.add(c.total_ns);
                 }
@@ -583,6 +591,41 @@ pub fn timed(operation: &'static str) -> tracing::span::EnteredSpan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closes_past_the_bound_are_counted_each_however_batched() {
+        let t = Timing::new(TimingConfig::default().max_operations(1));
+        macro_rules! callsite {
+            ($cs:ident, $name:literal) => {{
+                static $cs: tracing_core::callsite::DefaultCallsite = {
+                    static META: tracing_core::Metadata<'static> = tracing_core::metadata! {
+                        name: $name,
+                        target: "t",
+                        level: tracing_core::Level::INFO,
+                        fields: &[],
+                        callsite: &$cs,
+                        kind: tracing_core::metadata::Kind::SPAN,
+                    };
+                    tracing_core::callsite::DefaultCallsite::new(&META)
+                };
+                tracing_core::Callsite::metadata(&$cs)
+            }};
+        }
+        let a = callsite!(FIRST, "first_op");
+        let b = callsite!(SECOND, "second_op");
+        let closed = |meta| Closed {
+            meta,
+            total_ns: 1_000,
+        };
+        // One batch with a run of three closes of an operation past the bound, then one alone.
+        t.fold(&[closed(a), closed(b), closed(b), closed(b)]);
+        t.fold(&[closed(b)]);
+        assert_eq!(t.overflow.folded(), 4);
+        let ops = t.snapshot().operations;
+        let count = |name: &str| ops.iter().find(|o| o.operation == name).map(|o| o.count);
+        assert_eq!(count("first_op"), Some(1));
+        assert_eq!(count(crate::bound::OTHER), Some(4));
+    }
 
     #[test]
     fn busy_and_idle_add_up() {
