@@ -121,17 +121,21 @@ impl Context {
 /// Converts a rendered JSON value to the string it holds (unquoted and unescaped for strings).
 pub(crate) fn json_to_string(v: &[u8]) -> String {
     if v.first() == Some(&b'"') {
-        let inner = &v[1..v.len().saturating_sub(1)];
-        if !inner.contains(&b'\\') {
-            return String::from_utf8_lossy(inner).into_owned();
-        }
-        return unescape(inner);
+        return content_to_string(&v[1..v.len().saturating_sub(1)]);
     }
     String::from_utf8_lossy(v).into_owned()
 }
 
-/// The text of escaped JSON string content.
-pub(crate) fn unescape(s: &[u8]) -> String {
+/// The text of escaped JSON string content (no quotes).
+pub(crate) fn content_to_string(inner: &[u8]) -> String {
+    if inner.contains(&b'\\') {
+        unescape(inner)
+    } else {
+        String::from_utf8_lossy(inner).into_owned()
+    }
+}
+
+fn unescape(s: &[u8]) -> String {
     let text = String::from_utf8_lossy(s);
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();

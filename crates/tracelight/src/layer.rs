@@ -111,11 +111,7 @@ impl TracelightLayer {
         if let Some(carries) = cached {
             return carries;
         }
-        let inner = &*self.state.shared;
-        let carries = meta
-            .fields()
-            .iter()
-            .any(|f| f.name() == REQUEST_ID || inner.context_fields.iter().any(|c| c == f.name()));
+        let carries = meta.fields().iter().any(|f| self.is_context(f.name()));
         let _ = CARRIES.try_with(|c| c[slot].set((callsite, shared, carries)));
         carries
     }
@@ -129,6 +125,11 @@ impl TracelightLayer {
         }
     }
 
+    /// Whether a field named `k` goes into the correlation context.
+    fn is_context(&self, k: &str) -> bool {
+        k == REQUEST_ID || self.state.shared.context_fields.iter().any(|c| c == k)
+    }
+
     #[inline(never)]
     fn promote_fields(&self, state: &mut SpanState) {
         let inner = &*self.state.shared;
@@ -138,10 +139,12 @@ impl TracelightLayer {
             return;
         }
         state.fields.render(inner.redactor.as_ref());
-        let is_context = |k: &str| k == REQUEST_ID || inner.context_fields.iter().any(|c| c == k);
         let mut ctx = state.ctx.clone();
-        let names: SmallVec<[&'static str; 4]> =
-            state.fields.names().filter(|k| is_context(k)).collect();
+        let names: SmallVec<[&'static str; 4]> = state
+            .fields
+            .names()
+            .filter(|k| self.is_context(k))
+            .collect();
         for key in names {
             let Some(value) = state.fields.get(key) else {
                 continue;

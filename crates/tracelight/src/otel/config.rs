@@ -430,6 +430,21 @@ impl TlsPaths {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Origin(pub(crate) &'static str);
 
+impl Origin {
+    /// The error for a bad `value` of this setting: naming the variable when it came from the
+    /// environment, the builder's setting otherwise.
+    pub(crate) fn invalid(&self, value: String, why: impl Into<String>) -> Error {
+        if self.0.starts_with("OTEL_") {
+            Error::env(self.0, value, why)
+        } else {
+            Error::InvalidSetting {
+                setting: self.0.to_owned(),
+                reason: format!("{value:?}: expected {}", why.into()),
+            }
+        }
+    }
+}
+
 /// OpenTelemetry export settings. Export is on when an endpoint is set (by
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`, a signal's own endpoint variable, or
 /// [`endpoint`](OtelConfig::endpoint)); otherwise tracelight only writes its own lines.
@@ -1160,16 +1175,7 @@ pub(crate) fn is_https(url: &str) -> bool {
 
 fn check(url: &str, origin: &Origin) -> Result<(), Error> {
     // Refused here rather than failing at every export.
-    check_endpoint(url).map_err(|why| {
-        if origin.0.starts_with("OTEL_") {
-            Error::env(origin.0, without_password(url), why)
-        } else {
-            Error::InvalidSetting {
-                setting: origin.0.to_owned(),
-                reason: format!("{:?}: expected {why}", without_password(url)),
-            }
-        }
-    })
+    check_endpoint(url).map_err(|why| origin.invalid(without_password(url), why))
 }
 
 /// `url` with the password of its user info, if any, masked (`http://user:[REDACTED]@host`):

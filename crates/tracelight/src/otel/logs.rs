@@ -24,7 +24,7 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::context::json_to_string;
+use crate::context::{content_to_string as content, json_to_string};
 use crate::event::capture::{Capture, Kind};
 use crate::event::render::Event;
 
@@ -167,15 +167,6 @@ fn any(token: &[u8]) -> AnyValue {
                 }
             }
         }
-    }
-}
-
-/// Escaped JSON string content (a message, an error's link) as text.
-fn content(bytes: &[u8]) -> String {
-    if bytes.contains(&b'\\') {
-        crate::context::unescape(bytes)
-    } else {
-        String::from_utf8_lossy(bytes).into_owned()
     }
 }
 

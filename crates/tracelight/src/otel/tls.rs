@@ -41,15 +41,7 @@ impl std::fmt::Debug for Tls {
 }
 
 fn bad(origin: &Origin, path: &Path, why: impl Into<String>) -> Error {
-    let path = path.display().to_string();
-    if origin.0.starts_with("OTEL_") {
-        Error::env(origin.0, path, why)
-    } else {
-        Error::InvalidSetting {
-            setting: origin.0.to_owned(),
-            reason: format!("{path:?}: expected {}", why.into()),
-        }
-    }
+    origin.invalid(path.display().to_string(), why)
 }
 
 fn read(file: &(std::path::PathBuf, Origin)) -> Result<Vec<u8>, Error> {
