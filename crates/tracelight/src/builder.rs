@@ -717,7 +717,7 @@ impl Builder {
         #[cfg(feature = "otel-core")]
         {
             if let Some(o) = &otel {
-                o.set_report(otel_report(&guard.inner));
+                attach_otel(o, &guard)?;
             }
             guard.otel = otel;
         }
@@ -763,7 +763,7 @@ impl Builder {
         #[cfg(feature = "otel-core")]
         {
             if let Some(o) = &otel {
-                o.set_report(otel_report(&guard.inner));
+                attach_otel(o, &guard)?;
             }
             guard.otel = otel;
         }
@@ -774,6 +774,14 @@ impl Builder {
             guard,
         })
     }
+}
+
+/// Ties the pipeline to the state `guard` holds: its reports become tracelight lines, and its
+/// metrics (when exported) are that state's.
+#[cfg(feature = "otel-core")]
+fn attach_otel(otel: &crate::otel::OtelPipeline, guard: &Guard) -> Result<(), Error> {
+    otel.set_report(otel_report(&guard.inner));
+    otel.export_metrics(&guard.handle())
 }
 
 /// The export's own lines go to tracelight's streams (ERROR ones to `errors`), as lines of its

@@ -635,13 +635,13 @@ mod tests {
     #[test]
     fn otel_variables_not_honoured_are_one_start_up_warning() {
         let c = cfg(&[
-            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_METRICS_EXPORTER", "otlp,prometheus"),
             ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
         ])
         .unwrap();
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
         assert!(
-            c.warnings[0].contains("OTEL_METRICS_EXPORTER")
+            c.warnings[0].contains("OTEL_METRICS_EXPORTER=prometheus")
                 && c.warnings[0].contains("OTEL_EXPORTER_OTLP_INSECURE"),
             "{:?}",
             c.warnings

@@ -60,6 +60,8 @@ pub mod otel;
 mod panic;
 pub mod redact;
 pub mod sample;
+#[cfg(any(feature = "admin", feature = "otel-http", feature = "otel-grpc"))]
+mod series;
 pub mod sink;
 mod spans;
 mod state;

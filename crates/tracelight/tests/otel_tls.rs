@@ -255,6 +255,51 @@ fn mutual_tls_needs_the_client_certificate() {
     assert!(!rotel.output().contains("no-client-cert"));
 }
 
+/// Metrics over mutual TLS, with the files of their own `_METRICS_` variables, over both
+/// transports.
+#[test]
+fn metrics_over_mutual_tls_with_their_own_files() {
+    let rotel = Rotel::start();
+    let pki = Pki::new();
+    let proxy = TlsProxy::start(&pki, &rotel, true);
+    for protocol in ["grpc", "http/protobuf"] {
+        let marker = format!("metrics-{}", protocol.replace('/', "-"));
+        let config = over(
+            &proxy,
+            protocol,
+            &[
+                ("OTEL_METRICS_EXPORTER", "otlp".to_owned()),
+                ("OTEL_TRACES_EXPORTER", "none".to_owned()),
+                ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+                ("OTEL_RESOURCE_ATTRIBUTES", format!("marker={marker}")),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+                    path(&pki.file("ca.pem")),
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+                    path(&pki.file("client.pem")),
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+                    path(&pki.file("client.key")),
+                ),
+            ],
+        );
+        export(config, &marker);
+        otel_support::wait_until(
+            Duration::from_secs(20),
+            &format!("the metrics of {marker} at the collector"),
+            || {
+                let out = rotel.output();
+                (out.contains("ResourceMetrics") && out.contains(&format!("marker: Str({marker})")))
+                    .then_some(())
+            },
+            || rotel.output(),
+        );
+    }
+}
+
 #[test]
 fn a_collector_the_ca_did_not_sign_is_a_tls_failure() {
     let rotel = Rotel::start();

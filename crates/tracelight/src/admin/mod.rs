@@ -71,6 +71,7 @@
 //! | `tracelight_slow_threshold_seconds` | gauge | `operation` |
 //! | `tracelight_sampled_out_total` | counter | |
 //! | `tracelight_rate_limited_total` | counter | |
+//! | `tracelight_otel_export_items_total` | counter | `signal`, `outcome` (with an `otel*` feature, once a pipeline is started) |
 //!
 //! Families with labels appear once there is something to count (a first error, a first span).
 //! [`render_metrics`] gives the same text without the router.

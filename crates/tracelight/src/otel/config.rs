@@ -173,16 +173,9 @@ const NOT_HONOURED: &[&str] = &[
     "OTEL_EXPORTER_OTLP_INSECURE",
     "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
     "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
-    "OTEL_METRICS_EXPORTER",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
-    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
-    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
-    "OTEL_METRIC_EXPORT_INTERVAL",
-    "OTEL_METRIC_EXPORT_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
     "OTEL_METRICS_EXEMPLAR_FILTER",
+    "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
     "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
     "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
     "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
@@ -224,6 +217,18 @@ const HONOURED: &[&str] = &[
     "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    "OTEL_METRIC_EXPORT_INTERVAL",
+    "OTEL_METRIC_EXPORT_TIMEOUT",
     "OTEL_SERVICE_NAME",
     "OTEL_RESOURCE_ATTRIBUTES",
     "OTEL_TRACES_SAMPLER",
@@ -465,10 +470,14 @@ impl Origin {
 /// | `OTEL_RESOURCE_ATTRIBUTES` | `key=value,…` (values percent-encoded) | — |
 /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | see [`Sampler`] | `parentbased_always_on` |
 /// | `OTEL_TRACES_EXPORTER`, `OTEL_LOGS_EXPORTER` | `otlp`, `none` | `otlp` |
+/// | `OTEL_METRICS_EXPORTER` | a list of `otlp`, `none` (`prometheus` and `console` are named in the start-up warning) | `none` (see [`metrics`](OtelConfig::metrics)) |
+/// | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` and the other `_METRICS_` forms of the settings above | as for traces and logs (`/v1/metrics` is appended to the general HTTP endpoint) | the general settings |
+/// | `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds | `60000`, `30000` |
+/// | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative` (`delta` and `lowmemory` are named in the start-up warning) | `cumulative` |
 /// | `OTEL_SDK_DISABLED` | `true`/`false` | `false` |
 /// | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_SCHEDULE_DELAY` (ms), `OTEL_BSP_EXPORT_TIMEOUT` (ms); `OTEL_BLRP_*` for logs | numbers | 2048, 512, 1000, 10000 |
 ///
-/// The other variables of the specification (TLS certificates, metrics, value length limits…)
+/// The other variables of the specification (`OTEL_EXPORTER_OTLP_INSECURE`, exemplars, value length limits…)
 /// and unknown `OTEL_*` names are not refused: [`Config`](crate::Config) names them in one
 /// start-up warning, and so does [`OtelPipeline::start`](crate::otel::OtelPipeline::start).
 ///
@@ -521,6 +530,20 @@ pub struct OtelConfig {
     pub(crate) traces_tls: TlsPaths,
     pub(crate) logs_tls: TlsPaths,
     pub(crate) span_limits: SpanLimits,
+    /// Metrics export: off unless asked for (`OTEL_METRICS_EXPORTER=otlp`, [`metrics`]).
+    ///
+    /// [`metrics`]: OtelConfig::metrics
+    pub(crate) metrics: Option<bool>,
+    pub(crate) metrics_endpoint: Option<(String, Origin)>,
+    pub(crate) metrics_protocol: Option<Protocol>,
+    pub(crate) metrics_compression: Option<Compression>,
+    pub(crate) metrics_headers: Option<Vec<(String, String)>>,
+    pub(crate) metrics_timeout: Option<Duration>,
+    pub(crate) metrics_tls: TlsPaths,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`.
+    pub(crate) metric_interval: Option<Duration>,
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`.
+    pub(crate) metric_export_timeout: Option<Duration>,
     /// `OTEL_*` variables set that tracelight does not honour, to name at start.
     pub(crate) not_honoured: Vec<String>,
 }
@@ -581,6 +604,21 @@ impl std::fmt::Debug for OtelConfig {
             .field("traces_tls", &self.traces_tls)
             .field("logs_tls", &self.logs_tls)
             .field("span_limits", &self.span_limits)
+            .field("metrics", &self.metrics)
+            .field(
+                "metrics_endpoint",
+                &self
+                    .metrics_endpoint
+                    .as_ref()
+                    .map(|(u, _)| without_password(u)),
+            )
+            .field("metrics_protocol", &self.metrics_protocol)
+            .field("metrics_compression", &self.metrics_compression)
+            .field("metrics_headers", &names(&self.metrics_headers))
+            .field("metrics_timeout", &self.metrics_timeout)
+            .field("metrics_tls", &self.metrics_tls)
+            .field("metric_interval", &self.metric_interval)
+            .field("metric_export_timeout", &self.metric_export_timeout)
             .field("not_honoured", &self.not_honoured)
             .finish()
     }
@@ -637,6 +675,10 @@ impl OtelConfig {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &mut c.endpoint),
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &mut c.traces_endpoint),
             ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", &mut c.logs_endpoint),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                &mut c.metrics_endpoint,
+            ),
         ] {
             if let Some(v) = get(var) {
                 check_endpoint(&v).map_err(|why| Error::env(var, without_password(&v), why))?;
@@ -647,6 +689,10 @@ impl OtelConfig {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", &mut c.protocol),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", &mut c.traces_protocol),
             ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", &mut c.logs_protocol),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+                &mut c.metrics_protocol,
+            ),
         ] {
             if let Some(v) = get(var) {
                 *slot = Some(
@@ -684,6 +730,9 @@ impl OtelConfig {
         for (var, slot) in [
             ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", &mut c.traces_timeout),
             ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", &mut c.logs_timeout),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", &mut c.metrics_timeout),
+            ("OTEL_METRIC_EXPORT_INTERVAL", &mut c.metric_interval),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", &mut c.metric_export_timeout),
         ] {
             if let Some(v) = get(var) {
                 *slot = Some(parse_millis(var, &v)?);
@@ -699,6 +748,10 @@ impl OtelConfig {
                 "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
                 &mut c.logs_compression,
             ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+                &mut c.metrics_compression,
+            ),
         ] {
             if let Some(v) = get(var) {
                 *slot = Some(
@@ -711,6 +764,7 @@ impl OtelConfig {
             ("OTEL_EXPORTER_OTLP_HEADERS", &mut c.headers),
             ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", &mut c.traces_headers),
             ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", &mut c.logs_headers),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", &mut c.metrics_headers),
         ] {
             if let Some(v) = get(var) {
                 // The value is not repeated in the error: headers carry credentials.
@@ -742,6 +796,14 @@ impl OtelConfig {
                     "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
                     "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
                     "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+                ],
+            ),
+            (
+                &mut c.metrics_tls,
+                [
+                    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+                    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+                    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
                 ],
             ),
         ] {
@@ -799,14 +861,59 @@ impl OtelConfig {
                 None => None,
             };
         }
+        if c.metric_interval == Some(Duration::ZERO) {
+            return Err(Error::env(
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                "0",
+                "a positive number of milliseconds",
+            ));
+        }
         c.traces_batch = read_batch("OTEL_BSP_", get)?;
         c.logs_batch = read_batch("OTEL_BLRP_", get)?;
-        for var in NOT_HONOURED {
-            // `OTEL_METRICS_EXPORTER=none` asks for what tracelight does.
-            if let Some(v) = get(var) {
-                if !(*var == "OTEL_METRICS_EXPORTER" && v.trim().eq_ignore_ascii_case("none")) {
-                    c.not_honoured.push((*var).to_owned());
+        if let Some(v) = get("OTEL_METRICS_EXPORTER") {
+            // A list, as the specification has it: `otlp` turns the export on; the pull
+            // exporters of other SDKs (`prometheus`: tracelight's admin `/metrics` is that) and
+            // `console` are named in the start-up warning.
+            let mut on = false;
+            for item in v.split(',').map(|i| i.trim().to_ascii_lowercase()) {
+                match item.as_str() {
+                    "otlp" => on = true,
+                    "none" | "" => {}
+                    "prometheus" | "console" | "logging" => {
+                        c.not_honoured.push(format!("OTEL_METRICS_EXPORTER={item}"))
+                    }
+                    _ => {
+                        return Err(Error::env(
+                            "OTEL_METRICS_EXPORTER",
+                            v,
+                            "a list of otlp, none (prometheus and console are not supported)",
+                        ))
+                    }
                 }
+            }
+            c.metrics = Some(on);
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE") {
+            // Every tracelight series is a total since start (or a value at the time): cumulative
+            // is what there is; asking for delta is named in the start-up warning.
+            match v.trim().to_ascii_lowercase().as_str() {
+                "cumulative" => {}
+                "delta" | "lowmemory" => c.not_honoured.push(format!(
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE={} (metrics are cumulative)",
+                    v.trim()
+                )),
+                _ => {
+                    return Err(Error::env(
+                        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                        v,
+                        "one of cumulative, delta, lowmemory",
+                    ))
+                }
+            }
+        }
+        for var in NOT_HONOURED {
+            if get(var).is_some() {
+                c.not_honoured.push((*var).to_owned());
             }
         }
         Ok(c)
@@ -823,6 +930,7 @@ impl OtelConfig {
         self.compression = Some(compression);
         self.traces_compression = None;
         self.logs_compression = None;
+        self.metrics_compression = None;
         self
     }
 
@@ -838,9 +946,13 @@ impl OtelConfig {
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> OtelConfig {
         let (name, value) = (name.into(), value.into());
         // It wins over a signal's own header of that name from the environment too.
-        for own in [&mut self.traces_headers, &mut self.logs_headers]
-            .into_iter()
-            .flatten()
+        for own in [
+            &mut self.traces_headers,
+            &mut self.logs_headers,
+            &mut self.metrics_headers,
+        ]
+        .into_iter()
+        .flatten()
         {
             own.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
         }
@@ -915,6 +1027,7 @@ impl OtelConfig {
         self.protocol = Some(protocol);
         self.traces_protocol = None;
         self.logs_protocol = None;
+        self.metrics_protocol = None;
         self
     }
 
@@ -982,6 +1095,53 @@ impl OtelConfig {
         self
     }
 
+    /// Whether tracelight's metrics (the series of the admin router's `/metrics`: events by
+    /// level, errors by fingerprint, span durations, security events, stream and export
+    /// statistics) are exported as OTLP metrics, every [`metric_export_interval`]. Default off
+    /// (`OTEL_METRICS_EXPORTER=otlp` turns it on); they go to the same collector as the other
+    /// signals unless [`metrics_endpoint`] says otherwise.
+    ///
+    /// ```
+    /// let c = tracelight::otel::OtelConfig::new().endpoint("http://127.0.0.1:4318").metrics(true);
+    /// assert!(c.is_enabled());
+    /// ```
+    ///
+    /// [`metric_export_interval`]: OtelConfig::metric_export_interval
+    /// [`metrics_endpoint`]: OtelConfig::metrics_endpoint
+    pub fn metrics(mut self, on: bool) -> OtelConfig {
+        self.metrics = Some(on);
+        self
+    }
+
+    /// The full URL for metrics, used as is (overrides [`endpoint`](OtelConfig::endpoint)).
+    /// Turns the metrics export on.
+    ///
+    /// ```
+    /// let c = tracelight::otel::OtelConfig::new().metrics_endpoint("http://127.0.0.1:4318/v1/metrics");
+    /// assert!(c.is_enabled());
+    /// ```
+    pub fn metrics_endpoint(mut self, url: impl Into<String>) -> OtelConfig {
+        self.metrics_endpoint = Some((url.into(), Origin("metrics_endpoint")));
+        self.metrics = Some(true);
+        self
+    }
+
+    /// How often the metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL`). Default 60 s; the
+    /// last reading is also exported at shutdown.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = tracelight::otel::OtelConfig::new()
+    ///     .endpoint("http://127.0.0.1:4318")
+    ///     .metrics(true)
+    ///     .metric_export_interval(Duration::from_secs(15));
+    /// # let _ = c;
+    /// ```
+    pub fn metric_export_interval(mut self, every: Duration) -> OtelConfig {
+        self.metric_interval = Some(every);
+        self
+    }
+
     /// The longest the guard waits, when dropped, for the last exports. Default 5 s.
     pub fn shutdown_timeout(mut self, d: Duration) -> OtelConfig {
         self.shutdown_timeout = Some(d);
@@ -997,7 +1157,9 @@ impl OtelConfig {
             && (self.endpoint.is_some() || self.traces_endpoint.is_some());
         let logs =
             self.logs != Some(false) && (self.endpoint.is_some() || self.logs_endpoint.is_some());
-        traces || logs
+        let metrics = self.metrics == Some(true)
+            && (self.endpoint.is_some() || self.metrics_endpoint.is_some());
+        traces || logs || metrics
     }
 
     /// `other`'s settings where it has them, ours elsewhere.
@@ -1052,6 +1214,17 @@ impl OtelConfig {
             tls: other.tls.over(&self.tls),
             traces_tls: other.traces_tls.over(&self.traces_tls),
             logs_tls: other.logs_tls.over(&self.logs_tls),
+            metrics: other.metrics.or(self.metrics),
+            metrics_endpoint: other.metrics_endpoint.or(self.metrics_endpoint),
+            metrics_protocol: other.metrics_protocol.or(self.metrics_protocol),
+            metrics_compression: other.metrics_compression.or(self.metrics_compression),
+            metrics_headers: other
+                .metrics_headers
+                .or_else(|| without_names(self.metrics_headers, other_headers.as_deref())),
+            metrics_timeout: other.metrics_timeout.or(self.metrics_timeout),
+            metrics_tls: other.metrics_tls.over(&self.metrics_tls),
+            metric_interval: other.metric_interval.or(self.metric_interval),
+            metric_export_timeout: other.metric_export_timeout.or(self.metric_export_timeout),
             span_limits: SpanLimits {
                 attributes: other.span_limits.attributes.or(self.span_limits.attributes),
                 events: other.span_limits.events.or(self.span_limits.events),
@@ -1079,29 +1252,67 @@ impl OtelConfig {
 
     /// The endpoint URL and transport of one signal, or `None` when that signal is off.
     pub(crate) fn signal(&self, logs: bool) -> Result<Option<SignalSettings>, Error> {
-        if self.disabled == Some(true) {
-            return Ok(None);
-        }
-        let (on, own, own_protocol, path) = if logs {
-            (
-                self.logs,
-                &self.logs_endpoint,
-                self.logs_protocol,
-                "/v1/logs",
-            )
+        if logs {
+            self.resolve(Own {
+                on: self.logs != Some(false),
+                endpoint: &self.logs_endpoint,
+                protocol: self.logs_protocol,
+                path: "/v1/logs",
+                compression: self.logs_compression,
+                headers: &self.logs_headers,
+                tls: &self.logs_tls,
+            })
         } else {
-            (
-                self.traces,
-                &self.traces_endpoint,
-                self.traces_protocol,
-                "/v1/traces",
-            )
-        };
-        if on == Some(false) {
+            self.resolve(Own {
+                on: self.traces != Some(false),
+                endpoint: &self.traces_endpoint,
+                protocol: self.traces_protocol,
+                path: "/v1/traces",
+                compression: self.traces_compression,
+                headers: &self.traces_headers,
+                tls: &self.traces_tls,
+            })
+        }
+    }
+
+    /// The metrics signal's settings, or `None` when metrics are not exported (the default).
+    pub(crate) fn metrics_signal(&self) -> Result<Option<SignalSettings>, Error> {
+        self.resolve(Own {
+            on: self.metrics == Some(true),
+            endpoint: &self.metrics_endpoint,
+            protocol: self.metrics_protocol,
+            path: "/v1/metrics",
+            compression: self.metrics_compression,
+            headers: &self.metrics_headers,
+            tls: &self.metrics_tls,
+        })
+    }
+
+    /// How often metrics are exported, and the longest one export may take: the exporter's
+    /// timeout (`OTEL_EXPORTER_OTLP_METRICS_TIMEOUT`, then `OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s),
+    /// within `OTEL_METRIC_EXPORT_TIMEOUT` (30 s).
+    #[cfg_attr(
+        not(any(feature = "otel-http", feature = "otel-grpc")),
+        allow(dead_code)
+    )]
+    pub(crate) fn metrics_schedule(&self) -> (Duration, Duration) {
+        let interval = self.metric_interval.unwrap_or(Duration::from_secs(60));
+        let exporter = self
+            .metrics_timeout
+            .or(self.export_timeout)
+            .unwrap_or(Duration::from_secs(10));
+        let bound = self
+            .metric_export_timeout
+            .unwrap_or(Duration::from_secs(30));
+        (interval, exporter.min(bound))
+    }
+
+    fn resolve(&self, own: Own<'_>) -> Result<Option<SignalSettings>, Error> {
+        if self.disabled == Some(true) || !own.on {
             return Ok(None);
         }
-        let protocol = own_protocol.or(self.protocol).unwrap_or_default();
-        let url = match (own, &self.endpoint) {
+        let protocol = own.protocol.or(self.protocol).unwrap_or_default();
+        let url = match (own.endpoint, &self.endpoint) {
             (Some((url, origin)), _) => {
                 check(url, origin)?;
                 url.trim().to_owned()
@@ -1111,30 +1322,23 @@ impl OtelConfig {
                 let base = base.trim();
                 match protocol {
                     Protocol::Grpc => base.to_owned(),
-                    Protocol::HttpProtobuf => format!("{}{path}", base.trim_end_matches('/')),
+                    Protocol::HttpProtobuf => {
+                        format!("{}{}", base.trim_end_matches('/'), own.path)
+                    }
                 }
             }
             (None, None) => return Ok(None),
         };
-        let (compression, headers, tls) = if logs {
-            (self.logs_compression, &self.logs_headers, &self.logs_tls)
-        } else {
-            (
-                self.traces_compression,
-                &self.traces_headers,
-                &self.traces_tls,
-            )
-        };
         let tls = if is_https(&url) {
-            Some(super::tls::Tls::load(&tls.over(&self.tls))?)
+            Some(super::tls::Tls::load(&own.tls.over(&self.tls))?)
         } else {
             None
         };
         Ok(Some(SignalSettings {
             url,
             protocol,
-            compression: compression.or(self.compression).unwrap_or_default(),
-            headers: merged_headers(self.headers.as_deref(), headers.as_deref())?,
+            compression: own.compression.or(self.compression).unwrap_or_default(),
+            headers: merged_headers(self.headers.as_deref(), own.headers.as_deref())?,
             tls,
         }))
     }
@@ -1164,6 +1368,18 @@ impl OtelConfig {
         }
         b
     }
+}
+
+/// One signal's own settings, over the general ones.
+struct Own<'a> {
+    on: bool,
+    endpoint: &'a Option<(String, Origin)>,
+    protocol: Option<Protocol>,
+    /// What is appended to the general endpoint over HTTP.
+    path: &'static str,
+    compression: Option<Compression>,
+    headers: &'a Option<Vec<(String, String)>>,
+    tls: &'a TlsPaths,
 }
 
 /// Whether `url` is an `https://` URL: its exporter then speaks TLS.
@@ -1653,9 +1869,120 @@ mod tests {
     }
 
     #[test]
+    fn metrics_are_exported_only_when_asked_for() {
+        let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/");
+        let c = cfg(&[base]).unwrap();
+        assert_eq!(c.metrics_signal().unwrap(), None, "off by default");
+        let c = cfg(&[base, ("OTEL_METRICS_EXPORTER", "otlp")]).unwrap();
+        assert_eq!(
+            c.metrics_signal().unwrap().unwrap().url,
+            "http://h:4318/v1/metrics"
+        );
+        let c = cfg(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_METRICS_EXPORTER", "none, otlp"),
+        ])
+        .unwrap();
+        let m = c.metrics_signal().unwrap().unwrap();
+        assert_eq!(
+            (m.url.as_str(), m.protocol),
+            ("http://h:4317", Protocol::Grpc)
+        );
+        // A signal's own settings win; the general ones fill in.
+        let c = cfg(&[
+            base,
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:9000/in"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "a=1,b=2"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "b=3"),
+        ])
+        .unwrap();
+        let m = c.metrics_signal().unwrap().unwrap();
+        assert_eq!(m.url, "http://m:9000/in");
+        assert_eq!(m.compression, Compression::Gzip);
+        assert_eq!(
+            m.headers,
+            vec![("a".into(), "1".into()), ("b".into(), "3".into())]
+        );
+        assert_eq!(
+            c.signal(false).unwrap().unwrap().compression,
+            Compression::None
+        );
+        // In code.
+        let c = OtelConfig::new().endpoint("http://h:4318").metrics(true);
+        assert!(c.metrics_signal().unwrap().is_some());
+        let c = OtelConfig::new().metrics_endpoint("http://m:4318/v1/metrics");
+        assert!(c.is_enabled());
+        assert_eq!(c.signal(false).unwrap(), None);
+        assert!(c.metrics_signal().unwrap().is_some());
+    }
+
+    #[test]
+    fn metrics_settings_refused_or_named() {
+        let e = cfg(&[("OTEL_METRICS_EXPORTER", "statsd")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("OTEL_METRICS_EXPORTER") && e.contains("otlp, none"),
+            "{e}"
+        );
+        let c = cfg(&[("OTEL_METRICS_EXPORTER", "prometheus")]).unwrap();
+        assert_eq!(c.not_honoured, vec!["OTEL_METRICS_EXPORTER=prometheus"]);
+        assert_eq!(c.metrics, Some(false));
+        let c = cfg(&[("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")]).unwrap();
+        assert_eq!(c.not_honoured.len(), 1);
+        assert!(c.not_honoured[0].contains("delta"), "{:?}", c.not_honoured);
+        assert!(cfg(&[(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "Cumulative"
+        )])
+        .unwrap()
+        .not_honoured
+        .is_empty());
+        let e = cfg(&[(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "weekly",
+        )])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cumulative, delta, lowmemory"), "{e}");
+        let e = cfg(&[("OTEL_METRIC_EXPORT_INTERVAL", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OTEL_METRIC_EXPORT_INTERVAL"), "{e}");
+        let e = cfg(&[("OTEL_METRIC_EXPORT_INTERVAL", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OTEL_METRIC_EXPORT_INTERVAL"), "{e}");
+    }
+
+    #[test]
+    fn the_metrics_schedule() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(
+            c.metrics_schedule(),
+            (Duration::from_secs(60), Duration::from_secs(10))
+        );
+        let c = cfg(&[
+            ("OTEL_METRIC_EXPORT_INTERVAL", "250"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "5000"),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", "2000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.metrics_schedule(),
+            (Duration::from_millis(250), Duration::from_millis(2000))
+        );
+        let c = cfg(&[("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "700")]).unwrap();
+        assert_eq!(c.metrics_schedule().1, Duration::from_millis(700));
+    }
+
+    #[test]
     fn variables_not_honoured_are_named_not_refused() {
         let c = cfg(&[
-            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based"),
             ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
             ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
         ])
@@ -1664,16 +1991,16 @@ mod tests {
             c.not_honoured,
             vec![
                 "OTEL_EXPORTER_OTLP_INSECURE",
-                "OTEL_METRICS_EXPORTER",
+                "OTEL_METRICS_EXEMPLAR_FILTER",
                 "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
             ]
         );
         let w = not_honoured_warning(&c.not_honoured).unwrap();
         assert!(
-            w.contains("OTEL_METRICS_EXPORTER") && w.contains("no effect"),
+            w.contains("OTEL_METRICS_EXEMPLAR_FILTER") && w.contains("no effect"),
             "{w}"
         );
-        // `none` asks for what tracelight does: nothing to say.
+        // `none` asks for what tracelight does by default: nothing to say.
         let c = cfg(&[("OTEL_METRICS_EXPORTER", "none")]).unwrap();
         assert!(c.not_honoured.is_empty());
         assert_eq!(

@@ -1,4 +1,4 @@
-//! OpenTelemetry: OTLP export of spans and log events, and trace ids in every JSON line.
+//! OpenTelemetry: OTLP export of spans, log events and metrics, and trace ids in every JSON line.
 //!
 //! With the `otel` feature, [`init`](crate::init) exports to a collector as soon as
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (or [`Builder::otlp_endpoint`](crate::Builder::otlp_endpoint)
@@ -10,6 +10,10 @@
 //!   capture as its line (the same fields, timestamp and context; the error as `exception.type`,
 //!   `exception.message` and `exception.stacktrace`), carrying the trace and span id of the span
 //!   it happened in;
+//! - with `OTEL_METRICS_EXPORTER=otlp` (or [`OtelConfig::metrics`]), tracelight's own metrics —
+//!   the series of the admin router's `/metrics`: events by level, errors by fingerprint, span
+//!   durations as histograms, security events, stream and export statistics — are read every
+//!   export interval and sent as OTLP metrics;
 //! - every JSON line written inside a span carries `"trace_id"` (32 hex digits) and `"span_id"` (16)
 //!   right after the context fields — the same ids the collector receives, so a line leads to its
 //!   trace and back;
@@ -62,6 +66,8 @@ mod batch;
 pub(crate) mod config;
 mod ids;
 mod logs;
+#[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+mod metrics;
 pub(crate) use logs::{
     claim as claim_logs, emit as emit_log, exporting as log_exporting, release as release_logs,
     take_over as take_over_logs, LogExport,
@@ -169,9 +175,29 @@ pub struct OtelStats {
     pub spans: SignalStats,
     /// Log records.
     pub logs: SignalStats,
+    /// Metrics: one item per reading of the series (every export interval, and at shutdown).
+    pub metrics: SignalStats,
 }
 
-static LAST: Mutex<Option<(Arc<Counters>, Arc<Counters>)>> = Mutex::new(None);
+/// The counters of each signal of a pipeline: spans, log records, metrics readings.
+#[derive(Debug, Clone, Default)]
+struct SignalCounters {
+    spans: Arc<Counters>,
+    logs: Arc<Counters>,
+    metrics: Arc<Counters>,
+}
+
+impl SignalCounters {
+    fn stats(&self) -> OtelStats {
+        OtelStats {
+            spans: self.spans.snapshot(),
+            logs: self.logs.snapshot(),
+            metrics: self.metrics.snapshot(),
+        }
+    }
+}
+
+static LAST: Mutex<Option<SignalCounters>> = Mutex::new(None);
 
 /// Export counts of the pipeline started last: queued, exported, dropped (queue full) and failed,
 /// per signal. All zero when nothing is exported.
@@ -181,13 +207,16 @@ static LAST: Mutex<Option<(Arc<Counters>, Arc<Counters>)>> = Mutex::new(None);
 /// println!("{} spans dropped, {} log records lost to failed exports", s.spans.dropped, s.logs.failed);
 /// ```
 pub fn stats() -> OtelStats {
-    match &*LAST.lock().unwrap_or_else(|p| p.into_inner()) {
-        Some((spans, logs)) => OtelStats {
-            spans: spans.snapshot(),
-            logs: logs.snapshot(),
-        },
-        None => OtelStats::default(),
-    }
+    started_stats().unwrap_or_default()
+}
+
+/// [`stats`], or `None` when no pipeline was started: the export series are then left out of
+/// the metrics.
+pub(crate) fn started_stats() -> Option<OtelStats> {
+    LAST.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(SignalCounters::stats)
 }
 
 /// What the resource says about the service when the OpenTelemetry settings do not.
@@ -220,7 +249,13 @@ pub(crate) struct ResourceDefaults {
 pub struct OtelPipeline {
     tracer: Option<SdkTracerProvider>,
     logger: Option<SdkLoggerProvider>,
-    counters: (Arc<Counters>, Arc<Counters>),
+    /// The metrics export's settings, when metrics are exported, and the export once started
+    /// ([`OtelPipeline::export_metrics`]).
+    #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+    metrics_plan: Option<metrics::MetricsPlan>,
+    #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+    metrics: std::sync::OnceLock<metrics::MetricsExport>,
+    counters: SignalCounters,
     shutdown_timeout: Duration,
     done: std::sync::atomic::AtomicBool,
 }
@@ -230,6 +265,7 @@ impl std::fmt::Debug for OtelPipeline {
         f.debug_struct("OtelPipeline")
             .field("traces", &self.tracer.is_some())
             .field("logs", &self.logger.is_some())
+            .field("metrics", &self.exports_metrics())
             .finish_non_exhaustive()
     }
 }
@@ -256,16 +292,22 @@ impl OtelPipeline {
     ) -> Result<Option<OtelPipeline>, Error> {
         let traces = config.signal(false)?;
         let logs = config.signal(true)?;
-        for s in traces.iter().chain(logs.iter()) {
+        let metrics_settings = config.metrics_signal()?;
+        for s in traces
+            .iter()
+            .chain(logs.iter())
+            .chain(metrics_settings.iter())
+        {
             s.protocol.check_compiled()?;
         }
         set_propagators(config.propagators.unwrap_or_default());
-        if traces.is_none() && logs.is_none() {
+        if traces.is_none() && logs.is_none() && metrics_settings.is_none() {
             return Ok(None);
         }
         let resource = resource(config, defaults, redactor.as_ref());
-        let span_counters = Arc::new(Counters::default());
-        let log_counters = Arc::new(Counters::default());
+        let counters = SignalCounters::default();
+        let span_counters = Arc::clone(&counters.spans);
+        let log_counters = Arc::clone(&counters.logs);
         let tracer = match traces {
             None => None,
             Some(settings) => {
@@ -315,16 +357,29 @@ impl OtelPipeline {
                 Some(
                     SdkLoggerProvider::builder()
                         .with_log_processor(LogQueue(batcher))
-                        .with_resource(resource)
+                        .with_resource(resource.clone())
                         .build(),
                 )
             }
         };
-        let counters = (span_counters, log_counters);
+        #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+        let metrics_plan = metrics_settings.map(|settings| {
+            let (interval, timeout) = config.metrics_schedule();
+            metrics::MetricsPlan {
+                settings,
+                interval,
+                timeout,
+                resource,
+            }
+        });
         *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some(counters.clone());
         Ok(Some(OtelPipeline {
             tracer,
             logger,
+            #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+            metrics_plan,
+            #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+            metrics: std::sync::OnceLock::new(),
             counters,
             shutdown_timeout: config.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
             done: std::sync::atomic::AtomicBool::new(false),
@@ -363,14 +418,69 @@ impl OtelPipeline {
         Layer::and_then(spans, logs)
     }
 
-    /// Exports everything queued so far; waits at most the shutdown timeout.
+    /// Starts exporting the metrics of the tracelight layer that `handle` belongs to, when the
+    /// configuration exports metrics ([`OtelConfig::metrics`], `OTEL_METRICS_EXPORTER=otlp`):
+    /// its series (those of the admin router's `/metrics`) are read every export interval and
+    /// at shutdown, and sent as OTLP metrics. [`init`](crate::init) and the builder's `init`
+    /// call it; call it yourself when you stack the layers by hand. A second call does nothing.
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::prelude::*;
+    /// use tracelight::otel::{OtelConfig, OtelPipeline};
+    ///
+    /// let config = OtelConfig::new().endpoint("http://127.0.0.1:4318").metrics(true);
+    /// let otel = OtelPipeline::start(&config, "shop")?.expect("an endpoint is set");
+    /// let (layer, guard) = tracelight::builder().service("shop").build()?;
+    /// otel.export_metrics(&layer.handle())?;
+    /// tracing_subscriber::registry().with(otel.layer()).with(layer).init();
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    #[cfg_attr(
+        not(any(feature = "otel-http", feature = "otel-grpc")),
+        allow(unused_variables, clippy::unnecessary_wraps)
+    )]
+    pub fn export_metrics(&self, handle: &crate::Handle) -> Result<(), Error> {
+        #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+        if let Some(plan) = &self.metrics_plan {
+            if self.metrics.get().is_none() && !self.done.load(std::sync::atomic::Ordering::Acquire)
+            {
+                let export = metrics::MetricsExport::start(
+                    plan,
+                    handle,
+                    Arc::clone(&self.counters.metrics),
+                )?;
+                if let Err(second) = self.metrics.set(export) {
+                    second.shutdown(Duration::ZERO);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this pipeline exports metrics.
+    fn exports_metrics(&self) -> bool {
+        #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+        return self.metrics_plan.is_some();
+        #[cfg(not(any(feature = "otel-http", feature = "otel-grpc")))]
+        false
+    }
+
+    /// Exports everything queued so far, and a reading of the metrics; waits at most the
+    /// shutdown timeout.
     pub fn flush(&self) {
-        if let Some(t) = &self.tracer {
-            let _ = t.force_flush();
-        }
-        if let Some(l) = &self.logger {
-            let _ = l.force_flush();
-        }
+        std::thread::scope(|s| {
+            #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+            if let Some(m) = self.metrics.get() {
+                let timeout = self.shutdown_timeout;
+                s.spawn(move || m.flush(timeout));
+            }
+            if let Some(t) = &self.tracer {
+                s.spawn(move || t.force_flush());
+            }
+            if let Some(l) = &self.logger {
+                let _ = l.force_flush();
+            }
+        });
     }
 
     /// Flushes and shuts both providers down (what dropping does). Safe to call from any thread,
@@ -386,6 +496,10 @@ impl OtelPipeline {
         }
         let timeout = self.shutdown_timeout;
         std::thread::scope(|s| {
+            #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+            if let Some(m) = self.metrics.get() {
+                s.spawn(move || m.shutdown(timeout));
+            }
             if let Some(t) = &self.tracer {
                 s.spawn(move || {
                     let _ = t.shutdown_with_timeout(timeout);
@@ -400,7 +514,7 @@ impl OtelPipeline {
             // Not exported itself (the pipeline is down, and this would feed it).
             let _suppressed = opentelemetry::Context::enter_telemetry_suppressed_scope();
             let st = self.stats();
-            self.counters.0.say(
+            self.counters.spans.say(
                 false,
                 &summary,
                 &[
@@ -446,8 +560,9 @@ impl OtelPipeline {
             })
         };
         let parts: Vec<String> = [
-            part("spans", &st.spans, &self.counters.0),
-            part("log records", &st.logs, &self.counters.1),
+            part("spans", &st.spans, &self.counters.spans),
+            part("log records", &st.logs, &self.counters.logs),
+            part("metrics readings", &st.metrics, &self.counters.metrics),
         ]
         .into_iter()
         .flatten()
@@ -458,16 +573,14 @@ impl OtelPipeline {
 
     /// Writes the export's own lines (failures, recoveries, the loss summary) with `report`.
     pub(crate) fn set_report(&self, report: batch::Report) {
-        let _ = self.counters.0.report.set(Arc::clone(&report));
-        let _ = self.counters.1.report.set(report);
+        let _ = self.counters.spans.report.set(Arc::clone(&report));
+        let _ = self.counters.logs.report.set(Arc::clone(&report));
+        let _ = self.counters.metrics.report.set(report);
     }
 
     /// Export counts of this pipeline.
     pub fn stats(&self) -> OtelStats {
-        OtelStats {
-            spans: self.counters.0.snapshot(),
-            logs: self.counters.1.snapshot(),
-        }
+        self.counters.stats()
     }
 }
 
@@ -547,6 +660,27 @@ fn build_error(what: &str, url: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// A gRPC request header.
+#[cfg(feature = "otel-grpc")]
+type GrpcHeader = (
+    tonic::metadata::MetadataKey<tonic::metadata::Ascii>,
+    tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+);
+
+/// The resolved headers as gRPC metadata, set last on every request.
+#[cfg(feature = "otel-grpc")]
+fn grpc_metadata(headers: &[(String, String)]) -> Vec<GrpcHeader> {
+    failure::header_map(headers)
+        .into_iter()
+        .filter_map(|(k, v)| {
+            Some((
+                tonic::metadata::MetadataKey::from_bytes(k.as_str().as_bytes()).ok()?,
+                tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok()?,
+            ))
+        })
+        .collect()
+}
+
 /// Builds an OTLP exporter of either signal: the span and log builders have the same methods
 /// but no common trait. A transport whose feature is not compiled is an error (which
 /// [`OtelConfig`]'s checks at start report first, naming the feature).
@@ -568,15 +702,7 @@ macro_rules! otlp_exporter {
                 use opentelemetry_otlp::WithTonicConfig as _;
                 // The resolved headers, set last on every request (after the exporter's own
                 // metadata, which reads `OTEL_EXPORTER_OTLP_HEADERS` again by itself).
-                let metadata: Vec<_> = failure::header_map(&settings.headers)
-                    .into_iter()
-                    .filter_map(|(k, v)| {
-                        Some((
-                            tonic::metadata::MetadataKey::from_bytes(k.as_str().as_bytes()).ok()?,
-                            tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok()?,
-                        ))
-                    })
-                    .collect();
+                let metadata = grpc_metadata(&settings.headers);
                 let last_word = move |mut req: tonic::Request<()>| {
                     for (k, v) in &metadata {
                         req.metadata_mut().insert(k.clone(), v.clone());

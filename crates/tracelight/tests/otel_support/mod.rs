@@ -122,6 +122,8 @@ impl Rotel {
                 "traces",
                 "--debug-log",
                 "logs",
+                "--debug-log",
+                "metrics",
                 "--debug-log-verbosity",
                 "detailed",
             ])
