@@ -700,9 +700,12 @@ impl Builder {
     /// is already set.
     pub fn init(self) -> Result<Guard, Error> {
         let catch_panics = self.catch_panics;
-        let warnings = self.warnings.clone();
+        #[allow(unused_mut)]
+        let mut warnings = self.warnings.clone();
         #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
+        #[cfg(feature = "otel-core")]
+        warnings.extend(otel.iter().flat_map(|o| o.start_warnings()).cloned());
         #[allow(unused_mut)]
         let (layer, mut guard) = self.build()?;
         let filter = layer.filter();
@@ -747,9 +750,12 @@ impl Builder {
     /// Installs tracelight as the default subscriber of the current thread only, until the returned
     /// guard is dropped: for tests and examples that must not touch global state.
     pub fn init_local(self) -> Result<LocalGuard, Error> {
-        let warnings = self.warnings.clone();
+        #[allow(unused_mut)]
+        let mut warnings = self.warnings.clone();
         #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
+        #[cfg(feature = "otel-core")]
+        warnings.extend(otel.iter().flat_map(|o| o.start_warnings()).cloned());
         #[allow(unused_mut)]
         let (layer, mut guard) = self.build()?;
         let filter = layer.filter();

@@ -300,6 +300,42 @@ fn metrics_over_mutual_tls_with_their_own_files() {
     }
 }
 
+/// TLS files set for an `http://` endpoint are not used: said once at start, per endpoint.
+#[test]
+fn tls_files_for_an_http_endpoint_are_said_at_start() {
+    let pki = Pki::new();
+    let port = otel_support::free_port();
+    let config = from_env(&[
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        ),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", path(&pki.file("ca.pem"))),
+    ]);
+    let lines = MemoryWriter::new();
+    let guard = tracelight::builder()
+        .service("tls")
+        .writer(lines.clone())
+        .format(tracelight::Format::Json)
+        .otel(config.shutdown_timeout(Duration::from_millis(200)))
+        .init_local()
+        .unwrap();
+    drop(guard);
+    let said: Vec<String> = lines
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("are not used"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", lines.contents());
+    assert!(
+        said[0].contains("\"level\":\"WARN\"")
+            && said[0].contains("OTEL_EXPORTER_OTLP_CERTIFICATE set")
+            && said[0].contains(&format!("traces to http://127.0.0.1:{port}/v1/traces"))
+            && said[0].contains(&format!("logs to http://127.0.0.1:{port}/v1/logs")),
+        "{said:?}"
+    );
+}
+
 #[test]
 fn a_collector_the_ca_did_not_sign_is_a_tls_failure() {
     let rotel = Rotel::start();

@@ -421,12 +421,19 @@ pub(crate) struct TlsPaths {
 }
 
 impl TlsPaths {
-    /// `self`'s files where it has them, `base`'s elsewhere.
+    /// `self`'s files where it has them, `base`'s elsewhere: the CA on its own, the client's
+    /// certificate and key as a pair (setting one of them takes neither from `base`, so that a
+    /// certificate is never paired with another setting's key).
     fn over(&self, base: &TlsPaths) -> TlsPaths {
+        let (cert, key) = if self.cert.is_some() || self.key.is_some() {
+            (self.cert.clone(), self.key.clone())
+        } else {
+            (base.cert.clone(), base.key.clone())
+        };
         TlsPaths {
             ca: self.ca.clone().or_else(|| base.ca.clone()),
-            cert: self.cert.clone().or_else(|| base.cert.clone()),
-            key: self.key.clone().or_else(|| base.key.clone()),
+            cert,
+            key,
         }
     }
 }
@@ -633,6 +640,9 @@ pub(crate) struct SignalSettings {
     pub(crate) headers: Vec<(String, String)>,
     /// The TLS files, read and checked, for an `https://` URL.
     pub(crate) tls: Option<super::tls::Tls>,
+    /// TLS files set for a URL that is not `https://`: where they were set, to say at start that
+    /// they are not used.
+    pub(crate) unused_tls: Vec<&'static str>,
 }
 
 impl OtelConfig {
@@ -1329,10 +1339,21 @@ impl OtelConfig {
             }
             (None, None) => return Ok(None),
         };
-        let tls = if is_https(&url) {
-            Some(super::tls::Tls::load(&own.tls.over(&self.tls))?)
+        let files = own.tls.over(&self.tls);
+        let (tls, unused_tls) = if is_https(&url) {
+            (Some(super::tls::Tls::load(&files)?), Vec::new())
         } else {
-            None
+            let set = [&files.ca, &files.cert, &files.key]
+                .into_iter()
+                .flatten()
+                .map(|(_, origin)| origin.0);
+            let mut unused: Vec<&'static str> = Vec::new();
+            for origin in set {
+                if !unused.contains(&origin) {
+                    unused.push(origin);
+                }
+            }
+            (None, unused)
         };
         Ok(Some(SignalSettings {
             url,
@@ -1340,6 +1361,7 @@ impl OtelConfig {
             compression: own.compression.or(self.compression).unwrap_or_default(),
             headers: merged_headers(self.headers.as_deref(), own.headers.as_deref())?,
             tls,
+            unused_tls,
         }))
     }
 
@@ -1956,6 +1978,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("OTEL_METRIC_EXPORT_INTERVAL"), "{e}");
+    }
+
+    #[test]
+    fn a_signals_client_certificate_and_key_go_together() {
+        let file = |p: &str, o: &'static str| Some((std::path::PathBuf::from(p), Origin(o)));
+        let general = TlsPaths {
+            ca: file("ca.pem", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            cert: file("c.pem", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+            key: file("c.key", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        };
+        let own_cert = TlsPaths {
+            cert: file("t.pem", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"),
+            ..TlsPaths::default()
+        };
+        let m = own_cert.over(&general);
+        assert_eq!(m.ca, general.ca, "the CA on its own");
+        assert_eq!(m.cert, own_cert.cert);
+        assert_eq!(
+            m.key, None,
+            "not the general key with the signal's certificate"
+        );
+        let own_ca = TlsPaths {
+            ca: file("t-ca.pem", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"),
+            ..TlsPaths::default()
+        };
+        let m = own_ca.over(&general);
+        assert_eq!(
+            (m.ca, m.cert, m.key),
+            (own_ca.ca, general.cert, general.key)
+        );
     }
 
     #[test]

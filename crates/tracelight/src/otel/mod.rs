@@ -256,6 +256,8 @@ pub struct OtelPipeline {
     #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
     metrics: std::sync::OnceLock<metrics::MetricsExport>,
     counters: SignalCounters,
+    /// What to say at start about the settings (TLS files that are not used).
+    warnings: Vec<String>,
     shutdown_timeout: Duration,
     done: std::sync::atomic::AtomicBool,
 }
@@ -282,7 +284,11 @@ impl OtelPipeline {
         if let Some(w) = config::not_honoured_warning(&config.not_honoured) {
             crate::util::say(format!("tracelight: {w}"));
         }
-        OtelPipeline::start_with(config, &defaults, Some(Redactor::default()))
+        let pipeline = OtelPipeline::start_with(config, &defaults, Some(Redactor::default()))?;
+        for w in pipeline.iter().flat_map(|p| &p.warnings) {
+            crate::util::say(format!("tracelight: {w}"));
+        }
+        Ok(pipeline)
     }
 
     pub(crate) fn start_with(
@@ -304,6 +310,11 @@ impl OtelPipeline {
         if traces.is_none() && logs.is_none() && metrics_settings.is_none() {
             return Ok(None);
         }
+        let warnings = unused_tls_warnings(&[
+            ("traces", traces.as_ref()),
+            ("logs", logs.as_ref()),
+            ("metrics", metrics_settings.as_ref()),
+        ]);
         let resource = resource(config, defaults, redactor.as_ref());
         let counters = SignalCounters::default();
         let span_counters = Arc::clone(&counters.spans);
@@ -381,6 +392,7 @@ impl OtelPipeline {
             #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
             metrics: std::sync::OnceLock::new(),
             counters,
+            warnings,
             shutdown_timeout: config.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
             done: std::sync::atomic::AtomicBool::new(false),
         }))
@@ -455,6 +467,11 @@ impl OtelPipeline {
             }
         }
         Ok(())
+    }
+
+    /// What to say at start about its settings, as WARN lines.
+    pub(crate) fn start_warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Whether this pipeline exports metrics.
@@ -588,6 +605,36 @@ impl Drop for OtelPipeline {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// One warning per set of TLS files given for endpoints that are not `https://`: the files are
+/// not used, which is a mistake more often than not (an `http://` left behind).
+fn unused_tls_warnings(signals: &[(&str, Option<&SignalSettings>)]) -> Vec<String> {
+    let mut by_files: Vec<(Vec<&'static str>, Vec<String>)> = Vec::new();
+    for (name, settings) in signals {
+        let Some(s) = settings.filter(|s| !s.unused_tls.is_empty()) else {
+            continue;
+        };
+        let to = format!("{name} to {}", config::without_password(&s.url));
+        match by_files
+            .iter_mut()
+            .find(|(files, _)| *files == s.unused_tls)
+        {
+            Some((_, exports)) => exports.push(to),
+            None => by_files.push((s.unused_tls.clone(), vec![to])),
+        }
+    }
+    by_files
+        .into_iter()
+        .map(|(files, exports)| {
+            format!(
+                "{} set, but the OpenTelemetry export ({}) is not to an https:// endpoint: the \
+                 TLS files are not used, and the export is not encrypted",
+                files.join(", "),
+                exports.join(", ")
+            )
+        })
+        .collect()
 }
 
 fn resource(config: &OtelConfig, d: &ResourceDefaults, redactor: Option<&Redactor>) -> Resource {
