@@ -668,6 +668,7 @@ impl Builder {
             security: crate::errors::SecurityTracker::new(self.errors.max_security_types),
             levels: crate::state::LevelCounts::default(),
             losses_reported: AtomicBool::new(false),
+            started: std::time::SystemTime::now(),
             #[cfg(feature = "otel-core")]
             log_export: std::sync::OnceLock::new(),
             sampler: self

@@ -79,6 +79,8 @@ macro_rules! part_layer {
                 #[cfg(feature = "otel-core")]
                 if part_layer!(@writes $($events)?) {
                     crate::otel::claim_logs(&self.inner.state.shared, below);
+                    #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+                    crate::otel::claim_metrics(&self.inner.state.shared, below);
                 }
                 // A tracelight layer below this one keeps the span state: read it.
                 if let Some(keeper) = below.downcast_ref::<crate::state::StateRef>().cloned() {

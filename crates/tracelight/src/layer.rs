@@ -237,6 +237,9 @@ where
         // capture of each event.
         #[cfg(feature = "otel-core")]
         crate::otel::claim_logs(&self.state.shared, &*subscriber);
+        // ... and its metrics are this layer's.
+        #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+        crate::otel::claim_metrics(&self.state.shared, &*subscriber);
         #[cfg(not(feature = "otel-core"))]
         let _ = subscriber;
         self.keep_own_table();

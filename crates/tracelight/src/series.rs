@@ -103,8 +103,16 @@ impl Family {
     }
 }
 
-/// Every tracelight metric of `handle`, in the order `/metrics` lists them.
-pub(crate) fn families(handle: &Handle) -> Vec<Family> {
+/// The counts of an OpenTelemetry export, for its series.
+#[cfg(feature = "otel-core")]
+pub(crate) type ExportStats = crate::otel::OtelStats;
+/// No OpenTelemetry export in this build.
+#[cfg(not(feature = "otel-core"))]
+pub(crate) type ExportStats = std::convert::Infallible;
+
+/// Every tracelight metric of `handle`, in the order `/metrics` lists them; with `export`, the
+/// series of that OpenTelemetry export too.
+pub(crate) fn families(handle: &Handle, export: Option<ExportStats>) -> Vec<Family> {
     let mut m = Families(Vec::new());
     use Kind::{Counter, Gauge};
 
@@ -372,8 +380,10 @@ pub(crate) fn families(handle: &Handle) -> Vec<Family> {
     )
     .int(Vec::new(), rate_limited);
 
+    #[cfg(not(feature = "otel-core"))]
+    let _ = export;
     #[cfg(feature = "otel-core")]
-    if let Some(stats) = crate::otel::started_stats() {
+    if let Some(stats) = export {
         let f = m.family(
             Counter,
             (

@@ -76,6 +76,12 @@ pub(crate) struct Shared {
     pub(crate) levels: LevelCounts,
     /// Whether the line that sums up what was lost has been written (it is written once).
     pub(crate) losses_reported: std::sync::atomic::AtomicBool,
+    /// When this state was built: where its totals (the metrics' cumulative series) start.
+    #[cfg_attr(
+        not(any(feature = "otel-http", feature = "otel-grpc")),
+        allow(dead_code)
+    )]
+    pub(crate) started: std::time::SystemTime,
     /// The OpenTelemetry log export this layer builds its records for, from its own capture of
     /// each event (see `otel::logs`): set when the layer finds a pipeline's layer below it.
     #[cfg(feature = "otel-core")]

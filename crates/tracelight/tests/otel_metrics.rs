@@ -392,3 +392,103 @@ fn a_collector_away_costs_failed_readings_not_a_blocked_service() {
         .collect();
     assert!(!said.is_empty(), "{text}");
 }
+
+/// Layers stacked by hand: the tracelight layer above the pipeline's layer starts the metrics
+/// export for its own state (no call needed), and flushes and the shutdown lose nothing: no
+/// reading is counted as dropped or lost, and no loss is reported.
+#[test]
+fn stacked_by_hand_the_layer_above_starts_the_export() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let rotel = Rotel::start();
+    let otel = tracelight::otel::OtelPipeline::start(
+        &OtelConfig::new()
+            .endpoint(rotel.http_url())
+            .traces(false)
+            .logs(false)
+            .metrics(true)
+            .metric_export_interval(Duration::from_secs(3600)),
+        "by-hand",
+    )
+    .unwrap()
+    .unwrap();
+    let out = tracelight::sink::MemoryWriter::new();
+    let (layer, guard) = tracelight::builder()
+        .service("by-hand")
+        .writer(out.clone())
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(otel.layer())
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::warn!("disk nearly full");
+        otel.flush();
+        otel.flush();
+        tracing::warn!("disk full");
+    });
+    otel.shutdown();
+    otel.flush(); // after the shutdown: nothing to do, nothing counted
+    let warns = |r: &[Point]| find(r, "tracelight.events", &[("level", "warn")]).map(|p| p.value);
+    let all = readings(&rotel.output());
+    assert!(
+        all.iter().any(|r| warns(r) == Some(1.0)),
+        "{}",
+        rotel.output()
+    );
+    assert_eq!(
+        all.last().and_then(|r| warns(r)),
+        Some(2.0),
+        "the last reading has the final totals"
+    );
+    let s = otel.stats().metrics;
+    assert_eq!(
+        (s.dropped, s.failed, s.lost_at_shutdown),
+        (0, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!(s.exported, s.created(), "{s:?}");
+    drop(guard);
+    assert!(
+        !out.contents().contains("lost telemetry"),
+        "{}",
+        out.contents()
+    );
+}
+
+/// An interval of zero in code is taken as the shortest one (10 ms): readings keep coming, the
+/// export does not spin, and the shutdown comes back at once.
+#[test]
+fn an_interval_of_zero_does_not_spin() {
+    let rotel = Rotel::start();
+    let guard = tracelight::builder()
+        .service("zero")
+        .writer(tracelight::sink::MemoryWriter::new())
+        .otel(
+            OtelConfig::new()
+                .endpoint(rotel.http_url())
+                .traces(false)
+                .logs(false)
+                .metrics(true)
+                .metric_export_interval(Duration::ZERO),
+        )
+        .init_local()
+        .unwrap();
+    let otel = guard.otel().unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "a few readings exported",
+        || (otel.stats().metrics.exported >= 3).then_some(()),
+        || format!("{:?}", otel.stats()),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let made = otel.stats().metrics.created();
+    let stopping = Instant::now();
+    drop(guard);
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
+    // Some 30 readings at most in that time (plus the ones waiting for the collector's start).
+    assert!(made < 200, "{made} readings: the timer spins");
+}

@@ -31,7 +31,12 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 /// ```
 pub fn render_metrics(handle: &Handle) -> String {
     let mut m = Exposition::default();
-    for f in crate::series::families(handle) {
+    // The export series of the pipeline started last, if any.
+    #[cfg(feature = "otel-core")]
+    let export = crate::otel::started_stats();
+    #[cfg(not(feature = "otel-core"))]
+    let export = None;
+    for f in crate::series::families(handle, export) {
         m.family(f.name, f.kind.prometheus(), f.help);
         for p in &f.points {
             let labels: Vec<(&str, &str)> =

@@ -311,6 +311,28 @@ impl<T: Send + 'static> Batcher<T> {
 
     /// Exports everything queued before the call; waits at most `timeout`. Returns whether the
     /// flush completed in time.
+    /// Queues `item` if there is room and the queue is not shut down, counting nothing
+    /// otherwise: for items that a later one makes unneeded (a metrics reading carries the
+    /// totals, so a reading that finds one waiting loses nothing).
+    #[cfg_attr(
+        not(any(feature = "otel-http", feature = "otel-grpc")),
+        allow(dead_code)
+    )]
+    pub(crate) fn offer(&self, item: T) {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        if st.shutdown || st.items.len() >= sh.config.max_queue_size {
+            return;
+        }
+        st.items.push_back(item);
+        sh.counters.queued.fetch_add(1, Ordering::Relaxed);
+        let wake = st.items.len() >= sh.config.max_export_batch_size;
+        drop(st);
+        if wake {
+            sh.work.notify_one();
+        }
+    }
+
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let sh = &*self.shared;
         let mut st = sh.lock();

@@ -1136,8 +1136,8 @@ impl OtelConfig {
         self
     }
 
-    /// How often the metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL`). Default 60 s; the
-    /// last reading is also exported at shutdown.
+    /// How often the metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL`). Default 60 s, at
+    /// least 10 ms; the last reading is also exported at shutdown.
     ///
     /// ```
     /// use std::time::Duration;
@@ -1306,7 +1306,11 @@ impl OtelConfig {
         allow(dead_code)
     )]
     pub(crate) fn metrics_schedule(&self) -> (Duration, Duration) {
-        let interval = self.metric_interval.unwrap_or(Duration::from_secs(60));
+        // At least 10 ms: a reading every few microseconds would only keep a core busy.
+        let interval = self
+            .metric_interval
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_millis(10));
         let exporter = self
             .metrics_timeout
             .or(self.export_timeout)
@@ -1315,6 +1319,25 @@ impl OtelConfig {
             .metric_export_timeout
             .unwrap_or(Duration::from_secs(30));
         (interval, exporter.min(bound))
+    }
+
+    /// A warning when settings of the metrics export are given but metrics are not exported
+    /// (nobody asked for them, `OTEL_METRICS_EXPORTER` unset): probably a forgotten switch.
+    pub(crate) fn metrics_settings_unused(&self) -> Option<String> {
+        let given = self.metrics_endpoint.is_some()
+            || self.metrics_protocol.is_some()
+            || self.metrics_compression.is_some()
+            || self.metrics_headers.is_some()
+            || self.metrics_timeout.is_some()
+            || self.metrics_tls != TlsPaths::default()
+            || self.metric_interval.is_some()
+            || self.metric_export_timeout.is_some();
+        (given && self.metrics.is_none()).then(|| {
+            "settings of the OpenTelemetry metrics export are given (OTEL_EXPORTER_OTLP_METRICS_*, \
+             OTEL_METRIC_EXPORT_*), but metrics are not exported: OTEL_METRICS_EXPORTER=otlp \
+             (or OtelConfig::metrics) turns them on"
+                .to_owned()
+        })
     }
 
     fn resolve(&self, own: Own<'_>) -> Result<Option<SignalSettings>, Error> {
@@ -2008,6 +2031,32 @@ mod tests {
             (m.ca, m.cert, m.key),
             (own_ca.ca, general.cert, general.key)
         );
+    }
+
+    #[test]
+    fn metrics_settings_without_metrics_are_said() {
+        let c = cfg(&[(
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "http://m:4318/v1/metrics",
+        )])
+        .unwrap();
+        let w = c.metrics_settings_unused().unwrap();
+        assert!(w.contains("OTEL_METRICS_EXPORTER=otlp"), "{w}");
+        // Asked off, or on: nothing to say.
+        for exporter in ["none", "otlp"] {
+            let c = cfg(&[
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                    "http://m:4318/v1/metrics",
+                ),
+                ("OTEL_METRICS_EXPORTER", exporter),
+            ])
+            .unwrap();
+            assert_eq!(c.metrics_settings_unused(), None, "{exporter}");
+        }
+        assert_eq!(cfg(&[]).unwrap().metrics_settings_unused(), None);
+        let c = OtelConfig::new().metric_export_interval(Duration::ZERO);
+        assert_eq!(c.metrics_schedule().0, Duration::from_millis(10));
     }
 
     #[test]

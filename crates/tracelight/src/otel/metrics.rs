@@ -27,22 +27,8 @@ use crate::state::{Handle, Shared};
 #[derive(Debug)]
 pub(crate) struct Reading;
 
-/// The running metrics export: the export thread and the timer that asks for a reading every
-/// interval.
-pub(crate) struct MetricsExport {
-    batcher: Arc<Batcher<Reading>>,
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    timer: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl std::fmt::Debug for MetricsExport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsExport").finish_non_exhaustive()
-    }
-}
-
 /// What the metrics export is started with, resolved when the pipeline starts (so that a bad
-/// setting fails `init`), and started once the tracelight state to read exists.
+/// setting fails `init`).
 #[derive(Debug, Clone)]
 pub(crate) struct MetricsPlan {
     pub(crate) settings: SignalSettings,
@@ -51,29 +37,171 @@ pub(crate) struct MetricsPlan {
     pub(crate) resource: opentelemetry_sdk::Resource,
 }
 
+/// A pipeline's metrics export: started once for one tracelight state, by the first tracelight
+/// layer stacked above the pipeline's layer (which finds it through `downcast_ref`, as the log
+/// export) or by [`OtelPipeline::export_metrics`](super::OtelPipeline::export_metrics); stopped
+/// once, by the pipeline's shutdown.
+pub(crate) struct MetricsHook {
+    plan: MetricsPlan,
+    /// The pipeline's counters: the readings' own, and every signal's for the export series.
+    counters: super::SignalCounters,
+    /// When the pipeline started (where its export counts start).
+    started: SystemTime,
+    run: Mutex<Run>,
+}
+
+enum Run {
+    /// No tracelight state attached yet.
+    Idle,
+    Running(Arc<MetricsExport>),
+    /// The export could not start (said once, on stderr, and by `export_metrics`).
+    Failed(String),
+    /// Shut down: nothing starts any more.
+    Done,
+}
+
+impl std::fmt::Debug for MetricsHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsHook").finish_non_exhaustive()
+    }
+}
+
+impl MetricsHook {
+    pub(crate) fn new(plan: MetricsPlan, counters: super::SignalCounters) -> MetricsHook {
+        MetricsHook {
+            plan,
+            counters,
+            started: SystemTime::now(),
+            run: Mutex::new(Run::Idle),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Run> {
+        self.run.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the export of `shared`'s series, unless one is running or the pipeline is down.
+    pub(crate) fn attach(&self, shared: &Arc<Shared>) -> Result<(), Error> {
+        let mut run = self.lock();
+        match &*run {
+            Run::Idle => {}
+            Run::Failed(why) => {
+                return Err(Error::InvalidSetting {
+                    setting: "OpenTelemetry metric exporter".into(),
+                    reason: why.clone(),
+                })
+            }
+            Run::Running(_) | Run::Done => return Ok(()),
+        }
+        let start = self.started.min(shared.started);
+        match MetricsExport::start(&self.plan, shared, self.counters.clone(), start) {
+            Ok(export) => {
+                *run = Run::Running(Arc::new(export));
+                Ok(())
+            }
+            Err(e) => {
+                *run = Run::Failed(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// [`attach`](MetricsHook::attach) from a layer's `on_layer`, which cannot fail: an error is
+    /// said on stderr (and returned again by `export_metrics`).
+    pub(crate) fn attach_quietly(&self, shared: &Arc<Shared>) {
+        if let Err(e) = self.attach(shared) {
+            crate::util::say(format!(
+                "tracelight: OpenTelemetry metrics are not exported: {e}"
+            ));
+        }
+    }
+
+    /// Exports a reading now; waits at most `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) {
+        let running = match &*self.lock() {
+            Run::Running(export) => Some(Arc::clone(export)),
+            _ => None,
+        };
+        if let Some(export) = running {
+            export.flush(timeout);
+        }
+    }
+
+    /// Stops the export, exporting the last reading within `timeout`. `Some(false)` when that
+    /// reading was not exported (failed, or out of time); `None` when nothing was running.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> Option<bool> {
+        let running = match std::mem::replace(&mut *self.lock(), Run::Done) {
+            Run::Running(export) => export,
+            _ => return None,
+        };
+        Some(running.shutdown(timeout))
+    }
+}
+
+/// The layer that lets a tracelight layer above find the pipeline's metrics export.
+pub(crate) struct MetricsClaim(pub(crate) Arc<MetricsHook>);
+
+impl<S: tracing_core::Subscriber> tracing_subscriber::Layer<S> for MetricsClaim {
+    // The one `unsafe` item: the trait method is `unsafe` to implement. The pointer returned is
+    // to the hook this layer holds, valid as long as the `&self` it came from, and tagged with
+    // the exact type it points to.
+    #[doc(hidden)]
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
+        if id == std::any::TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == std::any::TypeId::of::<Arc<MetricsHook>>() {
+            Some(&self.0 as *const Arc<MetricsHook> as *const ())
+        } else {
+            None
+        }
+    }
+}
+
+/// Starts the metrics export of the pipeline found below in `subscriber`, if any, for `shared`.
+pub(crate) fn claim(shared: &Arc<Shared>, subscriber: &dyn tracing_core::Subscriber) {
+    if let Some(hook) = subscriber.downcast_ref::<Arc<MetricsHook>>() {
+        hook.attach_quietly(shared);
+    }
+}
+
+/// The running metrics export: the export thread and the timer that asks for a reading every
+/// interval.
+struct MetricsExport {
+    batcher: Arc<Batcher<Reading>>,
+    counters: Arc<Counters>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    timer: Mutex<Option<JoinHandle<()>>>,
+}
+
 impl MetricsExport {
-    pub(crate) fn start(
+    fn start(
         plan: &MetricsPlan,
-        handle: &Handle,
-        counters: Arc<Counters>,
+        shared: &Arc<Shared>,
+        counters: super::SignalCounters,
+        start: SystemTime,
     ) -> Result<MetricsExport, Error> {
         let batch = BatchConfig::default()
-            // One reading waits while one is exported; a newer one is not needed more.
+            // One reading waits while one is exported; a newer one is not needed more (each
+            // carries the totals), so a reading that finds one waiting is not taken.
             .max_queue_size(1)
             .max_export_batch_size(1)
-            .scheduled_delay(Duration::from_millis(1))
+            // A reading is exported as soon as it is queued (the queue is then full, which
+            // wakes the export thread); the thread has no other reason to wake.
+            .scheduled_delay(Duration::from_secs(24 * 3600))
             .export_timeout(plan.timeout);
         let settings = plan.settings.clone();
         let url = super::config::without_password(&settings.url);
         let resource = proto_resource(&plan.resource);
-        let state = Arc::downgrade(&handle.shared);
+        let state = Arc::downgrade(shared);
         let timeout = plan.timeout;
+        let own = Arc::clone(&counters.metrics);
         let batcher = Arc::new(Batcher::start(
             "metrics",
             url,
             batch,
-            counters,
-            move || MetricSink::new(&settings, timeout, resource, state),
+            Arc::clone(&own),
+            move || MetricSink::new(&settings, timeout, resource, state, counters, start),
         )?);
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let timer = {
@@ -87,8 +215,9 @@ impl MetricsExport {
                     while !*stopped {
                         let left = next.saturating_duration_since(Instant::now());
                         if left.is_zero() {
-                            batcher.push(Reading);
-                            next += every;
+                            batcher.offer(Reading);
+                            // Readings missed (a stopped process) are not made up for.
+                            next = Instant::now() + every;
                             continue;
                         }
                         stopped = wake
@@ -104,19 +233,18 @@ impl MetricsExport {
         };
         Ok(MetricsExport {
             batcher,
+            counters: own,
             stop,
             timer: Mutex::new(Some(timer)),
         })
     }
 
-    /// Exports a reading now; waits at most `timeout`.
-    pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        self.batcher.push(Reading);
+    fn flush(&self, timeout: Duration) -> bool {
+        self.batcher.offer(Reading);
         self.batcher.flush(timeout)
     }
 
-    /// Stops the timer and exports the last reading, within `timeout`.
-    pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
+    fn stop_timer(&self) {
         {
             let (lock, wake) = &*self.stop;
             *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
@@ -125,8 +253,21 @@ impl MetricsExport {
         if let Some(t) = self.timer.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = t.join();
         }
-        self.batcher.push(Reading);
-        self.batcher.shutdown(timeout)
+    }
+
+    /// Stops the timer and exports the last reading within `timeout`: whether it was exported.
+    fn shutdown(&self, timeout: Duration) -> bool {
+        self.stop_timer();
+        let failed = self.counters.snapshot().failed;
+        self.batcher.offer(Reading);
+        let in_time = self.batcher.shutdown(timeout);
+        in_time && self.counters.snapshot().failed == failed
+    }
+}
+
+impl Drop for MetricsExport {
+    fn drop(&mut self) {
+        self.stop_timer();
     }
 }
 
@@ -135,6 +276,8 @@ struct MetricSink {
     /// The tracelight state read (not kept alive by the export).
     state: Weak<Shared>,
     resource: ProtoResource,
+    /// The pipeline's counters, for the export series.
+    counters: super::SignalCounters,
     /// When the cumulative series started, for their `start_time_unix_nano`.
     start: u64,
     transport: Transport,
@@ -161,6 +304,8 @@ impl MetricSink {
         timeout: Duration,
         resource: ProtoResource,
         state: Weak<Shared>,
+        counters: super::SignalCounters,
+        start: SystemTime,
     ) -> Result<MetricSink, Error> {
         #[allow(unused_variables)]
         let gzip = settings.compression == super::Compression::Gzip;
@@ -210,7 +355,8 @@ impl MetricSink {
         Ok(MetricSink {
             state,
             resource,
-            start: unix_nanos(SystemTime::now()),
+            counters,
+            start: unix_nanos(start),
             transport,
         })
     }
@@ -309,11 +455,10 @@ fn rejected(
 impl Export for MetricSink {
     type Item = Reading;
     async fn export(&mut self, _batch: Vec<Reading>) -> Result<(), String> {
-        // The state gone (the layer dropped): nothing left to read.
         let Some(shared) = self.state.upgrade() else {
-            return Ok(());
+            return Err("the tracelight layer whose metrics these are is gone".into());
         };
-        let families = crate::series::families(&Handle { shared });
+        let families = crate::series::families(&Handle { shared }, Some(self.counters.stats()));
         let now = unix_nanos(SystemTime::now());
         let request = request(&families, &self.resource, self.start, now);
         self.send(request).await

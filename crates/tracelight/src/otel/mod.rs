@@ -72,6 +72,8 @@ pub(crate) use logs::{
     claim as claim_logs, emit as emit_log, exporting as log_exporting, release as release_logs,
     take_over as take_over_logs, LogExport,
 };
+#[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+pub(crate) use metrics::claim as claim_metrics;
 
 /// Whether the span `id` being entered has an OpenTelemetry counterpart made by a
 /// `tracing_opentelemetry` layer of the application's own (tracelight's pipeline turns the ids
@@ -249,12 +251,12 @@ pub(crate) struct ResourceDefaults {
 pub struct OtelPipeline {
     tracer: Option<SdkTracerProvider>,
     logger: Option<SdkLoggerProvider>,
-    /// The metrics export's settings, when metrics are exported, and the export once started
-    /// ([`OtelPipeline::export_metrics`]).
+    /// The metrics export, when metrics are exported: started for the first tracelight layer
+    /// stacked above [`layer`](OtelPipeline::layer) (or by [`OtelPipeline::export_metrics`]).
     #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
-    metrics_plan: Option<metrics::MetricsPlan>,
-    #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
-    metrics: std::sync::OnceLock<metrics::MetricsExport>,
+    metrics: Option<Arc<metrics::MetricsHook>>,
+    /// Whether the last metrics reading, at shutdown, was not exported.
+    metrics_last_lost: std::sync::atomic::AtomicBool,
     counters: SignalCounters,
     /// What to say at start about the settings (TLS files that are not used).
     warnings: Vec<String>,
@@ -310,11 +312,12 @@ impl OtelPipeline {
         if traces.is_none() && logs.is_none() && metrics_settings.is_none() {
             return Ok(None);
         }
-        let warnings = unused_tls_warnings(&[
+        let mut warnings = unused_tls_warnings(&[
             ("traces", traces.as_ref()),
             ("logs", logs.as_ref()),
             ("metrics", metrics_settings.as_ref()),
         ]);
+        warnings.extend(config.metrics_settings_unused());
         let resource = resource(config, defaults, redactor.as_ref());
         let counters = SignalCounters::default();
         let span_counters = Arc::clone(&counters.spans);
@@ -374,23 +377,23 @@ impl OtelPipeline {
             }
         };
         #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
-        let metrics_plan = metrics_settings.map(|settings| {
+        let metrics = metrics_settings.map(|settings| {
             let (interval, timeout) = config.metrics_schedule();
-            metrics::MetricsPlan {
+            let plan = metrics::MetricsPlan {
                 settings,
                 interval,
                 timeout,
                 resource,
-            }
+            };
+            Arc::new(metrics::MetricsHook::new(plan, counters.clone()))
         });
         *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some(counters.clone());
         Ok(Some(OtelPipeline {
             tracer,
             logger,
             #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
-            metrics_plan,
-            #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
-            metrics: std::sync::OnceLock::new(),
+            metrics,
+            metrics_last_lost: std::sync::atomic::AtomicBool::new(false),
             counters,
             warnings,
             shutdown_timeout: config.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
@@ -427,14 +430,24 @@ impl OtelPipeline {
             .logger
             .as_ref()
             .map(|l| logs::LogLayer::new(l).with_filter(not_exporting()));
-        Layer::and_then(spans, logs)
+        // Found by the tracelight layer above, which starts the metrics export for its state.
+        #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+        let metrics = self
+            .metrics
+            .as_ref()
+            .map(|m| metrics::MetricsClaim(Arc::clone(m)));
+        #[cfg(not(any(feature = "otel-http", feature = "otel-grpc")))]
+        let metrics: Option<tracing_subscriber::layer::Identity> = None;
+        Layer::and_then(spans, logs).and_then(metrics)
     }
 
     /// Starts exporting the metrics of the tracelight layer that `handle` belongs to, when the
     /// configuration exports metrics ([`OtelConfig::metrics`], `OTEL_METRICS_EXPORTER=otlp`):
     /// its series (those of the admin router's `/metrics`) are read every export interval and
-    /// at shutdown, and sent as OTLP metrics. [`init`](crate::init) and the builder's `init`
-    /// call it; call it yourself when you stack the layers by hand. A second call does nothing.
+    /// at shutdown, and sent as OTLP metrics. The first tracelight layer stacked above
+    /// [`layer`](OtelPipeline::layer) starts it by itself; call this for a layer stacked
+    /// elsewhere, or to see the error when the export cannot start. Once started (for any
+    /// state), or after the shutdown, a call does nothing.
     ///
     /// ```no_run
     /// use tracing_subscriber::prelude::*;
@@ -453,18 +466,8 @@ impl OtelPipeline {
     )]
     pub fn export_metrics(&self, handle: &crate::Handle) -> Result<(), Error> {
         #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
-        if let Some(plan) = &self.metrics_plan {
-            if self.metrics.get().is_none() && !self.done.load(std::sync::atomic::Ordering::Acquire)
-            {
-                let export = metrics::MetricsExport::start(
-                    plan,
-                    handle,
-                    Arc::clone(&self.counters.metrics),
-                )?;
-                if let Err(second) = self.metrics.set(export) {
-                    second.shutdown(Duration::ZERO);
-                }
-            }
+        if let Some(hook) = &self.metrics {
+            hook.attach(&handle.shared)?;
         }
         Ok(())
     }
@@ -477,7 +480,7 @@ impl OtelPipeline {
     /// Whether this pipeline exports metrics.
     fn exports_metrics(&self) -> bool {
         #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
-        return self.metrics_plan.is_some();
+        return self.metrics.is_some();
         #[cfg(not(any(feature = "otel-http", feature = "otel-grpc")))]
         false
     }
@@ -487,7 +490,7 @@ impl OtelPipeline {
     pub fn flush(&self) {
         std::thread::scope(|s| {
             #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
-            if let Some(m) = self.metrics.get() {
+            if let Some(m) = &self.metrics {
                 let timeout = self.shutdown_timeout;
                 s.spawn(move || m.flush(timeout));
             }
@@ -512,11 +515,9 @@ impl OtelPipeline {
             return;
         }
         let timeout = self.shutdown_timeout;
+        #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+        let deadline = std::time::Instant::now() + timeout;
         std::thread::scope(|s| {
-            #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
-            if let Some(m) = self.metrics.get() {
-                s.spawn(move || m.shutdown(timeout));
-            }
             if let Some(t) = &self.tracer {
                 s.spawn(move || {
                     let _ = t.shutdown_with_timeout(timeout);
@@ -526,6 +527,16 @@ impl OtelPipeline {
                 let _ = l.shutdown_with_timeout(timeout);
             }
         });
+        // The last metrics reading after the spans and records are done, so that it has their
+        // final counts, within what is left of the time.
+        #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
+        if let Some(m) = &self.metrics {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if m.shutdown(left) == Some(false) {
+                self.metrics_last_lost
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         if let Some(summary) = self.loss_summary() {
             eprintln!("tracelight: {summary}");
             // Not exported itself (the pipeline is down, and this would feed it).
@@ -579,10 +590,29 @@ impl OtelPipeline {
         let parts: Vec<String> = [
             part("spans", &st.spans, &self.counters.spans),
             part("log records", &st.logs, &self.counters.logs),
-            part("metrics readings", &st.metrics, &self.counters.metrics),
         ]
         .into_iter()
         .flatten()
+        .chain(
+            // A reading that failed loses nothing the next one does not carry (the totals);
+            // only the last one, at shutdown, does.
+            self.metrics_last_lost
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .then(|| {
+                    let to = self
+                        .counters
+                        .metrics
+                        .endpoint
+                        .get()
+                        .map_or_else(String::new, |e| format!(" to {e}"));
+                    format!(
+                        "metrics{to}: the last reading, at shutdown, was not exported (the \
+                         totals since the last reading exported, {} of {} readings)",
+                        st.metrics.exported,
+                        st.metrics.created()
+                    )
+                }),
+        )
         .collect();
         (!parts.is_empty())
             .then(|| format!("OpenTelemetry export lost telemetry: {}", parts.join("; ")))
