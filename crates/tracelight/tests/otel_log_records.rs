@@ -336,3 +336,61 @@ fn a_field_named_like_a_context_entry_does_not_repeat_its_key() {
         rec.text
     );
 }
+
+/// An event with an explicit `parent:` is in that span's trace, in its line and in its record,
+/// whatever span the thread is in; one with `parent: None` is in no trace.
+#[test]
+fn an_explicit_parent_gives_its_own_trace_ids() {
+    let rotel = Rotel::start();
+    let lines = tracelight::sink::MemoryWriter::new();
+    let guard = tracelight::builder()
+        .service("parents")
+        .format(Format::Json)
+        .writer(lines.clone())
+        .otel(
+            OtelConfig::new()
+                .endpoint(rotel.http_url())
+                .traces_batch(fast())
+                .logs_batch(fast()),
+        )
+        .init_local()
+        .unwrap();
+    let job = tracing::info_span!("background_job");
+    {
+        let _req = tracing::info_span!("request").entered();
+        tracing::info!("in the request");
+        tracing::info!(parent: &job, "for the job");
+        tracing::info!(parent: None, "in no span");
+    }
+    drop(job);
+    guard.shutdown();
+
+    let json = |text: &str| -> serde_json::Value {
+        let line = lines
+            .lines()
+            .into_iter()
+            .find(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("no line {text:?}:\n{}", lines.contents()));
+        serde_json::from_str(&line).unwrap()
+    };
+    let request = rotel.wait_span("request");
+    let job_span = rotel.wait_span("background_job");
+    assert_ne!(request.trace_id(), job_span.trace_id());
+    let in_request = json("in the request");
+    assert_eq!(in_request["span_id"], request.span_id());
+    let for_job = json("for the job");
+    assert_eq!(for_job["trace_id"], job_span.trace_id(), "{for_job}");
+    assert_eq!(for_job["span_id"], job_span.span_id(), "{for_job}");
+    let nowhere = json("in no span");
+    assert!(nowhere.get("trace_id").is_none(), "{nowhere}");
+
+    let rec = rotel.wait_log("for the job");
+    assert_eq!(rec.trace_id(), job_span.trace_id(), "{}", rec.text);
+    assert_eq!(rec.span_id(), job_span.span_id(), "{}", rec.text);
+    let rec = rotel.wait_log("in no span");
+    assert!(
+        rec.trace_id().is_empty() || rec.trace_id().trim_matches('0').is_empty(),
+        "{}",
+        rec.text
+    );
+}

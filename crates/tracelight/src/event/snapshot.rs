@@ -32,6 +32,10 @@ pub(crate) struct Snapshot {
     pub(crate) has_scope: bool,
     /// `"trace_id":"…","span_id":"…",` of the current OpenTelemetry span, if any.
     pub(crate) trace_ids: Vec<u8>,
+    /// The OpenTelemetry context of an event with an explicit parent (`parent: …`), which is
+    /// not the thread's current one: its log record is made in it.
+    #[cfg(feature = "otel-core")]
+    pub(crate) otel_parent: Option<opentelemetry::Context>,
     /// The span's fields and the context entries they do not hold, as text pairs: plain and
     /// coloured, each when a text line of that kind is wanted.
     pub(crate) text: [crate::text::Pairs; 2],
@@ -134,7 +138,11 @@ impl Snapshot {
             }
         }
         #[cfg(feature = "otel-core")]
-        crate::otel::write_trace_ids(&mut self.trace_ids, event);
+        {
+            self.otel_parent = crate::otel::write_trace_ids(&mut self.trace_ids, event, || {
+                crate::state::dispatch_of(table)
+            });
+        }
     }
 
     /// The current span's name and fields as JSON members, when its state was found.

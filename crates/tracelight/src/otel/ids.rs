@@ -30,31 +30,57 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// Writes `"trace_id":"…","span_id":"…",` for the current OpenTelemetry span, if the event is
-/// contextual and there is one. Costs one relaxed load when no OpenTelemetry layer was built.
+/// Writes `"trace_id":"…","span_id":"…",` for the event's OpenTelemetry span, if there is
+/// one: the current span's for a contextual event, the span named by an explicit `parent:`
+/// otherwise (none for `parent: None`). Returns the context of an event that has an explicit
+/// parent, for its log record. Costs one relaxed load when no OpenTelemetry layer was built.
 #[inline]
-pub(crate) fn write_trace_ids(out: &mut Vec<u8>, event: &tracing_core::Event<'_>) {
-    if !is_active() || !event.is_contextual() {
-        return;
+pub(crate) fn write_trace_ids(
+    out: &mut Vec<u8>,
+    event: &tracing_core::Event<'_>,
+    dispatch: impl FnOnce() -> Option<tracing_core::Dispatch>,
+) -> Option<opentelemetry::Context> {
+    if !is_active() {
+        return None;
     }
     // The SDK's own diagnostics (`internal-logs`) may be emitted while it holds the current
     // context mutably borrowed: they carry no trace, and reading it there would be re-entrant.
     if event.metadata().target().starts_with("opentelemetry") {
-        return;
+        return None;
     }
-    write_current(out);
+    if event.is_contextual() {
+        write_current(out);
+        return None;
+    }
+    Some(explicit(out, event.parent(), dispatch))
+}
+
+/// The context of an event with an explicit parent, its ids written to `out`.
+#[cold]
+fn explicit(
+    out: &mut Vec<u8>,
+    parent: Option<&tracing_core::span::Id>,
+    dispatch: impl FnOnce() -> Option<tracing_core::Dispatch>,
+) -> opentelemetry::Context {
+    let cx = parent
+        .and_then(|id| tracing_opentelemetry::get_otel_context(id, &dispatch()?))
+        .unwrap_or_default();
+    write_ids(out, &cx);
+    cx
+}
+
+fn write_ids(out: &mut Vec<u8>, cx: &opentelemetry::Context) {
+    let span = cx.span();
+    let sc = span.span_context();
+    if sc.is_valid() {
+        out.extend_from_slice(b"\"trace_id\":\"");
+        hex(out, &sc.trace_id().to_bytes());
+        out.extend_from_slice(b"\",\"span_id\":\"");
+        hex(out, &sc.span_id().to_bytes());
+        out.extend_from_slice(b"\",");
+    }
 }
 
 fn write_current(out: &mut Vec<u8>) {
-    opentelemetry::Context::map_current(|cx| {
-        let span = cx.span();
-        let sc = span.span_context();
-        if sc.is_valid() {
-            out.extend_from_slice(b"\"trace_id\":\"");
-            hex(out, &sc.trace_id().to_bytes());
-            out.extend_from_slice(b"\",\"span_id\":\"");
-            hex(out, &sc.span_id().to_bytes());
-            out.extend_from_slice(b"\",");
-        }
-    });
+    opentelemetry::Context::map_current(|cx| write_ids(out, cx));
 }

@@ -287,7 +287,14 @@ pub(crate) fn emit(logger: &SdkLogger, ev: &Event<'_>) {
             AnyValue::String(json_to_string(ev.thread).into()),
         );
     }
-    logger.emit(r);
+    match &ev.snapshot.otel_parent {
+        // An explicit parent: the record is made in its context, not the thread's.
+        Some(cx) => {
+            let _in_parent = cx.clone().attach();
+            logger.emit(r);
+        }
+        None => logger.emit(r),
+    }
 }
 
 #[cfg(test)]
