@@ -706,7 +706,7 @@ impl Builder {
         #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
         #[cfg(feature = "otel-core")]
-        warnings.extend(otel.iter().flat_map(|o| o.start_warnings()).cloned());
+        warnings.extend(self.otel_warnings(otel.as_ref()));
         #[allow(unused_mut)]
         let (layer, mut guard) = self.build()?;
         let filter = layer.filter();
@@ -756,7 +756,7 @@ impl Builder {
         #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
         #[cfg(feature = "otel-core")]
-        warnings.extend(otel.iter().flat_map(|o| o.start_warnings()).cloned());
+        warnings.extend(self.otel_warnings(otel.as_ref()));
         #[allow(unused_mut)]
         let (layer, mut guard) = self.build()?;
         let filter = layer.filter();
@@ -838,6 +838,13 @@ impl Builder {
     pub fn otel(mut self, config: crate::otel::OtelConfig) -> Builder {
         self.otel = std::mem::take(&mut self.otel).merge(config);
         self
+    }
+
+    /// What to say at start about the OpenTelemetry settings, exported or not.
+    fn otel_warnings(&self, otel: Option<&crate::otel::OtelPipeline>) -> Vec<String> {
+        let mut w = self.otel.setting_warnings();
+        w.extend(otel.iter().flat_map(|o| o.start_warnings()).cloned());
+        w
     }
 
     fn start_otel(&self) -> Result<Option<crate::otel::OtelPipeline>, Error> {

@@ -219,6 +219,13 @@ fn the_series_of_metrics_reach_the_collector_with_the_same_values() {
     let expected = prometheus(&tracelight::admin::render_metrics(&handle));
     drop(guard);
 
+    // The collector prints what it got a moment after it answers.
+    wait_until(
+        Duration::from_secs(20),
+        "the reading at shutdown",
+        || (!readings(&rotel.output()).is_empty()).then_some(()),
+        || rotel.output(),
+    );
     let all = readings(&rotel.output());
     assert_eq!(
         all.len(),
@@ -351,46 +358,98 @@ fn readings_come_every_interval_over_grpc_with_the_environments_settings() {
 /// once in the service's own lines, and neither the service nor its shutdown waits on it.
 #[test]
 fn a_collector_away_costs_failed_readings_not_a_blocked_service() {
-    let port = free_port();
-    let out = tracelight::sink::MemoryWriter::new();
-    let guard = tracelight::builder()
-        .service("metrics-away")
-        .writer(out.clone())
-        .otel(
-            OtelConfig::new()
-                .metrics_endpoint(format!("http://127.0.0.1:{port}/v1/metrics"))
-                .traces(false)
-                .logs(false)
-                .metric_export_interval(Duration::from_millis(50))
-                .shutdown_timeout(Duration::from_secs(2)),
-        )
-        .init_local()
-        .unwrap();
-    let started = Instant::now();
-    for i in 0..1000 {
-        tracing::info!(i, "still serving");
+    for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+        let port = free_port();
+        let url = match protocol {
+            Protocol::Grpc => format!("http://127.0.0.1:{port}"),
+            _ => format!("http://127.0.0.1:{port}/v1/metrics"),
+        };
+        let out = tracelight::sink::MemoryWriter::new();
+        let guard = tracelight::builder()
+            .service("metrics-away")
+            .writer(out.clone())
+            .otel(
+                OtelConfig::new()
+                    .metrics_endpoint(url)
+                    .protocol(protocol)
+                    .traces(false)
+                    .logs(false)
+                    .metric_export_interval(Duration::from_millis(50))
+                    .shutdown_timeout(Duration::from_secs(2)),
+            )
+            .init_local()
+            .unwrap();
+        let started = Instant::now();
+        for i in 0..1000 {
+            tracing::info!(i, "still serving");
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let otel = guard.otel().unwrap();
+        wait_until(
+            Duration::from_secs(20),
+            "failed metrics readings counted",
+            || (otel.stats().metrics.failed >= 2).then_some(()),
+            || format!("{:?}", otel.stats()),
+        );
+        let stopping = Instant::now();
+        drop(guard);
+        assert!(
+            stopping.elapsed() < Duration::from_secs(4),
+            "{protocol:?}: {:?}",
+            stopping.elapsed()
+        );
+        // Said as what it is, over either transport.
+        let text = out.contents();
+        let said: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("metrics") && l.contains("\"failure\":\"connection refused\""))
+            .collect();
+        assert!(!said.is_empty(), "{protocol:?}: {text}");
     }
-    assert!(started.elapsed() < Duration::from_secs(2));
-    let otel = guard.otel().unwrap();
+}
+
+/// The tracelight layer stacked below the pipeline's layer (the other order) has its metrics
+/// exported too.
+#[test]
+fn stacked_the_other_way_round_the_export_starts_too() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let rotel = Rotel::start();
+    let otel = tracelight::otel::OtelPipeline::start(
+        &OtelConfig::new()
+            .endpoint(rotel.http_url())
+            .traces(false)
+            .logs(false)
+            .metrics(true)
+            .metric_export_interval(Duration::from_secs(3600)),
+        "other-order",
+    )
+    .unwrap()
+    .unwrap();
+    let (layer, guard) = tracelight::builder()
+        .service("other-order")
+        .writer(tracelight::sink::MemoryWriter::new())
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(layer)
+        .with(otel.layer());
+    tracing::subscriber::with_default(subscriber, || tracing::error!("once"));
+    otel.shutdown();
     wait_until(
         Duration::from_secs(20),
-        "failed metrics readings counted",
-        || (otel.stats().metrics.failed >= 2).then_some(()),
-        || format!("{:?}", otel.stats()),
+        "the reading at shutdown",
+        || {
+            readings(&rotel.output())
+                .iter()
+                .any(|r| {
+                    find(r, "tracelight.events", &[("level", "error")]).map(|p| p.value)
+                        == Some(1.0)
+                })
+                .then_some(())
+        },
+        || rotel.output(),
     );
-    let stopping = Instant::now();
     drop(guard);
-    assert!(
-        stopping.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        stopping.elapsed()
-    );
-    let text = out.contents();
-    let said: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("metrics") && l.contains("connection refused"))
-        .collect();
-    assert!(!said.is_empty(), "{text}");
 }
 
 /// Layers stacked by hand: the tracelight layer above the pipeline's layer starts the metrics
@@ -429,6 +488,17 @@ fn stacked_by_hand_the_layer_above_starts_the_export() {
     otel.shutdown();
     otel.flush(); // after the shutdown: nothing to do, nothing counted
     let warns = |r: &[Point]| find(r, "tracelight.events", &[("level", "warn")]).map(|p| p.value);
+    wait_until(
+        Duration::from_secs(20),
+        "the last reading",
+        || {
+            readings(&rotel.output())
+                .iter()
+                .any(|r| warns(r) == Some(2.0))
+                .then_some(())
+        },
+        || rotel.output(),
+    );
     let all = readings(&rotel.output());
     assert!(
         all.iter().any(|r| warns(r) == Some(1.0)),

@@ -871,12 +871,13 @@ impl OtelConfig {
                 None => None,
             };
         }
-        if c.metric_interval == Some(Duration::ZERO) {
-            return Err(Error::env(
-                "OTEL_METRIC_EXPORT_INTERVAL",
-                "0",
-                "a positive number of milliseconds",
-            ));
+        for (var, value) in [
+            ("OTEL_METRIC_EXPORT_INTERVAL", c.metric_interval),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", c.metric_export_timeout),
+        ] {
+            if value == Some(Duration::ZERO) {
+                return Err(Error::env(var, "0", "a positive number of milliseconds"));
+            }
         }
         c.traces_batch = read_batch("OTEL_BSP_", get)?;
         c.logs_batch = read_batch("OTEL_BLRP_", get)?;
@@ -1319,6 +1320,25 @@ impl OtelConfig {
             .metric_export_timeout
             .unwrap_or(Duration::from_secs(30));
         (interval, exporter.min(bound))
+    }
+
+    /// What to say at start about these settings (whether or not anything is exported):
+    /// metrics settings without metrics, metrics without an endpoint.
+    pub(crate) fn setting_warnings(&self) -> Vec<String> {
+        let mut w: Vec<String> = self.metrics_settings_unused().into_iter().collect();
+        if self.metrics == Some(true)
+            && self.disabled != Some(true)
+            && self.endpoint.is_none()
+            && self.metrics_endpoint.is_none()
+        {
+            w.push(
+                "OpenTelemetry metrics are turned on (OTEL_METRICS_EXPORTER=otlp, \
+                 OtelConfig::metrics) but no endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT, \
+                 OTEL_EXPORTER_OTLP_METRICS_ENDPOINT): nothing is exported"
+                    .to_owned(),
+            );
+        }
+        w
     }
 
     /// A warning when settings of the metrics export are given but metrics are not exported
@@ -1916,9 +1936,10 @@ mod tests {
     #[test]
     fn metrics_are_exported_only_when_asked_for() {
         let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/");
-        let c = cfg(&[base]).unwrap();
+        let http = ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        let c = cfg(&[base, http]).unwrap();
         assert_eq!(c.metrics_signal().unwrap(), None, "off by default");
-        let c = cfg(&[base, ("OTEL_METRICS_EXPORTER", "otlp")]).unwrap();
+        let c = cfg(&[base, http, ("OTEL_METRICS_EXPORTER", "otlp")]).unwrap();
         assert_eq!(
             c.metrics_signal().unwrap().unwrap().url,
             "http://h:4318/v1/metrics"
@@ -1958,6 +1979,10 @@ mod tests {
         // In code.
         let c = OtelConfig::new().endpoint("http://h:4318").metrics(true);
         assert!(c.metrics_signal().unwrap().is_some());
+        assert!(c.setting_warnings().is_empty());
+        // On, with nowhere to send them: said at start.
+        let w = OtelConfig::new().metrics(true).setting_warnings();
+        assert!(w.len() == 1 && w[0].contains("no endpoint"), "{w:?}");
         let c = OtelConfig::new().metrics_endpoint("http://m:4318/v1/metrics");
         assert!(c.is_enabled());
         assert_eq!(c.signal(false).unwrap(), None);
@@ -1997,6 +2022,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("OTEL_METRIC_EXPORT_INTERVAL"), "{e}");
+        let e = cfg(&[("OTEL_METRIC_EXPORT_TIMEOUT", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OTEL_METRIC_EXPORT_TIMEOUT"), "{e}");
         let e = cfg(&[("OTEL_METRIC_EXPORT_INTERVAL", "soon")])
             .unwrap_err()
             .to_string();

@@ -127,6 +127,11 @@ impl MetricsHook {
         }
     }
 
+    /// Whether a tracelight state was attached (the export ran, or could not start).
+    pub(crate) fn was_attached(&self) -> bool {
+        !matches!(&*self.lock(), Run::Idle)
+    }
+
     /// Stops the export, exporting the last reading within `timeout`. `Some(false)` when that
     /// reading was not exported (failed, or out of time); `None` when nothing was running.
     pub(crate) fn shutdown(&self, timeout: Duration) -> Option<bool> {
@@ -142,6 +147,14 @@ impl MetricsHook {
 pub(crate) struct MetricsClaim(pub(crate) Arc<MetricsHook>);
 
 impl<S: tracing_core::Subscriber> tracing_subscriber::Layer<S> for MetricsClaim {
+    /// A tracelight layer stacked below the pipeline's (the other order) is found from here.
+    fn on_layer(&mut self, subscriber: &mut S) {
+        let below: &dyn tracing_core::Subscriber = &*subscriber;
+        if let Some(state) = below.downcast_ref::<crate::state::StateRef>() {
+            self.0.attach_quietly(&state.shared);
+        }
+    }
+
     // The one `unsafe` item: the trait method is `unsafe` to implement. The pointer returned is
     // to the hook this layer holds, valid as long as the `&self` it came from, and tagged with
     // the exact type it points to.
@@ -419,11 +432,17 @@ impl MetricSink {
                 let answer = match tokio::time::timeout(*timeout, client.export(req)).await {
                     Err(_) => return Err(format!("no answer within {timeout:?}")),
                     Ok(Err(status)) => {
+                        // The status's message and the chain of its source (a refused
+                        // connection says so there), not its `Display`, which is a dump.
+                        let mut why = status.message().to_owned();
+                        if let Some(source) = std::error::Error::source(&status) {
+                            why.push_str(": ");
+                            why.push_str(&super::failure::chain(source));
+                        }
                         return Err(format!(
-                            "metrics export failed with gRPC code: {:?}: {}",
-                            status.code(),
-                            super::failure::chain(&status)
-                        ))
+                            "metrics export failed with gRPC code: {:?}: {why}",
+                            status.code()
+                        ));
                     }
                     Ok(Ok(a)) => a.into_inner(),
                 };

@@ -286,6 +286,9 @@ impl OtelPipeline {
         if let Some(w) = config::not_honoured_warning(&config.not_honoured) {
             crate::util::say(format!("tracelight: {w}"));
         }
+        for w in config.setting_warnings() {
+            crate::util::say(format!("tracelight: {w}"));
+        }
         let pipeline = OtelPipeline::start_with(config, &defaults, Some(Redactor::default()))?;
         for w in pipeline.iter().flat_map(|p| &p.warnings) {
             crate::util::say(format!("tracelight: {w}"));
@@ -312,12 +315,11 @@ impl OtelPipeline {
         if traces.is_none() && logs.is_none() && metrics_settings.is_none() {
             return Ok(None);
         }
-        let mut warnings = unused_tls_warnings(&[
+        let warnings = unused_tls_warnings(&[
             ("traces", traces.as_ref()),
             ("logs", logs.as_ref()),
             ("metrics", metrics_settings.as_ref()),
         ]);
-        warnings.extend(config.metrics_settings_unused());
         let resource = resource(config, defaults, redactor.as_ref());
         let counters = SignalCounters::default();
         let span_counters = Arc::clone(&counters.spans);
@@ -456,6 +458,8 @@ impl OtelPipeline {
     /// let config = OtelConfig::new().endpoint("http://127.0.0.1:4318").metrics(true);
     /// let otel = OtelPipeline::start(&config, "shop")?.expect("an endpoint is set");
     /// let (layer, guard) = tracelight::builder().service("shop").build()?;
+    /// // Stacked together, the layer starts the export itself; this call starts it first, to
+    /// // see an error (a TLS file that cannot be used) instead of a line on stderr.
     /// otel.export_metrics(&layer.handle())?;
     /// tracing_subscriber::registry().with(otel.layer()).with(layer).init();
     /// # Ok::<(), tracelight::Error>(())
@@ -532,6 +536,14 @@ impl OtelPipeline {
         #[cfg(any(feature = "otel-http", feature = "otel-grpc"))]
         if let Some(m) = &self.metrics {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if !m.was_attached() {
+                crate::util::say(
+                    "tracelight: OpenTelemetry metrics were turned on but never exported: no \
+                     tracelight layer was stacked with the pipeline's layer (call \
+                     OtelPipeline::export_metrics for one stacked elsewhere)"
+                        .to_owned(),
+                );
+            }
             if m.shutdown(left) == Some(false) {
                 self.metrics_last_lost
                     .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -548,6 +560,13 @@ impl OtelPipeline {
                 &[
                     ("spans_lost", crate::state::SynthValue::U64(st.spans.lost())),
                     ("logs_lost", crate::state::SynthValue::U64(st.logs.lost())),
+                    (
+                        "metrics_last_reading_lost",
+                        crate::state::SynthValue::U64(u64::from(
+                            self.metrics_last_lost
+                                .load(std::sync::atomic::Ordering::Relaxed),
+                        )),
+                    ),
                 ],
             );
         }
