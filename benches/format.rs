@@ -1,13 +1,21 @@
-//! Formatting cost per event, tracelight next to its peers, in one run on one scenario.
+//! Formatting cost per event, tracelight next to its peers, in one run.
 //!
-//! Scenario: `info!(user_id = 42u64, order_id = "abc-456", total = 99.99f64, items = 3u32,
-//! "order_created")` inside two entered spans `request{request_id, method, path}` >
-//! `process_order{order_id}`, written to a sink that only counts bytes.
+//! Groups `json`, `text` and `span`: the scenario `info!(user_id = 42u64, order_id = "abc-456",
+//! total = 99.99f64, items = 3u32, "order_created")` inside two entered spans
+//! `request{request_id, method, path}` > `process_order{order_id}` (the `info` shape), written to
+//! a sink that only counts bytes. Group `shapes/<shape>`: every shape of `benches/workloads.rs`
+//! (`info`, `error_chain`, `warn`, `wide`, `error_long`), tracelight and each JSON peer at its
+//! richest (flattened fields, current span, span list), side by side.
 //!
 //! ```sh
 //! cargo bench -p benches --bench format
+//! cargo bench -p benches --bench format -- shapes/    # the shapes only
 //! python3 scripts/bench-report.py      # the table with ratios
 //! ```
+
+mod workloads;
+
+use workloads::Shape;
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,32 +71,68 @@ impl tracelight::sink::LineWriter for Count {
 }
 
 fn scenario(c: &mut Criterion, group: &str, subscribers: Vec<(&str, Dispatch)>) {
+    shape_scenario(c, group, Shape::Info, subscribers);
+}
+
+/// One event of `shape` per iteration, inside its spans, for each subscriber.
+fn shape_scenario(
+    c: &mut Criterion,
+    group: &str,
+    shape: Shape,
+    subscribers: Vec<(&str, Dispatch)>,
+) {
     let mut g = c.benchmark_group(group);
     for (name, dispatch) in subscribers {
         tracing::dispatcher::with_default(&dispatch, || {
-            let request = info_span!(
-                "request",
-                request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c",
-                method = "POST",
-                path = "/orders"
-            );
-            let _r = request.enter();
-            let process = info_span!("process_order", order_id = "abc-456");
-            let _p = process.enter();
-            g.bench_function(name, |b| {
-                b.iter(|| {
-                    info!(
-                        user_id = 42u64,
-                        order_id = "abc-456",
-                        total = 99.99f64,
-                        items = 3u32,
-                        "order_created"
-                    );
-                })
-            });
+            shape.in_spans(|| g.bench_function(name, |b| b.iter(|| shape.event())));
         });
     }
     g.finish();
+}
+
+/// Every shape, tracelight beside each JSON peer at its richest, in one run.
+fn shapes(c: &mut Criterion) {
+    for shape in Shape::ALL {
+        let (tl, _guard) = tracelight_json();
+        let ts = Dispatch::new(
+            Registry::default().with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(true)
+                    .with_writer(Count::default()),
+            ),
+        );
+        let bunyan = Dispatch::new(
+            Registry::default()
+                .with(tracing_bunyan_formatter::JsonStorageLayer)
+                .with(tracing_bunyan_formatter::BunyanFormattingLayer::new(
+                    "bench".into(),
+                    CountOwned::default,
+                )),
+        );
+        let js = Dispatch::new(
+            Registry::default().with(
+                json_subscriber::layer()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(true)
+                    .with_writer(Count::default()),
+            ),
+        );
+        shape_scenario(
+            c,
+            &format!("shapes/{}", shape.name()),
+            shape,
+            vec![
+                ("tracelight", tl),
+                ("tracing_subscriber_json", ts),
+                ("bunyan", bunyan),
+                ("json_subscriber", js),
+            ],
+        );
+    }
 }
 
 fn tracelight_json() -> (Dispatch, tracelight::Guard) {
@@ -333,5 +377,5 @@ fn span_lifecycle(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, json, text, span_lifecycle);
+criterion_group!(benches, json, text, span_lifecycle, shapes);
 criterion_main!(benches);

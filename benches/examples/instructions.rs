@@ -8,11 +8,11 @@
 //! done   # instructions per span = (total(200000) - total(100000)) / 100000
 //! ```
 //!
-//! Workloads: `span` (create, enter, exit, close a span with three fields), `event` (the
-//! `order_created` event of the format bench inside two spans), `disabled` (a DEBUG event the
-//! filter leaves out), `request` (a request span with its id and an ERROR event in it) and
-//! `error_long` (an ERROR event with four long string fields and an error; `TL_REDACT=off` turns
-//! redaction off, to measure it).
+//! Workloads: `span` (create, enter, exit, close a span with three fields), `disabled` (a DEBUG
+//! event the filter leaves out), `request` (a request span with its id and an ERROR event in it),
+//! and the event shapes of `benches/workloads.rs`, each inside its spans: `info` (or `event`: the
+//! `order_created` event of the format bench), `error_chain`, `warn`, `wide` and `error_long`.
+//! `TL_REDACT=off` turns redaction off, to measure it.
 //! Subscribers `filtered` and `envfilter` put the directives of `TL_FILTER` (default `info`) in
 //! front of the layer, as tracelight's `LogFilter` or as an `EnvFilter`. Subscribers: `noop` (a bare
 //! registry with a layer that does nothing), `tracelight`, and `tracing-subscriber`'s `fmt` (text)
@@ -22,9 +22,13 @@
 //! `TimingLayer` and `JsonLayer` stacked), beside `noop3` (three layers that do nothing). A fourth argument `text` selects the
 //! text format (JSON otherwise).
 
-use tracing::{info, info_span, Dispatch};
+#[path = "../workloads.rs"]
+mod workloads;
+
+use tracing::{info_span, Dispatch};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Registry;
+use workloads::Shape;
 
 struct Noop;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
@@ -127,24 +131,7 @@ fn main() -> anyhow::Result<()> {
     };
     tracing::dispatcher::with_default(&dispatch, || match workload {
         "event" => {
-            let r = info_span!(
-                "request",
-                request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c",
-                method = "POST",
-                path = "/orders"
-            );
-            let _r = r.enter();
-            let p = info_span!("process_order", order_id = "abc-456");
-            let _p = p.enter();
-            for _ in 0..n {
-                info!(
-                    user_id = 42u64,
-                    order_id = "abc-456",
-                    total = 99.99f64,
-                    items = 3u32,
-                    "order_created"
-                );
-            }
+            Shape::Info.in_spans(|| (0..n).for_each(|_| Shape::Info.event()));
             Ok(())
         }
         "disabled" => {
@@ -165,27 +152,6 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        "error_long" => {
-            // An ERROR event with four string fields of 200-300 bytes (no secret in them) and an
-            // error with a source.
-            let sql = "SELECT o.id, o.total, o.status, c.email FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.created_at > now() - interval '1 day' AND o.status IN ('pending', 'paid') ORDER BY o.created_at DESC LIMIT 100";
-            let ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.80 with a long tail of extension identifiers appended by the client";
-            let path = "/api/v2/customers/8d4c2f5e-0b7a-4c1e-9a3b-5e0d6f7a8b9c/orders/01936f2a-4c1e-7cc2-9a3b-5e0d6f7a8b9c/items?expand=product,inventory,pricing&include=discounts,taxes&page=3&per_page=50&sort=-created_at";
-            let note = "retrying after the upstream inventory service returned 503 Service Unavailable three times in a row; the circuit breaker is half-open and the next attempt is scheduled with exponential backoff and jitter";
-            let err =
-                std::io::Error::other("connection reset by peer while reading the response body");
-            for _ in 0..n {
-                tracing::error!(
-                    query = sql,
-                    user_agent = ua,
-                    path = path,
-                    note = note,
-                    error = &err as &dyn std::error::Error,
-                    "order query failed"
-                );
-            }
-            Ok(())
-        }
         "span" => {
             for _ in 0..n {
                 let span = info_span!("op", a = 42u64, b = "abc-456", c = true);
@@ -193,8 +159,15 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        other => {
-            anyhow::bail!("unknown workload {other:?}: expected span, event, disabled or request")
-        }
+        other => match Shape::parse(other) {
+            Some(shape) => {
+                shape.in_spans(|| (0..n).for_each(|_| shape.event()));
+                Ok(())
+            }
+            None => anyhow::bail!(
+                "unknown workload {other:?}: expected span, event, disabled, request, info, \
+                 error_chain, warn, wide or error_long"
+            ),
+        },
     })
 }

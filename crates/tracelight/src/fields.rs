@@ -243,17 +243,18 @@ fn bloom_bit(key: &str) -> u64 {
 /// Keys written so far in one JSON object, to keep every key unique (see
 /// [`tracelight_schema::RESERVED_KEYS`]).
 ///
-/// Objects hold a handful of keys, so a linear scan over a fixed array beats hashing; keys past
-/// the array's capacity are still checked against the reserved list.
+/// Objects hold a handful of keys, so a linear scan (behind a one-word Bloom filter) beats
+/// hashing.
 pub(crate) struct KeySet<'a> {
-    keys: [&'a str; 16],
-    len: usize,
+    /// Inline room for as many keys as an event can have fields (`tracing` allows 32 per
+    /// callsite), so that the widest event needs no allocation (statics and context entries
+    /// come on top, and only past 32 in all is the list moved to the heap). The inline room is
+    /// not initialised: making a set costs the same whatever its size.
+    keys: smallvec::SmallVec<[&'a str; 32]>,
     /// One bit per key recorded, chosen by its length and last byte: a key whose bit is clear
     /// is not in `keys`, and needs no comparison.
     bloom: u64,
     reserved: bool,
-    /// Keys past the array's capacity (rare; allocated only then).
-    overflow: Vec<&'a str>,
     /// Keys written under a new name (rare; allocated only then).
     renamed: Vec<String>,
 }
@@ -264,11 +265,9 @@ impl<'a> KeySet<'a> {
     #[inline]
     pub(crate) fn new(reserved: bool) -> Self {
         KeySet {
-            keys: [""; 16],
-            len: 0,
+            keys: smallvec::SmallVec::new(),
             bloom: 0,
             reserved,
-            overflow: Vec::new(),
             renamed: Vec::new(),
         }
     }
@@ -282,21 +281,15 @@ impl<'a> KeySet<'a> {
         } else if key == "name" {
             return true;
         }
-        (self.bloom & bloom_bit(key) != 0 && self.keys[..self.len].contains(&key))
-            || (!self.overflow.is_empty() && self.overflow.contains(&key))
+        (self.bloom & bloom_bit(key) != 0 && self.keys.contains(&key))
             || (!self.renamed.is_empty() && self.renamed.iter().any(|k| k == key))
     }
 
     /// Records a key written by other means (static and context fields), without checking it.
     #[inline]
     pub(crate) fn add(&mut self, key: &'a str) {
-        if self.len < self.keys.len() {
-            self.bloom |= bloom_bit(key);
-            self.keys[self.len] = key;
-            self.len += 1;
-        } else {
-            self.overflow.push(key);
-        }
+        self.bloom |= bloom_bit(key);
+        self.keys.push(key);
     }
 
     /// Records `key` and writes it to `buf`, renamed by the schema's rule

@@ -7,6 +7,10 @@ use std::cell::Cell;
 
 use tracing::{info, info_span};
 
+// The event shapes of the benchmarks and the instruction harness.
+#[path = "../../../benches/workloads.rs"]
+mod workloads;
+
 struct Counting;
 
 thread_local! {
@@ -170,4 +174,35 @@ fn file_writer_lines_allocate_nothing_per_line() {
     guard.flush();
     let n = count(line);
     assert!(n <= 10, "{n} allocations for 10,000 lines");
+}
+
+/// Every shape of the benchmarks (`benches/workloads.rs`): an ERROR with a chain, long escaped
+/// strings, `%` and `?` values and a dotted name in four nested spans; a WARN; a wide event;
+/// long strings. In JSON (with and without the span list) and text, with the error tracker and
+/// redaction on (the defaults).
+#[test]
+fn every_shape_allocates_nothing() {
+    let mut found = Vec::new();
+    for shape in workloads::Shape::ALL {
+        for (format, span_list) in [
+            (tracelight::Format::Json, false),
+            (tracelight::Format::Json, true),
+            (tracelight::Format::Text, false),
+        ] {
+            let _g = tracelight::builder()
+                .format(format)
+                .span_list(span_list)
+                .writer(Discard)
+                .init_local()
+                .expect("init");
+            let n = shape.in_spans(|| count(|| shape.event()));
+            if n > 0 {
+                found.push(format!(
+                    "{} {format:?} span_list={span_list}: {n} allocations in 10,000 events",
+                    shape.name()
+                ));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
 }
