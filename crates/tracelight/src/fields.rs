@@ -232,28 +232,53 @@ pub(crate) fn write_f64(buf: &mut Vec<u8>, v: f64) {
 
 pub(crate) use tracelight_schema::{is_reserved, REDACTED};
 
-/// The bit of `key` in [`KeySet`]'s filter.
+/// A 64-bit hash of a key, from its length and its first and last eight bytes (keys are short;
+/// two keys that differ only in the middle of a long one share a hash, and are then told apart
+/// by their bytes).
 #[inline(always)]
-fn bloom_bit(key: &str) -> u64 {
-    let b = key.as_bytes();
-    let last = b.last().copied().unwrap_or(0) as usize;
-    1 << ((b.len() * 7 + last) & 63)
+fn key_hash(key: &str) -> u64 {
+    let k = key.as_bytes();
+    let n = k.len();
+    let read8 = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(w)
+    };
+    let (a, b) = if n >= 8 {
+        (read8(k), read8(&k[n - 8..]))
+    } else {
+        let mut w = 0u64;
+        for (i, &byte) in k.iter().enumerate() {
+            w |= u64::from(byte) << (8 * i);
+        }
+        (w, 0)
+    };
+    (a ^ b.rotate_left(29) ^ ((n as u64) << 56)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The word and bit of a key's hash in [`KeySet`]'s 256-bit filter.
+#[inline(always)]
+fn bloom_slot(hash: u64) -> (usize, u64) {
+    ((hash >> 62) as usize, 1 << ((hash >> 56) & 63))
 }
 
 /// Keys written so far in one JSON object, to keep every key unique (see
 /// [`tracelight_schema::RESERVED_KEYS`]).
 ///
-/// Objects hold a handful of keys, so a linear scan (behind a one-word Bloom filter) beats
-/// hashing.
+/// Each key is kept with a hash of it: a key whose bit in the 256-bit filter is clear is new
+/// with no comparison, and one whose bit is set is compared with the keys of the same hash only,
+/// so that a wide event (30 fields named alike, `f01`…`f30`) costs a few comparisons per key,
+/// not one per key written before it.
 pub(crate) struct KeySet<'a> {
     /// Inline room for as many keys as an event can have fields (`tracing` allows 32 per
     /// callsite), so that the widest event needs no allocation (statics and context entries
     /// come on top, and only past 32 in all is the list moved to the heap). The inline room is
     /// not initialised: making a set costs the same whatever its size.
     keys: smallvec::SmallVec<[&'a str; 32]>,
-    /// One bit per key recorded, chosen by its length and last byte: a key whose bit is clear
-    /// is not in `keys`, and needs no comparison.
-    bloom: u64,
+    /// The hash of each key of `keys`, at the same index.
+    hashes: smallvec::SmallVec<[u64; 32]>,
+    /// One bit per key recorded, chosen by its hash.
+    bloom: [u64; 4],
     reserved: bool,
     /// Keys written under a new name (rare; allocated only then).
     renamed: Vec<String>,
@@ -266,42 +291,65 @@ impl<'a> KeySet<'a> {
     pub(crate) fn new(reserved: bool) -> Self {
         KeySet {
             keys: smallvec::SmallVec::new(),
-            bloom: 0,
+            hashes: smallvec::SmallVec::new(),
+            bloom: [0; 4],
             reserved,
             renamed: Vec::new(),
         }
     }
 
+    /// Whether `key` is taken; its hash when it is not (to record it with).
     #[inline]
-    fn taken(&self, key: &str) -> bool {
+    fn taken(&self, key: &str) -> Result<u64, ()> {
         if self.reserved {
             if is_reserved(key) {
-                return true;
+                return Err(());
             }
         } else if key == "name" {
-            return true;
+            return Err(());
         }
-        (self.bloom & bloom_bit(key) != 0 && self.keys.contains(&key))
-            || (!self.renamed.is_empty() && self.renamed.iter().any(|k| k == key))
+        let h = key_hash(key);
+        let (word, bit) = bloom_slot(h);
+        if self.bloom[word] & bit != 0
+            && self
+                .hashes
+                .iter()
+                .zip(self.keys.iter())
+                .any(|(kh, k)| *kh == h && *k == key)
+        {
+            return Err(());
+        }
+        if !self.renamed.is_empty() && self.renamed.iter().any(|k| k == key) {
+            return Err(());
+        }
+        Ok(h)
+    }
+
+    #[inline]
+    fn record(&mut self, key: &'a str, h: u64) {
+        let (word, bit) = bloom_slot(h);
+        self.bloom[word] |= bit;
+        self.keys.push(key);
+        self.hashes.push(h);
     }
 
     /// Records a key written by other means (static and context fields), without checking it.
     #[inline]
     pub(crate) fn add(&mut self, key: &'a str) {
-        self.bloom |= bloom_bit(key);
-        self.keys.push(key);
+        self.record(key, key_hash(key));
     }
 
     /// Records `key` and writes it to `buf`, renamed by the schema's rule
     /// ([`tracelight_schema::rename`]) when it is already taken.
     #[inline]
     pub(crate) fn write_key(&mut self, buf: &mut Vec<u8>, key: &'a str) {
-        if !self.taken(key) {
-            self.add(key);
-            write_key(buf, key);
-            return;
+        match self.taken(key) {
+            Ok(h) => {
+                self.record(key, h);
+                write_key(buf, key);
+            }
+            Err(()) => self.write_renamed(buf, key),
         }
-        self.write_renamed(buf, key);
     }
 
     #[cold]
@@ -311,7 +359,7 @@ impl<'a> KeySet<'a> {
         let mut n = 1u32;
         loop {
             let candidate = tracelight_schema::rename(key, n);
-            if !self.taken(&candidate) {
+            if self.taken(&candidate).is_ok() {
                 write_key(buf, &candidate);
                 self.renamed.push(candidate);
                 return;
@@ -763,6 +811,42 @@ impl Visit for SpanRecorder<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_key_set_tells_keys_apart_past_its_inline_room_and_within_a_hash() {
+        let names: Vec<String> = (1..=40).map(|i| format!("f{i:02}")).collect();
+        // Same length, same first and last eight bytes: the same hash, told apart by bytes.
+        let (a, b) = ("request_header_aaaa_value_x", "request_header_bbbb_value_x");
+        assert_eq!(key_hash(a), key_hash(b));
+        let mut keys = KeySet::new(true);
+        let mut out = Vec::new();
+        for n in &names {
+            keys.write_key(&mut out, n);
+        }
+        keys.write_key(&mut out, a);
+        keys.write_key(&mut out, b);
+        keys.write_key(&mut out, "f05");
+        keys.write_key(&mut out, "f37");
+        keys.write_key(&mut out, a);
+        keys.write_key(&mut out, "level");
+        let text = String::from_utf8(out).unwrap();
+        for n in &names {
+            assert_eq!(text.matches(&format!("\"{n}\":")).count(), 1, "{n}: {text}");
+        }
+        for renamed in [
+            "fields.f05",
+            "fields.f37",
+            "fields.request_header_aaaa_value_x",
+            "fields.level",
+        ] {
+            assert!(
+                text.contains(&format!("\"{renamed}\":")),
+                "{renamed}: {text}"
+            );
+        }
+        assert!(text.contains("\"request_header_bbbb_value_x\":"), "{text}");
+        assert!(!text.contains("fields.request_header_bbbb"), "{text}");
+    }
+
     use super::*;
 
     #[test]
