@@ -101,6 +101,20 @@ fn find<'a>(reading: &'a [Point], metric: &str, attrs: &[(&str, &str)]) -> Optio
     })
 }
 
+/// Whether a reading was printed to its end: its last point is the metrics export's
+/// `lost_at_shutdown` count, the last series of the list.
+fn complete(reading: &[Point]) -> bool {
+    reading.last().is_some_and(|p| {
+        p.metric == "tracelight.otel.export.items"
+            && p.attributes
+                .iter()
+                .any(|(k, v)| k == "signal" && v == "metrics")
+            && p.attributes
+                .iter()
+                .any(|(k, v)| k == "outcome" && v == "lost_at_shutdown")
+    })
+}
+
 /// A series key as Prometheus writes it: `name{a="1",b="2"}`, labels sorted.
 fn key(name: &str, labels: &[(String, String)]) -> String {
     let mut labels = labels.to_vec();
@@ -219,11 +233,17 @@ fn the_series_of_metrics_reach_the_collector_with_the_same_values() {
     let expected = prometheus(&tracelight::admin::render_metrics(&handle));
     drop(guard);
 
-    // The collector prints what it got a moment after it answers.
+    // The collector prints what it got a moment after it answers, and in pieces: wait for the
+    // last point of the reading.
     wait_until(
         Duration::from_secs(20),
-        "the reading at shutdown",
-        || (!readings(&rotel.output()).is_empty()).then_some(()),
+        "the whole reading at shutdown",
+        || {
+            readings(&rotel.output())
+                .first()
+                .filter(|r| complete(r))
+                .map(|_| ())
+        },
         || rotel.output(),
     );
     let all = readings(&rotel.output());
