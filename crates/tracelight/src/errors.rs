@@ -208,7 +208,8 @@ struct Group {
     suppressed: u64,
     first_seen: SystemTime,
     last_seen: SystemTime,
-    sample: String,
+    /// The first line written, as its bytes (text when a snapshot is taken).
+    sample: Vec<u8>,
     minute: Window<60>,
     hour: Window<60>,
     /// Suppression window: start, errors in it, suppressed in it.
@@ -300,7 +301,8 @@ pub(crate) struct Tracker {
 struct State {
     total: u64,
     groups: HashMap<u64, Group>,
-    recent: VecDeque<String>,
+    /// The last lines written, as their bytes (text when a snapshot is taken).
+    recent: VecDeque<Vec<u8>>,
 }
 
 impl Tracker {
@@ -349,7 +351,7 @@ impl Tracker {
             suppressed: 0,
             first_seen: now,
             last_seen: now,
-            sample: String::new(),
+            sample: Vec::new(),
             minute: Window::new(1),
             hour: Window::new(60),
             window_start: now,
@@ -385,32 +387,35 @@ impl Tracker {
         }
     }
 
-    /// Keeps a written error line (the group's sample and the recent list).
+    /// Keeps a written error line (the group's sample and the recent list): its bytes, copied
+    /// into the buffer of the entry it replaces. The line is tracelight's own, UTF-8 by
+    /// construction; it is read as text only when a snapshot is taken.
     pub(crate) fn written(&self, fp: u64, line: &[u8]) {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let mut st = lock(&self.state);
-        // The line is tracelight's own, valid UTF-8: checked the fast way, and the buffer of the
-        // entry it replaces reused.
-        let mut text = if st.recent.len() == RECENT {
+        let mut kept = if st.recent.len() == RECENT {
             st.recent.pop_front().unwrap_or_default()
         } else {
-            String::new()
+            Vec::new()
         };
-        text.clear();
-        match std::str::from_utf8(line) {
-            Ok(t) if t.len() <= LINE_MAX => text.push_str(t),
-            Ok(t) => text.push_str(&crate::bound::truncated(t, LINE_MAX)),
-            Err(_) => text.push_str(&crate::bound::truncated(
-                &String::from_utf8_lossy(line),
-                LINE_MAX,
-            )),
+        kept.clear();
+        if line.len() <= LINE_MAX {
+            kept.extend_from_slice(line);
+        } else {
+            // Cut at a character's start, and say so as `bound::truncated` does.
+            let mut end = LINE_MAX;
+            while end > 0 && line[end] & 0xC0 == 0x80 {
+                end -= 1;
+            }
+            kept.extend_from_slice(&line[..end]);
+            kept.extend_from_slice("…".as_bytes());
         }
         if let Some(g) = st.groups.get_mut(&fp) {
             if g.sample.is_empty() {
-                g.sample = text.clone();
+                g.sample = kept.clone();
             }
         }
-        st.recent.push_back(text);
+        st.recent.push_back(kept);
     }
 
     /// Whether some suppression window holds suppressed errors (one atomic load).
@@ -476,14 +481,18 @@ impl Tracker {
                 suppressed: g.suppressed,
                 first_seen: g.first_seen,
                 last_seen: g.last_seen,
-                sample: g.sample.clone(),
+                sample: String::from_utf8_lossy(&g.sample).into_owned(),
             })
             .collect();
         groups.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
         ErrorSnapshot {
             total: st.total,
             groups,
-            recent: st.recent.iter().cloned().collect(),
+            recent: st
+                .recent
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect(),
             folded: self.overflow.folded(),
         }
     }
