@@ -94,33 +94,9 @@ fn shape_scenario(
 fn shapes(c: &mut Criterion) {
     for shape in Shape::ALL {
         let (tl, _guard) = tracelight_json();
-        let ts = Dispatch::new(
-            Registry::default().with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(true)
-                    .with_writer(Count::default()),
-            ),
-        );
-        let bunyan = Dispatch::new(
-            Registry::default()
-                .with(tracing_bunyan_formatter::JsonStorageLayer)
-                .with(tracing_bunyan_formatter::BunyanFormattingLayer::new(
-                    "bench".into(),
-                    CountOwned::default,
-                )),
-        );
-        let js = Dispatch::new(
-            Registry::default().with(
-                json_subscriber::layer()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(true)
-                    .with_writer(Count::default()),
-            ),
-        );
+        let ts = ts_json();
+        let bunyan = bunyan();
+        let js = json_subscriber();
         shape_scenario(
             c,
             &format!("shapes/{}", shape.name()),
@@ -133,6 +109,45 @@ fn shapes(c: &mut Criterion) {
             ],
         );
     }
+}
+
+/// tracing-subscriber's JSON at its richest: flattened fields, the current span, the span list.
+fn ts_json() -> Dispatch {
+    Dispatch::new(
+        Registry::default().with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(true)
+                .with_writer(Count::default()),
+        ),
+    )
+}
+
+/// tracing-bunyan-formatter with its storage layer.
+fn bunyan() -> Dispatch {
+    Dispatch::new(
+        Registry::default()
+            .with(tracing_bunyan_formatter::JsonStorageLayer)
+            .with(tracing_bunyan_formatter::BunyanFormattingLayer::new(
+                "bench".into(),
+                CountOwned::default,
+            )),
+    )
+}
+
+/// json-subscriber at its richest: flattened fields, the current span, the span list.
+fn json_subscriber() -> Dispatch {
+    Dispatch::new(
+        Registry::default().with(
+            json_subscriber::layer()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(true)
+                .with_writer(Count::default()),
+        ),
+    )
 }
 
 fn tracelight_json() -> (Dispatch, tracelight::Guard) {
@@ -184,33 +199,9 @@ fn json(c: &mut Criterion) {
             .expect("tracelight layer");
         (Dispatch::new(Registry::default().with(layer)), guard)
     };
-    let ts = Dispatch::new(
-        Registry::default().with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(true)
-                .with_writer(Count::default()),
-        ),
-    );
-    let bunyan = Dispatch::new(
-        Registry::default()
-            .with(tracing_bunyan_formatter::JsonStorageLayer)
-            .with(tracing_bunyan_formatter::BunyanFormattingLayer::new(
-                "bench".into(),
-                CountOwned::default,
-            )),
-    );
-    let js = Dispatch::new(
-        Registry::default().with(
-            json_subscriber::layer()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(true)
-                .with_writer(Count::default()),
-        ),
-    );
+    let ts = ts_json();
+    let bunyan = bunyan();
+    let js = json_subscriber();
     // tracelight's formatter alone, the parts stacked by hand, and fmt's JSON with tracelight's
     // correlation (the same peer line plus the request id and context at its root).
     let json_layer = Dispatch::new(
