@@ -488,18 +488,6 @@ pub(crate) fn read_span_table(shared: &Arc<Shared>, spans: &Arc<SpanTable>) {
 /// dispatcher, and by a layer that `reload::Layer` swapped in (which is told of no dispatcher) on
 /// its first callback. Another table recorded for the same subscriber (the layer swapped out) is
 /// forgotten.
-/// The subscriber the layer that keeps `spans` is registered in, while it lives: for what
-/// must be looked up through the dispatcher from inside a callback, where
-/// `dispatcher::get_default` answers the no-op one.
-#[cfg(feature = "otel-core")]
-pub(crate) fn dispatch_of(spans: &SpanTable) -> Option<Dispatch> {
-    lock(&REGISTRY)
-        .iter()
-        .find(|e| std::ptr::eq(e.spans.as_ptr(), spans))
-        .and_then(|e| e.subscriber.as_ref())
-        .and_then(|(_, _, weak)| weak.upgrade())
-}
-
 pub(crate) fn attach_dispatch(spans: &Arc<SpanTable>, probe: Probe, dispatch: &Dispatch) {
     let Some(addr) = (probe.find)(dispatch) else {
         return;

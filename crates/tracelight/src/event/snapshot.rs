@@ -33,7 +33,7 @@ pub(crate) struct Snapshot {
     /// `"trace_id":"…","span_id":"…",` of the current OpenTelemetry span, if any.
     pub(crate) trace_ids: Vec<u8>,
     /// The OpenTelemetry context of an event with an explicit parent (`parent: …`), which is
-    /// not the thread's current one: its log record is made in it.
+    /// not the thread's current one: its log record is made in it (the empty one).
     #[cfg(feature = "otel-core")]
     pub(crate) otel_parent: Option<opentelemetry::Context>,
     /// The span's fields and the context entries they do not hold, as text pairs: plain and
@@ -139,9 +139,7 @@ impl Snapshot {
         }
         #[cfg(feature = "otel-core")]
         {
-            self.otel_parent = crate::otel::write_trace_ids(&mut self.trace_ids, event, || {
-                crate::state::dispatch_of(table)
-            });
+            self.otel_parent = crate::otel::write_trace_ids(&mut self.trace_ids, event);
         }
     }
 

@@ -30,15 +30,16 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// Writes `"trace_id":"…","span_id":"…",` for the event's OpenTelemetry span, if there is
-/// one: the current span's for a contextual event, the span named by an explicit `parent:`
-/// otherwise (none for `parent: None`). Returns the context of an event that has an explicit
-/// parent, for its log record. Costs one relaxed load when no OpenTelemetry layer was built.
+/// Writes `"trace_id":"…","span_id":"…",` of the current OpenTelemetry span for a contextual
+/// event. An event with an explicit parent (`parent: span`, `parent: None`) gets no ids, and
+/// the empty context is returned for its log record, which the SDK would otherwise give the
+/// thread's current ids: the parent's own OpenTelemetry span cannot be read without starting it
+/// (which would fix its parent and sampling before the code that made it sets them). Costs one
+/// relaxed load when no OpenTelemetry layer was built.
 #[inline]
 pub(crate) fn write_trace_ids(
     out: &mut Vec<u8>,
     event: &tracing_core::Event<'_>,
-    dispatch: impl FnOnce() -> Option<tracing_core::Dispatch>,
 ) -> Option<opentelemetry::Context> {
     if !is_active() {
         return None;
@@ -52,21 +53,7 @@ pub(crate) fn write_trace_ids(
         write_current(out);
         return None;
     }
-    Some(explicit(out, event.parent(), dispatch))
-}
-
-/// The context of an event with an explicit parent, its ids written to `out`.
-#[cold]
-fn explicit(
-    out: &mut Vec<u8>,
-    parent: Option<&tracing_core::span::Id>,
-    dispatch: impl FnOnce() -> Option<tracing_core::Dispatch>,
-) -> opentelemetry::Context {
-    let cx = parent
-        .and_then(|id| tracing_opentelemetry::get_otel_context(id, &dispatch()?))
-        .unwrap_or_default();
-    write_ids(out, &cx);
-    cx
+    Some(opentelemetry::Context::new())
 }
 
 fn write_ids(out: &mut Vec<u8>, cx: &opentelemetry::Context) {

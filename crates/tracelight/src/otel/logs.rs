@@ -288,7 +288,7 @@ pub(crate) fn emit(logger: &SdkLogger, ev: &Event<'_>) {
         );
     }
     match &ev.snapshot.otel_parent {
-        // An explicit parent: the record is made in its context, not the thread's.
+        // An explicit parent: not the thread's current context (the record gets no ids).
         Some(cx) => {
             let _in_parent = cx.clone().attach();
             logger.emit(r);
