@@ -94,6 +94,17 @@ fn shape_scenario(
 fn shapes(c: &mut Criterion) {
     for shape in Shape::ALL {
         let (tl, _guard) = tracelight_json();
+        // With the span list, as the peers write theirs: like for like.
+        let (tl_list, _guard2) = {
+            let (layer, guard) = tracelight::builder()
+                .service("bench")
+                .format(tracelight::Format::Json)
+                .span_list(true)
+                .writer(Count::default())
+                .build()
+                .expect("tracelight layer");
+            (Dispatch::new(Registry::default().with(layer)), guard)
+        };
         let ts = ts_json();
         let bunyan = bunyan();
         let js = json_subscriber();
@@ -103,6 +114,7 @@ fn shapes(c: &mut Criterion) {
             shape,
             vec![
                 ("tracelight", tl),
+                ("tracelight_span_list", tl_list),
                 ("tracing_subscriber_json", ts),
                 ("bunyan", bunyan),
                 ("json_subscriber", js),

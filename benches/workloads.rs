@@ -8,10 +8,10 @@
 //! | shape | event | spans |
 //! |---|---|---|
 //! | `info` | INFO `order_created` with four short fields | `request{request_id, method, path}` > `process_order{order_id}` |
-//! | `error_chain` | ERROR with ten fields: a 200-byte string full of characters to escape, a `%` and a `?` value, a dotted name, and an `&dyn Error` with a three-deep `source()` chain | four nested spans |
+//! | `error_chain` | ERROR with ten fields: a 165-byte string full of characters to escape, a `%` and a `?` value, a dotted name, and an `&dyn Error` with a three-deep `source()` chain | four nested spans |
 //! | `warn` | WARN with five fields, no error | as `info` |
 //! | `wide` | INFO with 30 fields of every type | as `info` |
-//! | `error_long` | ERROR with four strings of 200–220 bytes (SQL, a User-Agent, a URL path with a query, a sentence) and an error with a message | none |
+//! | `error_long` | ERROR with four strings of 197–220 bytes (SQL, a User-Agent, a URL path with a query, a sentence) and an error with a message | none |
 
 #![allow(dead_code)]
 
@@ -183,7 +183,7 @@ impl Shape {
     }
 }
 
-/// 200 bytes with quotes, backslashes, newlines, tabs and a control character to escape.
+/// 165 bytes with quotes, backslashes, newlines, tabs and a control character to escape.
 const ESCAPED: &str = "line one: \"quoted\" and C:\\path\\to\\file\n\tline two:\ttabs\tand \"more\" quotes \u{1} control\nline three: {\"json\": \"inside\", \"n\": [1, 2, 3]} \\ back\\slash\\es \"end\" of the text\r\n";
 
 const SQL: &str = "SELECT o.id, o.total, o.status, c.email FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.created_at > now() - interval '1 day' AND o.status IN ('pending', 'paid') ORDER BY o.created_at DESC LIMIT 100";

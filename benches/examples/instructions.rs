@@ -12,7 +12,8 @@
 //! event the filter leaves out), `request` (a request span with its id and an ERROR event in it),
 //! and the event shapes of `benches/workloads.rs`, each inside its spans: `info` (or `event`: the
 //! `order_created` event of the format bench), `error_chain`, `warn`, `wide` and `error_long`.
-//! `TL_REDACT=off` turns redaction off, to measure it.
+//! `TL_REDACT=off` turns redaction off, to measure it; `TL_SPAN_LIST=on` writes the span list
+//! (`spans`), as `fmt_json` does.
 //! Subscribers `filtered` and `envfilter` put the directives of `TL_FILTER` (default `info`) in
 //! front of the layer, as tracelight's `LogFilter` or as an `EnvFilter`. Subscribers: `noop` (a bare
 //! registry with a layer that does nothing), `tracelight`, and `tracing-subscriber`'s `fmt` (text)
@@ -56,6 +57,10 @@ fn main() -> anyhow::Result<()> {
     let mut builder = tracelight::builder();
     if std::env::var("TL_REDACT").is_ok_and(|v| v == "off") {
         builder = builder.without_redaction();
+    }
+    // `TL_SPAN_LIST=on` writes the span list too, as `fmt_json` does.
+    if std::env::var("TL_SPAN_LIST").is_ok_and(|v| v == "on") {
+        builder = builder.span_list(true);
     }
     let (layer, _guard) = builder
         .filter(directives.clone())

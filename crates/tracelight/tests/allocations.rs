@@ -50,7 +50,14 @@ struct Discard;
 impl tracelight::sink::LineWriter for Discard {
     fn write_line(&self, line: &[u8]) {
         std::hint::black_box(line);
+        let _ = LINES.try_with(|n| n.set(n.get() + 1));
     }
+}
+
+thread_local! {
+    /// Lines written on this thread (the writer is synchronous here): a test that counts no
+    /// allocations also checks that its events were written.
+    static LINES: Cell<u64> = const { Cell::new(0) };
 }
 
 fn count(f: impl Fn()) -> u64 {
@@ -195,7 +202,15 @@ fn every_shape_allocates_nothing() {
                 .writer(Discard)
                 .init_local()
                 .expect("init");
+            let before = LINES.with(Cell::get);
             let n = shape.in_spans(|| count(|| shape.event()));
+            let written = LINES.with(Cell::get) - before;
+            assert_eq!(
+                written,
+                10_100,
+                "{} {format:?}: every event is written (warm-up and counted)",
+                shape.name()
+            );
             if n > 0 {
                 found.push(format!(
                     "{} {format:?} span_list={span_list}: {n} allocations in 10,000 events",
