@@ -95,16 +95,7 @@ fn shapes(c: &mut Criterion) {
     for shape in Shape::ALL {
         let (tl, _guard) = tracelight_json();
         // With the span list, as the peers write theirs: like for like.
-        let (tl_list, _guard2) = {
-            let (layer, guard) = tracelight::builder()
-                .service("bench")
-                .format(tracelight::Format::Json)
-                .span_list(true)
-                .writer(Count::default())
-                .build()
-                .expect("tracelight layer");
-            (Dispatch::new(Registry::default().with(layer)), guard)
-        };
+        let (tl_list, _guard2) = tracelight_json_span_list();
         let ts = ts_json();
         let bunyan = bunyan();
         let js = json_subscriber();
@@ -172,6 +163,18 @@ fn tracelight_json() -> (Dispatch, tracelight::Guard) {
     (Dispatch::new(Registry::default().with(layer)), guard)
 }
 
+/// tracelight's JSON with the span list (`spans`), as the peers write theirs.
+fn tracelight_json_span_list() -> (Dispatch, tracelight::Guard) {
+    let (layer, guard) = tracelight::builder()
+        .service("bench")
+        .format(tracelight::Format::Json)
+        .span_list(true)
+        .writer(Count::default())
+        .build()
+        .expect("tracelight layer");
+    (Dispatch::new(Registry::default().with(layer)), guard)
+}
+
 /// `CorrelationLayer`, `TimingLayer` and `JsonLayer` stacked: one span state, kept by the first.
 fn parts_stack() -> Dispatch {
     Dispatch::new(
@@ -191,16 +194,7 @@ fn parts_stack() -> Dispatch {
 
 fn json(c: &mut Criterion) {
     let (tl, _guard) = tracelight_json();
-    let (tl_list, _guard2) = {
-        let (layer, guard) = tracelight::builder()
-            .service("bench")
-            .format(tracelight::Format::Json)
-            .span_list(true)
-            .writer(Count::default())
-            .build()
-            .expect("tracelight layer");
-        (Dispatch::new(Registry::default().with(layer)), guard)
-    };
+    let (tl_list, _guard2) = tracelight_json_span_list();
     let (tl_plain, _guard3) = {
         let (layer, guard) = tracelight::builder()
             .service("bench")

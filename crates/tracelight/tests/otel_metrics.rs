@@ -428,23 +428,29 @@ fn a_collector_away_costs_failed_readings_not_a_blocked_service() {
     }
 }
 
-/// The tracelight layer stacked below the pipeline's layer (the other order) has its metrics
-/// exported too.
-#[test]
-fn stacked_the_other_way_round_the_export_starts_too() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    let rotel = Rotel::start();
-    let otel = tracelight::otel::OtelPipeline::start(
+/// A pipeline that exports metrics only, to `rotel` over HTTP, with only the reading at
+/// shutdown (and at flushes) within a test.
+fn metrics_pipeline(rotel: &Rotel, service: &str) -> tracelight::otel::OtelPipeline {
+    tracelight::otel::OtelPipeline::start(
         &OtelConfig::new()
             .endpoint(rotel.http_url())
             .traces(false)
             .logs(false)
             .metrics(true)
             .metric_export_interval(Duration::from_secs(3600)),
-        "other-order",
+        service,
     )
     .unwrap()
-    .unwrap();
+    .unwrap()
+}
+
+/// The tracelight layer stacked below the pipeline's layer (the other order) has its metrics
+/// exported too.
+#[test]
+fn stacked_the_other_way_round_the_export_starts_too() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let rotel = Rotel::start();
+    let otel = metrics_pipeline(&rotel, "other-order");
     let (layer, guard) = tracelight::builder()
         .service("other-order")
         .writer(tracelight::sink::MemoryWriter::new())
@@ -479,17 +485,7 @@ fn stacked_the_other_way_round_the_export_starts_too() {
 fn stacked_by_hand_the_layer_above_starts_the_export() {
     use tracing_subscriber::layer::SubscriberExt as _;
     let rotel = Rotel::start();
-    let otel = tracelight::otel::OtelPipeline::start(
-        &OtelConfig::new()
-            .endpoint(rotel.http_url())
-            .traces(false)
-            .logs(false)
-            .metrics(true)
-            .metric_export_interval(Duration::from_secs(3600)),
-        "by-hand",
-    )
-    .unwrap()
-    .unwrap();
+    let otel = metrics_pipeline(&rotel, "by-hand");
     let out = tracelight::sink::MemoryWriter::new();
     let (layer, guard) = tracelight::builder()
         .service("by-hand")
