@@ -1,84 +1,162 @@
-//! The first pass of the value scan: which 32-byte blocks of a value may hold the start of a
-//! secret, with the bit masks the exact search needs for them.
+//! The first pass of the value scan: which bytes of a value may start a secret, 32 bytes at a
+//! time.
 //!
-//! Every rule's match has one of three marks, each cheap to look for 32 bytes at a time:
+//! Every rule's match starts at one of three marks:
 //!
-//! - a *trigger byte*: `=` or `:` (an assignment, a URL's credentials), `B` or `b` (`Bearer `,
-//!   `basic `, `-----BEGIN `), `@` (an e-mail address, when that rule is on);
-//! - an *aligned 8-byte group of token bytes* (letters, digits, `+-./:=@_`): every prefixed token
-//!   is at least 15 bytes long, and any run of 15 token bytes holds a whole group of the grid of
-//!   eight, starting at most seven bytes after the token;
-//! - an *aligned 4-byte group of digits*: every card number holds one, however it is grouped
+//! - a *word start whose first two bytes may begin a literal prefix* (`gh` of `ghp_…`, `sk` of
+//!   `sk_live_…`, `be` of `Bearer `, `BE` of `-----BEGIN `…). The pairs are tested as Teddy
+//!   does: each pair of the rules is put in one of eight buckets, and four 16-entry tables, one
+//!   per nibble of each of the two bytes, give the buckets a byte may be in; a position is kept
+//!   when the AND of its four entries is not zero. Some pairs the rules do not have pass too
+//!   (the nibbles of a bucket's pairs combine); the exact test comes after.
+//! - a *trigger byte*: `=` or `:` (an assignment, a URL's credentials), `@` (an e-mail address,
+//!   when that rule is on);
+//! - an *aligned group of four digits*: every card number holds one, however it is grouped
 //!   (4-4-4-4, 4-6-5, 4-6-4 or none), starting at most fifteen bytes after the card.
 //!
-//! A block with none of them is passed over. The classes come from two 16-entry tables indexed
-//! by each byte's two nibbles, whose AND gives the byte's class bits ([`class`]), so that one
-//! block costs a dozen vector instructions where AVX2 is available, and the same results are
-//! computed byte by byte elsewhere.
+//! A block with none of them is passed over. The byte classes come from two 16-entry tables
+//! indexed by each byte's two nibbles, whose AND gives the byte's class bits ([`Filter::class`]),
+//! so that one block costs about thirty vector instructions where AVX2 is available; the same
+//! results are computed byte by byte elsewhere.
 
-/// Class bits of a byte (see [`class`]). Every class is a subset of the token bytes, so a byte is
-/// a token byte exactly when its class is not zero.
-pub(super) const DIGIT: u8 = 0x80;
-/// `:` and `=`.
-pub(super) const ASSIGN: u8 = 0x01;
-/// `B` and `b`.
-pub(super) const LETTER_B: u8 = 0x02;
+/// `:` and `=` (when assignments or URL passwords are looked for).
+const ASSIGN: u8 = 0x01;
+/// `@` (when e-mail addresses are looked for).
+const AT: u8 = 0x02;
 /// `A`–`O` and `a`–`o`.
 const LETTERS_1: u8 = 0x04;
 /// `P`–`Z` and `p`–`z`.
 const LETTERS_2: u8 = 0x08;
-/// `_`.
-const UNDERSCORE: u8 = 0x10;
-/// `+`, `-`, `.`, `/`.
-const SYMBOL: u8 = 0x20;
-/// `@`.
-pub(super) const AT: u8 = 0x40;
+/// Digits, always.
+const DIGIT: u8 = 0x10;
+/// Digits, when card numbers are looked for (the sign bit, for one vector compare).
+const CARD: u8 = 0x80;
 /// Letters and digits.
-pub(super) const ALNUM: u8 = DIGIT | LETTERS_1 | LETTERS_2;
+const ALNUM: u8 = LETTERS_1 | LETTERS_2 | DIGIT;
+/// The trigger classes.
+const TRIGGERS: u8 = ASSIGN | AT;
 
-/// The classes of the high nibble.
-const HI: [u8; 16] = [
-    0,
-    0,
-    SYMBOL,
-    DIGIT | ASSIGN,
-    LETTER_B | LETTERS_1 | AT,
-    LETTERS_2 | UNDERSCORE,
-    LETTER_B | LETTERS_1,
-    LETTERS_2,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-];
+/// The tables of one set of rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Filter {
+    /// Class bits by low and high nibble.
+    lo: [u8; 16],
+    hi: [u8; 16],
+    /// Pair buckets: by the low and high nibble of the first byte, then of the second.
+    lo0: [u8; 16],
+    hi0: [u8; 16],
+    lo1: [u8; 16],
+    hi1: [u8; 16],
+}
 
-/// The classes of the low nibble.
-const LO: [u8; 16] = {
-    let mut t = [0u8; 16];
-    t[0] = DIGIT | LETTERS_2 | AT;
-    let mut i = 1;
-    while i <= 9 {
-        t[i] = DIGIT | LETTERS_1 | LETTERS_2;
-        i += 1;
+impl Filter {
+    /// The tables for these first pairs of bytes and these triggers.
+    pub(super) fn new(pairs: &[(u8, u8)], assign: bool, email: bool, card: bool) -> Filter {
+        let mut lo = [0u8; 16];
+        let mut hi = [0u8; 16];
+        hi[4] |= LETTERS_1;
+        hi[6] |= LETTERS_1;
+        hi[5] |= LETTERS_2;
+        hi[7] |= LETTERS_2;
+        hi[3] |= DIGIT;
+        for (i, l) in lo.iter_mut().enumerate() {
+            if i >= 1 {
+                *l |= LETTERS_1;
+            }
+            if i <= 0xA {
+                *l |= LETTERS_2;
+            }
+            if i <= 9 {
+                *l |= DIGIT;
+            }
+        }
+        if card {
+            hi[3] |= CARD;
+            for l in &mut lo[..10] {
+                *l |= CARD;
+            }
+        }
+        if assign {
+            hi[3] |= ASSIGN;
+            lo[0xA] |= ASSIGN;
+            lo[0xD] |= ASSIGN;
+        }
+        if email {
+            hi[4] |= AT;
+            lo[0] |= AT;
+        }
+        let mut f = Filter {
+            lo,
+            hi,
+            lo0: [0; 16],
+            hi0: [0; 16],
+            lo1: [0; 16],
+            hi1: [0; 16],
+        };
+        for (bucket, group) in buckets(pairs).iter().enumerate() {
+            let bit = 1u8 << bucket;
+            for &(a, b) in group {
+                f.lo0[usize::from(a & 15)] |= bit;
+                f.hi0[usize::from(a >> 4)] |= bit;
+                f.lo1[usize::from(b & 15)] |= bit;
+                f.hi1[usize::from(b >> 4)] |= bit;
+            }
+        }
+        f
     }
-    t[2] |= LETTER_B;
-    t[0xA] = ASSIGN | LETTERS_1 | LETTERS_2;
-    t[0xB] = SYMBOL | LETTERS_1;
-    t[0xC] = LETTERS_1;
-    t[0xD] = ASSIGN | SYMBOL | LETTERS_1;
-    t[0xE] = SYMBOL | LETTERS_1;
-    t[0xF] = SYMBOL | LETTERS_1 | UNDERSCORE;
-    t
-};
 
-/// The class bits of `b`.
-#[inline]
-pub(super) const fn class(b: u8) -> u8 {
-    HI[(b >> 4) as usize] & LO[(b & 15) as usize]
+    /// The class bits of `b`.
+    #[inline]
+    fn class(&self, b: u8) -> u8 {
+        self.hi[usize::from(b >> 4)] & self.lo[usize::from(b & 15)]
+    }
+
+    /// Whether the pair `(a, b)` passes the bucket test.
+    #[inline]
+    fn pair(&self, a: u8, b: u8) -> bool {
+        self.lo0[usize::from(a & 15)]
+            & self.hi0[usize::from(a >> 4)]
+            & self.lo1[usize::from(b & 15)]
+            & self.hi1[usize::from(b >> 4)]
+            != 0
+    }
+}
+
+/// The pairs, grouped by first byte, spread over eight buckets so that the nibbles of a
+/// bucket's pairs combine into as few other pairs as they can (greedily, largest groups first).
+fn buckets(pairs: &[(u8, u8)]) -> Vec<Vec<(u8, u8)>> {
+    let mut groups: Vec<Vec<(u8, u8)>> = Vec::new();
+    for &(a, b) in pairs {
+        match groups.iter_mut().find(|g| g[0].0 == a) {
+            Some(g) if !g.contains(&(a, b)) => g.push((a, b)),
+            Some(_) => {}
+            None => groups.push(vec![(a, b)]),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    // How many pairs a bucket lets through: the products of its nibble sets.
+    let passes = |g: &[(u8, u8)]| -> usize {
+        let count = |f: &dyn Fn(&(u8, u8)) -> u8| {
+            let mut m = 0u16;
+            for p in g {
+                m |= 1 << f(p);
+            }
+            m.count_ones() as usize
+        };
+        count(&|p| p.0 & 15) * count(&|p| p.0 >> 4) * count(&|p| p.1 & 15) * count(&|p| p.1 >> 4)
+    };
+    let mut out: Vec<Vec<(u8, u8)>> = vec![Vec::new(); 8];
+    for g in groups {
+        let best = (0..8)
+            .min_by_key(|&k| {
+                let mut with = out[k].clone();
+                with.extend_from_slice(&g);
+                passes(&with) - passes(&out[k])
+            })
+            .unwrap_or(0);
+        out[best].extend_from_slice(&g);
+    }
+    out
 }
 
 /// What the exact search needs of a block that may hold a secret's start: bit `i` of each mask
@@ -87,13 +165,11 @@ pub(super) const fn class(b: u8) -> u8 {
 pub(super) struct Block {
     /// Where the block starts in the value.
     pub(super) at: usize,
-    /// Letters and digits.
-    pub(super) alnum: u32,
-    /// Trigger bytes (those of the classes asked for).
+    /// Starts of words (a letter or digit after none) whose first two bytes pass the pair test.
+    pub(super) starts: u32,
+    /// Trigger bytes.
     pub(super) triggers: u32,
-    /// The bytes of the aligned 8-byte groups made only of token bytes.
-    pub(super) lanes: u32,
-    /// The bytes of the aligned 4-byte groups made only of digits.
+    /// The bytes of the aligned groups of four digits (when card numbers are looked for).
     pub(super) quads: u32,
 }
 
@@ -109,169 +185,160 @@ pub(super) fn vector() -> bool {
     }
 }
 
-/// Calls `f` with each block of `s` that may hold a secret's start, in order. `triggers` is the
-/// set of trigger classes ([`ASSIGN`], [`LETTER_B`], [`AT`]). Blocks start every 32 bytes, so that
-/// groups of four bytes are aligned the same way everywhere; after the last whole block come the
-/// 32 bytes ending at the last whole group of four (with the triggers and groups of four already
-/// reported cleared), and the trigger bytes of the last bytes (fewer than four, which hold no
-/// whole group). The groups of eight of that last block may be shifted by four from the others:
-/// they are all reported, so that a run of token bytes crossing into it still shows a group no
-/// more than seven bytes after its start. A value shorter than 32 bytes is read as if padded with
-/// zeros.
+/// Calls `f` with each block of `s` that may hold a secret's start, in order. Blocks start every
+/// 32 bytes (so groups of four are aligned the same way everywhere); the last one is read as if
+/// padded with zeros.
 #[inline]
-pub(super) fn blocks(s: &[u8], triggers: u8, vector: bool, f: &mut impl FnMut(&Block)) {
+pub(super) fn blocks(s: &[u8], filter: &Filter, vector: bool, f: &mut impl FnMut(&Block)) {
     #[cfg(target_arch = "x86_64")]
     if vector {
         #[allow(unsafe_code)]
         // SAFETY: `vector` is true only when `vector()` found AVX2 on this machine.
         unsafe {
-            avx2::blocks(s, triggers, f)
+            avx2::blocks(s, filter, f)
         };
         return;
     }
     let _ = vector;
-    blocks_scalar(s, triggers, f);
+    blocks_scalar(s, filter, f);
 }
 
-/// The masks of the 32 bytes of `b`, byte by byte.
-fn block_scalar(b: &[u8; 32], at: usize, triggers: u8) -> Option<Block> {
-    let mut block = Block {
-        at,
-        ..Block::default()
-    };
-    let mut token = 0u32;
-    let mut digit = 0u32;
-    for (i, &x) in b.iter().enumerate() {
-        let c = class(x);
-        token |= u32::from(c != 0) << i;
-        digit |= u32::from(c & DIGIT != 0) << i;
-        block.alnum |= u32::from(c & ALNUM != 0) << i;
-        block.triggers |= u32::from(c & triggers != 0) << i;
-    }
-    for g in 0..4 {
-        if (token >> (8 * g)) & 0xff == 0xff {
-            block.lanes |= 0xff << (8 * g);
-        }
-    }
+/// Whether the byte before `at` is a letter or a digit.
+#[inline]
+fn alnum_before(s: &[u8], at: usize) -> bool {
+    at > 0 && s[at - 1].is_ascii_alphanumeric()
+}
+
+/// The word starts among the pair candidates `pairs` of a block whose letters and digits are
+/// `alnum`.
+#[inline]
+fn starts(s: &[u8], at: usize, pairs: u32, alnum: u32) -> u32 {
+    pairs & alnum & !((alnum << 1) | u32::from(alnum_before(s, at)))
+}
+
+/// The aligned groups of four set bits of `digits`, as masks of their bytes.
+#[inline]
+fn quads(digits: u32) -> u32 {
+    let mut q = 0;
     for g in 0..8 {
-        if (digit >> (4 * g)) & 0xf == 0xf {
-            block.quads |= 0xf << (4 * g);
+        if (digits >> (4 * g)) & 0xf == 0xf {
+            q |= 0xf << (4 * g);
         }
     }
-    (block.triggers | block.lanes | block.quads != 0).then_some(block)
+    q
 }
 
-fn blocks_scalar(s: &[u8], triggers: u8, f: &mut impl FnMut(&Block)) {
-    let mut chunks = s.chunks_exact(32);
+/// Copies `src` (at most 32 bytes) to the start of `dst` in a few fixed-size moves, which a
+/// call to `memcpy` would cost more than for the last bytes of a value.
+#[inline(always)]
+fn copy_short(dst: &mut [u8; 64], src: &[u8]) {
+    let n = src.len().min(32);
+    if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..n].copy_from_slice(&src[n - 16..n]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..n].copy_from_slice(&src[n - 8..n]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..n].copy_from_slice(&src[n - 4..n]);
+    } else {
+        dst[..n].copy_from_slice(&src[..n]);
+    }
+}
+
+fn blocks_scalar(s: &[u8], filter: &Filter, f: &mut impl FnMut(&Block)) {
     let mut at = 0;
-    for chunk in &mut chunks {
-        let mut b = [0u8; 32];
-        b.copy_from_slice(chunk);
-        if let Some(block) = block_scalar(&b, at, triggers) {
+    while at < s.len() {
+        let byte = |i: usize| s.get(at + i).copied().unwrap_or(0);
+        let (mut pairs, mut alnum, mut triggers, mut digits) = (0u32, 0u32, 0u32, 0u32);
+        for i in 0..32 {
+            let c = filter.class(byte(i));
+            pairs |= u32::from(filter.pair(byte(i), byte(i + 1))) << i;
+            alnum |= u32::from(c & ALNUM != 0) << i;
+            triggers |= u32::from(c & TRIGGERS != 0) << i;
+            digits |= u32::from(c & CARD != 0) << i;
+        }
+        let block = Block {
+            at,
+            starts: starts(s, at, pairs, alnum),
+            triggers,
+            quads: quads(digits),
+        };
+        if block.starts | block.triggers | block.quads != 0 {
             f(&block);
         }
         at += 32;
-    }
-    let rest = chunks.remainder().len();
-    if rest == 0 {
-        return;
-    }
-    let mut b = [0u8; 32];
-    if s.len() < 32 {
-        b[..rest].copy_from_slice(s);
-        if let Some(block) = block_scalar(&b, 0, triggers) {
-            f(&block);
-        }
-        return;
-    }
-    let (t, fresh) = tail(s.len());
-    if fresh != 0 {
-        b.copy_from_slice(&s[t..t + 32]);
-        if let Some(block) = block_scalar(&b, t, triggers) {
-            report_fresh(block, fresh, f);
-        }
-    }
-    last_bytes(s, triggers, f);
-}
-
-/// Where the last block of a value of `n >= 32` bytes (not a multiple of 32) starts, aligned to
-/// four, and the bits of its bytes that no earlier block covered.
-#[inline]
-fn tail(n: usize) -> (usize, u32) {
-    let t = n - 32 - n % 4;
-    let covered = n - n % 32 - t;
-    (t, (u64::from(u32::MAX) << covered) as u32)
-}
-
-#[inline]
-fn report_fresh(mut block: Block, fresh: u32, f: &mut impl FnMut(&Block)) {
-    block.triggers &= fresh;
-    block.quads &= fresh;
-    if block.triggers | block.lanes | block.quads != 0 {
-        f(&block);
-    }
-}
-
-/// The trigger bytes among the last `n % 4` bytes of a value of `n >= 32` bytes.
-#[inline]
-fn last_bytes(s: &[u8], triggers: u8, f: &mut impl FnMut(&Block)) {
-    let n = s.len();
-    let mut bits = 0u32;
-    for (i, &b) in s.iter().enumerate().skip(n - n % 4) {
-        bits |= u32::from(class(b) & triggers != 0) << (i + 32 - n);
-    }
-    if bits != 0 {
-        f(&Block {
-            at: n - 32,
-            triggers: bits,
-            ..Block::default()
-        });
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {
-    use super::{Block, ALNUM, HI, LO};
+    use super::{Block, Filter, ALNUM, TRIGGERS};
     use std::arch::x86_64::*;
 
-    /// The vectors of one block: class bits, token lanes, digit quads, triggers.
-    macro_rules! classify {
-        ($x:expr, $lo:expr, $hi:expr, $nib:expr, $zero:expr, $ones:expr, $trig:expr) => {{
-            let x = $x;
-            let cls = _mm256_and_si256(
-                _mm256_shuffle_epi8($lo, _mm256_and_si256(x, $nib)),
-                _mm256_shuffle_epi8($hi, _mm256_and_si256(_mm256_srli_epi16(x, 4), $nib)),
-            );
-            let not_token = _mm256_cmpeq_epi8(cls, $zero);
-            let lanes = _mm256_cmpeq_epi64(not_token, $zero);
-            let digits = _mm256_cmpgt_epi8($zero, cls);
-            let quads = _mm256_cmpeq_epi32(digits, $ones);
-            let trig = _mm256_and_si256(cls, $trig);
-            (cls, lanes, quads, trig)
-        }};
+    /// The tables, each in both lanes of a vector.
+    struct Tables {
+        lo: __m256i,
+        hi: __m256i,
+        lo0: __m256i,
+        hi0: __m256i,
+        lo1: __m256i,
+        hi1: __m256i,
+        nib: __m256i,
+        zero: __m256i,
+        ones: __m256i,
+        triggers: __m256i,
+        alnum: __m256i,
     }
 
-    /// The masks of a block whose vectors were found interesting.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn record(
-        at: usize,
-        cls: __m256i,
-        lanes: __m256i,
-        quads: __m256i,
-        trig: __m256i,
-        alnum: __m256i,
-        zero: __m256i,
-    ) -> Block {
-        Block {
-            at,
-            alnum: !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(cls, alnum), zero))
-                as u32),
-            triggers: !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(trig, zero)) as u32),
-            lanes: _mm256_movemask_epi8(lanes) as u32,
-            quads: _mm256_movemask_epi8(quads) as u32,
+    fn table(t: &[u8; 16]) -> __m256i {
+        // SAFETY: `t` is 16 bytes.
+        _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(t.as_ptr().cast()) })
+    }
+
+    /// The masks of the block at `at`, from its bytes `x` and the bytes one further `y`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn block(s: &[u8], at: usize, x: __m256i, y: __m256i, t: &Tables) -> Option<Block> {
+        let xl = _mm256_and_si256(x, t.nib);
+        let xh = _mm256_and_si256(_mm256_srli_epi16(x, 4), t.nib);
+        let yl = _mm256_and_si256(y, t.nib);
+        let yh = _mm256_and_si256(_mm256_srli_epi16(y, 4), t.nib);
+        let cls = _mm256_and_si256(_mm256_shuffle_epi8(t.lo, xl), _mm256_shuffle_epi8(t.hi, xh));
+        let pairs = _mm256_and_si256(
+            _mm256_and_si256(
+                _mm256_shuffle_epi8(t.lo0, xl),
+                _mm256_shuffle_epi8(t.hi0, xh),
+            ),
+            _mm256_and_si256(
+                _mm256_shuffle_epi8(t.lo1, yl),
+                _mm256_shuffle_epi8(t.hi1, yh),
+            ),
+        );
+        let trig = _mm256_and_si256(cls, t.triggers);
+        let quads = _mm256_cmpeq_epi32(_mm256_cmpgt_epi8(t.zero, cls), t.ones);
+        let any = _mm256_or_si256(_mm256_or_si256(pairs, trig), quads);
+        if _mm256_testz_si256(any, any) != 0 {
+            return None;
         }
+        let set = |v: __m256i| !(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, t.zero)) as u32);
+        let pairs = set(pairs);
+        let starts = if pairs == 0 {
+            0
+        } else {
+            super::starts(s, at, pairs, set(_mm256_and_si256(cls, t.alnum)))
+        };
+        let block = Block {
+            at,
+            starts,
+            triggers: set(trig),
+            quads: _mm256_movemask_epi8(quads) as u32,
+        };
+        (block.starts | block.triggers | block.quads != 0).then_some(block)
     }
 
     /// [`super::blocks`] with AVX2.
@@ -279,76 +346,59 @@ mod avx2 {
     /// # Safety
     /// The machine must have AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn blocks(s: &[u8], triggers: u8, f: &mut impl FnMut(&Block)) {
-        let lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(LO.as_ptr().cast()));
-        let hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(HI.as_ptr().cast()));
-        let nib = _mm256_set1_epi8(0x0f);
-        let zero = _mm256_setzero_si256();
-        let ones = _mm256_set1_epi8(-1);
-        let trig = _mm256_set1_epi8(triggers as i8);
-        let alnum = _mm256_set1_epi8(ALNUM as i8);
+    pub(super) unsafe fn blocks(s: &[u8], filter: &Filter, f: &mut impl FnMut(&Block)) {
+        let t = Tables {
+            lo: table(&filter.lo),
+            hi: table(&filter.hi),
+            lo0: table(&filter.lo0),
+            hi0: table(&filter.hi0),
+            lo1: table(&filter.lo1),
+            hi1: table(&filter.hi1),
+            nib: _mm256_set1_epi8(0x0f),
+            zero: _mm256_setzero_si256(),
+            ones: _mm256_set1_epi8(-1),
+            triggers: _mm256_set1_epi8(TRIGGERS as i8),
+            alnum: _mm256_set1_epi8(ALNUM as i8),
+        };
         let n = s.len();
         let p = s.as_ptr();
         let mut at = 0;
-        // Two blocks at a time, one test for both.
-        while at + 64 <= n {
-            // SAFETY: `at + 64 <= n`: both loads are inside `s`.
-            let (xa, xb) = unsafe {
+        // Blocks are handed on eight at a time, so that the vectors stay in registers.
+        let mut found = [Block::default(); 8];
+        let mut k = 0;
+        while at + 33 <= n {
+            // SAFETY: `at + 33 <= n`: both loads are inside `s`.
+            let (x, y) = unsafe {
                 (
                     _mm256_loadu_si256(p.add(at).cast()),
-                    _mm256_loadu_si256(p.add(at + 32).cast()),
+                    _mm256_loadu_si256(p.add(at + 1).cast()),
                 )
             };
-            let (ca, la, qa, ta) = classify!(xa, lo, hi, nib, zero, ones, trig);
-            let (cb, lb, qb, tb) = classify!(xb, lo, hi, nib, zero, ones, trig);
-            let any = _mm256_or_si256(
-                _mm256_or_si256(_mm256_or_si256(la, qa), ta),
-                _mm256_or_si256(_mm256_or_si256(lb, qb), tb),
-            );
-            if _mm256_testz_si256(any, any) == 0 {
-                let a = _mm256_or_si256(_mm256_or_si256(la, qa), ta);
-                if _mm256_testz_si256(a, a) == 0 {
-                    f(&record(at, ca, la, qa, ta, alnum, zero));
+            if let Some(b) = block(s, at, x, y, &t) {
+                found[k] = b;
+                k += 1;
+                if k == found.len() {
+                    found.iter().for_each(&mut *f);
+                    k = 0;
                 }
-                let b = _mm256_or_si256(_mm256_or_si256(lb, qb), tb);
-                if _mm256_testz_si256(b, b) == 0 {
-                    f(&record(at + 32, cb, lb, qb, tb, alnum, zero));
-                }
-            }
-            at += 64;
-        }
-        if at + 32 <= n {
-            // SAFETY: `at + 32 <= n`.
-            let x = unsafe { _mm256_loadu_si256(p.add(at).cast()) };
-            let (c, l, q, t) = classify!(x, lo, hi, nib, zero, ones, trig);
-            let a = _mm256_or_si256(_mm256_or_si256(l, q), t);
-            if _mm256_testz_si256(a, a) == 0 {
-                f(&record(at, c, l, q, t, alnum, zero));
             }
             at += 32;
         }
-        if at == n {
-            return;
-        }
-        let (x, start, fresh) = if n >= 32 {
-            let (t, fresh) = super::tail(n);
-            // SAFETY: `t + 32 <= n`.
-            (unsafe { _mm256_loadu_si256(p.add(t).cast()) }, t, fresh)
-        } else {
-            let mut b = [0u8; 32];
-            b[..n].copy_from_slice(s);
-            // SAFETY: `b` is 32 bytes.
-            (unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }, 0, !0u32)
-        };
-        if fresh != 0 {
-            let (c, l, q, t) = classify!(x, lo, hi, nib, zero, ones, trig);
-            let a = _mm256_or_si256(_mm256_or_si256(l, q), t);
-            if _mm256_testz_si256(a, a) == 0 {
-                super::report_fresh(record(start, c, l, q, t, alnum, zero), fresh, f);
+        found[..k].iter().for_each(&mut *f);
+        if at < n {
+            // The last 1 to 32 bytes, padded with zeros.
+            let mut b = [0u8; 64];
+            super::copy_short(&mut b, &s[at..]);
+            // SAFETY: both loads are inside `b`.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_si256(b.as_ptr().cast()),
+                    _mm256_loadu_si256(b.as_ptr().add(1).cast()),
+                )
+            };
+            if let Some(b) = block(s, at, x, y, &t) {
+                f(&b);
             }
-        }
-        if n >= 32 {
-            super::last_bytes(s, triggers, f);
         }
     }
 }
@@ -358,49 +408,96 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn filter() -> Filter {
+        Filter::new(
+            &[
+                (b'g', b'h'),
+                (b'B', b'e'),
+                (b'b', b'e'),
+                (b's', b'k'),
+                (b'A', b'K'),
+            ],
+            true,
+            true,
+            true,
+        )
+    }
+
     #[test]
-    fn classes_are_exact() {
-        for b in 0..=255u8 {
-            let c = class(b);
-            let token = b.is_ascii_alphanumeric() || b"+-./:=@_".contains(&b);
-            assert_eq!(c != 0, token, "token byte {b:#x}");
-            assert_eq!(c & DIGIT != 0, b.is_ascii_digit(), "digit {b:#x}");
-            assert_eq!(c & ALNUM != 0, b.is_ascii_alphanumeric(), "alnum {b:#x}");
-            assert_eq!(c & ASSIGN != 0, b == b':' || b == b'=', "assign {b:#x}");
-            assert_eq!(c & LETTER_B != 0, b == b'B' || b == b'b', "B {b:#x}");
-            assert_eq!(c & AT != 0, b == b'@', "@ {b:#x}");
+    fn short_copies_are_exact() {
+        let src: Vec<u8> = (1..=32).collect();
+        for n in 0..=32 {
+            let mut dst = [0u8; 64];
+            copy_short(&mut dst, &src[..n]);
+            assert_eq!(&dst[..n], &src[..n], "{n}");
+            assert!(dst[n..].iter().all(|&b| b == 0), "{n}");
         }
     }
 
-    fn collect(s: &[u8], triggers: u8, vector: bool) -> Vec<Block> {
+    #[test]
+    fn classes_are_exact() {
+        let all = Filter::new(&[], true, true, true);
+        let none = Filter::new(&[], false, false, false);
+        for b in 0..=255u8 {
+            let c = all.class(b);
+            assert_eq!(c & ALNUM != 0, b.is_ascii_alphanumeric(), "alnum {b:#x}");
+            assert_eq!(c & CARD != 0, b.is_ascii_digit(), "card digit {b:#x}");
+            assert_eq!(c & ASSIGN != 0, b == b':' || b == b'=', "assign {b:#x}");
+            assert_eq!(c & AT != 0, b == b'@', "@ {b:#x}");
+            let c = none.class(b);
+            assert_eq!(c & ALNUM != 0, b.is_ascii_alphanumeric(), "alnum {b:#x}");
+            assert_eq!(c & (CARD | TRIGGERS), 0, "off {b:#x}");
+        }
+    }
+
+    #[test]
+    fn every_pair_of_the_rules_passes() {
+        let pairs: Vec<(u8, u8)> = (0..40u8)
+            .map(|i| (b'A' + i % 26, b'a' + i * 7 % 26))
+            .collect();
+        let f = Filter::new(&pairs, false, false, false);
+        for &(a, b) in &pairs {
+            assert!(f.pair(a, b), "{}{}", a as char, b as char);
+        }
+        // A filter without pairs lets none through.
+        let f = Filter::new(&[], false, false, false);
+        assert!((0..=255u8).all(|a| (0..=255u8).all(|b| !f.pair(a, b))));
+    }
+
+    fn collect(s: &[u8], f: &Filter, vector: bool) -> Vec<Block> {
         let mut out = Vec::new();
-        blocks(s, triggers, vector, &mut |b| out.push(*b));
+        blocks(s, f, vector, &mut |b| out.push(*b));
         out
     }
 
     #[test]
     fn marks_are_found() {
-        // A token of 15 bytes at every offset: a block with a lane at most seven bytes after
-        // its start.
-        let token = b"ghp_0123456789a";
+        let f = filter();
+        // A literal's start at every offset, and a trigger.
         for pad in 0..70 {
-            let mut s = vec![b' '; pad];
-            s.extend_from_slice(token);
-            s.extend_from_slice(b" tail");
-            for vector in [false, true] {
-                let blocks = collect(&s, ASSIGN | LETTER_B, vector && super::vector());
-                let lane = blocks
-                    .iter()
-                    .find_map(|b| (b.lanes != 0).then(|| b.at + b.lanes.trailing_zeros() as usize));
-                let lane = lane.expect("a lane");
-                assert!(lane >= pad && lane <= pad + 7, "pad {pad}: lane at {lane}");
+            for (mark, is_start) in [(&b"ghp_x"[..], true), (b"x=1", false)] {
+                let mut s = vec![b' '; pad];
+                s.extend_from_slice(mark);
+                for vector in [false, true] {
+                    let blocks = collect(&s, &f, vector && super::vector());
+                    let at = blocks.iter().find_map(|b| {
+                        let m = if is_start { b.starts } else { b.triggers };
+                        (m != 0).then(|| b.at + m.trailing_zeros() as usize)
+                    });
+                    let want = if is_start { pad } else { pad + 1 };
+                    assert_eq!(at, Some(want), "pad {pad}");
+                }
             }
+            // Not at the start of a word.
+            let mut s = vec![b'x'; pad + 1];
+            s.extend_from_slice(b"ghp_x");
+            assert!(collect(&s, &f, false).iter().all(|b| b.starts == 0));
         }
         // A card grouped 4-4-4-4 at every offset: an aligned quad of digits within 15 bytes.
         for pad in 0..40 {
             let mut s = vec![b'x'; pad];
             s.extend_from_slice(b" 4111 1111 1111 1111 ");
-            let blocks = collect(&s, 0, super::vector());
+            let blocks = collect(&s, &f, super::vector());
             let quad = blocks
                 .iter()
                 .find_map(|b| (b.quads != 0).then(|| b.at + b.quads.trailing_zeros() as usize))
@@ -420,15 +517,20 @@ mod tests {
             s in proptest::collection::vec(
                 prop_oneof![
                     Just(b' '), Just(b'='), Just(b':'), Just(b'B'), Just(b'@'), Just(b'-'),
-                    Just(b'"'), Just(b'\\'), Just(0xe2u8), Just(0u8),
+                    Just(b'"'), Just(b'\\'), Just(0xe2u8), Just(0u8), Just(b'g'), Just(b'h'),
                     b'0'..=b'9', b'a'..=b'z', b'A'..=b'Z', any::<u8>()
                 ],
                 0..300,
             ),
-            triggers in prop_oneof![Just(ASSIGN | LETTER_B), Just(ASSIGN | LETTER_B | AT), Just(0u8)],
+            which in 0..3usize,
         ) {
+            let f = match which {
+                0 => filter(),
+                1 => Filter::new(&[(b'x', b'o')], false, true, false),
+                _ => Filter::new(&[], false, false, false),
+            };
             if super::vector() {
-                prop_assert_eq!(collect(&s, triggers, true), collect(&s, triggers, false));
+                prop_assert_eq!(collect(&s, &f, true), collect(&s, &f, false));
             }
         }
     }
