@@ -62,6 +62,8 @@ pub mod key {
     pub const SPAN_NAME: &str = "name";
     /// Events held back by a rate limit before this one.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// `true` on a line the flight recorder kept and wrote because its unit of work failed.
+    pub const REPLAYED: &str = "replayed";
     /// How long the work took, in milliseconds: on access lines and `span_closed` lines.
     pub const DURATION_MS: &str = "duration_ms";
     /// The route template of an access line (`/orders/{id}`).

@@ -71,6 +71,7 @@ pub struct Builder {
     pub(crate) no_streams: bool,
     errors: crate::errors::ErrorConfig,
     sampling: crate::sample::SamplingConfig,
+    recorder: Option<crate::recorder::FlightRecorder>,
     #[cfg(feature = "otel-core")]
     otel: crate::otel::OtelConfig,
     /// Lines go to the test they belong to ([`crate::testing`]).
@@ -104,6 +105,7 @@ impl Default for Builder {
             no_streams: false,
             errors: crate::errors::ErrorConfig::default(),
             sampling: crate::sample::SamplingConfig::default(),
+            recorder: None,
             #[cfg(feature = "otel-core")]
             otel: crate::otel::OtelConfig::default(),
             #[cfg(feature = "testing")]
@@ -185,6 +187,9 @@ impl Builder {
         }
         if let Some(r) = config.debug_sample_rate {
             self.sampling = self.sampling.clone().debug_sample_rate(r);
+        }
+        if let Some(r) = &config.flight_recorder {
+            self.recorder = r.clone();
         }
         if config.redact == Some(false) {
             self.redactor = None;
@@ -274,6 +279,23 @@ impl Builder {
     /// counts are always on.
     pub fn errors(mut self, config: crate::errors::ErrorConfig) -> Builder {
         self.errors = config;
+        self
+    }
+
+    /// Turns the flight recorder on: the lines the filter leaves out, kept per unit of work and
+    /// written when it fails (see [`recorder`](crate::recorder)).
+    ///
+    /// ```
+    /// let _b = tracelight::builder().flight_recorder(tracelight::FlightRecorder::new().unit("job"));
+    /// ```
+    pub fn flight_recorder(mut self, recorder: crate::recorder::FlightRecorder) -> Builder {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Turns the flight recorder off (after `LOG_FLIGHT_RECORDER=on`, say).
+    pub fn without_flight_recorder(mut self) -> Builder {
+        self.recorder = None;
         self
     }
 
@@ -636,6 +658,7 @@ impl Builder {
             self.filter.as_deref().unwrap_or("info"),
             &self.context_fields,
             owned,
+            self.recorder.as_ref().map(|r| r.level),
         )?;
         let selective = streams
             .iter()
@@ -675,6 +698,7 @@ impl Builder {
                 .sampling
                 .is_active()
                 .then(|| crate::sample::Sampler::new(self.sampling.clone())),
+            recorder: self.recorder.clone().map(crate::recorder::Recorder::new),
         });
         let guard = Guard {
             inner: Arc::clone(&inner),
@@ -713,8 +737,8 @@ impl Builder {
         let log_level = filter.log_level();
         #[cfg(feature = "otel-core")]
         let subscriber = Registry::default()
-            .with(filter)
-            .with(otel.as_ref().map(|o| o.layer()))
+            .with(filter.clone())
+            .with(otel.as_ref().map(|o| o.layer_beside(Some(filter))))
             .with(layer);
         #[cfg(not(feature = "otel-core"))]
         let subscriber = Registry::default().with(filter).with(layer);
@@ -762,8 +786,8 @@ impl Builder {
         let filter = layer.filter();
         #[cfg(feature = "otel-core")]
         let subscriber = Registry::default()
-            .with(filter)
-            .with(otel.as_ref().map(|o| o.layer()))
+            .with(filter.clone())
+            .with(otel.as_ref().map(|o| o.layer_beside(Some(filter))))
             .with(layer);
         #[cfg(not(feature = "otel-core"))]
         let subscriber = Registry::default().with(filter).with(layer);

@@ -81,6 +81,9 @@ struct Inner {
     log_bridge: AtomicBool,
     /// The directives the filter was built with ([`LogFilter::reset`] goes back to them).
     initial: String,
+    /// With the flight recorder on, its most verbose level: the events the directives leave out
+    /// down to it are let through, to be kept (see [`crate::recorder`]).
+    recorder: Option<Level>,
     /// When the directives in force were set, and whether they revert.
     changes: std::sync::Mutex<Changes>,
 }
@@ -156,6 +159,7 @@ impl LogFilter {
         directives: &str,
         context_fields: &[String],
         owned: Vec<Owned>,
+        recorder: Option<Level>,
     ) -> Result<LogFilter, Error> {
         let mut correlation = vec![crate::context::REQUEST_ID.to_owned()];
         correlation.extend(context_fields.iter().cloned());
@@ -169,6 +173,7 @@ impl LogFilter {
                 installed: AtomicBool::new(false),
                 log_bridge: AtomicBool::new(false),
                 initial: directives.to_owned(),
+                recorder,
                 changes: std::sync::Mutex::new(Changes {
                     since: std::time::SystemTime::now(),
                     reverts: None,
@@ -349,6 +354,24 @@ impl LogFilter {
                 })
     }
 
+    /// Whether the flight recorder keeps events at `meta`'s level (the filter then lets them
+    /// through).
+    #[inline]
+    fn records(&self, meta: &Metadata<'_>) -> bool {
+        self.inner
+            .recorder
+            .is_some_and(|l| *meta.level() <= l && meta.is_event())
+    }
+
+    /// For the event path: `true` when `meta` reached tracelight only for the flight recorder
+    /// (the directives leave it out), so that it is kept, not written.
+    #[inline]
+    pub(crate) fn recorder_only<S>(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.records(meta)
+            && self.inner.installed.load(Ordering::Relaxed)
+            && self.read(|c| !c.off && !self.owned_takes(c, meta) && !c.filter.enabled(meta, ctx))
+    }
+
     /// For the plan: `true` when `meta` reached tracelight only because a targeted stream takes
     /// it, so that only the streams selecting it by target write it.
     #[inline]
@@ -425,6 +448,11 @@ impl<S: Subscriber> Layer<S> for LogFilter {
             if self.correlation_span(meta) || self.owned_takes(c, meta) {
                 return Interest::always();
             }
+            // Left out by the directives, but kept by the recorder when inside a unit of work:
+            // asked each time.
+            if interest.is_never() && self.records(meta) {
+                return Interest::sometimes();
+            }
             interest
         })
     }
@@ -434,6 +462,7 @@ impl<S: Subscriber> Layer<S> for LogFilter {
             !c.off
                 && (self.correlation_span(meta)
                     || self.owned_takes(c, meta)
+                    || self.records(meta)
                     || c.filter.enabled(meta, ctx))
         })
     }

@@ -282,19 +282,31 @@ where
         // Rendered before the table is touched: `Debug` impls may log.
         let mut state = SpanState::boxed(attrs.metadata());
         state.fields.record(attrs, inner.redactor.as_ref());
-        state.ctx = match parent {
-            Some(p) => match self.state.spans.with(&p, |st| st.ctx.clone()) {
+        let (parent_ctx, parent_unit) = match parent {
+            Some(p) => match self.state.spans.with(&p, |st| (st.ctx.clone(), st.unit)) {
                 Some(c) => c,
                 // The parent is not one of ours (a per-layer filter left it out): the nearest
                 // ancestor that is.
                 None => ctx
                     .span(id)
                     .and_then(|s| s.parent())
-                    .and_then(|a| self.state.spans.with(&a.id(), |st| st.ctx.clone()))
-                    .flatten(),
+                    .and_then(|a| {
+                        self.state
+                            .spans
+                            .with(&a.id(), |st| (st.ctx.clone(), st.unit))
+                    })
+                    .unwrap_or((None, None)),
             },
-            None => None,
+            None => (None, None),
         };
+        state.ctx = parent_ctx;
+        if let Some(r) = &inner.recorder {
+            state.unit = if r.is_unit(attrs.metadata()) {
+                Some(id.into_u64())
+            } else {
+                parent_unit
+            };
+        }
         self.promote(&mut state);
         if self.state.spans.timing().is_some() {
             state.timing = Some(crate::timing::SpanTiming::new());
@@ -346,7 +358,7 @@ where
     fn on_close(&self, id: Id, _ctx: LayerContext<'_, S>) {
         let Some(timing) = self.state.spans.timing() else {
             if let Some(state) = self.state.spans.remove(&id) {
-                state.recycle();
+                self.recycle(state);
             }
             return;
         };
@@ -373,7 +385,7 @@ where
             return;
         };
         let Some((total, busy)) = measured else {
-            state.recycle();
+            self.recycle(state);
             return;
         };
         self.close_measured(id, state, timing, total, busy);
@@ -416,7 +428,7 @@ impl TracelightLayer {
             (request_id, String::from_utf8_lossy(&fields).into_owned())
         });
         if !(slow || timing.config.every_close) {
-            state.recycle();
+            self.recycle(state);
             return;
         }
         // Back in the table while the line is written, so it carries the span's fields and
@@ -453,7 +465,19 @@ impl TracelightLayer {
             }
         });
         if let Some(state) = self.state.spans.remove(&id) {
-            state.recycle();
+            self.recycle(state);
         }
+    }
+
+    /// Returns a closed span's state to the pool; a unit of work that ended without failing
+    /// drops the lines its flight recording kept.
+    #[inline]
+    fn recycle(&self, mut state: Box<SpanState>) {
+        if let Some(r) = &self.state.shared.recorder {
+            if !state.recording.is_idle() {
+                r.discard(&mut state.recording);
+            }
+        }
+        state.recycle();
     }
 }

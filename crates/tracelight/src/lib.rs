@@ -58,6 +58,7 @@ mod layer;
 #[cfg(feature = "otel-core")]
 pub mod otel;
 mod panic;
+pub mod recorder;
 pub mod redact;
 pub mod sample;
 #[cfg(any(feature = "admin", feature = "otel-http", feature = "otel-grpc"))]
@@ -84,6 +85,7 @@ pub use exit::{exit, EXIT_FLUSH_BOUND};
 pub use filter::{FilterState, LogFilter};
 pub use fmt_adapter::{CorrelationLayer, JsonLayer, RouterLayer, TimingLayer};
 pub use layer::TracelightLayer;
+pub use recorder::FlightRecorder;
 
 /// For `tracing_subscriber::fmt` users: [`Correlated`](fmt::Correlated) writes the request id and
 /// bound context at the root of `fmt`'s lines (with [`CorrelationLayer`] in the stack).

@@ -31,6 +31,9 @@ pub(crate) const SHARDS: usize = 64;
 
 /// A boxed span state is kept for reuse only while its buffers stay this small.
 const POOL_MAX_BYTES: usize = 4096;
+/// A unit of work's state goes back to the pool only when its flight recording's buffers hold at
+/// most this much (so a thread's pool holds at most 128 × 16 KiB of them).
+const RECORDING_POOL_MAX_BYTES: usize = 16 * 1024;
 /// Boxes kept per thread for reuse.
 const POOL_MAX: usize = 128;
 
@@ -47,6 +50,11 @@ pub(crate) struct SpanState {
     pub(crate) timing: Option<crate::timing::SpanTiming>,
     /// The fields and context as text pairs, plain and coloured, once a text line needed them.
     pub(crate) text: [TextPairs; 2],
+    /// With the flight recorder on: the span id of the unit of work this span is in (its own
+    /// when it is one).
+    pub(crate) unit: Option<u64>,
+    /// The lines the flight recorder keeps, when this span is a unit of work.
+    pub(crate) recording: crate::recorder::Recording,
 }
 
 /// A span's fields and the context entries they do not hold, rendered as text pairs
@@ -106,6 +114,8 @@ impl SpanState {
                 ctx: None,
                 timing: None,
                 text: Default::default(),
+                unit: None,
+                recording: crate::recorder::Recording::default(),
             }),
         }
     }
@@ -113,12 +123,17 @@ impl SpanState {
     /// Returns a closed span's state to this thread's pool.
     pub(crate) fn recycle(mut self: Box<Self>) {
         let text = self.text[0].pairs.bytes.capacity() + self.text[1].pairs.bytes.capacity();
-        if self.fields.capacity() + text > POOL_MAX_BYTES {
+        if self.fields.capacity() + text > POOL_MAX_BYTES
+            || self.recording.capacity() > RECORDING_POOL_MAX_BYTES
+        {
             return;
         }
         self.fields.clear();
         self.ctx = None;
         self.timing = None;
+        self.unit = None;
+        debug_assert!(self.recording.is_idle() || self.recording.failed);
+        self.recording.failed = false;
         // Most spans never had a text line: their pairs are empty already.
         for t in &mut self.text {
             if t.from.is_some() {

@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) tracker: crate::errors::Tracker,
     pub(crate) security: crate::errors::SecurityTracker,
     pub(crate) sampler: Option<crate::sample::Sampler>,
+    /// The flight recorder, when on.
+    pub(crate) recorder: Option<crate::recorder::Recorder>,
     /// Whether lines also go to the test they belong to ([`crate::testing`]).
     #[cfg(feature = "testing")]
     pub(crate) testing: bool,
@@ -733,6 +735,24 @@ impl Handle {
                 s.rate_limited.load(std::sync::atomic::Ordering::Relaxed),
             )
         })
+    }
+
+    /// What the flight recorder kept, replayed and dropped (`None` when it is off).
+    ///
+    /// ```
+    /// let _g = tracelight::builder()
+    ///     .flight_recorder(tracelight::FlightRecorder::new())
+    ///     .writer(tracelight::sink::MemoryWriter::new())
+    ///     .init_local()
+    ///     .unwrap();
+    /// let h = tracelight::current_handle().unwrap();
+    /// assert_eq!(h.flight_recorder().unwrap().recorded, 0);
+    /// ```
+    pub fn flight_recorder(&self) -> Option<crate::recorder::RecorderStats> {
+        self.shared
+            .recorder
+            .as_ref()
+            .map(crate::recorder::Recorder::stats)
     }
 
     /// Flushes every stream.

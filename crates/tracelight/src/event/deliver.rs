@@ -12,13 +12,19 @@ use crate::state::{Shared, StreamSink};
 /// Hands each stream that takes the event its rendering's line: a synchronous writer is called
 /// here, queued streams get their lines in one push per batch.
 pub(crate) fn deliver(shared: &Shared, plan: &Plan<'_>, lines: &Lines) {
+    deliver_to(shared, plan.mask, lines.all());
+}
+
+/// [`deliver`] to the streams of `mask` (one bit per stream), from the line of each rendering
+/// (JSON, text, coloured text).
+pub(crate) fn deliver_to(shared: &Shared, mask: u64, lines: [&[u8]; 3]) {
     // Queued lines go in one push; the batch lives on the stack (uninitialised until used).
     let mut items: SmallVec<[(usize, &[u8]); 8]> = SmallVec::new();
     for (i, st) in shared.streams.iter().enumerate() {
-        if !plan.takes(i) {
+        if mask & (1 << i) == 0 {
             continue;
         }
-        let bytes = lines.get(st.rendering);
+        let bytes = lines[st.rendering as usize];
         match &st.sink {
             StreamSink::Writer(w) => {
                 w.write_line(bytes);

@@ -92,7 +92,16 @@ pub(crate) fn on_event<S>(
     if *event.metadata().level() > tracing_core::Level::WARN && crate::otel::on_export_thread() {
         return;
     }
-    shared.count_event(event.metadata().level());
+    // An event the filter let through only for the flight recorder: kept in its unit of work,
+    // not written (and not counted) unless the unit fails.
+    let mut recording = shared
+        .recorder
+        .as_ref()
+        .is_some_and(|r| r.config.covers(event.metadata().level()))
+        && shared.filter.recorder_only(event.metadata(), ctx.clone());
+    if !recording {
+        shared.count_event(event.metadata().level());
+    }
     let mut tag = plan::TagVisitor::new();
     let only_owned = || shared.filter.only_owned(event.metadata(), ctx.clone());
     let Some(mut plan) = plan::plan(shared, event, &mut tag, only_owned) else {
@@ -110,8 +119,21 @@ pub(crate) fn on_event<S>(
             text: [plan.wants(Rendering::Text), plan.wants(Rendering::TextAnsi)],
         };
         s.snapshot.take(event, ctx, table, redactor, wanted);
-        if !plan::keep_sampled(shared, meta.level(), s.snapshot.context()) {
+        let unit = s.snapshot.unit;
+        if recording && unit.is_none() {
             return;
+        }
+        if !recording && !plan::keep_sampled(shared, meta.level(), s.snapshot.context()) {
+            // Sampled out: kept by the recorder instead, inside a unit of work.
+            let keeps = unit.is_some()
+                && shared
+                    .recorder
+                    .as_ref()
+                    .is_some_and(|r| r.config.covers(meta.level()));
+            if !keeps {
+                return;
+            }
+            recording = true;
         }
         let opts = capture::Options {
             redactor,
@@ -131,6 +153,9 @@ pub(crate) fn on_event<S>(
             }
             if plan.rate_limited > 0 {
                 keys.add(tracelight_schema::key::RATE_LIMITED);
+            }
+            if recording {
+                keys.add(tracelight_schema::key::REPLAYED);
             }
             s.capture.record(event, Some(&mut keys), opts);
         } else {
@@ -163,8 +188,18 @@ pub(crate) fn on_event<S>(
             plan: &plan,
             snapshot: &s.snapshot,
             capture: &s.capture,
+            replayed: recording,
         };
         render::render(shared, &ev, &mut s.lines);
+        if let (Some(r), Some(unit)) = (&shared.recorder, unit) {
+            if recording {
+                keep(shared, r, table, unit, plan.mask, &s.lines);
+                return;
+            }
+            if crate::recorder::Recorder::fails(meta) {
+                replay(shared, r, table, unit);
+            }
+        }
         #[cfg(feature = "otel-core")]
         if let Some(logger) = crate::otel::log_exporting(shared) {
             crate::otel::emit_log(logger, &ev);
@@ -175,6 +210,61 @@ pub(crate) fn on_event<S>(
         }
         deliver::deliver(shared, &plan, &s.lines);
         deliver::record(shared, &plan, &s.lines);
+    });
+}
+
+/// Keeps a line of the flight recorder in its unit's recording, or writes it at once when the
+/// unit has failed already.
+#[inline(never)]
+fn keep(
+    shared: &Shared,
+    recorder: &crate::recorder::Recorder,
+    table: &SpanTable,
+    unit: u64,
+    mask: u64,
+    lines: &render::Lines,
+) {
+    let Some(id) = std::num::NonZeroU64::new(unit).map(tracing_core::span::Id::from_non_zero_u64)
+    else {
+        return;
+    };
+    let failed = table
+        .with(&id, |st| {
+            if st.recording.failed {
+                return true;
+            }
+            recorder.keep(&mut st.recording, mask, lines.all());
+            false
+        })
+        .unwrap_or(false);
+    if failed {
+        recorder.written_after_failure();
+        deliver::deliver_to(shared, mask, lines.all());
+    }
+}
+
+/// Writes what the unit `unit` kept, oldest first, before the line that makes it fail.
+#[inline(never)]
+fn replay(shared: &Shared, recorder: &crate::recorder::Recorder, table: &SpanTable, unit: u64) {
+    let Some(id) = std::num::NonZeroU64::new(unit).map(tracing_core::span::Id::from_non_zero_u64)
+    else {
+        return;
+    };
+    // Out of the table while it is written (a writer may log), back after for reuse.
+    let Some(mut rec) = table.with(&id, |st| {
+        let rec = std::mem::take(&mut st.recording);
+        // Lines kept meanwhile by other threads are written at once.
+        st.recording.failed = true;
+        rec
+    }) else {
+        return;
+    };
+    recorder.replay(&mut rec, |mask, lines| {
+        deliver::deliver_to(shared, mask, lines)
+    });
+    table.with(&id, |st| {
+        rec.failed = true;
+        st.recording = rec;
     });
 }
 

@@ -139,12 +139,6 @@ impl Plan<'_> {
         self.renderings & (1 << rendering as u8) != 0
     }
 
-    /// Whether a stream's bit is set.
-    #[inline]
-    pub(crate) fn takes(&self, stream: usize) -> bool {
-        self.mask & (1 << stream) != 0
-    }
-
     /// The error tracker's decision for an ERROR event, once its error type is known: `false`
     /// when a repeat is suppressed. Records the fingerprint for the line.
     pub(crate) fn admit_error(

@@ -37,6 +37,24 @@ impl Lines {
         }
     }
 
+    /// The lines of the three renderings (empty where not written), in [`Rendering`] order.
+    #[inline]
+    pub(crate) fn all(&self) -> [&[u8]; 3] {
+        fn line(written: u8, r: Rendering, l: &[u8]) -> &[u8] {
+            if written & (1 << r as u8) != 0 {
+                l
+            } else {
+                &[]
+            }
+        }
+        let line = |r, l| line(self.written, r, l);
+        [
+            line(Rendering::Json, &self.json),
+            line(Rendering::Text, &self.text),
+            line(Rendering::TextAnsi, &self.text_ansi),
+        ]
+    }
+
     /// The line the error tracker and the security counts keep: JSON when there is one.
     pub(crate) fn sample(&self) -> &[u8] {
         [Rendering::Json, Rendering::Text, Rendering::TextAnsi]
@@ -57,6 +75,8 @@ pub(crate) struct Event<'a> {
     pub(crate) plan: &'a Plan<'a>,
     pub(crate) snapshot: &'a Snapshot,
     pub(crate) capture: &'a Capture,
+    /// A line of the flight recorder (`"replayed":true`).
+    pub(crate) replayed: bool,
 }
 
 impl Event<'_> {
@@ -103,6 +123,9 @@ fn json_line(shared: &Shared, ev: &Event<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"rate_limited\":");
         crate::fields::write_u64(out, ev.plan.rate_limited);
         out.push(b',');
+    }
+    if ev.replayed {
+        out.extend_from_slice(b"\"replayed\":true,");
     }
     if let Some((name, members)) = ev.snapshot.span() {
         out.extend_from_slice(b"\"span\":");
@@ -205,6 +228,10 @@ fn text_line(ev: &Event<'_>, ansi: bool, out: &mut Vec<u8>) {
         text::write_key(out, "rate_limited", ansi);
         crate::fields::write_u64(out, ev.plan.rate_limited);
     }
+    if ev.replayed {
+        text::write_key(out, "replayed", ansi);
+        out.extend_from_slice(b"true");
+    }
     if let Some(fp) = ev.plan.fingerprint {
         text::write_key(out, "error_fingerprint", ansi);
         write_hex16(out, fp);
@@ -278,6 +305,7 @@ mod tests {
                     plan: &p,
                     snapshot: &snapshot,
                     capture: &cap,
+                    replayed: false,
                 };
                 let mut lines = Lines::default();
                 render(shared, &ev, &mut lines);

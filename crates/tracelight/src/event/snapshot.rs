@@ -26,6 +26,8 @@ pub(crate) struct Snapshot {
     pub(crate) span_members: Vec<u8>,
     /// The context: request id and bound fields.
     pub(crate) ctx: Option<Arc<Context>>,
+    /// The unit of work the event is in, with the flight recorder on (its span id).
+    pub(crate) unit: Option<u64>,
     /// `{"name":…},{"name":…,…}`: the span path from the root, when the span list is on.
     pub(crate) span_list: Vec<u8>,
     /// Whether the event has a span path (`span_list` is then written, even empty).
@@ -74,6 +76,7 @@ impl Snapshot {
         members.clear();
         let text = &mut self.text;
         let mut found_ctx = None;
+        let mut unit = None;
         self.found = span.as_ref().is_some_and(|sp| {
             table
                 .with(&sp.id(), |st| {
@@ -100,6 +103,7 @@ impl Snapshot {
                         out.copy_from(&pairs.pairs);
                     }
                     found_ctx = st.ctx.clone();
+                    unit = st.unit;
                 })
                 .is_some()
         });
@@ -108,14 +112,15 @@ impl Snapshot {
             // The span is not in the table (a per-layer filter on the layer that keeps it left
             // it out): the context of its nearest ancestor that is.
             if let Some(sp) = &span {
-                found_ctx = sp
+                (found_ctx, unit) = sp
                     .scope()
                     .skip(1)
-                    .find_map(|a| table.with(&a.id(), |st| st.ctx.clone()))
-                    .flatten();
+                    .find_map(|a| table.with(&a.id(), |st| (st.ctx.clone(), st.unit)))
+                    .unwrap_or((None, None));
             }
         }
         self.ctx = found_ctx;
+        self.unit = unit;
         if wanted.span_list {
             if let Some(scope) = ctx.event_scope(event) {
                 self.has_scope = true;

@@ -412,13 +412,31 @@ impl OtelPipeline {
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
     {
+        self.layer_beside(None)
+    }
+
+    /// [`layer`](Self::layer), stacked above tracelight's `filter`: the events that filter lets
+    /// through only for the flight recorder are not exported.
+    pub(crate) fn layer_beside<S>(
+        &self,
+        filter: Option<crate::LogFilter>,
+    ) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
         ids::activate();
         // What the exporter's own clients log and trace on the export threads (h2's frames and
         // connection spans at DEBUG) is not exported: that would feed itself.
         let not_exporting = || {
-            tracing_subscriber::filter::dynamic_filter_fn(|_: &tracing_core::Metadata<'_>, _| {
-                !on_export_thread()
-            })
+            let filter = filter.clone();
+            tracing_subscriber::filter::dynamic_filter_fn(
+                move |meta: &tracing_core::Metadata<'_>, ctx| {
+                    !on_export_thread()
+                        && !filter
+                            .as_ref()
+                            .is_some_and(|f| f.recorder_only(meta, ctx.clone()))
+                },
+            )
         };
         let spans = self.tracer.as_ref().map(|p| {
             tracing_opentelemetry::layer()

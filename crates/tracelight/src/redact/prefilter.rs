@@ -453,7 +453,7 @@ mod tests {
     #[test]
     fn every_pair_of_the_rules_passes() {
         let pairs: Vec<(u8, u8)> = (0..40u8)
-            .map(|i| (b'A' + i % 26, b'a' + i * 7 % 26))
+            .map(|i| (b'A' + i % 26, b'a' + (i % 26) * 7 % 26))
             .collect();
         let f = Filter::new(&pairs, false, false, false);
         for &(a, b) in &pairs {

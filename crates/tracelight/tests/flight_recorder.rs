@@ -1,0 +1,426 @@
+//! The flight recorder, with a real axum service at `info`: the DEBUG lines of a failing request
+//! are written before its access line, marked and in order, those of a succeeding one never; a
+//! unit of work of your own (a job) fails on an ERROR or a slow span; sampled-out lines are kept
+//! the same way; and memory stays within its bound under 500 requests at once.
+#![cfg(all(feature = "http", feature = "axum"))]
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+mod http_support;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use serde_json::Value;
+use tracelight::http::RequestLayer;
+use tracelight::sink::MemoryWriter;
+use tracelight::{FlightRecorder, Format, Guard};
+use tracing::{debug, error, info, info_span, trace};
+
+use http_support::serve;
+
+/// The total bound of the process's recorder (the 500-request test fills it).
+const TOTAL: usize = 256 * 1024;
+
+struct Service {
+    lines: MemoryWriter,
+    _guard: Guard,
+}
+
+/// The process's subscriber, as `init` installs it (tracelight's filter at `info`), with the
+/// recorder on.
+fn service() -> &'static Service {
+    static S: OnceLock<Service> = OnceLock::new();
+    S.get_or_init(|| {
+        let lines = MemoryWriter::new();
+        let guard = tracelight::builder()
+            .service("recorder-test")
+            .filter("info")
+            .format(Format::Json)
+            .flight_recorder(FlightRecorder::new().max_total_bytes(TOTAL))
+            // The 500 requests wait for one another: none is slow for that.
+            .timing(tracelight::timing::TimingConfig::default().threshold(Duration::from_secs(120)))
+            .writer(lines.clone())
+            .init()
+            .expect("init");
+        Service {
+            lines,
+            _guard: guard,
+        }
+    })
+}
+
+fn parsed(lines: &MemoryWriter) -> Vec<Value> {
+    lines
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON {e}: {l}")))
+        .collect()
+}
+
+async fn wait_for(lines: &MemoryWriter, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let all = parsed(lines);
+        if pred(&all) {
+            return all;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn app() -> SocketAddr {
+    let _ = service();
+    let router = Router::new()
+        .route(
+            "/ok",
+            get(|| async {
+                debug!(order_id = 7, "looking up the order");
+                info!("order found");
+                "ok"
+            }),
+        )
+        .route(
+            "/fail",
+            get(|| async {
+                debug!(order_id = 8, "looking up the order");
+                trace!(rows = 0, "the query returned");
+                debug!(token = "s3cr3t-value", "calling the payment gateway");
+                (StatusCode::BAD_GATEWAY, "gateway down")
+            }),
+        )
+        .route(
+            "/burst",
+            get(
+                |q: axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+                    let n: usize = q.get("n").and_then(|n| n.parse().ok()).unwrap_or(10);
+                    for i in 0..n {
+                        debug!(i, padding = "x".repeat(150), "step");
+                    }
+                    let gate = BURST.get().cloned();
+                    if let Some(gate) = gate {
+                        gate.wait().await;
+                    }
+                    if q.get("fail").is_some() {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                },
+            ),
+        );
+    serve(router.layer(RequestLayer::new())).await
+}
+
+static BURST: OnceLock<Arc<tokio::sync::Barrier>> = OnceLock::new();
+
+fn of_request<'a>(lines: &'a [Value], id: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["request_id"] == id).collect()
+}
+
+async fn get_with_id(addr: SocketAddr, path: &str, id: &str) -> StatusCode {
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .header("x-request-id", id)
+        .send()
+        .await
+        .unwrap();
+    StatusCode::from_u16(r.status().as_u16()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_request_writes_its_debug_lines_before_its_access_line() {
+    let addr = app().await;
+    let s = service();
+    assert_eq!(get_with_id(addr, "/ok", "rec-ok-1").await, StatusCode::OK);
+    assert_eq!(
+        get_with_id(addr, "/fail", "rec-fail-1").await,
+        StatusCode::BAD_GATEWAY
+    );
+    let all = wait_for(&s.lines, "both access lines", |l| {
+        ["rec-ok-1", "rec-fail-1"].iter().all(|id| {
+            of_request(l, id)
+                .iter()
+                .any(|x| x["target"] == "tracelight::access")
+        })
+    })
+    .await;
+
+    // The request that succeeded: its INFO line and access line, no DEBUG line.
+    let ok = of_request(&all, "rec-ok-1");
+    assert!(ok.iter().all(|l| l["level"] != "DEBUG"), "{ok:#?}");
+    assert!(ok.iter().any(|l| l["message"] == "order found"));
+
+    // The one that failed: its DEBUG and TRACE lines, in order, marked, before the access line.
+    let failed = of_request(&all, "rec-fail-1");
+    let messages: Vec<&str> = failed
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "looking up the order",
+            "the query returned",
+            "calling the payment gateway",
+            "request completed"
+        ],
+        "{failed:#?}"
+    );
+    for l in &failed[..3] {
+        assert_eq!(l["replayed"], true, "{l}");
+        assert_eq!(l["service"], "recorder-test");
+    }
+    assert!(failed[3].get("replayed").is_none());
+    assert_eq!(failed[3]["status"], 502);
+    assert_eq!(failed[1]["level"], "TRACE");
+    assert_eq!(failed[1]["rows"], 0);
+    // Redacted like any line.
+    assert_eq!(failed[2]["token"], tracelight::REDACTED);
+    // Their own timestamps, in order, before the access line's.
+    let ts: Vec<&str> = failed
+        .iter()
+        .map(|l| l["timestamp"].as_str().unwrap())
+        .collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{ts:?}");
+    let stats = tracelight::current_handle()
+        .unwrap()
+        .flight_recorder()
+        .unwrap();
+    assert!(stats.replayed >= 3 && stats.discarded >= 1, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_bounded_under_500_requests_at_once() {
+    let addr = app().await;
+    let s = service();
+    const N: usize = 500;
+    let gate = BURST.get_or_init(|| Arc::new(tokio::sync::Barrier::new(N + 1)));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let path = if i % 50 == 0 {
+                "/burst?n=20&fail=1"
+            } else {
+                "/burst?n=20"
+            };
+            client
+                .get(format!("http://{addr}{path}"))
+                .header("x-request-id", format!("burst-{i}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    // Every request is inside its handler, holding its lines: the bound holds now.
+    tokio::time::timeout(Duration::from_secs(30), gate.wait())
+        .await
+        .expect("all 500 requests in their handlers");
+    let h = tracelight::current_handle().unwrap();
+    let during = h.flight_recorder().unwrap();
+    assert!(during.bytes as usize <= TOTAL, "{during:?}");
+    assert!(
+        during.dropped > 0,
+        "500 × 20 lines must overflow 256 KiB: {during:?}"
+    );
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = wait_for(&s.lines, "every access line", |l| {
+        l.iter()
+            .filter(|x| {
+                x["target"] == "tracelight::access"
+                    && x["request_id"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("burst-"))
+            })
+            .count()
+            == N
+    })
+    .await;
+    // The failing requests wrote what they still held, each at most its lines, in order.
+    for i in (0..N).step_by(50) {
+        let id = format!("burst-{i}");
+        let steps: Vec<u64> = of_request(&all, &id)
+            .iter()
+            .filter(|l| l["message"] == "step")
+            .map(|l| l["i"].as_u64().unwrap())
+            .collect();
+        assert!(steps.len() <= 20, "{id}: {steps:?}");
+        assert!(steps.windows(2).all(|w| w[0] < w[1]), "{id}: {steps:?}");
+    }
+    // No other request wrote a DEBUG line.
+    let others: Vec<&Value> = all
+        .iter()
+        .filter(|l| {
+            l["message"] == "step"
+                && l["request_id"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("burst-"))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .is_none_or(|n| n % 50 != 0)
+        })
+        .collect();
+    assert!(others.is_empty(), "{others:#?}");
+    // Everything was released when the requests ended.
+    let end = wait_until_released(&h).await;
+    assert_eq!(end.bytes, 0, "{end:?}");
+}
+
+async fn wait_until_released(h: &tracelight::Handle) -> tracelight::recorder::RecorderStats {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = h.flight_recorder().unwrap();
+        if s.bytes == 0 || tokio::time::Instant::now() > deadline {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A subscriber of this thread only, with a `job` unit and a 20 ms slow threshold.
+fn local(w: &MemoryWriter, sampling: bool) -> tracelight::LocalGuard {
+    let mut b = tracelight::builder()
+        .filter(if sampling { "debug" } else { "info" })
+        .format(Format::Json)
+        .timing(tracelight::timing::TimingConfig::default().threshold(Duration::from_millis(20)))
+        .flight_recorder(FlightRecorder::new().unit("job").max_events(3))
+        .writer(w.clone());
+    if sampling {
+        b = b.sampling(tracelight::sample::SamplingConfig::default().debug_sample_rate(0.0));
+    }
+    b.init_local().unwrap()
+}
+
+fn messages(w: &MemoryWriter) -> Vec<(String, bool)> {
+    parsed(w)
+        .iter()
+        .map(|l| {
+            (
+                l["message"].as_str().unwrap_or_default().to_owned(),
+                l["replayed"] == true,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_job_fails_on_an_error_and_writes_its_later_lines_at_once() {
+    let w = MemoryWriter::new();
+    let _g = local(&w, false);
+    info_span!("job", id = 1).in_scope(|| {
+        debug!("a");
+        debug!("b");
+    });
+    info_span!("job", id = 2).in_scope(|| {
+        for m in ["c", "d", "e", "f"] {
+            debug!("{m}");
+        }
+        error!("failed");
+        debug!("after");
+    });
+    // Outside any unit: left out, as the filter says.
+    debug!("outside");
+    let got = messages(&w);
+    let want: Vec<(String, bool)> = [
+        ("d", true),
+        ("e", true),
+        ("f", true),
+        ("failed", false),
+        ("after", true),
+    ]
+    .iter()
+    .map(|(m, r)| ((*m).to_owned(), *r))
+    .collect();
+    assert_eq!(got, want);
+    let s = tracelight::current_handle()
+        .unwrap()
+        .flight_recorder()
+        .unwrap();
+    // `c` went for the bound of three; `a` and `b` with their job.
+    assert_eq!(
+        (s.recorded, s.dropped, s.discarded, s.replayed),
+        (6, 1, 2, 4)
+    );
+    assert_eq!(s.bytes, 0);
+}
+
+#[test]
+fn a_slow_span_makes_its_unit_fail() {
+    let w = MemoryWriter::new();
+    let _g = local(&w, false);
+    info_span!("job", id = 3).in_scope(|| {
+        debug!("before the slow call");
+        info_span!("slow_call").in_scope(|| std::thread::sleep(Duration::from_millis(30)));
+    });
+    let got = messages(&w);
+    assert_eq!(
+        got.first(),
+        Some(&("before the slow call".to_owned(), true)),
+        "{got:?}"
+    );
+    assert!(got.iter().any(|(m, r)| m == "span_closed" && !r), "{got:?}");
+}
+
+#[test]
+fn lines_sampled_out_are_kept_and_written_when_the_unit_fails() {
+    let w = MemoryWriter::new();
+    // DEBUG is on, but sampled at 0: no request has its DEBUG lines live.
+    let _g = local(&w, true);
+    info_span!("job", id = 4).in_scope(|| debug!("sampled out, dropped with the job"));
+    info_span!("job", id = 5).in_scope(|| {
+        debug!("sampled out, kept");
+        error!("failed");
+    });
+    assert_eq!(
+        messages(&w),
+        [
+            ("sampled out, kept".to_owned(), true),
+            ("failed".to_owned(), false)
+        ]
+    );
+}
+
+#[test]
+fn a_setting_without_the_recorder_is_an_error_that_names_it() {
+    let vars = [("LOG_FLIGHT_RECORDER_UNITS", "job")];
+    let err = tracelight::Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("LOG_FLIGHT_RECORDER_UNITS") && err.contains("LOG_FLIGHT_RECORDER=on"),
+        "{err}"
+    );
+    let vars = [
+        ("LOG_FLIGHT_RECORDER", "on"),
+        ("LOG_FLIGHT_RECORDER_LEVEL", "verbose"),
+    ];
+    let err = tracelight::Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("LOG_FLIGHT_RECORDER_LEVEL") && err.contains("trace, debug, info, warn"),
+        "{err}"
+    );
+}
