@@ -13,7 +13,9 @@
 //! and the event shapes of `benches/workloads.rs`, each inside its spans: `info` (or `event`: the
 //! `order_created` event of the format bench), `error_chain`, `warn`, `wide` and `error_long`.
 //! `TL_REDACT=off` turns redaction off, to measure it; `TL_SPAN_LIST=on` writes the span list
-//! (`spans`), as `fmt_json` does.
+//! (`spans`), as `fmt_json` does; `TL_RECORDER=on` turns the flight recorder on (spans named
+//! `request` are units of work; with the `filtered` subscriber), for the workloads `recorded`
+//! (DEBUG events in one request, kept) and `mixed` (requests of ten DEBUG events and one INFO).
 //! Subscribers `filtered` and `envfilter` put the directives of `TL_FILTER` (default `info`) in
 //! front of the layer, as tracelight's `LogFilter` or as an `EnvFilter`. Subscribers: `noop` (a bare
 //! registry with a layer that does nothing), `tracelight`, and `tracing-subscriber`'s `fmt` (text)
@@ -57,6 +59,11 @@ fn main() -> anyhow::Result<()> {
     let mut builder = tracelight::builder();
     if std::env::var("TL_REDACT").is_ok_and(|v| v == "off") {
         builder = builder.without_redaction();
+    }
+    // `TL_RECORDER=on` turns the flight recorder on, with spans named `request` as units of work
+    // (it needs tracelight's filter: the `filtered` subscriber).
+    if std::env::var("TL_RECORDER").is_ok_and(|v| v == "on") {
+        builder = builder.flight_recorder(tracelight::FlightRecorder::new().unit("request"));
     }
     // `TL_SPAN_LIST=on` writes the span list too, as `fmt_json` does.
     if std::env::var("TL_SPAN_LIST").is_ok_and(|v| v == "on") {
@@ -164,14 +171,42 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        // DEBUG events in one long request (at `info`: left out, or kept by the flight
+        // recorder, which drops its oldest once 1 000 are kept).
+        "recorded" => {
+            let r = info_span!(
+                "request",
+                request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c"
+            );
+            let _r = r.enter();
+            for i in 0..n {
+                tracing::debug!(i, order_id = "abc-456", total = 99.99f64, "cache lookup");
+            }
+            Ok(())
+        }
+        // Requests that succeed, each with ten DEBUG events and one INFO event.
+        "mixed" => {
+            for _ in 0..n {
+                let r = info_span!(
+                    "request",
+                    request_id = "0193f2a4-7c1e-7cc2-9a3b-5e0d6f7a8b9c"
+                );
+                let _r = r.enter();
+                for i in 0..10u64 {
+                    tracing::debug!(i, order_id = "abc-456", "cache lookup");
+                }
+                tracing::info!(user_id = 42u64, order_id = "abc-456", "order_created");
+            }
+            Ok(())
+        }
         other => match Shape::parse(other) {
             Some(shape) => {
                 shape.in_spans(|| (0..n).for_each(|_| shape.event()));
                 Ok(())
             }
             None => anyhow::bail!(
-                "unknown workload {other:?}: expected span, event, disabled, request, info, \
-                 error_chain, warn, wide or error_long"
+                "unknown workload {other:?}: expected span, event, disabled, request, recorded, \
+                 mixed, info, error_chain, warn, wide or error_long"
             ),
         },
     })

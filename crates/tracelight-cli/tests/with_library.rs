@@ -261,3 +261,54 @@ fn errors_counts_the_repeats_the_tracker_suppressed() {
         "{human}"
     );
 }
+
+/// The flight recorder's lines of a failed request are in its timeline, in place by their own
+/// timestamps, marked, and without the `replayed` field repeated among the fields.
+#[test]
+fn timeline_shows_the_flight_recorders_lines_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = tracelight::sink::MemoryWriter::new();
+    {
+        let g = tracelight::builder()
+            .service("shop")
+            .filter("info")
+            .flight_recorder(tracelight::FlightRecorder::new().unit("request"))
+            .writer(w.clone())
+            .init_local()
+            .unwrap();
+        let request = tracing::info_span!("request", request_id = "req-fr-1");
+        let _e = request.enter();
+        tracing::info!("request received");
+        tracing::debug!(rows = 0, "the query returned nothing");
+        tracing::info!("retrying");
+        tracing::error!("order lookup failed");
+        g.flush();
+    }
+    let text = w.contents();
+    fs::write(dir.path().join("app.log"), &text).unwrap();
+    let out = Command::cargo_bin("tracelight")
+        .unwrap()
+        .args(["timeline", "req-fr-1", "--color", "never", "--no-pager"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{stdout}");
+    // In the order they happened, the DEBUG line between the two INFO lines.
+    assert!(rows[0].contains("request received"), "{stdout}");
+    assert!(
+        rows[1].starts_with("replayed ↺") && rows[1].contains("the query returned nothing"),
+        "{stdout}"
+    );
+    assert!(
+        !rows[1].contains("replayed=") && !rows[1].contains("replayed: "),
+        "{stdout}"
+    );
+    assert!(
+        rows[2].contains("retrying") && !rows[2].contains("replayed"),
+        "{stdout}"
+    );
+    assert!(rows[3].contains("order lookup failed"), "{stdout}");
+}

@@ -10,6 +10,22 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::error::Error;
 
+thread_local! {
+    /// The callsite of the event the filter last let through only for the flight recorder (its
+    /// metadata's address), read by the layer's event path: the filter is the last asked before
+    /// an event is dispatched.
+    static RECORDER_ONLY: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the filter let `meta`'s event through only for the flight recorder (and forgets it).
+#[inline]
+pub(crate) fn take_recorder_only(meta: &Metadata<'_>) -> bool {
+    let addr = meta as *const Metadata<'_> as usize;
+    RECORDER_ONLY
+        .try_with(|c| c.get() == addr && c.replace(0) == addr)
+        .unwrap_or(false)
+}
+
 /// Filtering inside tracelight: the user's `EnvFilter` decides what is written, but never hides
 /// the spans that carry correlation, nor the events of a stream that selects its own targets.
 ///
@@ -365,6 +381,7 @@ impl LogFilter {
 
     /// For the event path: `true` when `meta` reached tracelight only for the flight recorder
     /// (the directives leave it out), so that it is kept, not written.
+    #[cfg(feature = "otel-core")]
     #[inline]
     pub(crate) fn recorder_only<S>(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
         self.records(meta)
@@ -459,11 +476,24 @@ impl<S: Subscriber> Layer<S> for LogFilter {
 
     fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
         self.read(|c| {
-            !c.off
-                && (self.correlation_span(meta)
-                    || self.owned_takes(c, meta)
-                    || self.records(meta)
-                    || c.filter.enabled(meta, ctx))
+            if c.off {
+                return false;
+            }
+            if self.correlation_span(meta) || self.owned_takes(c, meta) {
+                return true;
+            }
+            let enabled = c.filter.enabled(meta, ctx);
+            if self.inner.recorder.is_some() && meta.is_event() {
+                let only = !enabled && self.records(meta);
+                let addr = if only {
+                    meta as *const Metadata<'_> as usize
+                } else {
+                    0
+                };
+                let _ = RECORDER_ONLY.try_with(|f| f.set(addr));
+                return enabled || only;
+            }
+            enabled
         })
     }
 

@@ -221,3 +221,46 @@ fn every_shape_allocates_nothing() {
     }
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// The flight recorder keeps DEBUG lines without allocating: in one long unit of work (each
+/// line past the bound drops the oldest), and in units that end (their buffers go back to the
+/// span pool with their state). Outside any unit, a DEBUG line it lets through allocates nothing
+/// either.
+#[test]
+fn flight_recorder_lines_allocate_nothing() {
+    let _g = tracelight::builder()
+        .format(tracelight::Format::Json)
+        .filter("info")
+        .flight_recorder(tracelight::FlightRecorder::new().unit("job").max_events(50))
+        .writer(Discard)
+        // The units' durations go into histograms that grow the first time a longer one is
+        // seen (a few times in a run, never per line): not what this test counts.
+        .without_timing()
+        .init_local()
+        .expect("init");
+    let debug = || {
+        tracing::debug!(
+            i = 3u64,
+            order_id = "abc-456",
+            total = 9.5f64,
+            "cache lookup"
+        )
+    };
+    let n = count(debug);
+    assert_eq!(n, 0, "outside a unit: {n} allocations in 10,000 events");
+    {
+        let job = info_span!("job", id = 1u64);
+        let _j = job.enter();
+        let n = count(debug);
+        assert_eq!(n, 0, "in one unit: {n} allocations in 10,000 events");
+    }
+    let job = || info_span!("job", id = 2u64).in_scope(|| (0..10).for_each(|_| debug()));
+    let n = count(job);
+    assert_eq!(n, 0, "10 lines per unit: {n} allocations in 10,000 units");
+    let stats = tracelight::current_handle()
+        .unwrap()
+        .flight_recorder()
+        .unwrap();
+    assert!(stats.recorded > 100_000 && stats.replayed == 0, "{stats:?}");
+    assert_eq!(stats.bytes, 0);
+}

@@ -96,10 +96,15 @@ pub(crate) fn timeline(a: TimelineArgs) -> Result<Outcome> {
     let mut text = String::new();
     for (i, (((_, raw), v), offset)) in lines.iter().zip(&values).zip(&offsets).enumerate() {
         text.clear();
+        let replayed = v.get(key::REPLAYED) == Some(&Value::Bool(true));
         if Some(i) == last_good {
             style.green(&mut text, "last good ► ");
         } else if Some(i) == first_error {
             style.red(&mut text, "first error ");
+        } else if replayed {
+            // Kept by the flight recorder and written when the request failed: in place, by
+            // its own timestamp.
+            style.dim(&mut text, "replayed ↺  ");
         } else {
             text.push_str("            ");
         }
@@ -122,6 +127,9 @@ pub(crate) fn timeline(a: TimelineArgs) -> Result<Outcome> {
         }
         let mut rest = obj.clone();
         rest.remove(key::REQUEST_ID);
+        if replayed {
+            rest.remove(key::REPLAYED);
+        }
         push_fields(&mut text, style, &rest);
         writeln!(out, "{text}")?;
     }

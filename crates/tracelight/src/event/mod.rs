@@ -94,11 +94,12 @@ pub(crate) fn on_event<S>(
     }
     // An event the filter let through only for the flight recorder: kept in its unit of work,
     // not written (and not counted) unless the unit fails.
-    let mut recording = shared
-        .recorder
-        .as_ref()
-        .is_some_and(|r| r.config.covers(event.metadata().level()))
-        && shared.filter.recorder_only(event.metadata(), ctx.clone());
+    let mut recording =
+        shared.recorder.is_some() && crate::filter::take_recorder_only(event.metadata());
+    // Outside any unit of work there is nothing to keep it in: done before anything is planned.
+    if recording && !in_unit(table, event, ctx) {
+        return;
+    }
     if !recording {
         shared.count_event(event.metadata().level());
     }
@@ -211,6 +212,16 @@ pub(crate) fn on_event<S>(
         deliver::deliver(shared, &plan, &s.lines);
         deliver::record(shared, &plan, &s.lines);
     });
+}
+
+/// Whether `event` is in a unit of work of the flight recorder (or in a span the table does not
+/// hold, which the snapshot looks at more closely).
+fn in_unit<S>(table: &SpanTable, event: &Event<'_>, ctx: &LayerContext<'_, S>) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.event_span(event)
+        .is_some_and(|sp| table.with(&sp.id(), |st| st.unit.is_some()).unwrap_or(true))
 }
 
 /// Keeps a line of the flight recorder in its unit's recording, or writes it at once when the
