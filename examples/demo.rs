@@ -12,7 +12,9 @@
 //! - a malformed `X-Request-ID` replaced by a new id, with a security event saying why;
 //! - instrumented work (nested `#[instrument]` functions) and work moved to a task with
 //!   `tracelight::spawn` that keeps the request's context;
-//! - a failing request (500) whose error is logged with its whole source chain;
+//! - a failing request (500) whose error is logged with its whole source chain, and the flight
+//!   recorder: the DEBUG lines of that request (DEBUG is off) written before its error line,
+//!   marked `replayed`, while those of the requests that succeed are never written;
 //! - a secret redacted, a record of the `log` crate, a value with newlines kept on one line;
 //! - an operation slower than its threshold (a `span_closed` event on the `performance` stream),
 //!   a repeated error counted and suppressed after three (with a summary line), and a security event;
@@ -34,7 +36,8 @@ use tracelight::admin::AdminRouter;
 use tracelight::errors::ErrorConfig;
 use tracelight::http::{RequestId, RequestLayer};
 use tracelight::timing::TimingConfig;
-use tracing::{error, info, info_span, instrument, warn, Instrument as _};
+use tracelight::FlightRecorder;
+use tracing::{debug, error, info, info_span, instrument, warn, Instrument as _};
 
 #[derive(Debug)]
 struct GatewayError {
@@ -69,6 +72,13 @@ impl std::error::Error for PaymentError {
 #[instrument(skip(card_token))]
 async fn charge(order_id: &str, amount: f64, card_token: &str) -> Result<(), PaymentError> {
     tokio::time::sleep(Duration::from_millis(5)).await;
+    // Left out at `info`: kept by the flight recorder, written only if this request fails.
+    debug!(
+        gateway = "acme-pay",
+        attempt = 1,
+        amount,
+        "sending the charge"
+    );
     // A secret in a field is written as [REDACTED], whatever the format.
     info!(api_key = card_token, amount, "calling the payment gateway");
     if amount > 500.0 {
@@ -82,6 +92,7 @@ async fn charge(order_id: &str, amount: f64, card_token: &str) -> Result<(), Pay
 #[instrument(fields(items = items.len()))]
 async fn process_order(order_id: &str, items: Vec<&str>, amount: f64) -> Result<(), PaymentError> {
     info!("pricing order");
+    debug!(rules = 3, discount = 0.0, "price rules applied");
     // Work moved to another task keeps the request id and bound fields when spawned in the span.
     let audit = tracelight::spawn(async move {
         info!(audited = true, "audit record written");
@@ -145,6 +156,8 @@ async fn main() -> anyhow::Result<()> {
                 .threshold_for("price_rules", Duration::from_millis(10)),
         )
         .errors(ErrorConfig::default().suppress_after(3, Duration::from_secs(60)))
+        // The DEBUG lines of a request that fails, written before its error line.
+        .flight_recorder(FlightRecorder::new())
         .init()?;
     info!(version = env!("CARGO_PKG_VERSION"), "demo service starting");
     log::info!("a record from a crate that uses the `log` crate");

@@ -302,6 +302,7 @@ where
         state.ctx = parent_ctx;
         if let Some(r) = &inner.recorder {
             state.unit = if r.is_unit(attrs.metadata()) {
+                state.outer_unit = parent_unit;
                 Some(id.into_u64())
             } else {
                 parent_unit

@@ -21,7 +21,7 @@
 //! Memory is bounded per unit ([`FlightRecorder::max_events`],
 //! [`FlightRecorder::max_unit_bytes`]) and in total ([`FlightRecorder::max_total_bytes`]); the
 //! oldest lines of a unit go first, and every line dropped for a bound is counted
-//! ([`Stats::flight_recorder`](crate::Stats)). Lines dropped by DEBUG sampling
+//! ([`Handle::flight_recorder`](crate::Handle::flight_recorder)). Lines dropped by DEBUG sampling
 //! ([`debug_sample_rate`](crate::sample::SamplingConfig::debug_sample_rate)) inside a unit are
 //! kept by the recorder in the same way: sampled requests have their DEBUG lines live, the others
 //! get theirs when they fail.
@@ -139,7 +139,7 @@ impl FlightRecorder {
     }
 }
 
-/// What the recorder did, since start (in [`Stats`](crate::Stats)).
+/// What the recorder did, since start ([`Handle::flight_recorder`](crate::Handle::flight_recorder)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecorderStats {

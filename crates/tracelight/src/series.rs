@@ -380,6 +380,38 @@ pub(crate) fn families(handle: &Handle, export: Option<ExportStats>) -> Vec<Fami
     )
     .int(Vec::new(), rate_limited);
 
+    if let Some(r) = handle.flight_recorder() {
+        let f = m.family(
+            Counter,
+            (
+                "tracelight_flight_recorder_lines_total",
+                "tracelight.flight_recorder.lines",
+                "{line}",
+            ),
+            "What the flight recorder did with the lines the filter left out inside units of \
+             work: recorded, replayed (written when the unit failed), discarded (with a unit \
+             that succeeded), dropped (for a bound).",
+        );
+        for (outcome, n) in [
+            ("recorded", r.recorded),
+            ("replayed", r.replayed),
+            ("discarded", r.discarded),
+            ("dropped", r.dropped),
+        ] {
+            f.int(vec![("outcome", outcome.to_owned())], n);
+        }
+        m.family(
+            Gauge,
+            (
+                "tracelight_flight_recorder_bytes",
+                "tracelight.flight_recorder.bytes",
+                "By",
+            ),
+            "Bytes of lines the flight recorder keeps now, all units together.",
+        )
+        .int(Vec::new(), r.bytes);
+    }
+
     #[cfg(not(feature = "otel-core"))]
     let _ = export;
     #[cfg(feature = "otel-core")]

@@ -53,6 +53,8 @@ pub(crate) struct SpanState {
     /// With the flight recorder on: the span id of the unit of work this span is in (its own
     /// when it is one).
     pub(crate) unit: Option<u64>,
+    /// For a unit of work inside another: the span id of that one.
+    pub(crate) outer_unit: Option<u64>,
     /// The lines the flight recorder keeps, when this span is a unit of work.
     pub(crate) recording: crate::recorder::Recording,
 }
@@ -115,6 +117,7 @@ impl SpanState {
                 timing: None,
                 text: Default::default(),
                 unit: None,
+                outer_unit: None,
                 recording: crate::recorder::Recording::default(),
             }),
         }
@@ -132,6 +135,7 @@ impl SpanState {
         self.ctx = None;
         self.timing = None;
         self.unit = None;
+        self.outer_unit = None;
         debug_assert!(self.recording.is_idle() || self.recording.failed);
         self.recording.failed = false;
         // Most spans never had a text line: their pairs are empty already.

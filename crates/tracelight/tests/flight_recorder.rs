@@ -297,7 +297,12 @@ fn local(w: &MemoryWriter, sampling: bool) -> tracelight::LocalGuard {
         .filter(if sampling { "debug" } else { "info" })
         .format(Format::Json)
         .timing(tracelight::timing::TimingConfig::default().threshold(Duration::from_millis(20)))
-        .flight_recorder(FlightRecorder::new().unit("job").max_events(3))
+        .flight_recorder(
+            FlightRecorder::new()
+                .unit("job")
+                .unit("batch")
+                .max_events(3),
+        )
         .writer(w.clone());
     if sampling {
         b = b.sampling(tracelight::sample::SamplingConfig::default().debug_sample_rate(0.0));
@@ -356,6 +361,30 @@ fn a_job_fails_on_an_error_and_writes_its_later_lines_at_once() {
         (6, 1, 2, 4)
     );
     assert_eq!(s.bytes, 0);
+}
+
+#[test]
+fn a_failing_unit_inside_another_writes_the_outer_ones_lines_first() {
+    let w = MemoryWriter::new();
+    let _g = local(&w, false);
+    info_span!("batch", id = 9).in_scope(|| {
+        debug!("batch started");
+        info_span!("job", id = 10).in_scope(|| {
+            debug!("job started");
+            error!("job failed");
+        });
+        // The batch failed with its job: its later lines are written at once.
+        debug!("batch goes on");
+    });
+    assert_eq!(
+        messages(&w),
+        [
+            ("batch started".to_owned(), true),
+            ("job started".to_owned(), true),
+            ("job failed".to_owned(), false),
+            ("batch goes on".to_owned(), true),
+        ]
+    );
 }
 
 #[test]
@@ -423,4 +452,41 @@ fn a_setting_without_the_recorder_is_an_error_that_names_it() {
         err.contains("LOG_FLIGHT_RECORDER_LEVEL") && err.contains("trace, debug, info, warn"),
         "{err}"
     );
+}
+
+/// The recorder's counts on the admin router's `/metrics`.
+#[cfg(feature = "admin")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counts_are_on_the_metrics_endpoint() {
+    let addr = app().await;
+    assert_eq!(
+        get_with_id(addr, "/fail", "rec-metrics-1").await,
+        StatusCode::BAD_GATEWAY
+    );
+    let h = tracelight::current_handle().unwrap();
+    let admin = serve(
+        tracelight::admin::AdminRouter::new(h.clone())
+            .token("t0ken-for-the-recorder-test")
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let text = reqwest::Client::new()
+        .get(format!("http://{admin}/metrics"))
+        .bearer_auth("t0ken-for-the-recorder-test")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert!(value("tracelight_flight_recorder_lines_total{outcome=\"replayed\"}") >= 3.0);
+    assert!(value("tracelight_flight_recorder_lines_total{outcome=\"recorded\"}") >= 3.0);
+    let _ = value("tracelight_flight_recorder_lines_total{outcome=\"dropped\"}");
+    let _ = value("tracelight_flight_recorder_bytes");
 }

@@ -71,6 +71,8 @@
 //! | `tracelight_slow_threshold_seconds` | gauge | `operation` |
 //! | `tracelight_sampled_out_total` | counter | |
 //! | `tracelight_rate_limited_total` | counter | |
+//! | `tracelight_flight_recorder_lines_total` | counter | `outcome` (with the flight recorder on) |
+//! | `tracelight_flight_recorder_bytes` | gauge | (with the flight recorder on) |
 //! | `tracelight_otel_export_items_total` | counter | `signal`, `outcome` (with an `otel*` feature, once a pipeline is started) |
 //!
 //! Families with labels appear once there is something to count (a first error, a first span).

@@ -22,6 +22,8 @@ pub(crate) mod snapshot;
 
 use std::cell::RefCell;
 
+use smallvec::SmallVec;
+
 use tracing_core::{Event, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context as LayerContext;
@@ -254,29 +256,39 @@ fn keep(
     }
 }
 
-/// Writes what the unit `unit` kept, oldest first, before the line that makes it fail.
+/// Writes what the unit `unit` and the units around it kept (the outermost first, each oldest
+/// first), before the line that makes them fail.
 #[inline(never)]
 fn replay(shared: &Shared, recorder: &crate::recorder::Recorder, table: &SpanTable, unit: u64) {
-    let Some(id) = std::num::NonZeroU64::new(unit).map(tracing_core::span::Id::from_non_zero_u64)
-    else {
-        return;
-    };
-    // Out of the table while it is written (a writer may log), back after for reuse.
-    let Some(mut rec) = table.with(&id, |st| {
-        let rec = std::mem::take(&mut st.recording);
-        // Lines kept meanwhile by other threads are written at once.
-        st.recording.failed = true;
-        rec
-    }) else {
-        return;
-    };
-    recorder.replay(&mut rec, |mask, lines| {
-        deliver::deliver_to(shared, mask, lines)
-    });
-    table.with(&id, |st| {
-        rec.failed = true;
-        st.recording = rec;
-    });
+    let id = |u: u64| std::num::NonZeroU64::new(u).map(tracing_core::span::Id::from_non_zero_u64);
+    // Out of the table while they are written (a writer may log), back after for reuse.
+    let mut taken: SmallVec<[(tracing_core::span::Id, crate::recorder::Recording); 2]> =
+        SmallVec::new();
+    let mut next = id(unit);
+    while let Some(u) = next.take() {
+        let Some((rec, outer)) = table.with(&u, |st| {
+            let rec = std::mem::take(&mut st.recording);
+            // Lines kept meanwhile by other threads are written at once.
+            st.recording.failed = true;
+            (rec, st.outer_unit)
+        }) else {
+            break;
+        };
+        taken.push((u, rec));
+        // A bound on the walk, should units ever nest very deep.
+        if taken.len() < 16 {
+            next = outer.and_then(id);
+        }
+    }
+    for (u, mut rec) in taken.into_iter().rev() {
+        recorder.replay(&mut rec, |mask, lines| {
+            deliver::deliver_to(shared, mask, lines)
+        });
+        table.with(&u, |st| {
+            rec.failed = true;
+            st.recording = rec;
+        });
+    }
 }
 
 #[cfg(test)]
