@@ -99,6 +99,7 @@ pub const RESERVED_KEYS: &[&str] = &[
     key::ERROR_FINGERPRINT,
     key::TRACE_ID,
     key::SPAN_ID,
+    key::REPLAYED,
 ];
 
 /// Whether `key` is one of [`RESERVED_KEYS`] (a `match`, which the compiler turns into a length
@@ -129,6 +130,7 @@ pub fn is_reserved(key: &str) -> bool {
             | "error_fingerprint"
             | "trace_id"
             | "span_id"
+            | "replayed"
     )
 }
 

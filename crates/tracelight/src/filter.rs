@@ -17,6 +17,16 @@ thread_local! {
     static RECORDER_ONLY: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// Whether `meta` is a `log` crate record seen through `tracing-log` (its fields name the record's
+/// target and module). The flight recorder does not keep those: `tracing-log` asks about a record
+/// with metadata of its own and dispatches it with the bridge's, so the filter's mark would not
+/// be found, and what the filter leaves out of the `log` crate stays out.
+#[inline]
+fn is_log_record(meta: &Metadata<'_>) -> bool {
+    let f = meta.fields();
+    f.field("log.target").is_some() && f.field("log.module_path").is_some()
+}
+
 /// Whether the filter let `meta`'s event through only for the flight recorder (and forgets it).
 #[inline]
 pub(crate) fn take_recorder_only(meta: &Metadata<'_>) -> bool {
@@ -376,7 +386,7 @@ impl LogFilter {
     fn records(&self, meta: &Metadata<'_>) -> bool {
         self.inner
             .recorder
-            .is_some_and(|l| *meta.level() <= l && meta.is_event())
+            .is_some_and(|l| *meta.level() <= l && meta.is_event() && !is_log_record(meta))
     }
 
     /// For the event path: `true` when `meta` reached tracelight only for the flight recorder

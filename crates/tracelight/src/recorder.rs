@@ -212,6 +212,13 @@ impl Recorder {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        // A line that would not fit in the total even with this unit's lines gone is dropped
+        // before any of them is.
+        let others = self.used.load(Ordering::Relaxed).saturating_sub(rec.bytes);
+        if others + size > cfg.max_total_bytes {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         // Room in the unit, then in the total; the unit's oldest lines go first.
         while rec.entries.len() >= cfg.max_events || rec.bytes + size > cfg.max_unit_bytes {
             self.drop_oldest(rec);
@@ -272,6 +279,11 @@ impl Recorder {
             .fetch_add(rec.entries.len() as u64, Ordering::Relaxed);
         self.release(rec);
         rec.failed = true;
+    }
+
+    /// Counts a line whose unit's state was gone (dropped).
+    pub(crate) fn lost(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a line of a failed unit written at once.

@@ -38,7 +38,7 @@ fn service() -> &'static Service {
         let lines = MemoryWriter::new();
         let guard = tracelight::builder()
             .service("recorder-test")
-            .filter("info")
+            .filter("info,legacy=warn")
             .format(Format::Json)
             .flight_recorder(FlightRecorder::new().max_total_bytes(TOTAL))
             // The 500 requests wait for one another: none is slow for that.
@@ -93,6 +93,9 @@ async fn app() -> SocketAddr {
                 debug!(order_id = 8, "looking up the order");
                 trace!(rows = 0, "the query returned");
                 debug!(token = "s3cr3t-value", "calling the payment gateway");
+                // Left out by the filter (`legacy=warn`) and not kept: the `log` crate's records
+                // stay out.
+                log::info!(target: "legacy", "a log record the filter leaves out");
                 (StatusCode::BAD_GATEWAY, "gateway down")
             }),
         )
@@ -182,6 +185,11 @@ async fn a_failing_request_writes_its_debug_lines_before_its_access_line() {
     assert_eq!(failed[3]["status"], 502);
     assert_eq!(failed[1]["level"], "TRACE");
     assert_eq!(failed[1]["rows"], 0);
+    assert!(
+        all.iter()
+            .all(|l| l["message"] != "a log record the filter leaves out"),
+        "{all:#?}"
+    );
     // Redacted like any line.
     assert_eq!(failed[2]["token"], tracelight::REDACTED);
     // Their own timestamps, in order, before the access line's.
@@ -489,4 +497,52 @@ async fn the_counts_are_on_the_metrics_endpoint() {
     assert!(value("tracelight_flight_recorder_lines_total{outcome=\"recorded\"}") >= 3.0);
     let _ = value("tracelight_flight_recorder_lines_total{outcome=\"dropped\"}");
     let _ = value("tracelight_flight_recorder_bytes");
+}
+
+/// A line kept for the recorder takes no rate-limit slot, and an ERROR the error tracker
+/// suppresses as a repeat still fails its unit.
+#[test]
+fn rate_limits_and_suppressed_repeats() {
+    let w = MemoryWriter::new();
+    let _g = tracelight::builder()
+        .filter("info")
+        .format(Format::Json)
+        .sampling(tracelight::sample::SamplingConfig::default().rate_limit(2))
+        .errors(
+            tracelight::errors::ErrorConfig::default().suppress_after(1, Duration::from_secs(60)),
+        )
+        .flight_recorder(FlightRecorder::new().unit("job"))
+        .writer(w.clone())
+        .init_local()
+        .unwrap();
+    let job = |id: u64, n: u64| {
+        info_span!("job", id).in_scope(|| {
+            for i in 0..n {
+                debug!(i, "step");
+            }
+            error!("the same failure");
+        })
+    };
+    job(1, 5);
+    // Suppressed by the tracker, not written: the job's lines are written all the same.
+    job(2, 1);
+    let got = messages(&w);
+    let steps = got.iter().filter(|(m, r)| m == "step" && *r).count();
+    assert_eq!(steps, 6, "{got:?}");
+    assert_eq!(
+        got.iter().filter(|(m, _)| m == "the same failure").count(),
+        1,
+        "{got:?}"
+    );
+}
+
+/// A field named `replayed` on an ordinary line is renamed: only the recorder writes the key.
+#[test]
+fn a_field_named_replayed_is_renamed() {
+    let w = MemoryWriter::new();
+    let _g = local(&w, false);
+    info!(replayed = true, "not a replayed line");
+    let line = &parsed(&w)[0];
+    assert!(line.get("replayed").is_none(), "{line}");
+    assert_eq!(line["fields.replayed"], true);
 }

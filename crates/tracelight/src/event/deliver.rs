@@ -94,7 +94,7 @@ mod tests {
             b,
             move |shared, _, event| {
                 let mut tag = TagVisitor::new();
-                let Some(p) = plan(shared, event, &mut tag, || false) else {
+                let Some(p) = plan(shared, event, &mut tag, || false, false) else {
                     return;
                 };
                 // An empty line of every rendering: deliver only hands over bytes.

@@ -88,16 +88,16 @@ pub(crate) fn on_event<S>(
 ) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    // An event the filter let through only for the flight recorder: kept in its unit of work,
+    // not written (and not counted) unless the unit fails.
+    let mut recording =
+        shared.recorder.is_some() && crate::filter::take_recorder_only(event.metadata());
     // The OpenTelemetry exporter's own diagnostics (its HTTP client's DEBUG and INFO events,
     // made on the export threads) are not the service's lines.
     #[cfg(feature = "otel-core")]
     if *event.metadata().level() > tracing_core::Level::WARN && crate::otel::on_export_thread() {
         return;
     }
-    // An event the filter let through only for the flight recorder: kept in its unit of work,
-    // not written (and not counted) unless the unit fails.
-    let mut recording =
-        shared.recorder.is_some() && crate::filter::take_recorder_only(event.metadata());
     // Outside any unit of work there is nothing to keep it in: done before anything is planned.
     if recording && !in_unit(table, event, ctx) {
         return;
@@ -107,8 +107,13 @@ pub(crate) fn on_event<S>(
     }
     let mut tag = plan::TagVisitor::new();
     let only_owned = || shared.filter.only_owned(event.metadata(), ctx.clone());
-    let Some(mut plan) = plan::plan(shared, event, &mut tag, only_owned) else {
+    let Some(mut plan) = plan::plan(shared, event, &mut tag, only_owned, recording) else {
         crate::errors::clear_type_hint();
+        // Not written (no stream takes it, or a rate limit holds it back), but a failure all
+        // the same: the unit's kept lines are written.
+        if !recording {
+            fail_unit(shared, table, event, ctx);
+        }
         return;
     };
     with_scratch(&SCRATCH, |s| {
@@ -157,14 +162,16 @@ pub(crate) fn on_event<S>(
             if plan.rate_limited > 0 {
                 keys.add(tracelight_schema::key::RATE_LIMITED);
             }
-            if recording {
-                keys.add(tracelight_schema::key::REPLAYED);
-            }
             s.capture.record(event, Some(&mut keys), opts);
         } else {
             s.capture.record(event, None, opts);
         }
-        if !plan.admit_error(shared, meta, s.capture.error_type(), &s.capture.message) {
+        if !recording && !plan.admit_error(shared, meta, s.capture.error_type(), &s.capture.message)
+        {
+            // A repeat the error tracker suppresses still fails its unit.
+            if let (Some(r), Some(unit)) = (&shared.recorder, unit) {
+                replay(shared, r, table, unit);
+            }
             return;
         }
         if s.thread.is_empty() {
@@ -216,6 +223,26 @@ pub(crate) fn on_event<S>(
     });
 }
 
+/// With the flight recorder on, writes what the unit of a failing line that is not itself written
+/// kept.
+fn fail_unit<S>(shared: &Shared, table: &SpanTable, event: &Event<'_>, ctx: &LayerContext<'_, S>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(r) = &shared.recorder else {
+        return;
+    };
+    if !crate::recorder::Recorder::fails(event.metadata()) {
+        return;
+    }
+    let unit = ctx
+        .event_span(event)
+        .and_then(|sp| table.with(&sp.id(), |st| st.unit).flatten());
+    if let Some(unit) = unit {
+        replay(shared, r, table, unit);
+    }
+}
+
 /// Whether `event` is in a unit of work of the flight recorder (or in a span the table does not
 /// hold, which the snapshot looks at more closely).
 fn in_unit<S>(table: &SpanTable, event: &Event<'_>, ctx: &LayerContext<'_, S>) -> bool
@@ -241,15 +268,16 @@ fn keep(
     else {
         return;
     };
-    let failed = table
-        .with(&id, |st| {
-            if st.recording.failed {
-                return true;
-            }
-            recorder.keep(&mut st.recording, mask, lines.all());
-            false
-        })
-        .unwrap_or(false);
+    let Some(failed) = table.with(&id, |st| {
+        if st.recording.failed {
+            return true;
+        }
+        recorder.keep(&mut st.recording, mask, lines.all());
+        false
+    }) else {
+        recorder.lost();
+        return;
+    };
     if failed {
         recorder.written_after_failure();
         deliver::deliver_to(shared, mask, lines.all());
@@ -261,33 +289,50 @@ fn keep(
 #[inline(never)]
 fn replay(shared: &Shared, recorder: &crate::recorder::Recorder, table: &SpanTable, unit: u64) {
     let id = |u: u64| std::num::NonZeroU64::new(u).map(tracing_core::span::Id::from_non_zero_u64);
-    // Out of the table while they are written (a writer may log), back after for reuse.
-    let mut taken: SmallVec<[(tracing_core::span::Id, crate::recorder::Recording); 2]> =
-        SmallVec::new();
+    let mut units: SmallVec<[tracing_core::span::Id; 2]> = SmallVec::new();
     let mut next = id(unit);
     while let Some(u) = next.take() {
-        let Some((rec, outer)) = table.with(&u, |st| {
-            let rec = std::mem::take(&mut st.recording);
-            // Lines kept meanwhile by other threads are written at once.
-            st.recording.failed = true;
-            (rec, st.outer_unit)
-        }) else {
+        let Some(outer) = table.with(&u, |st| st.outer_unit) else {
             break;
         };
-        taken.push((u, rec));
+        units.push(u);
         // A bound on the walk, should units ever nest very deep.
-        if taken.len() < 16 {
+        if units.len() < 16 {
             next = outer.and_then(id);
         }
     }
-    for (u, mut rec) in taken.into_iter().rev() {
-        recorder.replay(&mut rec, |mask, lines| {
-            deliver::deliver_to(shared, mask, lines)
-        });
-        table.with(&u, |st| {
-            rec.failed = true;
-            st.recording = rec;
-        });
+    for u in units.iter().rev() {
+        // Out of the table while it is written (a writer may log); lines other threads keep
+        // meanwhile go into the fresh recording left in its place, and are written after.
+        let mut rec = match table.with(u, |st| std::mem::take(&mut st.recording)) {
+            Some(rec) if !rec.failed => rec,
+            Some(rec) => {
+                // Failed already (and replayed): nothing kept.
+                table.with(u, |st| st.recording = rec);
+                continue;
+            }
+            None => continue,
+        };
+        loop {
+            recorder.replay(&mut rec, |mask, lines| {
+                deliver::deliver_to(shared, mask, lines)
+            });
+            let done = table.with(u, |st| {
+                if st.recording.is_idle() {
+                    st.recording = std::mem::take(&mut rec);
+                    st.recording.failed = true;
+                    true
+                } else {
+                    // Kept meanwhile: written next, while new ones keep going in.
+                    std::mem::swap(&mut st.recording, &mut rec);
+                    st.recording.failed = false;
+                    false
+                }
+            });
+            if done != Some(false) {
+                break;
+            }
+        }
     }
 }
 

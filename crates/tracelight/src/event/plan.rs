@@ -179,6 +179,7 @@ pub(crate) fn plan<'t>(
     event: &Event<'_>,
     tag: &'t mut TagVisitor,
     only_owned: impl FnOnce() -> bool,
+    recording: bool,
 ) -> Option<Plan<'t>> {
     let meta = event.metadata();
     // A `log` record's real target is in its fields; normalize only when needed.
@@ -223,7 +224,8 @@ pub(crate) fn plan<'t>(
         ts: None,
         fingerprint: None,
     };
-    if let Some(sampler) = &shared.sampler {
+    // A line the flight recorder keeps takes no rate-limit slot: it is not written now.
+    if let Some(sampler) = shared.sampler.as_ref().filter(|_| !recording) {
         if *meta.level() != Level::ERROR && sampler.config.rate_limit.is_some() {
             let ts = Timestamp::now();
             plan.ts = Some(ts);
@@ -270,7 +272,7 @@ mod tests {
             builder,
             move |shared, _, event| {
                 let mut tag = TagVisitor::new();
-                let p = plan(shared, event, &mut tag, || false);
+                let p = plan(shared, event, &mut tag, || false, false);
                 crate::util::lock(&out).push(p.map_or((0, None), |p| {
                     (p.mask, p.security_type().map(str::to_owned))
                 }));
@@ -327,7 +329,7 @@ mod tests {
             b,
             move |shared, _, event| {
                 let mut tag = TagVisitor::new();
-                let p = plan(shared, event, &mut tag, || false);
+                let p = plan(shared, event, &mut tag, || false, false);
                 crate::util::lock(&out).push(p.is_some());
             },
             || {

@@ -281,7 +281,7 @@ mod tests {
             b,
             move |shared, _, event| {
                 let mut tag = TagVisitor::new();
-                let Some(mut p) = plan(shared, event, &mut tag, || false) else {
+                let Some(mut p) = plan(shared, event, &mut tag, || false, false) else {
                     return;
                 };
                 let mut cap = Capture::default();
