@@ -72,6 +72,7 @@ pub struct Builder {
     errors: crate::errors::ErrorConfig,
     sampling: crate::sample::SamplingConfig,
     recorder: Option<crate::recorder::FlightRecorder>,
+    recorder_env: crate::recorder::RecorderEnv,
     #[cfg(feature = "otel-core")]
     otel: crate::otel::OtelConfig,
     /// Lines go to the test they belong to ([`crate::testing`]).
@@ -106,6 +107,7 @@ impl Default for Builder {
             errors: crate::errors::ErrorConfig::default(),
             sampling: crate::sample::SamplingConfig::default(),
             recorder: None,
+            recorder_env: crate::recorder::RecorderEnv::default(),
             #[cfg(feature = "otel-core")]
             otel: crate::otel::OtelConfig::default(),
             #[cfg(feature = "testing")]
@@ -188,9 +190,7 @@ impl Builder {
         if let Some(r) = config.debug_sample_rate {
             self.sampling = self.sampling.clone().debug_sample_rate(r);
         }
-        if let Some(r) = &config.flight_recorder {
-            self.recorder = r.clone();
-        }
+        self.recorder_env = config.flight_recorder.clone();
         if config.redact == Some(false) {
             self.redactor = None;
         } else if !config.redact_keys.is_empty()
@@ -283,7 +283,8 @@ impl Builder {
     }
 
     /// Turns the flight recorder on: the lines the filter leaves out, kept per unit of work and
-    /// written when it fails (see [`recorder`](crate::recorder)).
+    /// written when it fails (see [`recorder`](crate::recorder)). `LOG_FLIGHT_RECORDER=off` still
+    /// turns it off, and `LOG_FLIGHT_RECORDER_*` tune it over what is given here.
     ///
     /// ```
     /// let _b = tracelight::builder().flight_recorder(tracelight::FlightRecorder::new().unit("job"));
@@ -654,11 +655,12 @@ impl Builder {
             )
         };
         let owned: Vec<_> = streams.iter().flat_map(|s| s.rule.owned()).collect();
+        let recorder = self.recorder_env.resolve(self.recorder.as_ref());
         let filter = crate::filter::LogFilter::new(
             self.filter.as_deref().unwrap_or("info"),
             &self.context_fields,
             owned,
-            self.recorder.as_ref().map(|r| r.level),
+            recorder.as_ref().map(|r| (r.level, r.units.clone())),
         )?;
         let selective = streams
             .iter()
@@ -698,7 +700,7 @@ impl Builder {
                 .sampling
                 .is_active()
                 .then(|| crate::sample::Sampler::new(self.sampling.clone())),
-            recorder: self.recorder.clone().map(crate::recorder::Recorder::new),
+            recorder: recorder.map(crate::recorder::Recorder::new),
         });
         let guard = Guard {
             inner: Arc::clone(&inner),
@@ -727,6 +729,7 @@ impl Builder {
         let catch_panics = self.catch_panics;
         #[allow(unused_mut)]
         let mut warnings = self.warnings.clone();
+        warnings.extend(self.recorder_warnings());
         #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
         #[cfg(feature = "otel-core")]
@@ -777,6 +780,7 @@ impl Builder {
     pub fn init_local(self) -> Result<LocalGuard, Error> {
         #[allow(unused_mut)]
         let mut warnings = self.warnings.clone();
+        warnings.extend(self.recorder_warnings());
         #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
         #[cfg(feature = "otel-core")]
@@ -862,6 +866,19 @@ impl Builder {
     pub fn otel(mut self, config: crate::otel::OtelConfig) -> Builder {
         self.otel = std::mem::take(&mut self.otel).merge(config);
         self
+    }
+
+    /// The flight recorder's settings that do nothing: set while it is off.
+    fn recorder_warnings(&self) -> Vec<String> {
+        let tuning = self.recorder_env.tuning();
+        if tuning.is_empty() || self.recorder_env.resolve(self.recorder.as_ref()).is_some() {
+            return Vec::new();
+        }
+        vec![format!(
+            "{} set, but the flight recorder is off: set LOG_FLIGHT_RECORDER=on to use {}",
+            tuning.join(", "),
+            if tuning.len() == 1 { "it" } else { "them" }
+        )]
     }
 
     /// What to say at start about the OpenTelemetry settings, exported or not.

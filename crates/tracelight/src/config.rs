@@ -33,7 +33,7 @@
 //! | `LOG_FLIGHT_RECORDER_LEVEL` | the most verbose level kept: `trace`, `debug`, `info`, `warn` | `trace` |
 //! | `LOG_FLIGHT_RECORDER_UNITS` | comma-separated span names that are units of work, besides the http layer's request span | |
 //! | `LOG_FLIGHT_RECORDER_MAX_EVENTS` | lines kept per unit (the oldest go first) | `1000` |
-//! | `LOG_FLIGHT_RECORDER_MAX_BYTES` | bytes kept by all units together (a size: `32MiB`) | `32MiB` |
+//! | `LOG_FLIGHT_RECORDER_MAX_BYTES` | bytes kept by all units together (a size of at least `64KiB`) | `32MiB` |
 //! | `LOG_STREAM_<NAME>_<SETTING>` | per stream (`APP`, `ERRORS`, `ACCESS`, `SECURITY`, `PERFORMANCE`): `ENABLED`, `FILE`, `FORMAT`, `LEVEL`, `MAX_BYTES`, `MAX_TOTAL_BYTES`, `BACKUP_COUNT`, `ROTATION`, `MAX_AGE`, `COMPRESS` | the global ones |
 //! | `OTEL_*` | with the `otel` feature: the OTLP endpoint, protocol, resource, sampler… (see `OtelConfig` in the `otel` module) | export off |
 //!
@@ -111,8 +111,8 @@ pub struct Config {
     pub redact_allow: Vec<String>,
     /// `LOG_REDACT_EMAIL`.
     pub redact_email: Option<bool>,
-    /// `LOG_FLIGHT_RECORDER` and its settings (`LOG_FLIGHT_RECORDER_*`): `Some` when set.
-    pub flight_recorder: Option<Option<crate::recorder::FlightRecorder>>,
+    /// `LOG_FLIGHT_RECORDER` and its settings (`LOG_FLIGHT_RECORDER_*`).
+    pub flight_recorder: crate::recorder::RecorderEnv,
     /// The OpenTelemetry settings (`OTEL_*`, see [`OtelConfig`](crate::otel::OtelConfig)).
     #[cfg(feature = "otel-core")]
     pub otel: crate::otel::OtelConfig,
@@ -241,18 +241,18 @@ pub(crate) fn parse_duration(var: &str, v: &str) -> Result<Duration, Error> {
     }
 }
 
-/// `LOG_FLIGHT_RECORDER` and its settings: `None` when unset, `Some(None)` when off. A setting
-/// without `LOG_FLIGHT_RECORDER=on` is an error, not a silent no-op.
+/// `LOG_FLIGHT_RECORDER` and its settings.
 fn flight_recorder(
     get: &mut impl FnMut(&str) -> Option<String>,
-) -> Result<Option<Option<crate::recorder::FlightRecorder>>, Error> {
-    let on = get("LOG_FLIGHT_RECORDER")
-        .map(|v| crate::env::parse_bool("LOG_FLIGHT_RECORDER", &v))
-        .transpose()?;
-    let mut r = crate::recorder::FlightRecorder::new();
-    let mut set = None;
+) -> Result<crate::recorder::RecorderEnv, Error> {
+    let mut env = crate::recorder::RecorderEnv {
+        on: get("LOG_FLIGHT_RECORDER")
+            .map(|v| crate::env::parse_bool("LOG_FLIGHT_RECORDER", &v))
+            .transpose()?,
+        ..Default::default()
+    };
     if let Some(v) = get("LOG_FLIGHT_RECORDER_LEVEL") {
-        r = r.level(match v.trim().to_ascii_lowercase().as_str() {
+        env.level = Some(match v.trim().to_ascii_lowercase().as_str() {
             "trace" => tracing_core::Level::TRACE,
             "debug" => tracing_core::Level::DEBUG,
             "info" => tracing_core::Level::INFO,
@@ -265,47 +265,45 @@ fn flight_recorder(
                 ))
             }
         });
-        set = Some("LOG_FLIGHT_RECORDER_LEVEL");
     }
     if let Some(v) = get("LOG_FLIGHT_RECORDER_UNITS") {
-        for u in parse_list(&v) {
-            r = r.unit(u);
+        env.units = parse_list(&v);
+        if env.units.is_empty() {
+            return Err(Error::env(
+                "LOG_FLIGHT_RECORDER_UNITS",
+                v,
+                "comma-separated span names, like job,handle_message",
+            ));
         }
-        set = Some("LOG_FLIGHT_RECORDER_UNITS");
     }
     if let Some(v) = get("LOG_FLIGHT_RECORDER_MAX_EVENTS") {
-        let n: usize = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-            Error::env(
-                "LOG_FLIGHT_RECORDER_MAX_EVENTS",
-                v.clone(),
-                "a positive number of lines per unit of work: 1000",
-            )
-        })?;
-        r = r.max_events(n);
-        set = Some("LOG_FLIGHT_RECORDER_MAX_EVENTS");
+        env.max_events = Some(
+            v.trim()
+                .parse()
+                .ok()
+                .filter(|n: &usize| *n > 0)
+                .ok_or_else(|| {
+                    Error::env(
+                        "LOG_FLIGHT_RECORDER_MAX_EVENTS",
+                        v.clone(),
+                        "a positive number of lines per unit of work, like 1000",
+                    )
+                })?,
+        );
     }
     if let Some(v) = get("LOG_FLIGHT_RECORDER_MAX_BYTES") {
         let n = parse_size("LOG_FLIGHT_RECORDER_MAX_BYTES", &v)?;
-        if n == 0 {
+        // Below a few lines' worth, every line would be dropped.
+        if n < 64 * 1024 {
             return Err(Error::env(
                 "LOG_FLIGHT_RECORDER_MAX_BYTES",
                 v,
-                "a positive size: 32MiB, 1000000",
+                "a size of at least 64KiB, like 32MiB",
             ));
         }
-        r = r.max_total_bytes(usize::try_from(n).unwrap_or(usize::MAX));
-        set = Some("LOG_FLIGHT_RECORDER_MAX_BYTES");
+        env.max_total_bytes = Some(usize::try_from(n).unwrap_or(usize::MAX));
     }
-    match (on, set) {
-        (Some(true), _) => Ok(Some(Some(r))),
-        (Some(false), _) => Ok(Some(None)),
-        (None, Some(var)) => Err(Error::env(
-            var,
-            get(var).unwrap_or_default(),
-            "a setting of the flight recorder, which is off: set LOG_FLIGHT_RECORDER=on too",
-        )),
-        (None, None) => Ok(None),
-    }
+    Ok(env)
 }
 
 fn parse_list(v: &str) -> Vec<String> {

@@ -110,6 +110,9 @@ struct Inner {
     /// With the flight recorder on, its most verbose level: the events the directives leave out
     /// down to it are let through, to be kept (see [`crate::recorder`]).
     recorder: Option<Level>,
+    /// The span names the flight recorder takes as units of work: enabled at any level, as
+    /// correlation spans are (a `debug_span!("job")` is a unit at `info` too).
+    units: Vec<String>,
     /// When the directives in force were set, and whether they revert.
     changes: std::sync::Mutex<Changes>,
 }
@@ -185,8 +188,12 @@ impl LogFilter {
         directives: &str,
         context_fields: &[String],
         owned: Vec<Owned>,
-        recorder: Option<Level>,
+        recorder: Option<(Level, Vec<String>)>,
     ) -> Result<LogFilter, Error> {
+        let (recorder, units) = match recorder {
+            Some((level, units)) => (Some(level), units),
+            None => (None, Vec::new()),
+        };
         let mut correlation = vec![crate::context::REQUEST_ID.to_owned()];
         correlation.extend(context_fields.iter().cloned());
         let current = Current::new(directives, &owned)?;
@@ -200,6 +207,7 @@ impl LogFilter {
                 log_bridge: AtomicBool::new(false),
                 initial: directives.to_owned(),
                 recorder,
+                units,
                 changes: std::sync::Mutex::new(Changes {
                     since: std::time::SystemTime::now(),
                     reverts: None,
@@ -357,6 +365,7 @@ impl LogFilter {
         meta.is_span()
             && (meta.target() == "tracelight::http"
                 || meta.target() == "tracelight::testing"
+                || self.inner.units.iter().any(|u| u == meta.name())
                 || self
                     .inner
                     .correlation

@@ -5,7 +5,7 @@
 //! never written, because DEBUG is off in production. With the recorder on, an event that the
 //! filter leaves out (down to [`FlightRecorder::level`], TRACE by default) inside a **unit of
 //! work** — the request span of the [http](crate::http) layer, or a span whose name you list
-//! ([`FlightRecorder::unit`]: a job, a message handler) — is formatted and redacted as any line
+//! ([`FlightRecorder::unit`]: a job, a message handler; at any level) — is formatted and redacted as any line
 //! and kept in that unit's buffer instead of being dropped. When the unit **fails**, the lines
 //! kept are written, in order, before the line that says so, each with its original timestamp and
 //! `"replayed":true`, to the streams they would have gone to. A unit fails on:
@@ -139,17 +139,82 @@ impl FlightRecorder {
     }
 }
 
+/// The flight recorder's settings from the environment (`LOG_FLIGHT_RECORDER` and
+/// `LOG_FLIGHT_RECORDER_*`, see [`Config`](crate::Config)).
+///
+/// `on` turns the recorder on (with the defaults, or with what the code gave
+/// [`Builder::flight_recorder`](crate::Builder::flight_recorder)) or off (whatever the code
+/// says: the operator's switch). The other settings tune the recorder in force, over what the code
+/// set; set while the recorder is off, they are reported at start.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct RecorderEnv {
+    /// `LOG_FLIGHT_RECORDER`.
+    pub on: Option<bool>,
+    /// `LOG_FLIGHT_RECORDER_LEVEL`.
+    pub level: Option<Level>,
+    /// `LOG_FLIGHT_RECORDER_UNITS`.
+    pub units: Vec<String>,
+    /// `LOG_FLIGHT_RECORDER_MAX_EVENTS`.
+    pub max_events: Option<usize>,
+    /// `LOG_FLIGHT_RECORDER_MAX_BYTES`.
+    pub max_total_bytes: Option<usize>,
+}
+
+impl RecorderEnv {
+    /// The variables set besides `LOG_FLIGHT_RECORDER`.
+    pub(crate) fn tuning(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.level.is_some() {
+            v.push("LOG_FLIGHT_RECORDER_LEVEL");
+        }
+        if !self.units.is_empty() {
+            v.push("LOG_FLIGHT_RECORDER_UNITS");
+        }
+        if self.max_events.is_some() {
+            v.push("LOG_FLIGHT_RECORDER_MAX_EVENTS");
+        }
+        if self.max_total_bytes.is_some() {
+            v.push("LOG_FLIGHT_RECORDER_MAX_BYTES");
+        }
+        v
+    }
+
+    /// The recorder in force: `code`'s, switched by `on`, tuned by the rest.
+    pub(crate) fn resolve(&self, code: Option<&FlightRecorder>) -> Option<FlightRecorder> {
+        let mut r = match self.on {
+            Some(false) => return None,
+            Some(true) => code.cloned().unwrap_or_default(),
+            None => code.cloned()?,
+        };
+        if let Some(l) = self.level {
+            r = r.level(l);
+        }
+        for u in &self.units {
+            r = r.unit(u.clone());
+        }
+        if let Some(n) = self.max_events {
+            r = r.max_events(n);
+        }
+        if let Some(n) = self.max_total_bytes {
+            r = r.max_total_bytes(n);
+        }
+        Some(r)
+    }
+}
+
 /// What the recorder did, since start ([`Handle::flight_recorder`](crate::Handle::flight_recorder)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecorderStats {
     /// Lines kept in a unit's buffer.
     pub recorded: u64,
-    /// Lines written because their unit failed (kept ones, and later ones of a failed unit).
+    /// Lines written because their unit failed: the kept ones, and those the failed unit left
+    /// out afterwards (never kept, so this can exceed `recorded`).
     pub replayed: u64,
     /// Lines dropped with their unit when it ended without failing.
     pub discarded: u64,
-    /// Lines dropped for a bound (per unit or in total).
+    /// Lines dropped for a bound (per unit or in total), or kept into a unit that was gone.
     pub dropped: u64,
     /// Bytes kept now, by all units.
     pub bytes: u64,

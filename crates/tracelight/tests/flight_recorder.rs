@@ -100,6 +100,16 @@ async fn app() -> SocketAddr {
             }),
         )
         .route(
+            "/panic",
+            get(|| async {
+                debug!(order_id = 9, "about to fail hard");
+                if std::hint::black_box(true) {
+                    panic!("the handler panicked");
+                }
+                "unreachable"
+            }),
+        )
+        .route(
             "/burst",
             get(
                 |q: axum::extract::Query<std::collections::HashMap<String, String>>| async move {
@@ -431,35 +441,99 @@ fn lines_sampled_out_are_kept_and_written_when_the_unit_fails() {
     );
 }
 
+fn env(vars: &[(&str, &str)]) -> Result<tracelight::Config, tracelight::Error> {
+    tracelight::Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+}
+
+/// The environment switches the recorder the code configures and tunes it; a setting while it is
+/// off is said at start; a bad value names the variable and what it takes.
 #[test]
-fn a_setting_without_the_recorder_is_an_error_that_names_it() {
-    let vars = [("LOG_FLIGHT_RECORDER_UNITS", "job")];
-    let err = tracelight::Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| (*v).to_owned())
-    })
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("LOG_FLIGHT_RECORDER_UNITS") && err.contains("LOG_FLIGHT_RECORDER=on"),
-        "{err}"
+fn the_environment_switches_and_tunes_the_recorder() {
+    // Tuned over the code's settings: five lines kept, not one; `job` a unit at any level.
+    let w = MemoryWriter::new();
+    let config = env(&[
+        ("LOG_FLIGHT_RECORDER_MAX_EVENTS", "5"),
+        ("LOG_FLIGHT_RECORDER_UNITS", "job"),
+    ])
+    .unwrap();
+    {
+        let _g = tracelight::builder()
+            .config(config)
+            .filter("info")
+            .format(Format::Json)
+            .flight_recorder(FlightRecorder::new().max_events(1))
+            .writer(w.clone())
+            .init_local()
+            .unwrap();
+        tracing::debug_span!("job", id = 11).in_scope(|| {
+            for i in 0..6u64 {
+                debug!(i, "step");
+            }
+            error!("failed");
+        });
+    }
+    let got = messages(&w);
+    assert_eq!(
+        got.iter().filter(|(m, r)| m == "step" && *r).count(),
+        5,
+        "{got:?}"
     );
-    let vars = [
-        ("LOG_FLIGHT_RECORDER", "on"),
-        ("LOG_FLIGHT_RECORDER_LEVEL", "verbose"),
-    ];
-    let err = tracelight::Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| (*v).to_owned())
-    })
-    .unwrap_err()
-    .to_string();
+
+    // The operator's switch wins over the code.
+    let off = env(&[("LOG_FLIGHT_RECORDER", "off")]).unwrap();
+    let w = MemoryWriter::new();
+    let _g = tracelight::builder()
+        .config(off)
+        .flight_recorder(FlightRecorder::new())
+        .writer(w.clone())
+        .init_local()
+        .unwrap();
+    assert!(tracelight::current_handle()
+        .unwrap()
+        .flight_recorder()
+        .is_none());
+    drop(_g);
+
+    // Set while the recorder is off: said at start.
+    let w = MemoryWriter::new();
+    let _g = tracelight::builder()
+        .config(env(&[("LOG_FLIGHT_RECORDER_UNITS", "job")]).unwrap())
+        .format(Format::Json)
+        .writer(w.clone())
+        .init_local()
+        .unwrap();
+    let lines = parsed(&w);
     assert!(
-        err.contains("LOG_FLIGHT_RECORDER_LEVEL") && err.contains("trace, debug, info, warn"),
-        "{err}"
+        lines.iter().any(|l| l["level"] == "WARN"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("LOG_FLIGHT_RECORDER_UNITS")
+                    && m.contains("LOG_FLIGHT_RECORDER=on"))),
+        "{lines:#?}"
     );
+    drop(_g);
+
+    for (var, value, accepted) in [
+        ("LOG_FLIGHT_RECORDER", "maybe", "true, false"),
+        (
+            "LOG_FLIGHT_RECORDER_LEVEL",
+            "verbose",
+            "trace, debug, info, warn",
+        ),
+        ("LOG_FLIGHT_RECORDER_UNITS", ",", "span names"),
+        ("LOG_FLIGHT_RECORDER_MAX_EVENTS", "0", "positive number"),
+        ("LOG_FLIGHT_RECORDER_MAX_BYTES", "100", "at least 64KiB"),
+    ] {
+        let err = env(&[(var, value), ("LOG_FLIGHT_RECORDER", "on")])
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(var) && err.contains(accepted), "{err}");
+    }
 }
 
 /// The recorder's counts on the admin router's `/metrics`.
@@ -545,4 +619,31 @@ fn a_field_named_replayed_is_renamed() {
     let line = &parsed(&w)[0];
     assert!(line.get("replayed").is_none(), "{line}");
     assert_eq!(line["fields.replayed"], true);
+}
+
+/// A panic inside a request fails it: the panic hook's ERROR line comes after the kept lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_inside_a_request_writes_its_kept_lines() {
+    let addr = app().await;
+    let s = service();
+    // The connection is dropped by the panic: the client sees an error, not a response.
+    let _ = reqwest::Client::new()
+        .get(format!("http://{addr}/panic"))
+        .header("x-request-id", "rec-panic-1")
+        .send()
+        .await;
+    let all = wait_for(&s.lines, "the panic line", |l| {
+        of_request(l, "rec-panic-1")
+            .iter()
+            .any(|x| x["target"] == "panic")
+    })
+    .await;
+    let lines = of_request(&all, "rec-panic-1");
+    let kept = lines
+        .iter()
+        .position(|l| l["message"] == "about to fail hard")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    let panic = lines.iter().position(|l| l["target"] == "panic").unwrap();
+    assert!(kept < panic, "{lines:#?}");
+    assert_eq!(lines[kept]["replayed"], true);
 }
