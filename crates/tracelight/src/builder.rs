@@ -294,6 +294,19 @@ impl Builder {
         self
     }
 
+    /// The flight recorder's settings that do nothing: set while it is off.
+    fn recorder_warnings(&self) -> Vec<String> {
+        let tuning = self.recorder_env.tuning();
+        if tuning.is_empty() || self.recorder_env.resolve(self.recorder.as_ref()).is_some() {
+            return Vec::new();
+        }
+        vec![format!(
+            "{} set, but the flight recorder is off: set LOG_FLIGHT_RECORDER=on to use {}",
+            tuning.join(", "),
+            if tuning.len() == 1 { "it" } else { "them" }
+        )]
+    }
+
     /// Turns the flight recorder off (after `LOG_FLIGHT_RECORDER=on`, say).
     pub fn without_flight_recorder(mut self) -> Builder {
         self.recorder = None;
@@ -866,19 +879,6 @@ impl Builder {
     pub fn otel(mut self, config: crate::otel::OtelConfig) -> Builder {
         self.otel = std::mem::take(&mut self.otel).merge(config);
         self
-    }
-
-    /// The flight recorder's settings that do nothing: set while it is off.
-    fn recorder_warnings(&self) -> Vec<String> {
-        let tuning = self.recorder_env.tuning();
-        if tuning.is_empty() || self.recorder_env.resolve(self.recorder.as_ref()).is_some() {
-            return Vec::new();
-        }
-        vec![format!(
-            "{} set, but the flight recorder is off: set LOG_FLIGHT_RECORDER=on to use {}",
-            tuning.join(", "),
-            if tuning.len() == 1 { "it" } else { "them" }
-        )]
     }
 
     /// What to say at start about the OpenTelemetry settings, exported or not.

@@ -398,9 +398,38 @@ impl LogFilter {
             .is_some_and(|l| *meta.level() <= l && meta.is_event() && !is_log_record(meta))
     }
 
+    /// A per-layer filter for a layer of yours stacked beside this filter. With the flight
+    /// recorder on, this filter lets through the events its directives leave out, to be kept by
+    /// tracelight's layer, and a layer beside it would see them too; behind this filter it sees
+    /// what the directives enable, as without the recorder (the OpenTelemetry layers that
+    /// [`init`](crate::init) stacks have it already).
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let (layer, _guard) = tracelight::builder()
+    ///     .flight_recorder(tracelight::FlightRecorder::new())
+    ///     .writer(tracelight::sink::MemoryWriter::new())
+    ///     .build()
+    ///     .unwrap();
+    /// let filter = layer.filter();
+    /// let fmt = tracing_subscriber::fmt::layer().with_filter(filter.for_layer());
+    /// let subscriber = tracing_subscriber::registry().with(filter).with(layer).with(fmt);
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::debug!("kept by the recorder inside a request, never printed by `fmt`");
+    /// });
+    /// ```
+    pub fn for_layer<S>(&self) -> impl tracing_subscriber::layer::Filter<S> + Clone + Send + Sync
+    where
+        S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        let f = self.clone();
+        tracing_subscriber::filter::dynamic_filter_fn(move |meta: &Metadata<'_>, ctx| {
+            !f.recorder_only(meta, ctx.clone())
+        })
+    }
+
     /// For the event path: `true` when `meta` reached tracelight only for the flight recorder
     /// (the directives leave it out), so that it is kept, not written.
-    #[cfg(feature = "otel-core")]
     #[inline]
     pub(crate) fn recorder_only<S>(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
         self.records(meta)

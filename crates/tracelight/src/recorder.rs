@@ -51,7 +51,8 @@
 //! The recorder needs tracelight's filter in front of the layers ([`init`](crate::init) puts it
 //! there): it is the filter that lets the left-out events through to be kept. The OpenTelemetry
 //! layers stacked by [`init`](crate::init) do not see them; a layer of your own stacked beside
-//! tracelight's filter does, unless it has a filter of its own.
+//! tracelight's filter does, unless it is behind
+//! [`LogFilter::for_layer`](crate::LogFilter::for_layer).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -647,3 +647,64 @@ async fn a_panic_inside_a_request_writes_its_kept_lines() {
     assert!(kept < panic, "{lines:#?}");
     assert_eq!(lines[kept]["replayed"], true);
 }
+
+/// A layer of one's own beside tracelight's filter sees what the directives enable, behind
+/// `LogFilter::for_layer`, while tracelight's layer keeps the rest.
+#[test]
+fn a_layer_beside_the_filter_sees_only_what_the_directives_enable() {
+    use std::io::Write as _;
+    use std::sync::Mutex;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::Layer as _;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let printed = Buf::default();
+    let w = MemoryWriter::new();
+    let (layer, _guard) = tracelight::builder()
+        .filter("info")
+        .format(Format::Json)
+        .flight_recorder(FlightRecorder::new().unit("job"))
+        .writer(w.clone())
+        .build()
+        .unwrap();
+    let filter = layer.filter();
+    let out = printed.clone();
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(move || out.clone())
+        .with_filter(filter.for_layer());
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .with(fmt);
+    tracing::subscriber::with_default(subscriber, || {
+        info_span!("job", id = 12).in_scope(|| {
+            debug!("kept for the recorder");
+            info!("written by both");
+            error!("the job failed");
+        });
+    });
+    let _ = printed.clone().flush();
+    let text = String::from_utf8(printed.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("written by both") && text.contains("the job failed"),
+        "{text}"
+    );
+    assert!(!text.contains("kept for the recorder"), "{text}");
+    // tracelight's own lines have the kept one, replayed.
+    let got = messages(&w);
+    assert!(
+        got.contains(&("kept for the recorder".to_owned(), true)),
+        "{got:?}"
+    );
+}
