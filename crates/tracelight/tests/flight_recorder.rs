@@ -646,6 +646,23 @@ async fn a_panic_inside_a_request_writes_its_kept_lines() {
     let panic = lines.iter().position(|l| l["target"] == "panic").unwrap();
     assert!(kept < panic, "{lines:#?}");
     assert_eq!(lines[kept]["replayed"], true);
+    // The access line says the service failed, not that the client went away.
+    let all = wait_for(&s.lines, "the access line", |l| {
+        of_request(l, "rec-panic-1")
+            .iter()
+            .any(|x| x["target"] == "tracelight::access")
+    })
+    .await;
+    let access = of_request(&all, "rec-panic-1")
+        .into_iter()
+        .find(|l| l["target"] == "tracelight::access")
+        .unwrap();
+    assert_eq!(access["status"], 500, "{access}");
+    assert!(access.get("cancelled").is_none(), "{access}");
+    assert_eq!(
+        access["error"]["message"], "the handler panicked",
+        "{access}"
+    );
 }
 
 /// A layer of one's own beside tracelight's filter sees what the directives enable, behind

@@ -567,7 +567,8 @@ use End::{Cancelled, Failed};
 pin_project! {
     /// The future of [`RequestService`]: runs the inner future inside the request span, echoes
     /// the id, and wraps the body in a [`ResponseBody`]. Dropped before the response (the client
-    /// went away), it writes the access line with status 499 and `cancelled: true`.
+    /// went away), it writes the access line with status 499 and `cancelled: true`; dropped by
+    /// a panic unwinding through the handler, with status 500 and `error: "the handler panicked"`.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
@@ -581,7 +582,14 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(access) = this.access.take() {
-                this.span.in_scope(|| access.emit_unanswered(Cancelled));
+                // Dropped by a panic unwinding through the handler: the service failed (500),
+                // the client did not go away.
+                let end = if std::thread::panicking() {
+                    Failed(&"the handler panicked")
+                } else {
+                    Cancelled
+                };
+                this.span.in_scope(|| access.emit_unanswered(end));
             }
         }
     }
