@@ -301,6 +301,35 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
+    /// Waits for the pager; an error when the shell could not find or run it (126, 127).
+    fn could_run(&mut self) -> io::Result<()> {
+        let status = self.child.wait()?;
+        if matches!(status.code(), Some(126 | 127)) {
+            return Err(io::Error::other(format!(
+                "the pager `{}` could not run (exit code {}); --no-pager or TRACELIGHT_PAGER= \
+                 writes to the terminal",
+                self.cmd,
+                status.code().unwrap_or(-1)
+            )));
+        }
+        Ok(())
+    }
+
+    /// A write that failed: when the pager is gone (a broken pipe), whether it ever ran, so
+    /// that a pager that could not run is said however soon it exited.
+    fn failed(&mut self, e: io::Error) -> io::Error {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return e;
+        }
+        if let Some(w) = self.stdin.take() {
+            drop(w.into_inner());
+        }
+        match self.could_run() {
+            Err(not_run) => not_run,
+            Ok(()) => e,
+        }
+    }
+
     fn input(&mut self) -> io::Result<&mut BufWriter<ChildStdin>> {
         self.stdin
             .as_mut()
@@ -314,16 +343,7 @@ impl Pager {
             return Ok(());
         };
         let flushed = w.into_inner().map(drop).map_err(|e| e.into_error());
-        let status = self.child.wait()?;
-        // 126 and 127: the shell could not find or run the command.
-        if matches!(status.code(), Some(126 | 127)) {
-            return Err(io::Error::other(format!(
-                "the pager `{}` could not run (exit code {}); --no-pager or TRACELIGHT_PAGER= \
-                 writes to the terminal",
-                self.cmd,
-                status.code().unwrap_or(-1)
-            )));
-        }
+        self.could_run()?;
         match flushed {
             Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e),
             _ => Ok(()),
@@ -409,19 +429,28 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Stdout(w) => w.write(buf),
-            Output::Pager(p) => p.input()?.write(buf),
+            Output::Pager(p) => {
+                let r = p.input()?.write(buf);
+                r.map_err(|e| p.failed(e))
+            }
         }
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.write_all(buf),
-            Output::Pager(p) => p.input()?.write_all(buf),
+            Output::Pager(p) => {
+                let r = p.input()?.write_all(buf);
+                r.map_err(|e| p.failed(e))
+            }
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.flush(),
-            Output::Pager(p) => p.input()?.flush(),
+            Output::Pager(p) => {
+                let r = p.input()?.flush();
+                r.map_err(|e| p.failed(e))
+            }
         }
     }
 }

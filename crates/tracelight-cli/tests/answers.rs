@@ -502,6 +502,19 @@ fn a_pager_that_cannot_run_is_skipped_or_said() {
         shown.contains("could not run") || shown.contains("exit=2"),
         "{shown}"
     );
+    // With more output than the pipe holds, the pager is gone before the output is written:
+    // the broken pipe is not taken for a pager that quit early.
+    let big = generate(300);
+    let cmd = format!("{} query {}", bin.display(), big.path().display());
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &format!("{cmd}; echo exit=$?"), "/dev/null"])
+        .env("PAGER", "nonexistent-pager-xyz --width=80");
+    let o = c.output().unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains("could not run") && shown.contains("exit=2"),
+        "{shown}"
+    );
 }
 
 /// The progress bar on a terminal: a total in bytes of log for plain files; for a `.gz`, whose
