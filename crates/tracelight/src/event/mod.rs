@@ -253,6 +253,11 @@ where
         .is_some_and(|sp| table.with(&sp.id(), |st| st.unit.is_some()).unwrap_or(true))
 }
 
+/// The span id of a unit of work, as the span table keys it (`None` for 0, which no span has).
+fn unit_id(unit: u64) -> Option<tracing_core::span::Id> {
+    std::num::NonZeroU64::new(unit).map(tracing_core::span::Id::from_non_zero_u64)
+}
+
 /// Keeps a line of the flight recorder in its unit's recording, or writes it at once when the
 /// unit has failed already.
 #[inline(never)]
@@ -264,8 +269,7 @@ fn keep(
     mask: u64,
     lines: &render::Lines,
 ) {
-    let Some(id) = std::num::NonZeroU64::new(unit).map(tracing_core::span::Id::from_non_zero_u64)
-    else {
+    let Some(id) = unit_id(unit) else {
         return;
     };
     let Some(failed) = table.with(&id, |st| {
@@ -288,9 +292,8 @@ fn keep(
 /// first), before the line that makes them fail.
 #[inline(never)]
 fn replay(shared: &Shared, recorder: &crate::recorder::Recorder, table: &SpanTable, unit: u64) {
-    let id = |u: u64| std::num::NonZeroU64::new(u).map(tracing_core::span::Id::from_non_zero_u64);
     let mut units: SmallVec<[tracing_core::span::Id; 2]> = SmallVec::new();
-    let mut next = id(unit);
+    let mut next = unit_id(unit);
     while let Some(u) = next.take() {
         let Some(outer) = table.with(&u, |st| st.outer_unit) else {
             break;
@@ -298,7 +301,7 @@ fn replay(shared: &Shared, recorder: &crate::recorder::Recorder, table: &SpanTab
         units.push(u);
         // A bound on the walk, should units ever nest very deep.
         if units.len() < 16 {
-            next = outer.and_then(id);
+            next = outer.and_then(unit_id);
         }
     }
     for u in units.iter().rev() {
