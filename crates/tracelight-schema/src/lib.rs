@@ -208,6 +208,363 @@ pub mod level {
     pub const ALL: [&str; 5] = [TRACE, DEBUG, INFO, WARN, ERROR];
 }
 
+/// The schema presets: the same line under the key names a log store expects.
+///
+/// [`Schema::Default`] is tracelight's own schema (the keys of [`key`]). The others rename the keys
+/// tracelight writes itself (the event's own fields keep their names) and write the level the
+/// store's way; every preset keeps the time as the first key, 27 characters wide, and the level as
+/// the second, so [`Schema::detect`] tells a line's preset from its first bytes. `docs/schema.md`
+/// lists every preset's keys.
+///
+/// ```
+/// use tracelight_schema::Schema;
+/// assert_eq!(Schema::parse("ecs"), Some(Schema::Ecs));
+/// let line = br#"{"@timestamp":"2026-02-10T22:30:00.123456Z","log.level":"info","message":"hi"}"#;
+/// assert_eq!(Schema::detect(line), Some(Schema::Ecs));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Schema {
+    /// tracelight's schema: `timestamp`, `level`, `message`… (the keys of [`key`]).
+    #[default]
+    Default,
+    /// Elastic Common Schema, as the `ecs-logging` libraries write it: `@timestamp`, `log.level`,
+    /// `message`, `ecs.version`, `service.name`, `trace.id`, `error.type`…
+    Ecs,
+    /// Google Cloud Logging's structured logging: `time`, `severity`, `message`,
+    /// `logging.googleapis.com/sourceLocation`, `logging.googleapis.com/trace`…
+    Gcp,
+    /// Datadog's reserved and standard attributes: `timestamp`, `status`, `message`,
+    /// `logger.name`, `dd.trace_id` and `dd.span_id` in decimal, `error.kind`…
+    Datadog,
+    /// The OpenTelemetry log data model's field names (`Timestamp`, `SeverityText`,
+    /// `SeverityNumber`, `Body`, `TraceId`, `SpanId`, `Resource`, `InstrumentationScope`) and
+    /// the semantic conventions' attribute names (`code.file.path`, `thread.name`,
+    /// `exception.type`…).
+    Otel,
+}
+
+impl Schema {
+    /// Every preset, in the order of their names in [`Schema::NAMES`].
+    pub const ALL: [Schema; 5] = [
+        Schema::Default,
+        Schema::Ecs,
+        Schema::Gcp,
+        Schema::Datadog,
+        Schema::Otel,
+    ];
+
+    /// The names [`Schema::parse`] accepts, as `LOG_SCHEMA` takes them.
+    pub const NAMES: [&'static str; 5] = ["default", "ecs", "gcp", "datadog", "otel"];
+
+    /// The preset of a name (`default`, `ecs`, `gcp`, `datadog`, `otel`, any case).
+    pub fn parse(name: &str) -> Option<Schema> {
+        let name = name.trim();
+        Schema::NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+            .map(|i| Schema::ALL[i])
+    }
+
+    /// The preset's name, as [`Schema::parse`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schema::Default => "default",
+            Schema::Ecs => "ecs",
+            Schema::Gcp => "gcp",
+            Schema::Datadog => "datadog",
+            Schema::Otel => "otel",
+        }
+    }
+
+    /// The key of the time, always the first key of a line.
+    pub fn timestamp_key(self) -> &'static str {
+        match self {
+            Schema::Default | Schema::Datadog => key::TIMESTAMP,
+            Schema::Ecs => ecs::TIMESTAMP,
+            Schema::Gcp => gcp::TIME,
+            Schema::Otel => otel::TIMESTAMP,
+        }
+    }
+
+    /// The key of the level, always the second key of a line.
+    pub fn level_key(self) -> &'static str {
+        match self {
+            Schema::Default => key::LEVEL,
+            Schema::Ecs => ecs::LEVEL,
+            Schema::Gcp => gcp::SEVERITY,
+            Schema::Datadog => datadog::STATUS,
+            Schema::Otel => otel::SEVERITY_TEXT,
+        }
+    }
+
+    /// The level name this preset writes for the level at `index` of [`level::ALL`] (0 is
+    /// `TRACE`, 4 is `ERROR`).
+    ///
+    /// ```
+    /// use tracelight_schema::Schema;
+    /// assert_eq!(Schema::Gcp.level_name(3), "WARNING");
+    /// assert_eq!(Schema::Ecs.level_name(4), "error");
+    /// ```
+    pub fn level_name(self, index: usize) -> &'static str {
+        const LOWER: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+        // Cloud Logging has no TRACE: its lowest severity above DEFAULT is DEBUG.
+        const GCP: [&str; 5] = ["DEBUG", "DEBUG", "INFO", "WARNING", "ERROR"];
+        let i = index.min(4);
+        match self {
+            Schema::Default | Schema::Otel => level::ALL[i],
+            Schema::Ecs | Schema::Datadog => LOWER[i],
+            Schema::Gcp => GCP[i],
+        }
+    }
+
+    /// The index in [`level::ALL`] of a level name this preset writes (any case; `WARNING`
+    /// is `WARN`), for readers.
+    pub fn level_index(self, name: &str) -> Option<usize> {
+        if self == Schema::Gcp && name.eq_ignore_ascii_case("WARNING") {
+            return Some(3);
+        }
+        level::ALL.iter().position(|l| l.eq_ignore_ascii_case(name))
+    }
+
+    /// The keys this preset writes itself at the root of a line besides [`RESERVED_KEYS`]: an
+    /// event, context or static field with one of these names is renamed as a reserved one is
+    /// (see [`rename`]), so the preset's keys are never written twice either.
+    pub fn own_keys(self) -> &'static [&'static str] {
+        match self {
+            Schema::Default => &[],
+            Schema::Ecs => ecs::KEYS,
+            Schema::Gcp => gcp::KEYS,
+            Schema::Datadog => datadog::KEYS,
+            Schema::Otel => otel::KEYS,
+        }
+    }
+
+    /// The bytes every line of this preset starts with: `{"<time key>":"`.
+    pub fn line_start(self) -> &'static str {
+        match self {
+            Schema::Default => layout::LINE_START,
+            Schema::Ecs => "{\"@timestamp\":\"",
+            Schema::Gcp => "{\"time\":\"",
+            Schema::Datadog => "{\"timestamp\":\"",
+            Schema::Otel => "{\"Timestamp\":\"",
+        }
+    }
+
+    /// The bytes between the time and the level's value: `","<level key>":"`.
+    pub fn level_prefix(self) -> &'static str {
+        match self {
+            Schema::Default => layout::LEVEL_PREFIX,
+            Schema::Ecs => "\",\"log.level\":\"",
+            Schema::Gcp => "\",\"severity\":\"",
+            Schema::Datadog => "\",\"status\":\"",
+            Schema::Otel => "\",\"SeverityText\":\"",
+        }
+    }
+
+    /// The preset of a line tracelight wrote, from its first bytes: the time key, a 27-character
+    /// time and the level key. `None` for any other line.
+    pub fn detect(line: &[u8]) -> Option<Schema> {
+        Schema::ALL.into_iter().find(|s| {
+            let start = s.line_start().as_bytes();
+            let prefix = s.level_prefix().as_bytes();
+            let end = start.len() + layout::TIMESTAMP_LEN;
+            line.starts_with(start)
+                && line.len() > end + prefix.len()
+                && line[end..].starts_with(prefix)
+        })
+    }
+}
+
+impl std::fmt::Display for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The keys of the Elastic Common Schema preset ([`Schema::Ecs`]), from the ECS field reference
+/// and the `ecs-logging` specification (`@timestamp`, `log.level` and `message` first).
+pub mod ecs {
+    /// The time (`@timestamp`).
+    pub const TIMESTAMP: &str = "@timestamp";
+    /// The level, lower case (`log.level`).
+    pub const LEVEL: &str = "log.level";
+    /// The message.
+    pub const MESSAGE: &str = "message";
+    /// The ECS version the lines follow (`ecs.version`), required by `ecs-logging`.
+    pub const ECS_VERSION: &str = "ecs.version";
+    /// The value of [`ECS_VERSION`].
+    pub const VERSION: &str = "8.11.0";
+    /// The event's target (`log.logger`).
+    pub const LOGGER: &str = "log.logger";
+    /// The source file (`log.origin.file.name`).
+    pub const FILE: &str = "log.origin.file.name";
+    /// The source line (`log.origin.file.line`).
+    pub const LINE: &str = "log.origin.file.line";
+    /// The service (`service.name`).
+    pub const SERVICE: &str = "service.name";
+    /// The environment (`service.environment`).
+    pub const ENV: &str = "service.environment";
+    /// The host name (`host.hostname`).
+    pub const HOST: &str = "host.hostname";
+    /// The process id (`process.pid`).
+    pub const PID: &str = "process.pid";
+    /// The thread's name (`process.thread.name`).
+    pub const THREAD: &str = "process.thread.name";
+    /// The trace id (`trace.id`).
+    pub const TRACE_ID: &str = "trace.id";
+    /// The span id (`span.id`).
+    pub const SPAN_ID: &str = "span.id";
+    /// The error's type (`error.type`).
+    pub const ERROR_TYPE: &str = "error.type";
+    /// The error's message (`error.message`).
+    pub const ERROR_MESSAGE: &str = "error.message";
+    /// The error's chain, one cause a line (`error.stack_trace`).
+    pub const ERROR_STACK: &str = "error.stack_trace";
+    /// The error's fingerprint, as a label (`labels.error_fingerprint`).
+    pub const ERROR_FINGERPRINT: &str = "labels.error_fingerprint";
+    /// The current span (`tracing.span`: ECS's `span` is the trace's span).
+    pub const SPAN: &str = "tracing.span";
+    /// The span list (`tracing.spans`).
+    pub const SPANS: &str = "tracing.spans";
+    /// Every key the preset writes.
+    pub const KEYS: &[&str] = &[
+        TIMESTAMP,
+        LEVEL,
+        ECS_VERSION,
+        LOGGER,
+        FILE,
+        LINE,
+        SERVICE,
+        ENV,
+        HOST,
+        PID,
+        THREAD,
+        TRACE_ID,
+        SPAN_ID,
+        ERROR_TYPE,
+        ERROR_MESSAGE,
+        ERROR_STACK,
+        ERROR_FINGERPRINT,
+        SPAN,
+        SPANS,
+    ];
+}
+
+/// The keys of the Google Cloud Logging preset ([`Schema::Gcp`]): the special fields of
+/// structured logging, which Cloud Logging moves into the `LogEntry`; the others stay in its
+/// `jsonPayload` under tracelight's names.
+pub mod gcp {
+    /// The time, an RFC 3339 string (`time`).
+    pub const TIME: &str = "time";
+    /// The severity (`DEBUG`, `INFO`, `WARNING`, `ERROR`).
+    pub const SEVERITY: &str = "severity";
+    /// The source location: `{"file":…,"line":"42","function":<target>}`.
+    pub const SOURCE_LOCATION: &str = "logging.googleapis.com/sourceLocation";
+    /// The trace: `projects/<project id>/traces/<trace id>`.
+    pub const TRACE: &str = "logging.googleapis.com/trace";
+    /// The span id, 16 hex digits.
+    pub const SPAN_ID: &str = "logging.googleapis.com/spanId";
+    /// Whether the trace is sampled.
+    pub const TRACE_SAMPLED: &str = "logging.googleapis.com/trace_sampled";
+    /// Every key the preset writes besides tracelight's own.
+    pub const KEYS: &[&str] = &[
+        TIME,
+        SEVERITY,
+        SOURCE_LOCATION,
+        TRACE,
+        SPAN_ID,
+        TRACE_SAMPLED,
+    ];
+}
+
+/// The keys of the Datadog preset ([`Schema::Datadog`]): reserved and standard attributes.
+pub mod datadog {
+    /// The level, lower case (`status`).
+    pub const STATUS: &str = "status";
+    /// The event's target (`logger.name`).
+    pub const LOGGER: &str = "logger.name";
+    /// The thread's name (`logger.thread_name`).
+    pub const THREAD: &str = "logger.thread_name";
+    /// The trace id: the low 64 bits of the OpenTelemetry trace id, in decimal (`dd.trace_id`).
+    pub const TRACE_ID: &str = "dd.trace_id";
+    /// The span id in decimal (`dd.span_id`).
+    pub const SPAN_ID: &str = "dd.span_id";
+    /// The error's type (`error.kind`).
+    pub const ERROR_KIND: &str = "error.kind";
+    /// The error's message (`error.message`).
+    pub const ERROR_MESSAGE: &str = "error.message";
+    /// The error's chain, one cause a line (`error.stack`).
+    pub const ERROR_STACK: &str = "error.stack";
+    /// The error's fingerprint, which Error Tracking groups by (`error.fingerprint`).
+    pub const ERROR_FINGERPRINT: &str = "error.fingerprint";
+    /// Every key the preset writes besides tracelight's own.
+    pub const KEYS: &[&str] = &[
+        STATUS,
+        LOGGER,
+        THREAD,
+        TRACE_ID,
+        SPAN_ID,
+        ERROR_KIND,
+        ERROR_MESSAGE,
+        ERROR_STACK,
+        ERROR_FINGERPRINT,
+    ];
+}
+
+/// The keys of the OpenTelemetry preset ([`Schema::Otel`]): the log data model's top-level
+/// fields and the semantic conventions' attribute names.
+pub mod otel {
+    /// The time (`Timestamp`).
+    pub const TIMESTAMP: &str = "Timestamp";
+    /// The level's name (`SeverityText`: `TRACE` … `ERROR`).
+    pub const SEVERITY_TEXT: &str = "SeverityText";
+    /// The level's number (`SeverityNumber`: 1, 5, 9, 13, 17).
+    pub const SEVERITY_NUMBER: &str = "SeverityNumber";
+    /// The message (`Body`).
+    pub const BODY: &str = "Body";
+    /// The event's target, as the scope's name: `{"Name":…}`.
+    pub const SCOPE: &str = "InstrumentationScope";
+    /// The source file (`code.file.path`).
+    pub const FILE: &str = "code.file.path";
+    /// The source line (`code.line.number`).
+    pub const LINE: &str = "code.line.number";
+    /// The resource: `{"service.name":…,"deployment.environment.name":…,"host.name":…,
+    /// "process.pid":…}`.
+    pub const RESOURCE: &str = "Resource";
+    /// The thread's name (`thread.name`).
+    pub const THREAD: &str = "thread.name";
+    /// The trace id, 32 hex digits (`TraceId`).
+    pub const TRACE_ID: &str = "TraceId";
+    /// The span id, 16 hex digits (`SpanId`).
+    pub const SPAN_ID: &str = "SpanId";
+    /// The error's type (`exception.type`).
+    pub const EXCEPTION_TYPE: &str = "exception.type";
+    /// The error's message (`exception.message`).
+    pub const EXCEPTION_MESSAGE: &str = "exception.message";
+    /// The error's chain, one cause a line (`exception.stacktrace`).
+    pub const EXCEPTION_STACKTRACE: &str = "exception.stacktrace";
+    /// The severity number of each level of [`level::ALL`](crate::level::ALL).
+    pub const SEVERITY_NUMBERS: [u8; 5] = [1, 5, 9, 13, 17];
+    /// Every key the preset writes besides tracelight's own.
+    pub const KEYS: &[&str] = &[
+        TIMESTAMP,
+        SEVERITY_TEXT,
+        SEVERITY_NUMBER,
+        BODY,
+        SCOPE,
+        FILE,
+        LINE,
+        RESOURCE,
+        THREAD,
+        TRACE_ID,
+        SPAN_ID,
+        EXCEPTION_TYPE,
+        EXCEPTION_MESSAGE,
+        EXCEPTION_STACKTRACE,
+    ];
+}
+
 /// The names of the default streams, in order (see `docs/streams.md`).
 pub const DEFAULT_STREAMS: [&str; 5] = ["app", "errors", "access", "security", "performance"];
 
@@ -223,6 +580,35 @@ mod tests {
         for k in ["request_id", "user_id", "name", "fields.level", "Level", ""] {
             assert!(!is_reserved(k), "{k}");
         }
+    }
+
+    #[test]
+    fn presets_are_told_apart_by_their_first_bytes() {
+        let ts = "2026-02-10T22:30:00.123456Z";
+        for s in Schema::ALL {
+            assert_eq!(Schema::parse(s.name()), Some(s));
+            let line = format!(
+                "{}{ts}{}{}\"}}",
+                s.line_start(),
+                s.level_prefix(),
+                s.level_name(2)
+            );
+            assert_eq!(Schema::detect(line.as_bytes()), Some(s), "{line}");
+            assert!(line.contains(&format!("\"{}\":", s.timestamp_key())));
+            assert!(line.contains(&format!("\"{}\":", s.level_key())));
+            for i in 0..5 {
+                assert_eq!(
+                    s.level_index(s.level_name(i)),
+                    Some(if s == Schema::Gcp && i == 0 { 1 } else { i })
+                );
+            }
+            for k in s.own_keys() {
+                assert!(!is_reserved(k), "{s}: {k} is reserved already");
+            }
+        }
+        assert_eq!(Schema::parse("ECS"), Some(Schema::Ecs));
+        assert_eq!(Schema::parse("elastic"), None);
+        assert_eq!(Schema::detect(b"{\"time\":1}"), None);
     }
 
     #[test]

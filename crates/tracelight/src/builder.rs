@@ -11,6 +11,7 @@ use crate::config::{Config, StreamSettings};
 use crate::context::ContextValue;
 use crate::error::Error;
 use crate::fields::{is_reserved, write_str};
+use crate::json::JsonSchema;
 use crate::layer::TracelightLayer;
 use crate::redact::Redactor;
 use crate::sink::{
@@ -20,6 +21,7 @@ use crate::sink::{
 use crate::state::{render_statics, Rendering, Shared, StreamRt, StreamSink};
 use crate::stream::{default_rule, Format, Output, Stream, DEFAULT_STREAMS};
 use crate::util::{binary_name as default_service, hostname};
+use tracelight_schema::Schema;
 
 /// Default capacity of the queue in front of the writer thread, in bytes.
 pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
@@ -53,6 +55,8 @@ pub struct Builder {
     env: Option<String>,
     fields: Vec<(String, Vec<u8>)>,
     span_list: bool,
+    schema: Schema,
+    gcp_project: Option<String>,
     pub(crate) streams: Vec<Stream>,
     default_output: Output,
     redactor: Option<Redactor>,
@@ -89,6 +93,8 @@ impl Default for Builder {
             env: None,
             fields: Vec::new(),
             span_list: false,
+            schema: Schema::Default,
+            gcp_project: None,
             streams: Vec::new(),
             default_output: Output::Stdout,
             redactor: Some(Redactor::default()),
@@ -140,6 +146,12 @@ impl Builder {
         }
         if let Some(s) = config.span_list {
             self.span_list = s;
+        }
+        if let Some(s) = config.schema {
+            self.schema = s;
+        }
+        if let Some(p) = config.gcp_project {
+            self.gcp_project = Some(p);
         }
         if let Some(d) = config.log_dir {
             self.log_dir = Some(d);
@@ -295,6 +307,17 @@ impl Builder {
     }
 
     /// The flight recorder's settings that do nothing: set while it is off.
+    fn schema_warnings(&self) -> Vec<String> {
+        if self.schema == Schema::Gcp && self.gcp_project.is_none() {
+            vec![
+                "LOG_SCHEMA=gcp without a project id (GOOGLE_CLOUD_PROJECT or Builder::gcp_project): trace ids are written as trace_id, which Cloud Logging does not link to Cloud Trace"
+                    .to_string(),
+            ]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn recorder_warnings(&self) -> Vec<String> {
         let tuning = self.recorder_env.tuning();
         if tuning.is_empty() || self.recorder_env.resolve(self.recorder.as_ref()).is_some() {
@@ -410,6 +433,41 @@ impl Builder {
         self
     }
 
+    /// The schema preset of JSON lines: tracelight's own ([`Schema::Default`]), or the key names
+    /// of Elastic Common Schema, Google Cloud Logging, Datadog or the OpenTelemetry log data
+    /// model (`LOG_SCHEMA`). Only tracelight's own keys change; the event's fields keep their
+    /// names. See `docs/schema.md`.
+    ///
+    /// ```
+    /// use tracelight::{MemoryWriter, Schema};
+    /// let writer = MemoryWriter::new();
+    /// let _guard = tracelight::builder()
+    ///     .service("shop")
+    ///     .schema(Schema::Ecs)
+    ///     .format(tracelight::Format::Json)
+    ///     .writer(writer.clone())
+    ///     .init_local()?;
+    /// tracing::info!(order_id = 17, "order placed");
+    /// let line: serde_json::Value = serde_json::from_str(writer.contents().lines().next().unwrap()).unwrap();
+    /// assert_eq!(line["log.level"], "info");
+    /// assert_eq!(line["service.name"], "shop");
+    /// assert_eq!(line["order_id"], 17);
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn schema(mut self, schema: Schema) -> Builder {
+        self.schema = schema;
+        self
+    }
+
+    /// The Google Cloud project id the [`Schema::Gcp`] preset writes in
+    /// `logging.googleapis.com/trace` (`projects/<id>/traces/<trace id>`, which links a line to
+    /// Cloud Trace). Default: `GOOGLE_CLOUD_PROJECT`. Without one, the trace id is written as
+    /// `trace_id` and start-up says so.
+    pub fn gcp_project(mut self, id: impl Into<String>) -> Builder {
+        self.gcp_project = Some(id.into());
+        self
+    }
+
     /// Also writes the whole span path, root first, under `spans`. Default off.
     pub fn span_list(mut self, on: bool) -> Builder {
         self.span_list = on;
@@ -498,23 +556,52 @@ impl Builder {
         self
     }
 
-    fn statics(&self) -> (Vec<u8>, Vec<String>) {
+    /// The static members of the schema preset, and the keys every line holds besides the
+    /// reserved ones (the user's static fields and the preset's own keys), which later fields
+    /// may not take.
+    fn statics(&self) -> (JsonSchema, Vec<String>) {
+        use tracelight_schema::{ecs, otel};
+        let schema = self.schema;
         let service = self.service.clone().unwrap_or_else(default_service);
-        let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
         let quoted = |s: &str| {
             let mut v = Vec::new();
             write_str(&mut v, s);
             v
         };
-        pairs.push(("service".into(), quoted(&service)));
-        if let Some(env) = &self.env {
-            pairs.push(("env".into(), quoted(env)));
-        }
-        pairs.push(("host".into(), quoted(&hostname())));
         let mut pid = Vec::new();
         crate::fields::write_u64(&mut pid, u64::from(std::process::id()));
-        pairs.push(("pid".into(), pid));
-        let mut keys: Vec<String> = Vec::new();
+        let (k_service, k_env, k_host, k_pid) = match schema {
+            Schema::Ecs => (ecs::SERVICE, ecs::ENV, ecs::HOST, ecs::PID),
+            Schema::Otel => (
+                "service.name",
+                "deployment.environment.name",
+                "host.name",
+                "process.pid",
+            ),
+            _ => ("service", "env", "host", "pid"),
+        };
+        let mut own: Vec<(String, Vec<u8>)> = Vec::new();
+        if schema == Schema::Ecs {
+            own.push((ecs::ECS_VERSION.into(), quoted(ecs::VERSION)));
+        }
+        own.push((k_service.into(), quoted(&service)));
+        if let Some(env) = &self.env {
+            own.push((k_env.into(), quoted(env)));
+        }
+        own.push((k_host.into(), quoted(&hostname())));
+        own.push((k_pid.into(), pid));
+        let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
+        if schema == Schema::Otel {
+            // The data model's resource: one object, as the collector's `Resource`.
+            let mut resource = b"{".to_vec();
+            resource.extend_from_slice(&render_statics(&own));
+            resource.pop();
+            resource.push(b'}');
+            pairs.push((otel::RESOURCE.into(), resource));
+        } else {
+            pairs = own;
+        }
+        let mut keys: Vec<String> = schema.own_keys().iter().map(|k| (*k).to_string()).collect();
         for (k, v) in &self.fields {
             let mut key = k.clone();
             while is_reserved(&key) || keys.contains(&key) {
@@ -534,7 +621,18 @@ impl Builder {
             };
             pairs.push((key, value));
         }
-        (render_statics(&pairs), keys)
+        let gcp_trace_prefix = self
+            .gcp_project
+            .as_deref()
+            .map(|p| format!("projects/{p}/traces/").into_boxed_str());
+        (
+            JsonSchema {
+                schema,
+                statics: render_statics(&pairs),
+                gcp_trace_prefix,
+            },
+            keys,
+        )
     }
 
     /// Builds the layer and its guard, to compose with other layers on a registry of your own.
@@ -558,7 +656,7 @@ impl Builder {
             }
         }
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let (statics_json, static_keys) = self.statics();
+        let (json_schema, static_keys) = self.statics();
         let mut rts = Vec::new();
         let mut queued: Vec<(String, Box<dyn Destination>, Arc<Counters>)> = Vec::new();
         let mut archiver: Option<Arc<Archiver>> = None;
@@ -644,7 +742,7 @@ impl Builder {
         } else {
             let report_renderings: Vec<(String, Rendering)> =
                 rts.iter().map(|r| (r.name.clone(), r.rendering)).collect();
-            let statics = statics_json.clone();
+            let statics = json_schema.clone();
             let report = Box::new(move |stream: &str, count: u64, why: crate::sink::Loss| {
                 let rendering = report_renderings
                     .iter()
@@ -689,7 +787,7 @@ impl Builder {
             filter,
             selective,
             streams: rts,
-            statics_json,
+            json: json_schema,
             static_keys,
             redactor: self
                 .redactor
@@ -743,6 +841,7 @@ impl Builder {
         #[allow(unused_mut)]
         let mut warnings = self.warnings.clone();
         warnings.extend(self.recorder_warnings());
+        warnings.extend(self.schema_warnings());
         #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
         #[cfg(feature = "otel-core")]
@@ -794,6 +893,7 @@ impl Builder {
         #[allow(unused_mut)]
         let mut warnings = self.warnings.clone();
         warnings.extend(self.recorder_warnings());
+        warnings.extend(self.schema_warnings());
         #[cfg(feature = "otel-core")]
         let otel = self.start_otel()?;
         #[cfg(feature = "otel-core")]

@@ -7,6 +7,8 @@
 //! | `LOG_FORMAT` | `json`, `text`, `auto` (text on a terminal, JSON otherwise) | `auto` |
 //! | `SERVICE_NAME` | any non-empty name; falls back to `OTEL_SERVICE_NAME`, then the executable's name | |
 //! | `APP_ENV` | any non-empty name (`production`, `staging`…) | omitted |
+//! | `LOG_SCHEMA` | `default`, `ecs`, `gcp`, `datadog`, `otel`: the key names of JSON lines (see `docs/schema.md`) | `default` |
+//! | `GOOGLE_CLOUD_PROJECT` | the project id the `gcp` schema writes in `logging.googleapis.com/trace` | |
 //! | `LOG_SPAN_LIST` | `true`/`false` (`1`/`0`, `yes`/`no`, `on`/`off`): add the whole span path under `spans` | `false` |
 //! | `LOG_DIR` | a directory: write the five default streams there as rotating JSON files | stdout only |
 //! | `LOG_MAX_BYTES` | a size: `10485760`, `10MiB`, `500KB`, `1G` | `10MiB` |
@@ -76,6 +78,10 @@ pub struct Config {
     pub env: Option<String>,
     /// `LOG_SPAN_LIST`.
     pub span_list: Option<bool>,
+    /// `LOG_SCHEMA`.
+    pub schema: Option<tracelight_schema::Schema>,
+    /// `GOOGLE_CLOUD_PROJECT`.
+    pub gcp_project: Option<String>,
     /// `LOG_DIR`.
     pub log_dir: Option<PathBuf>,
     /// File settings for every stream: `LOG_MAX_BYTES`, `LOG_MAX_TOTAL_BYTES`, `LOG_BACKUP_COUNT`, `LOG_ROTATION`,
@@ -510,6 +516,18 @@ impl Config {
         if let Some(v) = get("LOG_SPAN_LIST") {
             cfg.span_list = Some(crate::env::parse_bool("LOG_SPAN_LIST", &v)?);
         }
+        if let Some(v) = get("LOG_SCHEMA") {
+            cfg.schema = Some(tracelight_schema::Schema::parse(&v).ok_or_else(|| {
+                Error::env(
+                    "LOG_SCHEMA",
+                    v.clone(),
+                    "one of default, ecs, gcp, datadog, otel",
+                )
+            })?);
+        }
+        if let Some(v) = get("GOOGLE_CLOUD_PROJECT") {
+            cfg.gcp_project = Some(non_empty("GOOGLE_CLOUD_PROJECT", v)?);
+        }
         if let Some(v) = get("LOG_DIR") {
             cfg.log_dir = Some(PathBuf::from(v));
         }
@@ -636,6 +654,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("RUST_LOG") && e.contains("my_crate=loud"), "{e}");
+        let e = cfg(&[("LOG_SCHEMA", "elastic")]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid value \"elastic\" in environment variable LOG_SCHEMA: expected one of default, ecs, gcp, datadog, otel"
+        );
+        let c =
+            cfg(&[("LOG_SCHEMA", "GCP"), ("GOOGLE_CLOUD_PROJECT", "shop-prod")]).expect("valid");
+        assert_eq!(c.schema, Some(tracelight_schema::Schema::Gcp));
+        assert_eq!(c.gcp_project.as_deref(), Some("shop-prod"));
         let e = cfg(&[("LOG_SPAN_LIST", "maybe")]).unwrap_err().to_string();
         assert!(
             e.contains("LOG_SPAN_LIST") && e.contains("true, false"),

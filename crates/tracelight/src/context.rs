@@ -76,10 +76,18 @@ impl Context {
     /// The key a context field is stored under: `fields.<name>` when the name is reserved or one
     /// of the static fields (`taken`), so a line never holds a key twice.
     pub(crate) fn stored_key<'k>(key: &'k str, taken: &[String]) -> std::borrow::Cow<'k, str> {
-        if fields::is_reserved(key) || taken.iter().any(|t| t == key) {
-            std::borrow::Cow::Owned(tracelight_schema::rename(key, 1))
-        } else {
-            std::borrow::Cow::Borrowed(key)
+        let is_taken = |k: &str| fields::is_reserved(k) || taken.iter().any(|t| t == k);
+        if !is_taken(key) {
+            return std::borrow::Cow::Borrowed(key);
+        }
+        // `fields.<key>`, or `fields.<key>.2`… when a static field has that name already.
+        let mut n = 1;
+        loop {
+            let candidate = tracelight_schema::rename(key, n);
+            if !is_taken(&candidate) {
+                return std::borrow::Cow::Owned(candidate);
+            }
+            n += 1;
         }
     }
 

@@ -21,6 +21,7 @@ pub(crate) const LOG_VARS: &[&str] = &[
     "LOG_LEVEL",
     "LOG_FORMAT",
     "LOG_SPAN_LIST",
+    "LOG_SCHEMA",
     "LOG_DIR",
     "LOG_STDOUT",
     "LOG_MAX_BYTES",

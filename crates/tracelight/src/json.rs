@@ -6,6 +6,7 @@
 //! [`Builder::field`](crate::Builder::field)), `thread`, the context fields (`request_id` first),
 //! the event's fields, `span`, `spans`, and `error`. See `docs/schema.md` for every key.
 
+use tracelight_schema::Schema;
 use tracing_core::Level;
 
 use crate::fields::{escape_into, write_str, write_u64};
@@ -36,10 +37,34 @@ pub(crate) struct EventLine<'a> {
     pub(crate) thread: &'a [u8],
 }
 
+/// The schema preset of a layer's JSON lines, with what its writers need (see
+/// [`Schema`](tracelight_schema::Schema) and `docs/schema.md`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JsonSchema {
+    pub(crate) schema: Schema,
+    /// The static members (`"service":…,"env":…,"host":…,"pid":…,` and the user's static fields
+    /// under the preset's names), each with its trailing comma.
+    pub(crate) statics: Vec<u8>,
+    /// `projects/<id>/traces/` for the GCP preset's trace field, when the project is known.
+    pub(crate) gcp_trace_prefix: Option<Box<str>>,
+}
+
+/// Writes the head of a line in its preset: the time, level, message, target, file and line,
+/// the static members (which carry their own trailing commas), then the thread, each member
+/// with its trailing comma.
+#[inline]
+pub(crate) fn write_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, schema: &JsonSchema) {
+    if schema.schema == Schema::Default {
+        write_default_head(buf, ev, &schema.statics);
+    } else {
+        write_preset_head(buf, ev, schema);
+    }
+}
+
 /// Writes `{"timestamp":…,"level":…,"message":…,"target":…,"file":…,"line":…,` and the static
 /// members (which carry their own trailing commas), then `"thread":…,`.
 #[inline]
-pub(crate) fn write_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, statics: &[u8]) {
+fn write_default_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, statics: &[u8]) {
     buf.extend_from_slice(b"{\"timestamp\":\"");
     write_rfc3339(buf, ev.ts);
     buf.extend_from_slice(b"\",\"level\":\"");
@@ -61,6 +86,97 @@ pub(crate) fn write_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, statics: &[u8]) 
     buf.extend_from_slice(b"\"thread\":");
     buf.extend_from_slice(ev.thread);
     buf.push(b',');
+}
+
+/// The index of a level in [`tracelight_schema::level::ALL`].
+#[inline]
+pub(crate) fn level_index(level: &Level) -> usize {
+    match *level {
+        Level::TRACE => 0,
+        Level::DEBUG => 1,
+        Level::INFO => 2,
+        Level::WARN => 3,
+        Level::ERROR => 4,
+    }
+}
+
+/// [`write_head`] for the presets other than the default.
+fn write_preset_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, schema: &JsonSchema) {
+    use tracelight_schema::{datadog, ecs, gcp, otel};
+    let s = schema.schema;
+    let level = level_index(ev.level);
+    buf.extend_from_slice(s.line_start().as_bytes());
+    write_rfc3339(buf, ev.ts);
+    buf.extend_from_slice(s.level_prefix().as_bytes());
+    buf.extend_from_slice(s.level_name(level).as_bytes());
+    buf.push(b'"');
+    if s == Schema::Otel {
+        buf.extend_from_slice(b",\"SeverityNumber\":");
+        write_u64(buf, u64::from(otel::SEVERITY_NUMBERS[level]));
+        buf.extend_from_slice(b",\"Body\":\"");
+    } else {
+        buf.extend_from_slice(b",\"message\":\"");
+    }
+    buf.extend_from_slice(ev.message);
+    buf.extend_from_slice(b"\",");
+    let (target, file, line, thread) = match s {
+        Schema::Ecs => (ecs::LOGGER, ecs::FILE, ecs::LINE, ecs::THREAD),
+        Schema::Datadog => (datadog::LOGGER, "file", "line", datadog::THREAD),
+        Schema::Otel => ("", otel::FILE, otel::LINE, otel::THREAD),
+        _ => ("", "", "", "thread"),
+    };
+    if s == Schema::Gcp {
+        // `{"file":…,"line":"42","function":<target>}`: the line is a string (an int64 in
+        // the LogEntry's JSON mapping).
+        write_key_raw(buf, gcp::SOURCE_LOCATION);
+        buf.push(b'{');
+        if let Some(f) = ev.file {
+            buf.extend_from_slice(b"\"file\":");
+            write_str(buf, f);
+            buf.push(b',');
+        }
+        if let Some(l) = ev.line {
+            buf.extend_from_slice(b"\"line\":\"");
+            write_u64(buf, u64::from(l));
+            buf.extend_from_slice(b"\",");
+        }
+        buf.extend_from_slice(b"\"function\":");
+        write_str(buf, ev.target);
+        buf.extend_from_slice(b"},");
+    } else {
+        if s == Schema::Otel {
+            write_key_raw(buf, otel::SCOPE);
+            buf.extend_from_slice(b"{\"Name\":");
+            write_str(buf, ev.target);
+            buf.extend_from_slice(b"},");
+        } else {
+            write_key_raw(buf, target);
+            write_str(buf, ev.target);
+            buf.push(b',');
+        }
+        if let Some(f) = ev.file {
+            write_key_raw(buf, file);
+            write_str(buf, f);
+            buf.push(b',');
+        }
+        if let Some(l) = ev.line {
+            write_key_raw(buf, line);
+            write_u64(buf, u64::from(l));
+            buf.push(b',');
+        }
+    }
+    buf.extend_from_slice(&schema.statics);
+    write_key_raw(buf, thread);
+    buf.extend_from_slice(ev.thread);
+    buf.push(b',');
+}
+
+/// Writes `"key":` for a key known to need no escaping.
+#[inline]
+pub(crate) fn write_key_raw(buf: &mut Vec<u8>, key: &str) {
+    buf.push(b'"');
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"\":");
 }
 
 /// Writes a span object `{"name":…,<members>}`.

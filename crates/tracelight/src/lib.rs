@@ -97,7 +97,7 @@ pub use stream::{default_rule, default_streams, Format, Output, Rule, Stream, DE
 pub use timing::timed;
 /// The schema of the lines: key names, reserved keys and the renaming rule, the timestamp layout.
 pub use tracelight_schema as schema;
-pub use tracelight_schema::{REDACTED, RENAME_PREFIX, RESERVED_KEYS};
+pub use tracelight_schema::{Schema, REDACTED, RENAME_PREFIX, RESERVED_KEYS};
 
 /// Installs tracelight as the global subscriber, configured from the environment (see [`Config`]).
 ///

@@ -53,7 +53,8 @@ pub(crate) struct Shared {
     /// Unique in the process (an address may be reused once a state is dropped).
     pub(crate) serial: usize,
     pub(crate) streams: Vec<StreamRt>,
-    pub(crate) statics_json: Vec<u8>,
+    /// The schema preset of JSON lines and their static members.
+    pub(crate) json: crate::json::JsonSchema,
     pub(crate) static_keys: Vec<String>,
     pub(crate) redactor: Option<Redactor>,
     pub(crate) span_list: bool,
@@ -203,7 +204,7 @@ impl Shared {
             if lines[r].is_none() {
                 lines[r] = Some(synthetic_line(
                     st.rendering,
-                    &self.statics_json,
+                    &self.json,
                     (level, target, location),
                     message,
                     fields,
@@ -775,7 +776,7 @@ pub(crate) fn render_statics(pairs: &[(String, Vec<u8>)]) -> Vec<u8> {
 /// The line a stream gets when lines were dropped from it (lossy mode).
 pub(crate) fn drop_report_line(
     rendering: Rendering,
-    statics: &[u8],
+    statics: &crate::json::JsonSchema,
     stream: &str,
     count: u64,
     why: crate::sink::Loss,
@@ -814,7 +815,7 @@ pub(crate) fn drop_report_line(
 /// A line of tracelight's own, in a stream's rendering.
 pub(crate) fn synthetic_line(
     rendering: Rendering,
-    statics: &[u8],
+    statics: &crate::json::JsonSchema,
     (level, target, location): (Level, &str, Option<(&str, u32)>),
     message: &str,
     fields: &[(&str, SynthValue<'_>)],

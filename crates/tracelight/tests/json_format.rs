@@ -197,6 +197,29 @@ fn colliding_keys_are_renamed_never_duplicated() {
 }
 
 #[test]
+fn a_bound_reserved_key_never_repeats_a_renamed_static_field() {
+    // The static `message` is written as `fields.message`; a bound `message` is renamed too,
+    // and may not take that name again.
+    let w = MemoryWriter::new();
+    {
+        let _g = tracelight::builder()
+            .format(Format::Json)
+            .field("message", "static")
+            .writer(w.clone())
+            .init_local()
+            .expect("init");
+        let span = info_span!("req");
+        let _e = span.enter();
+        tracelight::bind("message", "bound");
+        info!("hello");
+    }
+    let v = parse_unique(&w.lines()[0]);
+    assert_eq!(v["message"], "hello");
+    assert_eq!(v["fields.message"], "static");
+    assert_eq!(v["fields.message.2"], "bound");
+}
+
+#[test]
 fn a_bound_key_never_repeats_a_static_field() {
     let w = MemoryWriter::new();
     {

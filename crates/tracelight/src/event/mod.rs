@@ -126,7 +126,8 @@ pub(crate) fn on_event<S>(
             span_list: shared.span_list && plan.wants(Rendering::Json),
             text: [plan.wants(Rendering::Text), plan.wants(Rendering::TextAnsi)],
         };
-        s.snapshot.take(event, ctx, table, redactor, wanted);
+        s.snapshot
+            .take(event, ctx, table, redactor, wanted, &shared.json);
         let unit = s.snapshot.unit;
         if recording && unit.is_none() {
             return;

@@ -15,6 +15,7 @@ use crate::json::{self, EventLine};
 use crate::state::{Rendering, Shared};
 use crate::text;
 use crate::time::Timestamp;
+use tracelight_schema::Schema;
 
 /// The event's lines, one buffer per rendering (reused for every event on a thread).
 #[derive(Debug, Default)]
@@ -113,7 +114,8 @@ fn json_line(shared: &Shared, ev: &Event<'_>, out: &mut Vec<u8>) {
     let cap = ev.capture;
     let context = ev.snapshot.context();
     out.clear();
-    json::write_head(out, &ev.line(), &shared.statics_json);
+    let schema = shared.json.schema;
+    json::write_head(out, &ev.line(), &shared.json);
     if let Some(c) = context {
         out.extend_from_slice(c.json());
     }
@@ -127,22 +129,27 @@ fn json_line(shared: &Shared, ev: &Event<'_>, out: &mut Vec<u8>) {
     if ev.replayed {
         out.extend_from_slice(b"\"replayed\":true,");
     }
+    let (span_key, spans_key, fingerprint_key, error_keys) = preset_keys(schema);
     if let Some((name, members)) = ev.snapshot.span() {
-        out.extend_from_slice(b"\"span\":");
+        json::write_key_raw(out, span_key);
         json::write_span_object(out, name, members);
         out.push(b',');
     }
     if ev.snapshot.has_scope {
-        out.extend_from_slice(b"\"spans\":[");
+        json::write_key_raw(out, spans_key);
+        out.push(b'[');
         out.extend_from_slice(&ev.snapshot.span_list);
         out.extend_from_slice(b"],");
     }
     if let Some(fp) = ev.plan.fingerprint {
-        out.extend_from_slice(b"\"error_fingerprint\":\"");
+        json::write_key_raw(out, fingerprint_key);
+        out.push(b'"');
         write_hex16(out, fp);
         out.extend_from_slice(b"\",");
     }
-    if let Some(i) = cap.error {
+    if let (Some(i), Some(keys)) = (cap.error, error_keys) {
+        write_flat_error(out, cap, i, keys);
+    } else if let Some(i) = cap.error {
         let v = &cap.values[i];
         write_key(out, "error");
         out.push(b'{');
@@ -156,6 +163,83 @@ fn json_line(shared: &Shared, ev: &Event<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"},");
     }
     json::close_line(out);
+}
+
+/// The keys of the current span, the span list and the fingerprint in a schema preset, and the
+/// keys of its flat error members (type, message, chain) when it has no `error` object.
+#[inline]
+fn preset_keys(
+    schema: Schema,
+) -> (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<[&'static str; 3]>,
+) {
+    use tracelight_schema::{datadog, ecs, key, otel};
+    match schema {
+        Schema::Ecs => (
+            ecs::SPAN,
+            ecs::SPANS,
+            ecs::ERROR_FINGERPRINT,
+            Some([ecs::ERROR_TYPE, ecs::ERROR_MESSAGE, ecs::ERROR_STACK]),
+        ),
+        Schema::Datadog => (
+            key::SPAN,
+            key::SPANS,
+            datadog::ERROR_FINGERPRINT,
+            Some([
+                datadog::ERROR_KIND,
+                datadog::ERROR_MESSAGE,
+                datadog::ERROR_STACK,
+            ]),
+        ),
+        Schema::Otel => (
+            key::SPAN,
+            key::SPANS,
+            key::ERROR_FINGERPRINT,
+            Some([
+                otel::EXCEPTION_TYPE,
+                otel::EXCEPTION_MESSAGE,
+                otel::EXCEPTION_STACKTRACE,
+            ]),
+        ),
+        _ => (key::SPAN, key::SPANS, key::ERROR_FINGERPRINT, None),
+    }
+}
+
+/// The root error as flat members: `"<type>":"…","<message>":"…","<chain>":"a\nb",` (the
+/// chain one cause a line, outermost first, as the stores' stack trace fields are text).
+fn write_flat_error(out: &mut Vec<u8>, cap: &Capture, i: usize, [ty, message, chain]: [&str; 3]) {
+    let v = &cap.values[i];
+    match v.kind {
+        Kind::Error { .. } => {
+            json::write_key_raw(out, ty);
+            out.push(b'"');
+            out.extend_from_slice(cap.token(i));
+            out.extend_from_slice(b"\",");
+            json::write_key_raw(out, message);
+            out.push(b'"');
+            if let Some(first) = cap.chain(v).next() {
+                out.extend_from_slice(first);
+            }
+            out.extend_from_slice(b"\",");
+            json::write_key_raw(out, chain);
+            out.push(b'"');
+            for (n, link) in cap.chain(v).enumerate() {
+                if n > 0 {
+                    out.extend_from_slice(b"\\n");
+                }
+                out.extend_from_slice(link);
+            }
+            out.extend_from_slice(b"\",");
+        }
+        _ => {
+            json::write_key_raw(out, message);
+            out.extend_from_slice(cap.token(i));
+            out.push(b',');
+        }
+    }
 }
 
 /// The content of a quoted JSON token.

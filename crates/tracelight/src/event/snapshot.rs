@@ -63,6 +63,7 @@ impl Snapshot {
         table: &SpanTable,
         redactor: Option<&Redactor>,
         wanted: Wanted,
+        json: &crate::json::JsonSchema,
     ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -144,7 +145,7 @@ impl Snapshot {
         }
         #[cfg(feature = "otel-core")]
         {
-            self.otel_parent = crate::otel::write_trace_ids(&mut self.trace_ids, event);
+            self.otel_parent = crate::otel::write_trace_ids(&mut self.trace_ids, event, json);
         }
     }
 
@@ -186,7 +187,14 @@ mod tests {
     impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Probe {
         fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
             let mut s = Snapshot::default();
-            s.take(event, &ctx, &self.state.spans, None, self.wanted);
+            s.take(
+                event,
+                &ctx,
+                &self.state.spans,
+                None,
+                self.wanted,
+                &crate::json::JsonSchema::default(),
+            );
             let text = |b: &[u8]| String::from_utf8(b.to_vec()).expect("utf8");
             crate::util::lock(&self.out).push((
                 s.span()

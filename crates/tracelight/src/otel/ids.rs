@@ -40,6 +40,7 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
 pub(crate) fn write_trace_ids(
     out: &mut Vec<u8>,
     event: &tracing_core::Event<'_>,
+    json: &crate::json::JsonSchema,
 ) -> Option<opentelemetry::Context> {
     if !is_active() {
         return None;
@@ -50,24 +51,65 @@ pub(crate) fn write_trace_ids(
         return None;
     }
     if event.is_contextual() {
-        write_current(out);
+        opentelemetry::Context::map_current(|cx| write_ids(out, cx, json));
         return None;
     }
     Some(opentelemetry::Context::new())
 }
 
-fn write_ids(out: &mut Vec<u8>, cx: &opentelemetry::Context) {
+/// Writes the ids of `cx`'s span under the keys of the schema preset (see `docs/schema.md`).
+fn write_ids(out: &mut Vec<u8>, cx: &opentelemetry::Context, json: &crate::json::JsonSchema) {
+    use tracelight_schema::{datadog, ecs, gcp, otel, Schema};
     let span = cx.span();
     let sc = span.span_context();
-    if sc.is_valid() {
-        out.extend_from_slice(b"\"trace_id\":\"");
-        hex(out, &sc.trace_id().to_bytes());
-        out.extend_from_slice(b"\",\"span_id\":\"");
-        hex(out, &sc.span_id().to_bytes());
-        out.extend_from_slice(b"\",");
+    if !sc.is_valid() {
+        return;
     }
-}
-
-fn write_current(out: &mut Vec<u8>) {
-    opentelemetry::Context::map_current(|cx| write_ids(out, cx));
+    let trace = sc.trace_id().to_bytes();
+    let span_id = sc.span_id().to_bytes();
+    let quoted_hex = |out: &mut Vec<u8>, key: &str, prefix: &str, bytes: &[u8]| {
+        crate::json::write_key_raw(out, key);
+        out.push(b'"');
+        out.extend_from_slice(prefix.as_bytes());
+        hex(out, bytes);
+        out.extend_from_slice(b"\",");
+    };
+    match json.schema {
+        Schema::Ecs => {
+            quoted_hex(out, ecs::TRACE_ID, "", &trace);
+            quoted_hex(out, ecs::SPAN_ID, "", &span_id);
+        }
+        Schema::Gcp => {
+            match &json.gcp_trace_prefix {
+                Some(p) => quoted_hex(out, gcp::TRACE, p, &trace),
+                None => quoted_hex(out, tracelight_schema::key::TRACE_ID, "", &trace),
+            }
+            quoted_hex(out, gcp::SPAN_ID, "", &span_id);
+            crate::json::write_key_raw(out, gcp::TRACE_SAMPLED);
+            out.extend_from_slice(if sc.is_sampled() { b"true," } else { b"false," });
+        }
+        Schema::Datadog => {
+            // Datadog's ids are 64-bit decimals: the low half of the trace id.
+            let low = u64::from_be_bytes(trace[8..].try_into().unwrap_or_default());
+            let dec = |out: &mut Vec<u8>, key: &str, v: u64| {
+                crate::json::write_key_raw(out, key);
+                out.push(b'"');
+                crate::fields::write_u64(out, v);
+                out.extend_from_slice(b"\",");
+            };
+            dec(out, datadog::TRACE_ID, low);
+            dec(out, datadog::SPAN_ID, u64::from_be_bytes(span_id));
+        }
+        Schema::Otel => {
+            quoted_hex(out, otel::TRACE_ID, "", &trace);
+            quoted_hex(out, otel::SPAN_ID, "", &span_id);
+        }
+        _ => {
+            out.extend_from_slice(b"\"trace_id\":\"");
+            hex(out, &trace);
+            out.extend_from_slice(b"\",\"span_id\":\"");
+            hex(out, &span_id);
+            out.extend_from_slice(b"\",");
+        }
+    }
 }

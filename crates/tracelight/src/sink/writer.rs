@@ -162,7 +162,13 @@ impl FileWriterBuilder {
             .file_stem()
             .map_or_else(|| "file".to_owned(), |s| s.to_string_lossy().into_owned());
         let report = Box::new(|stream: &str, count: u64, why: Loss| {
-            crate::state::drop_report_line(crate::state::Rendering::Json, b"", stream, count, why)
+            crate::state::drop_report_line(
+                crate::state::Rendering::Json,
+                &crate::json::JsonSchema::default(),
+                stream,
+                count,
+                why,
+            )
         });
         let queue = Queue::start(
             vec![(name, Box::new(file), Arc::clone(&counters))],
