@@ -199,9 +199,9 @@ pub(crate) fn push_fields(out: &mut String, style: Style, obj: &serde_json::Map<
 /// `TIMESTAMP LEVEL service target: message key=value…`.
 /// A line that does not parse is shown as it is.
 pub(crate) fn human_line(out: &mut String, style: Style, line: &[u8]) {
-    let v: Value = match serde_json::from_slice(line) {
-        Ok(v) => v,
-        Err(_) => {
+    let v: Value = match crate::engine::preset::parse_line(line) {
+        Some(v) => v,
+        None => {
             style.push_cut(out, &String::from_utf8_lossy(line));
             return;
         }

@@ -10,12 +10,19 @@ use serde_json::Value;
 
 /// Two services log requests through the real library; the lines are split into rotated files.
 fn write_logs(dir: &std::path::Path) -> Vec<Value> {
+    write_logs_in(dir, tracelight::Schema::Default)
+}
+
+/// [`write_logs`] in a schema preset.
+fn write_logs_in(dir: &std::path::Path, schema: tracelight::Schema) -> Vec<Value> {
     let mut all = Vec::new();
     for service in ["shop", "billing"] {
         let w = tracelight::sink::MemoryWriter::new();
         {
             let _g = tracelight::builder()
                 .service(service)
+                .schema(schema)
+                .gcp_project("shop-prod")
                 .span_list(true)
                 .writer(w.clone())
                 .init_local()
@@ -124,6 +131,86 @@ fn reads_what_the_library_writes() {
         .unwrap();
     let good = body.iter().position(|l| l.contains("last good ►")).unwrap();
     assert!(good < err, "{text}");
+}
+
+/// What each command finds in lines written in a schema preset: the same as in the default
+/// schema's lines of the same events.
+#[test]
+fn every_command_reads_every_schema_preset() {
+    fn run(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::cargo_bin("tracelight")
+            .unwrap()
+            .args(args)
+            .args(["--color", "never"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    /// What a command's output says, less the times (each run has its own).
+    fn answers(dir: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for args in [
+            &["query", "--count"][..],
+            &["query", "--count", "--request-id", "req-0003"],
+            &["query", "--count", "--level", "warn"],
+            &["query", "--count", "--where", "user_id = 8"],
+            &["query", "--count", "--where", "service = billing"],
+            &["query", "--count", "--where", "error.type = Custom"],
+        ] {
+            out.push(format!("{args:?}: {}", run(dir, args).trim()));
+        }
+        let errors: Vec<Value> = run(dir, &["errors", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for e in &errors {
+            out.push(format!(
+                "errors: {} {} {} {}",
+                e["count"], e["message"], e["target"], e["services"]
+            ));
+        }
+        let slow: Value = serde_json::from_str(&run(dir, &["slow", "--json"])).unwrap();
+        out.push(format!("slow: {}", slow["operations"]));
+        for l in run(dir, &["timeline", "req-0003"]).lines() {
+            // Times and offsets (`+12.3ms`, `(2.5ms)`) differ from run to run.
+            let words = l
+                .split_whitespace()
+                .filter(|w| !(w.starts_with('+') || w.starts_with('(') || w.starts_with("20")));
+            out.push(words.collect::<Vec<_>>().join(" "));
+        }
+        out
+    }
+    let default_dir = tempfile::tempdir().unwrap();
+    write_logs(default_dir.path());
+    let want = answers(default_dir.path());
+    assert!(want.iter().any(|l| l.starts_with("errors: 3")), "{want:#?}");
+    assert!(
+        want.iter().any(|l| l.contains("payment_failed")),
+        "{want:#?}"
+    );
+    for schema in [
+        tracelight::Schema::Ecs,
+        tracelight::Schema::Gcp,
+        tracelight::Schema::Datadog,
+        tracelight::Schema::Otel,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = write_logs_in(dir.path(), schema);
+        assert!(
+            lines[0].get(schema.level_key()).is_some(),
+            "{schema}: {}",
+            lines[0]
+        );
+        let got = answers(dir.path());
+        assert_eq!(got, want, "{schema}");
+    }
 }
 
 /// Access lines written by the library's http layer: `slow` groups them by route and method,

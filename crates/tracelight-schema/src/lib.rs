@@ -376,6 +376,88 @@ impl Schema {
     }
 }
 
+impl Schema {
+    /// The default schema's key for a root key this preset writes in place of it, for readers
+    /// that turn a preset's line back into the default schema (`log.level` → `level`). `None`
+    /// for the event's own keys and for what is not a plain rename: the level's value, the
+    /// error's members (one `error` object by default), GCP's source location and trace, and
+    /// OpenTelemetry's `Resource` and `InstrumentationScope` objects.
+    ///
+    /// ```
+    /// use tracelight_schema::Schema;
+    /// assert_eq!(Schema::Ecs.default_key("service.name"), Some("service"));
+    /// assert_eq!(Schema::Ecs.default_key("order_id"), None);
+    /// ```
+    pub fn default_key(self, key: &str) -> Option<&'static str> {
+        let pairs: &[(&str, &str)] = match self {
+            Schema::Default => &[],
+            Schema::Ecs => &[
+                (ecs::TIMESTAMP, key::TIMESTAMP),
+                (ecs::LEVEL, key::LEVEL),
+                (ecs::LOGGER, key::TARGET),
+                (ecs::FILE, key::FILE),
+                (ecs::LINE, key::LINE),
+                (ecs::SERVICE, key::SERVICE),
+                (ecs::ENV, key::ENV),
+                (ecs::HOST, key::HOST),
+                (ecs::PID, key::PID),
+                (ecs::THREAD, key::THREAD),
+                (ecs::TRACE_ID, key::TRACE_ID),
+                (ecs::SPAN_ID, key::SPAN_ID),
+                (ecs::ERROR_FINGERPRINT, key::ERROR_FINGERPRINT),
+                (ecs::SPAN, key::SPAN),
+                (ecs::SPANS, key::SPANS),
+            ],
+            Schema::Gcp => &[
+                (gcp::TIME, key::TIMESTAMP),
+                (gcp::SEVERITY, key::LEVEL),
+                (gcp::SPAN_ID, key::SPAN_ID),
+            ],
+            Schema::Datadog => &[
+                (datadog::STATUS, key::LEVEL),
+                (datadog::LOGGER, key::TARGET),
+                (datadog::THREAD, key::THREAD),
+                (datadog::TRACE_ID, key::TRACE_ID),
+                (datadog::SPAN_ID, key::SPAN_ID),
+                (datadog::ERROR_FINGERPRINT, key::ERROR_FINGERPRINT),
+            ],
+            Schema::Otel => &[
+                (otel::TIMESTAMP, key::TIMESTAMP),
+                (otel::SEVERITY_TEXT, key::LEVEL),
+                (otel::BODY, key::MESSAGE),
+                (otel::FILE, key::FILE),
+                (otel::LINE, key::LINE),
+                (otel::THREAD, key::THREAD),
+                (otel::TRACE_ID, key::TRACE_ID),
+                (otel::SPAN_ID, key::SPAN_ID),
+            ],
+        };
+        pairs
+            .iter()
+            .find(|(from, _)| *from == key)
+            .map(|(_, to)| *to)
+    }
+
+    /// The keys of the root error's type, message and chain (the chain one cause a line) when
+    /// this preset writes them as flat members instead of the default `error` object.
+    pub fn error_keys(self) -> Option<[&'static str; 3]> {
+        match self {
+            Schema::Ecs => Some([ecs::ERROR_TYPE, ecs::ERROR_MESSAGE, ecs::ERROR_STACK]),
+            Schema::Datadog => Some([
+                datadog::ERROR_KIND,
+                datadog::ERROR_MESSAGE,
+                datadog::ERROR_STACK,
+            ]),
+            Schema::Otel => Some([
+                otel::EXCEPTION_TYPE,
+                otel::EXCEPTION_MESSAGE,
+                otel::EXCEPTION_STACKTRACE,
+            ]),
+            Schema::Default | Schema::Gcp => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Schema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

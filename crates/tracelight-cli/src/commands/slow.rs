@@ -255,7 +255,7 @@ pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
         let slowest: Vec<Value> = top
             .iter()
             .map(|s| {
-                let v: Value = serde_json::from_slice(&s.line).unwrap_or(Value::Null);
+                let v: Value = crate::engine::preset::parse_line(&s.line).unwrap_or(Value::Null);
                 json!({
                     "duration_ms": s.duration,
                     "timestamp": time::format_micros(s.ts),
@@ -294,7 +294,7 @@ pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
     for s in &top {
         text.clear();
         style.red(&mut text, &format!("{:>12.3}ms", s.duration));
-        let v: Value = serde_json::from_slice(&s.line).unwrap_or(Value::Null);
+        let v: Value = crate::engine::preset::parse_line(&s.line).unwrap_or(Value::Null);
         text.push_str("  ");
         style.dim(&mut text, &time::format_micros(s.ts));
         if let Some(svc) = v.get(key::SERVICE).and_then(Value::as_str) {

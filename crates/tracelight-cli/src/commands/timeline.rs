@@ -52,7 +52,7 @@ pub(crate) fn timeline(a: TimelineArgs) -> Result<Outcome> {
     let style = Style::of(&a.output);
     let values: Vec<Value> = lines
         .iter()
-        .map(|(_, l)| serde_json::from_slice(l).unwrap_or(Value::Null))
+        .map(|(_, l)| crate::engine::preset::parse_line(l).unwrap_or(Value::Null))
         .collect();
     let t0 = lines[0].0;
     let t_end = lines[lines.len() - 1].0;

@@ -395,6 +395,15 @@ impl WhereExpr {
         if self.op == Op::Ne {
             return out;
         }
+        // A key tracelight writes itself has another name, and its value another form, in a
+        // schema preset (`log.level`: `error`): no needle then, only the parsed line decides.
+        if self
+            .path
+            .first()
+            .is_some_and(|k| tracelight_schema::is_reserved(k))
+        {
+            return out;
+        }
         if let [only] = self.path.as_slice() {
             if all_safe(only) {
                 out.push(format!("\"{only}\"").into_bytes());

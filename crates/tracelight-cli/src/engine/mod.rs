@@ -7,6 +7,7 @@
 
 pub(crate) mod collect;
 pub(crate) mod filter;
+pub(crate) mod preset;
 pub(crate) mod scan;
 pub(crate) mod source;
 pub(crate) mod time;

@@ -395,8 +395,13 @@ impl<'a, C: Collector> LineSink<'a, C> {
     }
 
     fn parse_and_decide(&mut self, line: &[u8], canonical: bool, decide: bool) {
-        let v: Value = match serde_json::from_slice(line) {
-            Ok(v @ Value::Object(_)) => v,
+        let parsed = if canonical {
+            serde_json::from_slice(line).ok()
+        } else {
+            crate::engine::preset::parse_line(line)
+        };
+        let v: Value = match parsed {
+            Some(v @ Value::Object(_)) => v,
             _ => {
                 self.invalid += 1;
                 return;

@@ -176,36 +176,13 @@ fn preset_keys(
     &'static str,
     Option<[&'static str; 3]>,
 ) {
-    use tracelight_schema::{datadog, ecs, key, otel};
-    match schema {
-        Schema::Ecs => (
-            ecs::SPAN,
-            ecs::SPANS,
-            ecs::ERROR_FINGERPRINT,
-            Some([ecs::ERROR_TYPE, ecs::ERROR_MESSAGE, ecs::ERROR_STACK]),
-        ),
-        Schema::Datadog => (
-            key::SPAN,
-            key::SPANS,
-            datadog::ERROR_FINGERPRINT,
-            Some([
-                datadog::ERROR_KIND,
-                datadog::ERROR_MESSAGE,
-                datadog::ERROR_STACK,
-            ]),
-        ),
-        Schema::Otel => (
-            key::SPAN,
-            key::SPANS,
-            key::ERROR_FINGERPRINT,
-            Some([
-                otel::EXCEPTION_TYPE,
-                otel::EXCEPTION_MESSAGE,
-                otel::EXCEPTION_STACKTRACE,
-            ]),
-        ),
-        _ => (key::SPAN, key::SPANS, key::ERROR_FINGERPRINT, None),
-    }
+    use tracelight_schema::{datadog, ecs, key};
+    let (span, spans, fingerprint) = match schema {
+        Schema::Ecs => (ecs::SPAN, ecs::SPANS, ecs::ERROR_FINGERPRINT),
+        Schema::Datadog => (key::SPAN, key::SPANS, datadog::ERROR_FINGERPRINT),
+        _ => (key::SPAN, key::SPANS, key::ERROR_FINGERPRINT),
+    };
+    (span, spans, fingerprint, schema.error_keys())
 }
 
 /// The root error as flat members: `"<type>":"…","<message>":"…","<chain>":"a\nb",` (the
