@@ -153,6 +153,31 @@ fn json_subscriber() -> Dispatch {
     )
 }
 
+/// Each schema preset beside the default, on the ERROR shape (where the presets differ most:
+/// their error members are flat).
+fn presets(c: &mut Criterion) {
+    for shape in [Shape::Info, Shape::ErrorChain] {
+        let mut subscribers = Vec::new();
+        let mut guards = Vec::new();
+        for schema in tracelight::Schema::ALL {
+            let (layer, guard) = tracelight::builder()
+                .service("bench")
+                .schema(schema)
+                .gcp_project("bench")
+                .format(tracelight::Format::Json)
+                .writer(Count::default())
+                .build()
+                .expect("tracelight layer");
+            guards.push(guard);
+            subscribers.push((
+                schema.name(),
+                Dispatch::new(Registry::default().with(layer)),
+            ));
+        }
+        shape_scenario(c, &format!("presets/{}", shape.name()), shape, subscribers);
+    }
+}
+
 fn tracelight_json() -> (Dispatch, tracelight::Guard) {
     let (layer, guard) = tracelight::builder()
         .service("bench")
@@ -374,5 +399,5 @@ fn span_lifecycle(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, json, text, span_lifecycle, shapes);
+criterion_group!(benches, json, text, span_lifecycle, shapes, presets);
 criterion_main!(benches);

@@ -13,7 +13,8 @@
 //! and the event shapes of `benches/workloads.rs`, each inside its spans: `info` (or `event`: the
 //! `order_created` event of the format bench), `error_chain`, `warn`, `wide` and `error_long`.
 //! `TL_REDACT=off` turns redaction off, to measure it; `TL_SPAN_LIST=on` writes the span list
-//! (`spans`), as `fmt_json` does; `TL_RECORDER=on` turns the flight recorder on (spans named
+//! (`spans`), as `fmt_json` does; `TL_SCHEMA=ecs` (`gcp`, `datadog`, `otel`) writes the lines in
+//! a schema preset; `TL_RECORDER=on` turns the flight recorder on (spans named
 //! `request` are units of work; with the `filtered` subscriber), for the workloads `recorded`
 //! (DEBUG events in one request, kept) and `mixed` (requests of ten DEBUG events and one INFO).
 //! Subscribers `filtered` and `envfilter` put the directives of `TL_FILTER` (default `info`) in
@@ -64,6 +65,13 @@ fn main() -> anyhow::Result<()> {
     // (it needs tracelight's filter: the `filtered` subscriber).
     if std::env::var("TL_RECORDER").is_ok_and(|v| v == "on") {
         builder = builder.flight_recorder(tracelight::FlightRecorder::new().unit("request"));
+    }
+    // `TL_SCHEMA=ecs` (`gcp`, `datadog`, `otel`) writes the lines in a schema preset.
+    if let Ok(name) = std::env::var("TL_SCHEMA") {
+        let schema = tracelight::Schema::parse(&name).ok_or_else(|| {
+            anyhow::anyhow!("TL_SCHEMA: expected one of default, ecs, gcp, datadog, otel")
+        })?;
+        builder = builder.schema(schema);
     }
     // `TL_SPAN_LIST=on` writes the span list too, as `fmt_json` does.
     if std::env::var("TL_SPAN_LIST").is_ok_and(|v| v == "on") {

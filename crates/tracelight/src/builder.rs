@@ -439,7 +439,7 @@ impl Builder {
     /// names. See `docs/schema.md`.
     ///
     /// ```
-    /// use tracelight::{MemoryWriter, Schema};
+    /// use tracelight::{sink::MemoryWriter, Schema};
     /// let writer = MemoryWriter::new();
     /// let _guard = tracelight::builder()
     ///     .service("shop")
@@ -626,11 +626,7 @@ impl Builder {
             .as_deref()
             .map(|p| format!("projects/{p}/traces/").into_boxed_str());
         (
-            JsonSchema {
-                schema,
-                statics: render_statics(&pairs),
-                gcp_trace_prefix,
-            },
+            JsonSchema::new(schema, render_statics(&pairs), gcp_trace_prefix),
             keys,
         )
     }
@@ -789,6 +785,7 @@ impl Builder {
             streams: rts,
             json: json_schema,
             static_keys,
+            preset_keys: crate::fields::PresetKeys::new(self.schema.own_keys()),
             redactor: self
                 .redactor
                 .clone()

@@ -280,8 +280,34 @@ pub(crate) struct KeySet<'a> {
     /// One bit per key recorded, chosen by its hash.
     bloom: [u64; 4],
     reserved: bool,
+    /// The keys of the schema preset, taken as the reserved ones are.
+    preset: Option<&'a PresetKeys>,
     /// Keys written under a new name (rare; allocated only then).
     renamed: Vec<String>,
+}
+
+/// The keys a schema preset writes itself ([`tracelight_schema::Schema::own_keys`]), with a
+/// filter of their hashes made once, so that checking a field against them costs a bit test.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PresetKeys {
+    keys: &'static [&'static str],
+    bloom: [u64; 4],
+}
+
+impl PresetKeys {
+    pub(crate) fn new(keys: &'static [&'static str]) -> PresetKeys {
+        let mut bloom = [0u64; 4];
+        for k in keys {
+            let (word, bit) = bloom_slot(key_hash(k));
+            bloom[word] |= bit;
+        }
+        PresetKeys { keys, bloom }
+    }
+
+    /// How many keys the preset has.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
 }
 
 impl<'a> KeySet<'a> {
@@ -294,8 +320,18 @@ impl<'a> KeySet<'a> {
             hashes: smallvec::SmallVec::new(),
             bloom: [0; 4],
             reserved,
+            preset: None,
             renamed: Vec::new(),
         }
+    }
+
+    /// Also takes the keys of a schema preset.
+    #[inline]
+    pub(crate) fn with_preset(mut self, preset: &'a PresetKeys) -> Self {
+        if !preset.keys.is_empty() {
+            self.preset = Some(preset);
+        }
+        self
     }
 
     /// Whether `key` is taken; its hash when it is not (to record it with).
@@ -310,6 +346,11 @@ impl<'a> KeySet<'a> {
         }
         let h = key_hash(key);
         let (word, bit) = bloom_slot(h);
+        if let Some(p) = self.preset {
+            if p.bloom[word] & bit != 0 && p.keys.contains(&key) {
+                return Err(());
+            }
+        }
         if self.bloom[word] & bit != 0
             && self
                 .hashes

@@ -46,7 +46,93 @@ pub(crate) struct JsonSchema {
     /// under the preset's names), each with its trailing comma.
     pub(crate) statics: Vec<u8>,
     /// `projects/<id>/traces/` for the GCP preset's trace field, when the project is known.
+    #[cfg_attr(not(feature = "otel-core"), allow(dead_code))]
     pub(crate) gcp_trace_prefix: Option<Box<str>>,
+    /// The preset's head, in pieces made once (empty for the default schema).
+    head: PresetHead,
+}
+
+/// The constant bytes of a preset's head, between the values.
+#[derive(Debug, Clone, Default)]
+struct PresetHead {
+    /// `{"@timestamp":"`
+    open: Box<[u8]>,
+    /// Per level: `","log.level":"info","message":"` (OpenTelemetry: the severity number and
+    /// `"Body"`).
+    levels: [Box<[u8]>; 5],
+    /// `","log.logger":` (OpenTelemetry: `","InstrumentationScope":{"Name":`).
+    target: Box<[u8]>,
+    /// What closes the target: `,` (OpenTelemetry: `},`).
+    target_end: &'static [u8],
+    /// `"log.origin.file.name":`
+    file: Box<[u8]>,
+    /// `"log.origin.file.line":`
+    line: Box<[u8]>,
+    /// `"process.thread.name":`
+    thread: Box<[u8]>,
+}
+
+impl JsonSchema {
+    /// The schema of `schema` with these static members.
+    pub(crate) fn new(
+        schema: Schema,
+        statics: Vec<u8>,
+        gcp_trace_prefix: Option<Box<str>>,
+    ) -> JsonSchema {
+        use tracelight_schema::{datadog, ecs, otel};
+        let key = |k: &str| format!("\"{k}\":").into_bytes().into_boxed_slice();
+        let head = if schema == Schema::Default {
+            PresetHead::default()
+        } else {
+            let levels = std::array::from_fn(|i| {
+                let mut b = schema.level_prefix().as_bytes().to_vec();
+                b.extend_from_slice(schema.level_name(i).as_bytes());
+                if schema == Schema::Otel {
+                    b.extend_from_slice(
+                        format!(
+                            "\",\"{}\":{},\"{}\":\"",
+                            otel::SEVERITY_NUMBER,
+                            otel::SEVERITY_NUMBERS[i],
+                            otel::BODY
+                        )
+                        .as_bytes(),
+                    );
+                } else {
+                    b.extend_from_slice(b"\",\"message\":\"");
+                }
+                b.into_boxed_slice()
+            });
+            let (target, file, line, thread) = match schema {
+                Schema::Ecs => (ecs::LOGGER, ecs::FILE, ecs::LINE, ecs::THREAD),
+                Schema::Datadog => (datadog::LOGGER, "file", "line", datadog::THREAD),
+                Schema::Otel => (otel::SCOPE, otel::FILE, otel::LINE, otel::THREAD),
+                _ => ("", "", "", "thread"),
+            };
+            let (target, target_end): (Box<[u8]>, &'static [u8]) = if schema == Schema::Otel {
+                (
+                    format!("\",\"{target}\":{{\"Name\":").into_bytes().into(),
+                    b"},",
+                )
+            } else {
+                (format!("\",\"{target}\":").into_bytes().into(), b",")
+            };
+            PresetHead {
+                open: schema.line_start().as_bytes().into(),
+                levels,
+                target,
+                target_end,
+                file: key(file),
+                line: key(line),
+                thread: key(thread),
+            }
+        };
+        JsonSchema {
+            schema,
+            statics,
+            gcp_trace_prefix,
+            head,
+        }
+    }
 }
 
 /// Writes the head of a line in its preset: the time, level, message, target, file and line,
@@ -102,34 +188,15 @@ pub(crate) fn level_index(level: &Level) -> usize {
 
 /// [`write_head`] for the presets other than the default.
 fn write_preset_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, schema: &JsonSchema) {
-    use tracelight_schema::{datadog, ecs, gcp, otel};
-    let s = schema.schema;
-    let level = level_index(ev.level);
-    buf.extend_from_slice(s.line_start().as_bytes());
+    let h = &schema.head;
+    buf.extend_from_slice(&h.open);
     write_rfc3339(buf, ev.ts);
-    buf.extend_from_slice(s.level_prefix().as_bytes());
-    buf.extend_from_slice(s.level_name(level).as_bytes());
-    buf.push(b'"');
-    if s == Schema::Otel {
-        buf.extend_from_slice(b",\"SeverityNumber\":");
-        write_u64(buf, u64::from(otel::SEVERITY_NUMBERS[level]));
-        buf.extend_from_slice(b",\"Body\":\"");
-    } else {
-        buf.extend_from_slice(b",\"message\":\"");
-    }
+    buf.extend_from_slice(&h.levels[level_index(ev.level)]);
     buf.extend_from_slice(ev.message);
-    buf.extend_from_slice(b"\",");
-    let (target, file, line, thread) = match s {
-        Schema::Ecs => (ecs::LOGGER, ecs::FILE, ecs::LINE, ecs::THREAD),
-        Schema::Datadog => (datadog::LOGGER, "file", "line", datadog::THREAD),
-        Schema::Otel => ("", otel::FILE, otel::LINE, otel::THREAD),
-        _ => ("", "", "", "thread"),
-    };
-    if s == Schema::Gcp {
+    if schema.schema == Schema::Gcp {
         // `{"file":…,"line":"42","function":<target>}`: the line is a string (an int64 in
         // the LogEntry's JSON mapping).
-        write_key_raw(buf, gcp::SOURCE_LOCATION);
-        buf.push(b'{');
+        buf.extend_from_slice(b"\",\"logging.googleapis.com/sourceLocation\":{");
         if let Some(f) = ev.file {
             buf.extend_from_slice(b"\"file\":");
             write_str(buf, f);
@@ -144,29 +211,22 @@ fn write_preset_head(buf: &mut Vec<u8>, ev: &EventLine<'_>, schema: &JsonSchema)
         write_str(buf, ev.target);
         buf.extend_from_slice(b"},");
     } else {
-        if s == Schema::Otel {
-            write_key_raw(buf, otel::SCOPE);
-            buf.extend_from_slice(b"{\"Name\":");
-            write_str(buf, ev.target);
-            buf.extend_from_slice(b"},");
-        } else {
-            write_key_raw(buf, target);
-            write_str(buf, ev.target);
-            buf.push(b',');
-        }
+        buf.extend_from_slice(&h.target);
+        write_str(buf, ev.target);
+        buf.extend_from_slice(h.target_end);
         if let Some(f) = ev.file {
-            write_key_raw(buf, file);
+            buf.extend_from_slice(&h.file);
             write_str(buf, f);
             buf.push(b',');
         }
         if let Some(l) = ev.line {
-            write_key_raw(buf, line);
+            buf.extend_from_slice(&h.line);
             write_u64(buf, u64::from(l));
             buf.push(b',');
         }
     }
     buf.extend_from_slice(&schema.statics);
-    write_key_raw(buf, thread);
+    buf.extend_from_slice(&h.thread);
     buf.extend_from_slice(ev.thread);
     buf.push(b',');
 }

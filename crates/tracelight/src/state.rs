@@ -55,7 +55,11 @@ pub(crate) struct Shared {
     pub(crate) streams: Vec<StreamRt>,
     /// The schema preset of JSON lines and their static members.
     pub(crate) json: crate::json::JsonSchema,
+    /// The keys every line holds besides the reserved ones: the schema preset's own keys
+    /// first, then the static fields' (as written).
     pub(crate) static_keys: Vec<String>,
+    /// The schema preset's own keys, for the per-event key check.
+    pub(crate) preset_keys: crate::fields::PresetKeys,
     pub(crate) redactor: Option<Redactor>,
     pub(crate) span_list: bool,
     pub(crate) context_fields: Vec<String>,

@@ -185,20 +185,26 @@ fn file_writer_lines_allocate_nothing_per_line() {
 
 /// Every shape of the benchmarks (`benches/workloads.rs`): an ERROR with a chain, long escaped
 /// strings, `%` and `?` values and a dotted name in four nested spans; a WARN; a wide event;
-/// long strings. In JSON (with and without the span list) and text, with the error tracker and
-/// redaction on (the defaults).
+/// long strings. In JSON (with and without the span list, in every schema preset) and text, with
+/// the error tracker and redaction on (the defaults).
 #[test]
 fn every_shape_allocates_nothing() {
     let mut found = Vec::new();
     for shape in workloads::Shape::ALL {
-        for (format, span_list) in [
-            (tracelight::Format::Json, false),
-            (tracelight::Format::Json, true),
-            (tracelight::Format::Text, false),
+        for (format, span_list, schema) in [
+            (tracelight::Format::Json, false, tracelight::Schema::Default),
+            (tracelight::Format::Json, true, tracelight::Schema::Default),
+            (tracelight::Format::Text, false, tracelight::Schema::Default),
+            (tracelight::Format::Json, true, tracelight::Schema::Ecs),
+            (tracelight::Format::Json, true, tracelight::Schema::Gcp),
+            (tracelight::Format::Json, true, tracelight::Schema::Datadog),
+            (tracelight::Format::Json, true, tracelight::Schema::Otel),
         ] {
             let _g = tracelight::builder()
                 .format(format)
                 .span_list(span_list)
+                .schema(schema)
+                .gcp_project("p")
                 .writer(Discard)
                 .init_local()
                 .expect("init");
@@ -213,7 +219,7 @@ fn every_shape_allocates_nothing() {
             );
             if n > 0 {
                 found.push(format!(
-                    "{} {format:?} span_list={span_list}: {n} allocations in 10,000 events",
+                    "{} {format:?} span_list={span_list} {schema}: {n} allocations in 10,000 events",
                     shape.name()
                 ));
             }

@@ -151,8 +151,9 @@ pub(crate) fn on_event<S>(
         };
         if plan.wants(Rendering::Json) {
             // The keys the line has before the event's fields, so that a field never repeats one.
-            let mut keys = crate::fields::KeySet::new(true);
-            for k in &shared.static_keys {
+            let mut keys = crate::fields::KeySet::new(true).with_preset(&shared.preset_keys);
+            // The preset's keys come first in `static_keys`; the filter above has them.
+            for k in &shared.static_keys[shared.preset_keys.len()..] {
                 keys.add(k);
             }
             if let Some(c) = s.snapshot.context() {

@@ -147,6 +147,8 @@ impl Snapshot {
         {
             self.otel_parent = crate::otel::write_trace_ids(&mut self.trace_ids, event, json);
         }
+        #[cfg(not(feature = "otel-core"))]
+        let _ = json;
     }
 
     /// The current span's name and fields as JSON members, when its state was found.
