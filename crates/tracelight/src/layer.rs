@@ -371,7 +371,7 @@ where
             |st| {
                 let t = st.timing.take()?;
                 let total = t.total();
-                if timing.queues(st.meta.name(), total) {
+                if timing.queues(st.meta, total) {
                     return Some(crate::timing::Closed {
                         meta: st.meta,
                         total_ns: total,
@@ -409,6 +409,18 @@ impl TracelightLayer {
         let inner = &*self.state.shared;
         let redactor = inner.redactor.as_ref();
         let (key, operation): (_, std::borrow::Cow<'static, str>) = match state.meta.name() {
+            _ if crate::timing::is_request_span(state.meta) => {
+                // `GET /orders/{id}`: aggregates per route (a request with no route, as an
+                // unmatched path, is `GET` alone, so that paths never make operations).
+                state.fields.render(redactor);
+                let field = |k| state.fields.get(k).map(crate::context::json_to_string);
+                let method = field("method").unwrap_or_else(|| "request".to_owned());
+                let op = match field("route") {
+                    Some(route) => format!("{method} {route}"),
+                    None => method,
+                };
+                (crate::timing::OpKey::named(&op), op.into())
+            }
             "timed" => {
                 state.fields.render(redactor);
                 let op = state

@@ -318,6 +318,13 @@ pub const BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Whether `meta` is the http layer's request span, whose operation is its method and route
+/// (`GET /orders/{id}`), so that each route has aggregates of its own.
+#[inline]
+pub(crate) fn is_request_span(meta: &tracing_core::Metadata<'_>) -> bool {
+    meta.name() == "request" && meta.target() == "tracelight::http"
+}
+
 /// FNV-1a, for the key of an operation named at run time.
 fn fnv(bytes: &[u8]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -463,8 +470,16 @@ impl Timing {
     /// Whether a close of `name` lasting `total_ns` only updates the aggregates (no event, no
     /// sample), so it may be queued and folded in later with others.
     #[inline]
-    pub(crate) fn queues(&self, name: &str, total_ns: u64) -> bool {
-        !self.config.every_close && total_ns < self.threshold_ns(name) && name != "timed"
+    pub(crate) fn queues(
+        &self,
+        meta: &'static tracing_core::Metadata<'static>,
+        total_ns: u64,
+    ) -> bool {
+        let name = meta.name();
+        !self.config.every_close
+            && total_ns < self.threshold_ns(name)
+            && name != "timed"
+            && !is_request_span(meta)
     }
 
     /// Folds queued closes (none of them slow) into the aggregates.

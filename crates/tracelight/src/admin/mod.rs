@@ -6,7 +6,10 @@
 //! |---|---|
 //! | `GET /admin/logs/errors` | error groups by fingerprint (counts, last minute and hour, suppressed, first and last seen, a sample line), the latest error lines, the total — JSON |
 //! | `GET /admin/logs/performance` | per-operation aggregates (count, slow, min, max, mean, p50, p90, p99, threshold) and the latest slow requests — JSON |
-//! | `GET /admin/logs/security` | security events: counts by type and the latest events — JSON |
+//! | `GET /admin/logs/security` | security events: counts by type, per minute over the last hour, and the latest events — JSON |
+//! | `GET/PUT /admin/logs/log-level` | the filter in force; a new one, for good or for a time — JSON |
+//! | `GET /admin/logs/stats` | every counter and gauge of `/metrics` — JSON |
+//! | `GET /admin/logs/dashboard` | a self-contained page over all of them, with a sign-in form that gives a session cookie (see docs/admin.md) |
 //! | `GET /metrics` | every counter in the Prometheus text format (see below) |
 //!
 //! The prefix (`/admin/logs`) and the metrics path are configurable. Times are RFC 3339 strings in
@@ -79,6 +82,7 @@
 //! [`render_metrics`] gives the same text without the router.
 
 mod auth;
+mod dashboard;
 mod metrics;
 mod views;
 
@@ -157,6 +161,8 @@ pub struct AdminRouter {
     window: Duration,
     max_clients: usize,
     client_ip: Option<ClientIpFn>,
+    session_ttl: Duration,
+    secure_cookie: bool,
 }
 
 impl std::fmt::Debug for AdminRouter {
@@ -193,7 +199,44 @@ impl AdminRouter {
             window: DEFAULT_FAILURE_WINDOW,
             max_clients: auth::MAX_CLIENTS,
             client_ip: None,
+            session_ttl: dashboard::DEFAULT_SESSION_TTL,
+            secure_cookie: false,
         }
+    }
+
+    /// How long a dashboard session lasts once signed in (default one hour, at least a minute).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle())
+    ///     .token("0123456789abcdef0123456789abcdef")
+    ///     .session_ttl(Duration::from_secs(15 * 60))
+    ///     .build()?;
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn session_ttl(mut self, ttl: Duration) -> AdminRouter {
+        self.session_ttl = ttl.max(Duration::from_secs(60));
+        self
+    }
+
+    /// Marks the dashboard's session cookie `Secure`, so that browsers send it over HTTPS only.
+    /// Off by default, since TLS often ends at a proxy in front of the service; turn it on when
+    /// browsers reach the dashboard over HTTPS.
+    ///
+    /// ```
+    /// # let (layer, _guard) = tracelight::builder().writer(tracelight::sink::MemoryWriter::new()).build()?;
+    /// let admin = tracelight::admin::AdminRouter::new(layer.handle())
+    ///     .token("0123456789abcdef0123456789abcdef")
+    ///     .secure_cookie(true)
+    ///     .build()?;
+    /// # let _ = admin;
+    /// # Ok::<(), tracelight::Error>(())
+    /// ```
+    pub fn secure_cookie(mut self, on: bool) -> AdminRouter {
+        self.secure_cookie = on;
+        self
     }
 
     /// A token that opens the endpoints: [`MIN_TOKEN_LEN`] to [`MAX_TOKEN_LEN`] visible ASCII
@@ -361,6 +404,10 @@ impl AdminRouter {
             format!("{prefix}/performance"),
             format!("{prefix}/security"),
             format!("{prefix}/log-level"),
+            format!("{prefix}/stats"),
+            format!("{prefix}/dashboard"),
+            format!("{prefix}/dashboard/login"),
+            format!("{prefix}/dashboard/logout"),
         ];
         let metrics_path = match &self.metrics_path {
             Some(p) => {
@@ -381,21 +428,29 @@ impl AdminRouter {
             throttle: auth::Throttle::new(self.max_failures, self.window)
                 .with_max_clients(self.max_clients),
             client_ip: self.client_ip,
+            sessions: dashboard::Sessions::new(self.session_ttl, self.secure_cookie, &prefix),
+            dashboard_path: endpoints[5].clone(),
         });
-        let [errors_path, performance_path, security_path, level_path] = endpoints;
+        let [errors_path, performance_path, security_path, level_path, stats_path, dashboard_path, login_path, logout_path] =
+            endpoints;
         let mut router = Router::new()
             .route(&errors_path, get(errors))
             .route(&performance_path, get(performance))
             .route(&security_path, get(security))
-            .route(&level_path, get(log_level).put(set_log_level));
+            .route(&level_path, get(log_level).put(set_log_level))
+            .route(&stats_path, get(stats));
         if let Some(p) = metrics_path {
             router = router.route(&p, get(metrics));
         }
+        // The page and its sign-in and sign-out answer without a token: they ask for one.
         Ok(router
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&state),
                 authorize,
             ))
+            .route(&dashboard_path, get(dashboard_page))
+            .route(&login_path, axum::routing::post(login))
+            .route(&logout_path, axum::routing::post(logout))
             .with_state(state))
     }
 }
@@ -444,6 +499,9 @@ struct AdminState {
     secrets: Vec<auth::Secret>,
     throttle: auth::Throttle,
     client_ip: Option<ClientIpFn>,
+    sessions: dashboard::Sessions,
+    /// `{prefix}/dashboard`, where signing in and out leads.
+    dashboard_path: String,
 }
 
 impl AdminState {
@@ -468,6 +526,34 @@ async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Nex
     let client = auth::ClientKey::of(ip);
     let now = Instant::now();
     let path = parts.uri.path();
+    // A dashboard session: its sign-in was the security event; its polling is not logged. A
+    // request that changes something must carry the session's CSRF token.
+    if let Some(session) = state.sessions.check(&parts.headers, now) {
+        let safe = matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD
+        );
+        if safe || dashboard::csrf_matches(&session, &parts.headers) {
+            return next.run(Request::from_parts(parts, body)).await;
+        }
+        crate::security_event!(
+            "admin_csrf_rejected",
+            "high",
+            client_ip = ip.map(tracing::field::display),
+            path,
+            method = parts.method.as_str(),
+            "admin request from a dashboard session without its CSRF token"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            [
+                (CONTENT_TYPE, "application/json"),
+                (CACHE_CONTROL, "no-store"),
+            ],
+            "{\"error\":\"missing or wrong CSRF token\"}\n",
+        )
+            .into_response();
+    }
     let throttle = |blocked: auth::Blocked| {
         if blocked.first {
             crate::security_event!(
@@ -659,6 +745,140 @@ impl axum::extract::FromRequestParts<Arc<AdminState>> for ClientIp {
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(state.client_ip(parts)))
     }
+}
+
+async fn stats(State(state): State<Arc<AdminState>>) -> Response {
+    json(&views::Stats::new(&state.handle))
+}
+
+/// `GET {prefix}/dashboard`: the page for a signed-in browser, the sign-in form otherwise.
+async fn dashboard_page(
+    State(state): State<Arc<AdminState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    match state.sessions.check(&headers, Instant::now()) {
+        Some(session) => {
+            dashboard::dashboard_page(state.handle.service(), &state.dashboard_path, &session.csrf)
+        }
+        None => dashboard::login_page(
+            StatusCode::OK,
+            state.handle.service(),
+            &state.dashboard_path,
+            None,
+        ),
+    }
+}
+
+/// `POST {prefix}/dashboard/login` with `token=…`: a session cookie for the right token, the
+/// form again (401) for a wrong one; throttled and logged as every attempt is.
+async fn login(
+    State(state): State<Arc<AdminState>>,
+    ip: ClientIp,
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> Response {
+    let ip = ip.0;
+    let client = auth::ClientKey::of(ip);
+    let now = Instant::now();
+    let path = uri.path();
+    let service = state.handle.service();
+    let throttled_page = |blocked: auth::Blocked| {
+        if blocked.first {
+            crate::security_event!(
+                "admin_auth_throttled",
+                "high",
+                client_ip = ip.map(tracing::field::display),
+                path,
+                max_failures = state.throttle.max_failures,
+                window_s = state.throttle.window.as_secs(),
+                retry_after_s = blocked.retry_after,
+                "admin authentication throttled: too many failed attempts"
+            );
+        }
+        let text = format!(
+            "Too many failed attempts: try again in {} s.",
+            blocked.retry_after
+        );
+        dashboard::login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            service,
+            &state.dashboard_path,
+            Some(&text),
+        )
+    };
+    if let Some(blocked) = state.throttle.blocked(client, now) {
+        return throttled_page(blocked);
+    }
+    let given = dashboard::form_token(&body);
+    let ok = given
+        .as_deref()
+        .is_some_and(|t| auth::any_matches(&state.secrets, t.as_bytes()));
+    match state.throttle.settle(client, now, ok) {
+        auth::Outcome::Blocked(blocked) => throttled_page(blocked),
+        auth::Outcome::Allowed => {
+            let Some((id, _csrf)) = state.sessions.open(now) else {
+                tracing::error!(target: "tracelight::admin", "no randomness for a session id");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
+            crate::security_event!(
+                "admin_login",
+                "low",
+                client_ip = ip.map(tracing::field::display),
+                path,
+                "admin dashboard signed in"
+            );
+            dashboard::redirect(&state.dashboard_path, state.sessions.cookie(&id))
+        }
+        auth::Outcome::Refused => {
+            let reason = if given.is_none() {
+                "missing_token"
+            } else {
+                "wrong_token"
+            };
+            crate::security_event!(
+                "admin_auth_failed",
+                "high",
+                client_ip = ip.map(tracing::field::display),
+                path,
+                reason,
+                "admin authentication failed"
+            );
+            dashboard::login_page(
+                StatusCode::UNAUTHORIZED,
+                service,
+                &state.dashboard_path,
+                Some("Wrong token."),
+            )
+        }
+    }
+}
+
+/// `POST {prefix}/dashboard/logout` with the session's `csrf`: ends the session.
+async fn logout(
+    State(state): State<Arc<AdminState>>,
+    ip: ClientIp,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(session) = state.sessions.check(&headers, Instant::now()) {
+        let csrf = form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned());
+        let mut with_header = headers.clone();
+        if let Some(v) = csrf.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+            with_header.insert("x-csrf-token", v);
+        }
+        if dashboard::csrf_matches(&session, &with_header) {
+            state.sessions.close(&headers);
+            crate::security_event!(
+                "admin_logout",
+                "low",
+                client_ip = ip.0.map(tracing::field::display),
+                "admin dashboard signed out"
+            );
+        }
+    }
+    dashboard::redirect(&state.dashboard_path, state.sessions.cleared_cookie())
 }
 
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {

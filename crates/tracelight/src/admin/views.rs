@@ -101,6 +101,8 @@ struct ErrorGroup {
     suppressed: u64,
     first_seen: String,
     last_seen: String,
+    /// Occurrences in each of the last 60 minutes, oldest first.
+    per_minute: Vec<u32>,
     sample: Value,
 }
 
@@ -125,6 +127,7 @@ impl Errors {
                     suppressed: g.suppressed,
                     first_seen: rfc3339(g.first_seen),
                     last_seen: rfc3339(g.last_seen),
+                    per_minute: g.per_minute,
                     sample: if g.sample.is_empty() {
                         Value::Null
                     } else {
@@ -159,6 +162,14 @@ struct Operation {
     p90_ms: f64,
     p99_ms: f64,
     threshold_ms: f64,
+    /// The latency histogram: closes per bucket (not cumulative), each bucket up to `le_ms`.
+    histogram: Vec<Bucket>,
+}
+
+#[derive(Serialize)]
+struct Bucket {
+    le_ms: f64,
+    count: u64,
 }
 
 #[derive(Serialize)]
@@ -201,6 +212,18 @@ impl Performance {
                 p90_ms: op.p90_ms,
                 p99_ms: op.p99_ms,
                 threshold_ms: op.threshold_ms,
+                histogram: op
+                    .buckets
+                    .iter()
+                    .scan(0u64, |below, (le, cumulative)| {
+                        let count = cumulative.saturating_sub(*below);
+                        *below = *cumulative;
+                        Some(Bucket {
+                            le_ms: le * 1e3,
+                            count,
+                        })
+                    })
+                    .collect(),
             });
         }
         slow_requests.sort_by_key(|s| std::cmp::Reverse(s.sort_key));
@@ -231,6 +254,8 @@ pub(crate) struct Security {
 struct SecurityCount {
     event: String,
     count: u64,
+    /// Events in each of the last 60 minutes, oldest first.
+    per_minute: Vec<u32>,
 }
 
 #[derive(Serialize)]
@@ -241,6 +266,8 @@ struct SecurityEvent {
 
 impl Security {
     pub(crate) fn new(s: SecuritySnapshot, page: Page) -> Security {
+        let mut series: std::collections::HashMap<String, Vec<u32>> =
+            s.per_minute.into_iter().collect();
         let (counts, page) = page.take(s.counts);
         Security {
             generated_at: rfc3339(SystemTime::now()),
@@ -249,7 +276,11 @@ impl Security {
             page,
             counts: counts
                 .into_iter()
-                .map(|(event, count)| SecurityCount { event, count })
+                .map(|(event, count)| SecurityCount {
+                    per_minute: series.remove(&event).unwrap_or_else(|| vec![0; 60]),
+                    event,
+                    count,
+                })
                 .collect(),
             recent: s
                 .recent
@@ -341,5 +372,63 @@ mod tests {
         assert_eq!(line("{\"a\":1}")["a"], 1);
         assert_eq!(line("2026 INFO text line"), "2026 INFO text line");
         assert_eq!(line("42"), "42");
+    }
+}
+
+/// `GET …/stats`: every counter and gauge of `/metrics` (histograms left out), as JSON.
+#[derive(Serialize)]
+pub(crate) struct Stats {
+    generated_at: String,
+    service: String,
+    metrics: Vec<Metric>,
+}
+
+#[derive(Serialize)]
+struct Metric {
+    name: &'static str,
+    help: &'static str,
+    points: Vec<MetricPoint>,
+}
+
+#[derive(Serialize)]
+struct MetricPoint {
+    labels: std::collections::BTreeMap<&'static str, String>,
+    value: f64,
+}
+
+impl Stats {
+    pub(crate) fn new(handle: &crate::Handle) -> Stats {
+        #[cfg(feature = "otel-core")]
+        let export = crate::otel::started_stats();
+        #[cfg(not(feature = "otel-core"))]
+        let export = None;
+        let metrics = crate::series::families(handle, export)
+            .into_iter()
+            .map(|f| Metric {
+                name: f.name,
+                help: f.help,
+                points: f
+                    .points
+                    .into_iter()
+                    .filter_map(|p| {
+                        let value = match p.value {
+                            crate::series::Value::Int(n) => n as f64,
+                            crate::series::Value::Float(x) => x,
+                            crate::series::Value::Histogram(_) => return None,
+                        };
+                        Some(MetricPoint {
+                            labels: p.labels.into_iter().collect(),
+                            value,
+                        })
+                    })
+                    .collect(),
+            })
+            .filter(|m| !m.points.is_empty())
+            .collect();
+        Stats {
+            generated_at: rfc3339(SystemTime::now()),
+            service: handle.service().to_owned(),
+            metrics,
+        }
     }
 }

@@ -1,0 +1,484 @@
+//! The admin dashboard in a real headless Chromium, driven over WebDriver: a wrong token gets no
+//! page; the right one signs in and the charts fill from a real axum service's events; a logged
+//! `<script>` is shown as text and never runs; the level form changes the service's filter; the
+//! page runs under its Content-Security-Policy with no violation; a screenshot is written to the
+//! test's output folder. Then the headers and the CSRF rule, over plain HTTP.
+#![cfg(all(feature = "admin", feature = "http", feature = "axum"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tracelight::http::RequestLayer;
+use tracelight::sink::MemoryWriter;
+use tracelight::{Format, Output, Stream};
+
+const TOKEN: &str = "dashboard-test-token-9f8e7d6c5b4a";
+/// A value an attacker gets into a log line: it must be shown, never run.
+const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>";
+
+struct Driver(Child);
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `chromedriver` on a free port, once it accepts connections.
+async fn chromedriver() -> (Driver, String) {
+    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
+    let port = free_port();
+    let child = Command::new(&bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin} (scripts/test.sh installs it): {e}"));
+    let driver = Driver(child);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "chromedriver did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (driver, format!("http://127.0.0.1:{port}"))
+}
+
+async fn browser(url: &str) -> fantoccini::Client {
+    let mut chrome = json!({
+        // As root (CI), Chromium runs only without its sandbox.
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1400,1100"],
+    });
+    if let Ok(bin) = std::env::var("CHROMIUM") {
+        chrome["binary"] = Value::String(bin);
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".to_owned(), chrome);
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(url)
+        .await
+        .expect("a WebDriver session")
+}
+
+/// The service: three routes behind the http layer, and the admin router.
+async fn service() -> (SocketAddr, tracelight::Guard, MemoryWriter) {
+    let lines = MemoryWriter::new();
+    let guard = tracelight::builder()
+        .service("shop")
+        .format(Format::Json)
+        .stream(Stream::new("app", Output::Writer(Arc::new(lines.clone()))))
+        .timing(
+            tracelight::timing::TimingConfig::default()
+                .threshold_for("GET /slow", Duration::from_millis(20)),
+        )
+        .init()
+        .expect("init");
+    let admin = tracelight::admin::AdminRouter::new(guard.handle())
+        .token(TOKEN)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/orders/{id}",
+            get(|| async {
+                tracing::info!("order found");
+                "ok"
+            }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                "slow"
+            }),
+        )
+        .route(
+            "/fail",
+            get(|| async {
+                tracing::error!(note = HOSTILE, "payment failed: {HOSTILE}");
+                (StatusCode::BAD_GATEWAY, "no")
+            }),
+        )
+        .layer(RequestLayer::new())
+        .merge(admin);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (addr, guard, lines)
+}
+
+/// Waits, with a deadline, until `script` returns `true` in the page.
+async fn until(c: &fantoccini::Client, what: &str, script: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if c.execute(script, vec![]).await.unwrap() == Value::Bool(true) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what} at {}: {}",
+            c.current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            c.execute("return document.body.innerText", vec![])
+                .await
+                .unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_a_real_browser() {
+    let (addr, guard, lines) = service().await;
+    let http = reqwest::Client::new();
+    for path in [
+        "/orders/1",
+        "/orders/2",
+        "/orders/3",
+        "/fail",
+        "/fail",
+        "/slow",
+        "/slow",
+    ] {
+        http.get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Two failed attempts with a wrong token: security events of their own.
+    for _ in 0..2 {
+        let r = http
+            .get(format!("http://{addr}/admin/logs/errors"))
+            .bearer_auth("not-the-token-at-all-0000")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+
+    let (_driver, url) = chromedriver().await;
+    let c = browser(&url).await;
+    let page = format!("http://{addr}/admin/logs/dashboard");
+
+    // A wrong token: the form again, and no page.
+    c.goto(&page).await.unwrap();
+    c.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys("wrong-token-0123456789")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let problem = c
+        .find(Locator::Css("#problem"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(problem, "Wrong token.");
+    assert!(
+        c.find(Locator::Css("#errors")).await.is_err(),
+        "no dashboard without the token"
+    );
+
+    // The right one.
+    c.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(TOKEN)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &c,
+        "the first refresh",
+        "return Number(document.body.dataset.ready || 0) >= 1",
+    )
+    .await;
+    until(
+        &c,
+        "the error groups with their bars",
+        "return document.querySelectorAll('#errors-body tr.group svg rect').length >= 1",
+    )
+    .await;
+    let errors = c
+        .find(Locator::Css("#errors-body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        errors.contains("payment failed: <img src=x"),
+        "shown as text: {errors}"
+    );
+    assert!(
+        errors.contains("<script>window.__xss=2</script>"),
+        "{errors}"
+    );
+    let xss = c
+        .execute("return window.__xss === undefined", vec![])
+        .await
+        .unwrap();
+    assert_eq!(xss, Value::Bool(true), "a logged script never runs");
+    let perf = c
+        .find(Locator::Css("#perf-body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        perf.contains("GET /orders/{id}") && perf.contains("GET /slow"),
+        "per route: {perf}"
+    );
+    until(
+        &c,
+        "a latency histogram",
+        "return document.querySelectorAll('#perf-body tr.operation svg rect').length >= 2",
+    )
+    .await;
+    let security = c
+        .find(Locator::Css("#security-body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        security.contains("admin_auth_failed") && security.contains("admin_login"),
+        "{security}"
+    );
+    until(
+        &c,
+        "security events per minute",
+        "return document.querySelectorAll('#security-body tr.security-type svg rect').length >= 2",
+    )
+    .await;
+    let streams = c
+        .find(Locator::Css("#streams-body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(streams.contains("app"), "{streams}");
+    let level = c
+        .find(Locator::Css("#level-filter"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(level, "info");
+
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin_dashboard");
+    std::fs::create_dir_all(&out).unwrap();
+    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(out.join("dashboard.png"), &png).unwrap();
+    if let Ok(dir) = std::env::var("TRACELIGHT_SCREENSHOTS") {
+        std::fs::write(std::path::Path::new(&dir).join("dashboard.png"), &png).unwrap();
+    }
+
+    // The level form changes the service's filter, for a minute.
+    c.find(Locator::Css("#level-input"))
+        .await
+        .unwrap()
+        .send_keys("info,shop=debug")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#level-for"))
+        .await
+        .unwrap()
+        .send_keys("1m")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#level-apply"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &c,
+        "the level change",
+        "return document.getElementById('level-result').textContent === 'now info,shop=debug'",
+    )
+    .await;
+    assert_eq!(guard.handle().filter().directives(), "info,shop=debug");
+    assert!(
+        lines.contents().contains("\"event\":\"log_level_changed\""),
+        "the change is a security event"
+    );
+
+    let violations = c
+        .execute("return document.body.dataset.cspViolations || '0'", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        violations,
+        Value::String("0".into()),
+        "the page runs within its policy"
+    );
+
+    // Signing out ends the session: the form again.
+    c.find(Locator::Css("#logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("#token")).await.unwrap();
+    c.close().await.unwrap();
+
+    // Over plain HTTP: the headers, and the CSRF rule.
+    let r = http.get(&page).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body = r.text().await.unwrap();
+    assert!(body.contains("id=\"token\"") && !body.contains("id=\"errors\""));
+
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let wrong = no_redirect
+        .post(format!("{page}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=wrong-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    let signed = no_redirect
+        .post(format!("{page}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for flag in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/admin/logs",
+        "Max-Age=3600",
+    ] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let dash = http
+        .get(&page)
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let dash_csp = dash.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(dash_csp.contains("script-src 'sha256-"), "{dash_csp}");
+    assert!(!dash_csp.contains("unsafe-inline"), "{dash_csp}");
+    let html = dash.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        !html.contains(" onclick=") && !html.contains(" style=\""),
+        "no inline attributes"
+    );
+    let errors = http
+        .get(format!("http://{addr}/admin/logs/errors"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(errors.status(), 200, "the session opens the JSON endpoints");
+    let put = |csrf: Option<&str>| {
+        let mut r = http
+            .put(format!("http://{addr}/admin/logs/log-level"))
+            .header("cookie", &session)
+            .body(r#"{"reset": true}"#);
+        if let Some(t) = csrf {
+            r = r.header("x-csrf-token", t);
+        }
+        r.send()
+    };
+    assert_eq!(
+        put(None).await.unwrap().status(),
+        403,
+        "a change needs the CSRF token"
+    );
+    assert_eq!(
+        put(Some("0".repeat(64).as_str())).await.unwrap().status(),
+        403
+    );
+    assert_eq!(put(Some(&csrf)).await.unwrap().status(), 200);
+    assert_eq!(guard.handle().filter().directives(), "info");
+    let text = lines.contents();
+    assert!(
+        text.contains("\"event\":\"admin_csrf_rejected\""),
+        "refusals are security events"
+    );
+    assert!(text.contains("\"event\":\"admin_logout\""));
+    assert!(!text.contains(TOKEN), "the token is never written");
+}
