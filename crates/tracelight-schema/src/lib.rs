@@ -509,9 +509,21 @@ pub mod ecs {
     pub const SPAN: &str = "tracing.span";
     /// The span list (`tracing.spans`).
     pub const SPANS: &str = "tracing.spans";
-    /// Every key the preset writes.
+    /// Every key the preset writes, and the objects those dotted keys make in Elasticsearch
+    /// (`log` for `log.level`): a field named `log` would be a string where Elasticsearch has an
+    /// object, and the document would be refused (`service`, `host`, `span` and `error` are
+    /// reserved already).
     pub const KEYS: &[&str] = &[
-        TIMESTAMP,
+        "@timestamp",
+        "log",
+        "log.origin",
+        "log.origin.file",
+        "ecs",
+        "process",
+        "process.thread",
+        "trace",
+        "labels",
+        "tracing",
         LEVEL,
         ECS_VERSION,
         LOGGER,
@@ -580,8 +592,11 @@ pub mod datadog {
     pub const ERROR_STACK: &str = "error.stack";
     /// The error's fingerprint, which Error Tracking groups by (`error.fingerprint`).
     pub const ERROR_FINGERPRINT: &str = "error.fingerprint";
-    /// Every key the preset writes besides tracelight's own.
+    /// Every key the preset writes besides tracelight's own, and the objects its dotted keys
+    /// make in Datadog (`logger`, `dd`).
     pub const KEYS: &[&str] = &[
+        "logger",
+        "dd",
         STATUS,
         LOGGER,
         THREAD,
@@ -628,8 +643,13 @@ pub mod otel {
     pub const EXCEPTION_STACKTRACE: &str = "exception.stacktrace";
     /// The severity number of each level of [`level::ALL`](crate::level::ALL).
     pub const SEVERITY_NUMBERS: [u8; 5] = [1, 5, 9, 13, 17];
-    /// Every key the preset writes besides tracelight's own.
+    /// Every key the preset writes besides tracelight's own, and the namespaces of its dotted
+    /// attribute names (`code`, `exception`; `thread` is reserved already).
     pub const KEYS: &[&str] = &[
+        "code",
+        "code.file",
+        "code.line",
+        "exception",
         TIMESTAMP,
         SEVERITY_TEXT,
         SEVERITY_NUMBER,

@@ -310,7 +310,7 @@ impl Builder {
     fn schema_warnings(&self) -> Vec<String> {
         if self.schema == Schema::Gcp && self.gcp_project.is_none() {
             vec![
-                "LOG_SCHEMA=gcp without a project id (GOOGLE_CLOUD_PROJECT or Builder::gcp_project): trace ids are written as trace_id, which Cloud Logging does not link to Cloud Trace"
+                "LOG_SCHEMA=gcp without a project id (GOOGLE_CLOUD_PROJECT or Builder::gcp_project): lines that carry a trace id write it as trace_id, which Cloud Logging does not link to Cloud Trace"
                     .to_string(),
             ]
         } else {
@@ -636,6 +636,18 @@ impl Builder {
     /// directives, which keeps correlation at any level (see [`LogFilter`](crate::LogFilter)).
     /// Fails with [`Error::InvalidFilter`] when the directives are not valid.
     pub fn build(self) -> Result<(TracelightLayer, Guard), Error> {
+        if let Some(p) = self
+            .gcp_project
+            .as_deref()
+            .filter(|p| !valid_gcp_project(p))
+        {
+            return Err(Error::InvalidSetting {
+                setting: "gcp_project".into(),
+                reason: format!(
+                    "{p:?} is not a Google Cloud project id (lower-case letters, digits, '-', and '.' or ':' for a domain-scoped one)"
+                ),
+            });
+        }
         let streams = self.resolve_streams();
         if streams.len() > 64 {
             return Err(Error::InvalidSetting {
@@ -1112,4 +1124,14 @@ impl std::ops::Deref for LocalGuard {
     fn deref(&self) -> &Guard {
         &self.guard
     }
+}
+
+/// Whether `id` can be a Google Cloud project id: lower-case letters, digits and `-` (and `.` or
+/// `:` for the older domain-scoped ids, `example.com:my-project`), at most 100 characters.
+pub(crate) fn valid_gcp_project(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b))
 }

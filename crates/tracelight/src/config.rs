@@ -526,7 +526,15 @@ impl Config {
             })?);
         }
         if let Some(v) = get("GOOGLE_CLOUD_PROJECT") {
-            cfg.gcp_project = Some(non_empty("GOOGLE_CLOUD_PROJECT", v)?);
+            let id = non_empty("GOOGLE_CLOUD_PROJECT", v)?;
+            if !crate::builder::valid_gcp_project(&id) {
+                return Err(Error::env(
+                    "GOOGLE_CLOUD_PROJECT",
+                    id,
+                    "a project id: lower-case letters, digits and '-' (and '.' or ':' for a domain-scoped one)",
+                ));
+            }
+            cfg.gcp_project = Some(id);
         }
         if let Some(v) = get("LOG_DIR") {
             cfg.log_dir = Some(PathBuf::from(v));
@@ -663,6 +671,13 @@ mod tests {
             cfg(&[("LOG_SCHEMA", "GCP"), ("GOOGLE_CLOUD_PROJECT", "shop-prod")]).expect("valid");
         assert_eq!(c.schema, Some(tracelight_schema::Schema::Gcp));
         assert_eq!(c.gcp_project.as_deref(), Some("shop-prod"));
+        let e = cfg(&[("GOOGLE_CLOUD_PROJECT", "my proj/x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("GOOGLE_CLOUD_PROJECT") && e.contains("project id"),
+            "{e}"
+        );
         let e = cfg(&[("LOG_SPAN_LIST", "maybe")]).unwrap_err().to_string();
         assert!(
             e.contains("LOG_SPAN_LIST") && e.contains("true, false"),

@@ -396,6 +396,17 @@ fn otel_lines_use_the_log_data_model() {
 
 /// Names that some preset writes itself, and tracelight's reserved keys.
 const TAKEN: &[&str] = &[
+    "log",
+    "ecs",
+    "process",
+    "trace",
+    "labels",
+    "tracing",
+    "logger",
+    "dd",
+    "code",
+    "exception",
+    "log.origin",
     "@timestamp",
     "log.level",
     "message",
@@ -465,6 +476,18 @@ proptest! {
             prop_assert_eq!(Schema::detect(line.as_bytes()), Some(schema), "{}", line);
             prop_assert_eq!(&m[schema.level_key()], &Value::from(schema.level_name(2)));
             prop_assert!(m[schema.timestamp_key()].is_string(), "{}", line);
+            // No field is the parent of a key the preset wrote (`log` beside `log.level`): the
+            // stores that read dotted keys as objects would refuse the line.
+            if matches!(schema, Schema::Ecs | Schema::Datadog | Schema::Otel) {
+                for own in schema.own_keys().iter().filter(|k| m.contains_key(**k)) {
+                    for k in m.keys() {
+                        prop_assert!(
+                            !own.starts_with(&format!("{k}.")),
+                            "{} is the parent of {}: {}", k, own, line
+                        );
+                    }
+                }
+            }
             // The event's own values are all there, under their names or renamed.
             for (name, v) in [("@timestamp", 1), ("level", 9), ("time", 8), ("Body", 4)] {
                 prop_assert!(

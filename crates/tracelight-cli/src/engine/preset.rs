@@ -31,15 +31,6 @@ pub(crate) fn to_default(schema: Schema, m: &mut Map<String, Value>) {
             }
         }
     }
-    // An event field the preset renamed because it took its name (Datadog's `status`, an
-    // access line's HTTP status) gets it back once the preset's key has moved.
-    for k in schema.own_keys() {
-        if !tracelight_schema::is_reserved(k) && !m.contains_key(*k) {
-            if let Some(v) = m.remove(&tracelight_schema::rename(k, 1)) {
-                m.insert((*k).to_owned(), v);
-            }
-        }
-    }
     // The level as the default schema writes it (`WARN`, upper case).
     if let Some(Value::String(l)) = m.get_mut(key::LEVEL) {
         if let Some(i) = schema.level_index(l) {
@@ -63,6 +54,16 @@ pub(crate) fn to_default(schema: Schema, m: &mut Map<String, Value>) {
                 e.insert("chain".into(), Value::Array(links));
             }
             m.insert(key::ERROR.into(), Value::Object(e));
+        }
+    }
+    // An event field the preset renamed because it took its name (Datadog's `status`, an
+    // access line's HTTP status) gets it back once the preset's key has moved (after the
+    // error's members are gathered: a field of the user's named `error.kind` is not them).
+    for k in schema.own_keys() {
+        if !tracelight_schema::is_reserved(k) && !m.contains_key(*k) {
+            if let Some(v) = m.remove(&tracelight_schema::rename(k, 1)) {
+                m.insert((*k).to_owned(), v);
+            }
         }
     }
     match schema {
@@ -147,6 +148,27 @@ mod tests {
         for line in [ecs, gcp, dd, otel] {
             assert_eq!(normalized(&line), want, "{line}");
         }
+    }
+
+    #[test]
+    fn fields_of_the_users_named_like_the_presets_keys_stay_theirs() {
+        // On a WARN line with no error, the user's `error.kind` (renamed as it is Datadog's)
+        // is not an error; on an OpenTelemetry line, neither is `exception.type`.
+        let dd = format!(
+            r#"{{"timestamp":"{TS}","status":"warn","message":"m","fields.error.kind":"ek","fields.status":"shipped","fields.logger.name":"mine"}}"#
+        );
+        let v = normalized(&dd);
+        assert_eq!(v.get("error"), None, "{v}");
+        assert_eq!(v["error.kind"], "ek");
+        assert_eq!(v["status"], "shipped");
+        assert_eq!(v["logger.name"], "mine");
+        assert_eq!(v["level"], "WARN");
+        let otel = format!(
+            r#"{{"Timestamp":"{TS}","SeverityText":"ERROR","SeverityNumber":17,"Body":"m","exception.type":"E","exception.message":"top","exception.stacktrace":"top","fields.exception.type":"mine"}}"#
+        );
+        let v = normalized(&otel);
+        assert_eq!(v["error"]["type"], "E");
+        assert_eq!(v["exception.type"], "mine", "{v}");
     }
 
     #[test]
