@@ -156,3 +156,30 @@ fn follows_a_directory_that_has_no_files_yet() {
     );
     expect(&rx, &[l(1, "first"), l(2, "second")]);
 }
+
+/// A line written to two streams (an ERROR in `app.log` and `errors.log`) is printed once while
+/// following, also when its second copy comes a poll later; two identical lines of one file are
+/// both printed.
+#[test]
+fn follows_a_line_of_two_streams_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.log");
+    let errors = dir.path().join("errors.log");
+    append(&app, &format!("{}\n", l(1, "before")));
+    append(&errors, "");
+    let (_child, rx) = follow(&["-n", "0"], dir.path());
+    std::thread::sleep(Duration::from_millis(300));
+    let err = l(5, "payment failed");
+    append(&app, &format!("{err}\n{}\n", l(6, "after")));
+    expect(&rx, &[err.clone(), l(6, "after")]);
+    // The copy, a few polls later: not printed again.
+    std::thread::sleep(Duration::from_millis(200));
+    append(&errors, &format!("{err}\n"));
+    let twice = l(7, "same bytes twice");
+    append(&app, &format!("{twice}\n{twice}\n"));
+    expect(&rx, &[twice.clone(), twice.clone()]);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(400)).is_err(),
+        "nothing more: the copy in errors.log is left out"
+    );
+}

@@ -103,6 +103,42 @@ fn live_sources(paths: &[PathBuf], all: Vec<Source>) -> Vec<Source> {
 }
 
 /// Runs `tail`.
+/// The lines printed lately, to leave out the copy another file gives of one (an ERROR line is in
+/// `app.log` and in `errors.log`, each written by its own thread, so the copy may come a poll
+/// later). A line counts as a copy when a line of the same bytes came from another file and that
+/// file has not given its own copy of it yet; two identical lines of one file are both printed.
+#[derive(Default)]
+struct Copies {
+    /// The hash of each line printed, with the files that gave it (one bit per followed file).
+    seen: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl Copies {
+    /// How many printed lines are remembered.
+    const KEPT: usize = 16_384;
+
+    /// Whether `line` from file `file` is a copy of a line printed already (and notes it).
+    fn is_copy(&mut self, file: usize, line: &[u8]) -> bool {
+        let Some(bit) = u32::try_from(file).ok().and_then(|f| 1u64.checked_shl(f)) else {
+            return false;
+        };
+        let h = collect::line_hash(line);
+        if let Some(e) = self
+            .seen
+            .iter_mut()
+            .find(|(eh, files)| *eh == h && files & bit == 0)
+        {
+            e.1 |= bit;
+            return true;
+        }
+        if self.seen.len() == Self::KEPT {
+            self.seen.pop_front();
+        }
+        self.seen.push_back((h, bit));
+        false
+    }
+}
+
 pub(crate) fn tail(a: TailArgs) -> Result<Outcome> {
     let filters = build_filters(&a.filters, a.level.as_deref())?;
     let prepared = if a.follow {
@@ -164,6 +200,7 @@ pub(crate) fn tail(a: TailArgs) -> Result<Outcome> {
     let poll = Duration::from_millis(a.poll_ms.max(10));
     let mut last_rescan = Instant::now();
     let mut chunk = Vec::new();
+    let mut copies = Copies::default();
     loop {
         std::thread::sleep(poll);
         if !dirs.is_empty() && last_rescan.elapsed() >= Duration::from_secs(1) {
@@ -182,9 +219,9 @@ pub(crate) fn tail(a: TailArgs) -> Result<Outcome> {
                 }
             }
         }
-        let mut batch: Vec<(i64, Vec<u8>)> = Vec::new();
+        let mut batch: Vec<(i64, usize, Vec<u8>)> = Vec::new();
         let mut malformed = 0;
-        for f in &mut followed {
+        for (index, f) in followed.iter_mut().enumerate() {
             let mut blocks: Vec<Vec<u8>> = Vec::new();
             match fs::metadata(&f.path) {
                 Ok(meta) if identity(&meta) != f.ino => {
@@ -210,7 +247,11 @@ pub(crate) fn tail(a: TailArgs) -> Result<Outcome> {
             for b in blocks.iter().filter(|b| !b.is_empty()) {
                 let r = scan::scan_bytes(b, &plan, &Lines);
                 malformed += r.malformed + r.invalid;
-                batch.extend(collect::merge_to_vec(vec![r]));
+                batch.extend(
+                    collect::merge_to_vec(vec![r])
+                        .into_iter()
+                        .map(|(ts, line)| (ts, index, line)),
+                );
             }
         }
         if malformed > 0 {
@@ -219,8 +260,11 @@ pub(crate) fn tail(a: TailArgs) -> Result<Outcome> {
                 if malformed == 1 { "" } else { "s" }
             );
         }
-        batch.sort_by_key(|(ts, _)| *ts);
-        for (_, line) in &batch {
+        batch.sort_by_key(|(ts, _, _)| *ts);
+        for (_, file, line) in &batch {
+            if copies.is_copy(*file, line) {
+                continue;
+            }
             printer.print(&mut out, line)?;
         }
         out.flush()?;
