@@ -39,6 +39,9 @@ pub(crate) enum Command {
     Slow(SlowArgs),
     /// The last lines, or (with -f) new lines as they are written, following rotations.
     Tail(TailArgs),
+    /// One self-contained HTML file: events by level over time, error groups, latency by route
+    /// and operation, the slowest requests and their timelines across services.
+    Report(ReportArgs),
 }
 
 /// When to colour the output.
@@ -210,6 +213,30 @@ pub(crate) struct TailArgs {
     /// How often to look for new lines, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200, hide = true)]
     pub(crate) poll_ms: u64,
+    /// Output options.
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+/// `tracelight report`
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Files or directories to read.
+    pub(crate) paths: Vec<PathBuf>,
+    /// Filters (with --request-id, the report is that request's).
+    #[command(flatten)]
+    pub(crate) filters: FilterArgs,
+    /// The HTML file to write.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        default_value = "tracelight-report.html"
+    )]
+    pub(crate) out_file: PathBuf,
+    /// How many of the slowest lines to list (each request among them with its timeline).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) top: usize,
     /// Output options.
     #[command(flatten)]
     pub(crate) output: OutputArgs,

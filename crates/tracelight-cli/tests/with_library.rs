@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "../../tracelight/tests/browser_support/mod.rs"]
+mod browser_support;
+
 use std::fs;
 use std::io::Write;
 
@@ -398,4 +401,169 @@ fn timeline_shows_the_flight_recorders_lines_in_place() {
         "{stdout}"
     );
     assert!(rows[3].contains("order lookup failed"), "{stdout}");
+}
+
+/// The JSON a report holds.
+fn report_data(html: &str) -> Value {
+    let start = html
+        .find("<script type=\"application/json\" id=\"data\">")
+        .unwrap();
+    let rest = &html[start..];
+    let body = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    serde_json::from_str(body).unwrap()
+}
+
+/// `tracelight report` on two services' rotated and compressed files: its figures are those of
+/// `errors` and `slow` on the same files; the slowest requests have their timelines across both
+/// services; the HTML opens in a real headless Chromium with no error and no policy violation
+/// (a screenshot goes to the test's output folder); `--request-id` makes it one request's.
+#[tokio::test]
+async fn report_holds_the_figures_of_errors_and_slow_and_opens_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = write_logs(dir.path());
+    let out = dir.path().join("report.html");
+    let run = |args: &[&str]| {
+        Command::cargo_bin("tracelight")
+            .unwrap()
+            .args(args)
+            .arg(dir.path().join("shop"))
+            .arg(dir.path().join("billing"))
+            .output()
+            .unwrap()
+    };
+    let r = run(&["report", "-o", out.to_str().unwrap()]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let html = fs::read_to_string(&out).unwrap();
+    let data = report_data(&html);
+    assert_eq!(data["total_lines"], all.len(), "each event once");
+    let levels: u64 = data["levels"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|v| v.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
+        .sum();
+    assert_eq!(levels as usize, all.len());
+
+    let errors: Vec<Value> = String::from_utf8(run(&["errors", "--json"]).stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!errors.is_empty());
+    let groups = data["errors"].as_array().unwrap();
+    assert_eq!(groups.len(), errors.len());
+    for (g, e) in groups.iter().zip(&errors) {
+        for k in [
+            "count",
+            "suppressed",
+            "fingerprint",
+            "message",
+            "target",
+            "services",
+            "first_seen",
+            "last_seen",
+        ] {
+            assert_eq!(g[k], e[k], "{k}: {g} {e}");
+        }
+        let over_time: u64 = g["per_bucket"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(over_time, g["count"].as_u64().unwrap());
+    }
+    let slow: Value = serde_json::from_slice(&run(&["slow", "--json"]).stdout).unwrap();
+    let ops = data["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), slow["operations"].as_array().unwrap().len());
+    for (o, s) in ops.iter().zip(slow["operations"].as_array().unwrap()) {
+        for k in ["operation", "count", "p50", "p90", "p99", "max"] {
+            assert_eq!(o[k], s[k], "{k}: {o} {s}");
+        }
+    }
+    for (x, s) in data["slowest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(slow["slowest"].as_array().unwrap())
+    {
+        assert_eq!(x["duration_ms"], s["duration_ms"]);
+        assert_eq!(x["request_id"], s["request_id"]);
+    }
+    let timelines = data["timelines"].as_array().unwrap();
+    assert!(!timelines.is_empty());
+    for t in timelines {
+        let id = t["request_id"].as_str().unwrap();
+        let lines = all.iter().filter(|v| v["request_id"] == id).count();
+        assert_eq!(t["lines"].as_array().unwrap().len(), lines, "{id}");
+        assert_eq!(
+            t["services"],
+            serde_json::json!(["billing", "shop"]),
+            "across services"
+        );
+    }
+
+    let (_driver, url) = browser_support::chromedriver().await;
+    let c = browser_support::browser(&url).await;
+    c.goto(&format!("file://{}", out.display())).await.unwrap();
+    browser_support::until(
+        &c,
+        "the report",
+        "return document.body.dataset.rendered === 'true'",
+    )
+    .await;
+    let problems = c
+        .execute("return document.body.dataset.problems || '0'", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        problems,
+        Value::String("0".into()),
+        "no script error, no policy violation"
+    );
+    let n = |sel: &str| format!("return document.querySelectorAll('{sel}').length");
+    assert_eq!(
+        c.execute(&n("#errors tr.group"), vec![]).await.unwrap(),
+        errors.len()
+    );
+    assert_eq!(
+        c.execute(&n("section.timeline svg.waterfall"), vec![])
+            .await
+            .unwrap(),
+        timelines.len()
+    );
+    assert!(
+        c.execute(&n("#slowest a[href^=\"#timeline-\"]"), vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report");
+    browser_support::screenshot(&c, &shots, "report.png").await;
+    c.close().await.unwrap();
+
+    // One request's report.
+    let one = dir.path().join("one.html");
+    let r = run(&[
+        "report",
+        "--request-id",
+        "req-0003",
+        "-o",
+        one.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(0));
+    let d = report_data(&fs::read_to_string(&one).unwrap());
+    assert_eq!(d["request"], "req-0003");
+    assert_eq!(d["timelines"][0]["request_id"], "req-0003");
+    assert_eq!(
+        d["total_lines"],
+        all.iter().filter(|v| v["request_id"] == "req-0003").count()
+    );
 }

@@ -6,16 +6,18 @@
 #![cfg(all(feature = "admin", feature = "http", feature = "axum"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser_support;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use fantoccini::{ClientBuilder, Locator};
-use serde_json::{json, Value};
+use browser_support::{browser, chromedriver, screenshot, until};
+use fantoccini::Locator;
+use serde_json::Value;
 use tracelight::http::RequestLayer;
 use tracelight::sink::MemoryWriter;
 use tracelight::{Format, Output, Stream};
@@ -23,65 +25,6 @@ use tracelight::{Format, Output, Stream};
 const TOKEN: &str = "dashboard-test-token-9f8e7d6c5b4a";
 /// A value an attacker gets into a log line: it must be shown, never run.
 const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>";
-
-struct Driver(Child);
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `chromedriver` on a free port, once it accepts connections.
-async fn chromedriver() -> (Driver, String) {
-    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
-    let port = free_port();
-    let child = Command::new(&bin)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin} (scripts/test.sh installs it): {e}"));
-    let driver = Driver(child);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "chromedriver did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (driver, format!("http://127.0.0.1:{port}"))
-}
-
-async fn browser(url: &str) -> fantoccini::Client {
-    let mut chrome = json!({
-        // As root (CI), Chromium runs only without its sandbox.
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1400,1100"],
-    });
-    if let Ok(bin) = std::env::var("CHROMIUM") {
-        chrome["binary"] = Value::String(bin);
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".to_owned(), chrome);
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(url)
-        .await
-        .expect("a WebDriver session")
-}
 
 /// The service: three routes behind the http layer, and the admin router.
 async fn service() -> (SocketAddr, tracelight::Guard, MemoryWriter) {
@@ -137,28 +80,6 @@ async fn service() -> (SocketAddr, tracelight::Guard, MemoryWriter) {
     (addr, guard, lines)
 }
 
-/// Waits, with a deadline, until `script` returns `true` in the page.
-async fn until(c: &fantoccini::Client, what: &str, script: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if c.execute(script, vec![]).await.unwrap() == Value::Bool(true) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what} at {}: {}",
-            c.current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-            c.execute("return document.body.innerText", vec![])
-                .await
-                .unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_in_a_real_browser() {
     let (addr, guard, lines) = service().await;
@@ -206,6 +127,12 @@ async fn the_dashboard_in_a_real_browser() {
         .click()
         .await
         .unwrap();
+    until(
+        &c,
+        "the refusal",
+        "return document.getElementById('problem') !== null",
+    )
+    .await;
     let problem = c
         .find(Locator::Css("#problem"))
         .await
@@ -316,14 +243,7 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(level, "info");
 
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin_dashboard");
-    std::fs::create_dir_all(&out).unwrap();
-    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
-    let png = c.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    std::fs::write(out.join("dashboard.png"), &png).unwrap();
-    if let Ok(dir) = std::env::var("TRACELIGHT_SCREENSHOTS") {
-        std::fs::write(std::path::Path::new(&dir).join("dashboard.png"), &png).unwrap();
-    }
+    screenshot(&c, &out, "dashboard.png").await;
 
     // The level form changes the service's filter, for a minute.
     c.find(Locator::Css("#level-input"))
@@ -373,7 +293,12 @@ async fn the_dashboard_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    c.find(Locator::Css("#token")).await.unwrap();
+    until(
+        &c,
+        "the sign-in form again",
+        "return !!document.getElementById('token') && !document.getElementById('errors')",
+    )
+    .await;
     c.close().await.unwrap();
 
     // Over plain HTTP: the headers, and the CSRF rule.

@@ -126,10 +126,7 @@ impl Collector for ErrorGroups {
             .map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_owned));
         let message = s(key::MESSAGE);
         let target = s(key::TARGET);
-        let key = match &fingerprint {
-            Some(f) => format!("f:{f}"),
-            None => format!("m:{message}\u{1f}{target}"),
-        };
+        let key = group_key(v);
         let ts = ts.unwrap_or(0);
         let mut services = BTreeSet::new();
         if let Some(svc) = v.get(key::SERVICE).and_then(Value::as_str) {
@@ -160,18 +157,16 @@ impl Collector for ErrorGroups {
     }
 }
 
-pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
-    let mut filters = build_filters(&a.filters, None)?;
-    filters.insert(0, Filter::MinLevel(Level::Error));
-    let Some(p) = prepare(&a.paths, &a.output) else {
-        return Ok(Outcome::NothingToRead);
-    };
-    let plan = Plan::new(filters);
-    let results = scan::scan(&p.sources, &plan, &ErrorGroups, &p.opts);
-    report(&p.sources, &results);
+/// The groups of `errors` from the scans' parts: merged across files (a line written to two
+/// streams counts once), with the repeats the tracker left out (from [`Suppressed`]'s parts),
+/// the most frequent first.
+pub(crate) fn finish_groups(
+    parts: impl IntoIterator<Item = HashMap<String, ErrorGroup>>,
+    suppressed: impl IntoIterator<Item = (u64, String, u64)>,
+) -> Vec<ErrorGroup> {
     let mut all: HashMap<String, ErrorGroup> = HashMap::new();
-    for r in results {
-        for (k, g) in r.part {
+    for part in parts {
+        for (k, g) in part {
             match all.get_mut(&k) {
                 Some(e) => e.merge(g),
                 None => {
@@ -180,18 +175,8 @@ pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
             }
         }
     }
-    // The repeats the error tracker left out, from its summary lines (same filters, WARN).
-    let mut filters = build_filters(&a.filters, None)?;
-    filters.push(Filter::Where(WhereExpr::string_eq(
-        key::TARGET,
-        "tracelight::errors",
-    )));
-    filters.push(Filter::Where(WhereExpr::parse(&format!(
-        "{SUPPRESSED} exists"
-    ))?));
-    let results = scan::scan(&p.sources, &Plan::new(filters), &Suppressed, &p.opts);
     let mut seen = HashSet::new();
-    for (h, fp, n) in results.into_iter().flat_map(|r| r.part) {
+    for (h, fp, n) in suppressed {
         if seen.insert(h) {
             if let Some(g) = all.get_mut(&format!("f:{fp}")) {
                 g.suppressed += n;
@@ -204,6 +189,49 @@ pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
             .cmp(&(x.count + x.suppressed))
             .then(y.last.cmp(&x.last))
     });
+    groups
+}
+
+/// The key a line's group has in [`ErrorGroups`]' parts.
+pub(crate) fn group_key(v: &Value) -> String {
+    match v
+        .get(key::ERROR_FINGERPRINT)
+        .filter(|f| !f.is_null())
+        .map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_owned))
+    {
+        Some(f) => format!("f:{f}"),
+        None => {
+            let s = |k: &str| match v.get(k) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            format!("m:{}\u{1f}{}", s(key::MESSAGE), s(key::TARGET))
+        }
+    }
+}
+
+pub(crate) fn errors(a: ErrorsArgs) -> Result<Outcome> {
+    let mut filters = build_filters(&a.filters, None)?;
+    filters.insert(0, Filter::MinLevel(Level::Error));
+    let Some(p) = prepare(&a.paths, &a.output) else {
+        return Ok(Outcome::NothingToRead);
+    };
+    let plan = Plan::new(filters);
+    let results = scan::scan(&p.sources, &plan, &ErrorGroups, &p.opts);
+    report(&p.sources, &results);
+    let parts: Vec<_> = results.into_iter().map(|r| r.part).collect();
+    // The repeats the error tracker left out, from its summary lines (same filters, WARN).
+    let mut filters = build_filters(&a.filters, None)?;
+    filters.push(Filter::Where(WhereExpr::string_eq(
+        key::TARGET,
+        "tracelight::errors",
+    )));
+    filters.push(Filter::Where(WhereExpr::parse(&format!(
+        "{SUPPRESSED} exists"
+    ))?));
+    let results = scan::scan(&p.sources, &Plan::new(filters), &Suppressed, &p.opts);
+    let mut groups = finish_groups(parts, results.into_iter().flat_map(|r| r.part));
     let total_groups = groups.len();
     if let Some(n) = a.top {
         groups.truncate(n);

@@ -2,6 +2,7 @@
 
 mod errors;
 mod query;
+mod report;
 mod slow;
 mod tail;
 mod timeline;
@@ -27,6 +28,7 @@ pub(crate) fn dispatch(cli: crate::cli::Cli) -> Result<Outcome> {
         Command::Errors(a) => errors::errors(a),
         Command::Slow(a) => slow::slow(a),
         Command::Tail(a) => tail::tail(a),
+        Command::Report(a) => report::report_command(a),
     }
 }
 

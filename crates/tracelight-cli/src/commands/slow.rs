@@ -199,36 +199,32 @@ pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
-    let mut filters = build_filters(&a.filters, a.level.as_deref())?;
-    filters.push(Filter::Where(WhereExpr::parse(&format!(
-        "{} exists",
-        key::DURATION_MS
-    ))?));
-    let Some(p) = prepare(&a.paths, &a.output) else {
-        return Ok(Outcome::NothingToRead);
-    };
-    let plan = Plan::new(filters);
-    let coll = Slow { top: a.top };
-    let results = scan::scan(&p.sources, &plan, &coll, &p.opts);
-    report(&p.sources, &results);
+/// Latency percentiles of one operation.
+#[derive(Debug, Clone)]
+pub(crate) struct OpStats {
+    pub(crate) name: String,
+    pub(crate) count: usize,
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+}
+
+/// The slowest lines (at most `top`) and every operation's percentiles (slowest p99 first) from
+/// the scans' parts; a line written to two streams counts once.
+pub(crate) fn finish(
+    parts: impl IntoIterator<Item = SlowPart>,
+    top: usize,
+) -> (Vec<SlowLine>, Vec<OpStats>) {
     let mut per_op: HashMap<String, Vec<(u64, f64)>> = HashMap::new();
-    let mut top = Vec::new();
-    for r in results {
-        for (k, mut v) in r.part.per_op {
+    let mut slowest = Vec::new();
+    for part in parts {
+        for (k, mut v) in part.per_op {
             per_op.entry(k).or_default().append(&mut v);
         }
-        top.extend(r.part.top);
+        slowest.extend(part.top);
     }
-    trim_top(&mut top, a.top);
-    struct OpStats {
-        name: String,
-        count: usize,
-        p50: f64,
-        p90: f64,
-        p99: f64,
-        max: f64,
-    }
+    trim_top(&mut slowest, top);
     let mut ops: Vec<OpStats> = per_op
         .into_iter()
         .map(|(name, mut hd)| {
@@ -248,6 +244,23 @@ pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
         })
         .collect();
     ops.sort_by(|x, y| y.p99.total_cmp(&x.p99).then(y.count.cmp(&x.count)));
+    (slowest, ops)
+}
+
+pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
+    let mut filters = build_filters(&a.filters, a.level.as_deref())?;
+    filters.push(Filter::Where(WhereExpr::parse(&format!(
+        "{} exists",
+        key::DURATION_MS
+    ))?));
+    let Some(p) = prepare(&a.paths, &a.output) else {
+        return Ok(Outcome::NothingToRead);
+    };
+    let plan = Plan::new(filters);
+    let coll = Slow { top: a.top };
+    let results = scan::scan(&p.sources, &plan, &coll, &p.opts);
+    report(&p.sources, &results);
+    let (top, mut ops) = finish(results.into_iter().map(|r| r.part), a.top);
     let total_ops = ops.len();
     ops.truncate(a.top);
     let mut out = Output::open(&a.output);
