@@ -414,7 +414,28 @@ impl TracelightLayer {
                 // unmatched path, is `GET` alone, so that paths never make operations).
                 state.fields.render(redactor);
                 let field = |k| state.fields.get(k).map(crate::context::json_to_string);
-                let method = field("method").unwrap_or_else(|| "request".to_owned());
+                // A method outside the standard ones (which clients choose freely) is `_OTHER`,
+                // as OpenTelemetry names it: operations come from the routes only.
+                let method = match field("method") {
+                    Some(m)
+                        if matches!(
+                            m.as_str(),
+                            "GET"
+                                | "HEAD"
+                                | "POST"
+                                | "PUT"
+                                | "DELETE"
+                                | "CONNECT"
+                                | "OPTIONS"
+                                | "TRACE"
+                                | "PATCH"
+                        ) =>
+                    {
+                        m
+                    }
+                    Some(_) => "_OTHER".to_owned(),
+                    None => "request".to_owned(),
+                };
                 let op = match field("route") {
                     Some(route) => format!("{method} {route}"),
                     None => method,

@@ -399,6 +399,86 @@ async fn the_dashboard_in_a_real_browser() {
     );
     assert_eq!(put(Some(&csrf)).await.unwrap().status(), 200);
     assert_eq!(guard.handle().filter().directives(), "info");
+    // Sign-out without the session's CSRF token (another site's form) changes nothing.
+    let out = no_redirect
+        .post(format!("{page}/logout"))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert!(
+        out.headers().get("set-cookie").is_none(),
+        "the cookie stays"
+    );
+    let still = http
+        .get(format!("http://{addr}/admin/logs/errors"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), 200, "the session stays open");
+
+    // Another site cannot post the sign-in form (and lock the client out with wrong tokens).
+    for (k, v) in [
+        ("origin", "http://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let r = no_redirect
+            .post(format!("{page}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(k, v)
+            .body(format!("token={TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{k}: {v}");
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+
+    // A session that ended (here, one that never was) gets 401s that are not failed attempts:
+    // a dashboard left open over a restart does not lock its client out.
+    let stale = format!("tracelight_admin={}", "ab".repeat(32));
+    for _ in 0..8 {
+        let r = http
+            .get(format!("http://{addr}/admin/logs/errors"))
+            .header("cookie", &stale)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let again = no_redirect
+        .post(format!("{page}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303, "not throttled");
+
+    // A method of the client's own making is no operation of its own.
+    let brew = http
+        .request(
+            reqwest::Method::from_bytes(b"BREW").unwrap(),
+            format!("http://{addr}/orders/9"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(brew.status(), 405);
+    let perf = guard.handle().performance();
+    let names: Vec<&str> = perf
+        .operations
+        .iter()
+        .map(|o| o.operation.as_str())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("BREW")), "{names:?}");
+    assert!(names.contains(&"_OTHER /orders/{id}"), "{names:?}");
+
     let text = lines.contents();
     assert!(
         text.contains("\"event\":\"admin_csrf_rejected\""),

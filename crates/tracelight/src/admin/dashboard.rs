@@ -111,7 +111,7 @@ impl Sessions {
             id.clone(),
             Session {
                 csrf: csrf.clone(),
-                expires: now + self.ttl,
+                expires: now.checked_add(self.ttl).unwrap_or(now),
             },
         );
         Some((id, csrf))
@@ -172,6 +172,30 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .find(|(k, _)| *k == COOKIE_NAME)
         .map(|(_, v)| v)
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Whether the request carries a session cookie of the right shape (open or not).
+pub(crate) fn has_session_cookie(headers: &HeaderMap) -> bool {
+    session_cookie(headers).is_some()
+}
+
+/// Whether a form post comes from another origin: by the browser's `Sec-Fetch-Site` (only
+/// `same-origin` and `none`, a typed address, pass), else by an `Origin` whose host is not the
+/// request's `Host` (`Origin: null`, which the page's `no-referrer` policy makes browsers send,
+/// says nothing).
+pub(crate) fn cross_site(headers: &HeaderMap) -> bool {
+    let header = |k| headers.get(k).and_then(|v: &HeaderValue| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (header("origin"), header("host")) {
+        (Some("null"), _) => false,
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        _ => false,
+    }
 }
 
 /// Whether `given` is the session's CSRF token (compared in constant time).
@@ -302,13 +326,13 @@ pub(crate) fn dashboard_page(service: &str, dashboard_path: &str, csrf: &str) ->
 }
 
 /// `303 See Other` to `location`, with a cookie to set.
-pub(crate) fn redirect(location: &str, cookie: String) -> Response {
+pub(crate) fn redirect(location: &str, cookie: Option<String>) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(location) {
         h.insert(LOCATION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    if let Some(v) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert(SET_COOKIE, v);
     }
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -204,7 +204,8 @@ impl AdminRouter {
         }
     }
 
-    /// How long a dashboard session lasts once signed in (default one hour, at least a minute).
+    /// How long a dashboard session lasts once signed in (default one hour; at least a minute,
+    /// at most a day).
     ///
     /// ```
     /// use std::time::Duration;
@@ -217,7 +218,7 @@ impl AdminRouter {
     /// # Ok::<(), tracelight::Error>(())
     /// ```
     pub fn session_ttl(mut self, ttl: Duration) -> AdminRouter {
-        self.session_ttl = ttl.max(Duration::from_secs(60));
+        self.session_ttl = ttl.clamp(Duration::from_secs(60), Duration::from_secs(86_400));
         self
     }
 
@@ -574,6 +575,12 @@ async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Nex
         return throttle(blocked);
     }
     let given = auth::presented(&parts.headers);
+    // A dashboard whose session ended (it timed out, was signed out elsewhere, or the service
+    // restarted) asks again: a 401 that is not a failed attempt (a session id cannot be guessed),
+    // so that its next refresh does not lock its own client out.
+    if given.is_none() && dashboard::has_session_cookie(&parts.headers) {
+        return unauthorized();
+    }
     let ok = given.is_some_and(|t| auth::any_matches(&state.secrets, t));
     match state.throttle.settle(client, now, ok) {
         auth::Outcome::Blocked(blocked) => throttle(blocked),
@@ -775,9 +782,22 @@ async fn login(
     State(state): State<Arc<AdminState>>,
     ip: ClientIp,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let ip = ip.0;
+    // Another site's page may not post the form (and lock its victim out with wrong tokens).
+    if dashboard::cross_site(&headers) {
+        crate::security_event!(
+            "admin_csrf_rejected",
+            "high",
+            client_ip = ip.map(tracing::field::display),
+            path = uri.path(),
+            method = "POST",
+            "admin sign-in posted from another site"
+        );
+        return (StatusCode::FORBIDDEN, "sign-in from another site refused\n").into_response();
+    }
     let client = auth::ClientKey::of(ip);
     let now = Instant::now();
     let path = uri.path();
@@ -827,7 +847,7 @@ async fn login(
                 path,
                 "admin dashboard signed in"
             );
-            dashboard::redirect(&state.dashboard_path, state.sessions.cookie(&id))
+            dashboard::redirect(&state.dashboard_path, Some(state.sessions.cookie(&id)))
         }
         auth::Outcome::Refused => {
             let reason = if given.is_none() {
@@ -876,9 +896,15 @@ async fn logout(
                 client_ip = ip.0.map(tracing::field::display),
                 "admin dashboard signed out"
             );
+            return dashboard::redirect(
+                &state.dashboard_path,
+                Some(state.sessions.cleared_cookie()),
+            );
         }
+        // Without the session's CSRF token (another site's form), nothing changes.
+        return dashboard::redirect(&state.dashboard_path, None);
     }
-    dashboard::redirect(&state.dashboard_path, state.sessions.cleared_cookie())
+    dashboard::redirect(&state.dashboard_path, Some(state.sessions.cleared_cookie()))
 }
 
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {

@@ -168,7 +168,8 @@ struct Operation {
 
 #[derive(Serialize)]
 struct Bucket {
-    le_ms: f64,
+    /// The bucket's upper bound; `null` for the last, unbounded one.
+    le_ms: Option<f64>,
     count: u64,
 }
 
@@ -212,18 +213,27 @@ impl Performance {
                 p90_ms: op.p90_ms,
                 p99_ms: op.p99_ms,
                 threshold_ms: op.threshold_ms,
-                histogram: op
-                    .buckets
-                    .iter()
-                    .scan(0u64, |below, (le, cumulative)| {
-                        let count = cumulative.saturating_sub(*below);
-                        *below = *cumulative;
-                        Some(Bucket {
-                            le_ms: le * 1e3,
-                            count,
+                histogram: {
+                    let mut h: Vec<Bucket> = op
+                        .buckets
+                        .iter()
+                        .scan(0u64, |below, (le, cumulative)| {
+                            let count = cumulative.saturating_sub(*below);
+                            *below = *cumulative;
+                            Some(Bucket {
+                                le_ms: Some(le * 1e3),
+                                count,
+                            })
                         })
-                    })
-                    .collect(),
+                        .collect();
+                    // Past the last bound: the closes longer than every bucket.
+                    let within = op.buckets.last().map_or(0, |(_, c)| *c);
+                    h.push(Bucket {
+                        le_ms: None,
+                        count: op.count.saturating_sub(within),
+                    });
+                    h
+                },
             });
         }
         slow_requests.sort_by_key(|s| std::cmp::Reverse(s.sort_key));
@@ -357,6 +367,35 @@ impl SetLogLevel {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_histogram_ends_with_the_closes_past_its_last_bound() {
+        let op = crate::timing::OperationStats {
+            operation: "GET /export".into(),
+            count: 5,
+            slow: 0,
+            min_ms: 1.0,
+            max_ms: 90_000.0,
+            mean_ms: 1.0,
+            sum_ms: 1.0,
+            p50_ms: 1.0,
+            p90_ms: 1.0,
+            p99_ms: 1.0,
+            threshold_ms: 500.0,
+            slow_samples: Vec::new(),
+            buckets: vec![(0.005, 1), (60.0, 2)],
+        };
+        let s = PerformanceSnapshot {
+            operations: vec![op],
+            folded: 0,
+        };
+        let v = serde_json::to_value(Performance::new(s, Page::default())).unwrap();
+        let h = &v["operations"][0]["histogram"];
+        assert_eq!(h[0]["count"], 1);
+        assert_eq!(h[1]["count"], 1);
+        assert_eq!(h[2]["le_ms"], serde_json::Value::Null);
+        assert_eq!(h[2]["count"], 3, "three closes over a minute: {h}");
+    }
+
     use super::*;
     use std::time::Duration;
 

@@ -87,7 +87,12 @@
   async function get(path) {
     const r = await fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
     if (r.status === 401) {
-      window.location.reload();
+      // The session ended: the sign-in form, once.
+      paused = true;
+      if (!window.sessionEnded) {
+        window.sessionEnded = true;
+        window.location.reload();
+      }
       throw new Error('the session ended');
     }
     if (!r.ok) throw new Error(`${path}: ${r.status}`);
@@ -128,7 +133,7 @@
       const first = o.histogram.findIndex((b) => b.count > 0);
       const last = o.histogram.length - 1 - [...o.histogram].reverse().findIndex((b) => b.count > 0);
       const hist = first < 0 ? [] : o.histogram.slice(first, last + 1);
-      const labels = hist.map((b) => `${b.count} up to ${ms(b.le_ms)}`);
+      const labels = hist.map((b) => (b.le_ms === null ? `${b.count} longer` : `${b.count} up to ${ms(b.le_ms)}`));
       const tr = row([o.operation, o.count, ms(o.p50_ms), ms(o.p90_ms), ms(o.p99_ms), ms(o.max_ms),
         bars(hist.map((b) => b.count), labels, 140, 30)], [1, 2, 3, 4, 5]);
       tr.className = 'operation';
