@@ -98,10 +98,18 @@ impl Collector for Everything {
     fn accept_unparsed(&self, part: &mut ReportPart, ts: Option<i64>, line: &[u8]) -> bool {
         let level = canonical_level(line);
         // Only the lines a figure reads are parsed: ERROR lines, timed lines and the error
-        // tracker's summaries; the others are counted by level, as `query --count` counts them.
-        let parse = level == Some(Level::Error)
-            || memchr::memmem::find(line, b"\"duration_ms\"").is_some()
-            || memchr::memmem::find(line, b"\"suppressed\"").is_some();
+        // tracker's summaries; the others are only counted by level.
+        let timed = DURATION_KEY.find(line).is_some();
+        let parse = level == Some(Level::Error) || SUPPRESSED_KEY.find(line).is_some();
+        if timed && !parse {
+            // A timed line read as `slow` reads it: the few fields it needs, borrowed.
+            if !self.slow.accept_unparsed(&mut part.slow, ts, line) {
+                return false;
+            }
+            part.lines
+                .push((ts.unwrap_or(i64::MIN), line_hash(line), level_index(level)));
+            return true;
+        }
         if parse {
             return match serde_json::from_slice::<Value>(line) {
                 Ok(v @ Value::Object(_)) => {
@@ -111,23 +119,46 @@ impl Collector for Everything {
                 _ => false,
             };
         }
-        let valid = std::str::from_utf8(line)
-            .is_ok_and(|s| serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok());
-        if valid {
-            part.lines
-                .push((ts.unwrap_or(i64::MIN), line_hash(line), level_index(level)));
-        }
-        valid
+        // A line laid out as tracelight writes it, counted by its fixed-place time and level
+        // without a parse (as `query --count` counts).
+        part.lines
+            .push((ts.unwrap_or(i64::MIN), line_hash(line), level_index(level)));
+        true
     }
 }
 
-/// The lines of some requests, found by their ids in one pass.
+/// The lines of some requests, found by their ids in one pass: a line's `"request_id":"…"` is
+/// found with one vector search and its value looked up.
 struct RequestLines {
     ids: Vec<String>,
-    finder: aho_corasick::AhoCorasick,
 }
 
+static REQUEST_ID_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"request_id\":\""));
+static DURATION_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"duration_ms\""));
+static SUPPRESSED_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"suppressed\""));
+
 impl RequestLines {
+    /// Whether the line may be one of the requests': a `"request_id":"…"` whose raw value is
+    /// one of the ids (the parsed line then decides).
+    fn candidate(&self, line: &[u8]) -> bool {
+        let mut from = 0;
+        while let Some(p) = REQUEST_ID_KEY.find(&line[from..]) {
+            let start = from + p + REQUEST_ID_KEY.needle().len();
+            let Some(len) = memchr::memchr(b'"', &line[start..]) else {
+                return false;
+            };
+            let value = &line[start..start + len];
+            if self.ids.iter().any(|id| id.as_bytes() == value) {
+                return true;
+            }
+            from = start + len;
+        }
+        false
+    }
+
     fn take(&self, part: &mut Vec<(usize, i64, Vec<u8>)>, ts: Option<i64>, line: &[u8], v: &Value) {
         let Some(id) = v.get(key::REQUEST_ID).and_then(Value::as_str) else {
             return;
@@ -147,7 +178,7 @@ impl Collector for RequestLines {
         Vec::new()
     }
     fn accept(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8], v: Option<&Value>) {
-        if !self.finder.is_match(line) {
+        if !self.candidate(line) {
             return;
         }
         match v {
@@ -160,7 +191,7 @@ impl Collector for RequestLines {
         }
     }
     fn accept_unparsed(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8]) -> bool {
-        if self.finder.is_match(line) {
+        if self.candidate(line) {
             if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) {
                 self.take(part, ts, line, &v);
             }
@@ -453,11 +484,7 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
     }
     let mut timelines = Vec::new();
     if !ids.is_empty() {
-        let finder = aho_corasick::AhoCorasick::new(&ids).context("the request ids")?;
-        let coll = RequestLines {
-            ids: ids.clone(),
-            finder,
-        };
+        let coll = RequestLines { ids: ids.clone() };
         let results = scan::scan(&p.sources, &Plan::new(Vec::new()), &coll, &p.opts);
         let mut by_id: Vec<Vec<(i64, Vec<u8>)>> = vec![Vec::new(); ids.len()];
         for (i, t, l) in results.into_iter().flat_map(|r| r.part) {
