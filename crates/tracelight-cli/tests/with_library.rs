@@ -566,4 +566,53 @@ async fn report_holds_the_figures_of_errors_and_slow_and_opens_in_a_browser() {
         d["total_lines"],
         all.iter().filter(|v| v["request_id"] == "req-0003").count()
     );
+
+    // The report may not replace a file it reads; its directory must exist.
+    let input = dir.path().join("shop").join("app.log");
+    let before = fs::read(&input).unwrap();
+    let r = run(&["report", "-o", input.to_str().unwrap()]);
+    assert_eq!(
+        r.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_eq!(
+        fs::read(&input).unwrap(),
+        before,
+        "the log file is untouched"
+    );
+    let r = run(&[
+        "report",
+        "-o",
+        dir.path().join("nodir/r.html").to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+
+    // Lines written by another writer, with a space after the colon, have their timeline too.
+    let spaced = tempfile::tempdir().unwrap();
+    fs::write(
+        spaced.path().join("app.log"),
+        concat!(
+            r#"{"timestamp": "2026-02-10T22:30:00.000000Z", "level": "INFO", "message": "start", "request_id": "r-1"}"#,
+            "\n",
+            r#"{"timestamp": "2026-02-10T22:30:00.200000Z", "level": "INFO", "message": "done", "request_id": "r-1", "duration_ms": 200}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let spaced_out = spaced.path().join("r.html");
+    let r = Command::cargo_bin("tracelight")
+        .unwrap()
+        .args(["report", "-o", spaced_out.to_str().unwrap()])
+        .arg(spaced.path().join("app.log"))
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0));
+    let d = report_data(&fs::read_to_string(&spaced_out).unwrap());
+    assert_eq!(
+        d["timelines"][0]["lines"].as_array().map(Vec::len),
+        Some(2),
+        "{d}"
+    );
 }

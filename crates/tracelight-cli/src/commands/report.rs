@@ -134,7 +134,7 @@ struct RequestLines {
 }
 
 static REQUEST_ID_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"request_id\":\""));
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"request_id\""));
 static DURATION_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"duration_ms\""));
 static SUPPRESSED_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
@@ -146,12 +146,31 @@ impl RequestLines {
     fn candidate(&self, line: &[u8]) -> bool {
         let mut from = 0;
         while let Some(p) = REQUEST_ID_KEY.find(&line[from..]) {
-            let start = from + p + REQUEST_ID_KEY.needle().len();
+            // `"request_id"`, white space, `:`, white space, `"`: then the value.
+            let mut at = from + p + REQUEST_ID_KEY.needle().len();
+            let skip = |at: &mut usize| {
+                while line.get(*at).is_some_and(|b| b.is_ascii_whitespace()) {
+                    *at += 1;
+                }
+            };
+            skip(&mut at);
+            if line.get(at) != Some(&b':') {
+                from = at;
+                continue;
+            }
+            at += 1;
+            skip(&mut at);
+            if line.get(at) != Some(&b'"') {
+                from = at;
+                continue;
+            }
+            let start = at + 1;
             let Some(len) = memchr::memchr(b'"', &line[start..]) else {
                 return false;
             };
             let value = &line[start..start + len];
-            if self.ids.iter().any(|id| id.as_bytes() == value) {
+            // An escaped value: the parsed line decides.
+            if value.contains(&b'\\') || self.ids.iter().any(|id| id.as_bytes() == value) {
                 return true;
             }
             from = start + len;
@@ -355,6 +374,27 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
     let Some(p) = prepare(&a.paths, &a.output) else {
         return Ok(Outcome::NothingToRead);
     };
+    // Before the files are read: the report may not replace one of them, and its directory
+    // must be there.
+    let out_dir = a.out_file.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(d) = out_dir.filter(|d| !d.is_dir()) {
+        anyhow::bail!(
+            "cannot write {}: no directory {}",
+            a.out_file.display(),
+            d.display()
+        );
+    }
+    if let Ok(out) = std::fs::canonicalize(&a.out_file) {
+        if p.sources
+            .iter()
+            .any(|s| std::fs::canonicalize(&s.path).is_ok_and(|x| x == out))
+        {
+            anyhow::bail!(
+                "{} is one of the log files read: the report would replace it (give another -o)",
+                a.out_file.display()
+            );
+        }
+    }
     let plan = Plan::new(filters);
     let coll = Everything {
         slow: Slow { top: a.top },
