@@ -118,15 +118,7 @@ thread_local! {
     };
 }
 
-fn level_index(level: &Level) -> usize {
-    match *level {
-        Level::TRACE => 0,
-        Level::DEBUG => 1,
-        Level::INFO => 2,
-        Level::WARN => 3,
-        Level::ERROR => 4,
-    }
-}
+use crate::json::level_index;
 
 impl LevelCounts {
     #[inline]

@@ -595,22 +595,27 @@ async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Nex
             next.run(Request::from_parts(parts, body)).await
         }
         auth::Outcome::Refused => {
-            let reason = if given.is_none() {
-                "missing_token"
-            } else {
-                "wrong_token"
-            };
-            crate::security_event!(
-                "admin_auth_failed",
-                "high",
-                client_ip = ip.map(tracing::field::display),
-                path,
-                reason,
-                "admin authentication failed"
-            );
+            auth_failed(ip, path, given.is_none());
             unauthorized()
         }
     }
+}
+
+/// The security event of a failed attempt (the token sent is never in it).
+fn auth_failed(ip: Option<IpAddr>, path: &str, missing: bool) {
+    let reason = if missing {
+        "missing_token"
+    } else {
+        "wrong_token"
+    };
+    crate::security_event!(
+        "admin_auth_failed",
+        "high",
+        client_ip = ip.map(tracing::field::display),
+        path,
+        reason,
+        "admin authentication failed"
+    );
 }
 
 /// The one answer to every failed attempt, whatever the reason.
@@ -850,19 +855,7 @@ async fn login(
             dashboard::redirect(&state.dashboard_path, Some(state.sessions.cookie(&id)))
         }
         auth::Outcome::Refused => {
-            let reason = if given.is_none() {
-                "missing_token"
-            } else {
-                "wrong_token"
-            };
-            crate::security_event!(
-                "admin_auth_failed",
-                "high",
-                client_ip = ip.map(tracing::field::display),
-                path,
-                reason,
-                "admin authentication failed"
-            );
+            auth_failed(ip, path, given.is_none());
             dashboard::login_page(
                 StatusCode::UNAUTHORIZED,
                 service,
