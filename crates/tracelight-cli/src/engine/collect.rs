@@ -131,10 +131,8 @@ impl Collector for LastLines {
 
 /// A hash of a line's bytes, to count a line written to several streams once.
 pub(crate) fn line_hash(line: &[u8]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    line.hash(&mut h);
-    h.finish()
+    // XXH3: every line of a count is hashed, and SipHash took as long as the scan itself.
+    xxhash_rust::xxh3::xxh3_64(line)
 }
 
 /// Counts matching lines, a line given by two files once (see [`merge`]): the time and a hash of
