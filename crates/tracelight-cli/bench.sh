@@ -86,6 +86,7 @@ add tl_gz_id "tracelight query --request-id ID --json (.gz)" "$BYTES" "'$TL' que
 add tl_gz_level "tracelight query --level error --count (.gz)" "$BYTES" "'$TL' query --level error --count '$GZ'"
 add tl_slow "tracelight slow" "$BYTES" "'$TL' slow --color never '$LOG'"
 add tl_count "tracelight query --count (every line validated)" "$BYTES" "'$TL' query --count '$LOG'"
+add tl_report "tracelight report -o report.html" "$BYTES" "'$TL' report -o '$DIR/report.html' '$LOG'"
 
 # LOAD=1: keep one core busy during the runs (a shell busy loop), as on a loaded machine.
 if [[ ${LOAD:-0} == 1 ]]; then
@@ -128,5 +129,7 @@ if command -v rg >/dev/null; then
     ratio "wall: tracelight --request-id / rg -F ID" "${WALL[tl_id]}" "${WALL[rg_id]}"
     ratio "wall: tracelight --level error / rg -F level" "${WALL[tl_level]}" "${WALL[rg_level]}"
 fi
+ratio "wall: tracelight report / query --count" "${WALL[tl_report]}" "${WALL[tl_count]}"
+ratio "cpu: tracelight report / query --count" "${CPU[tl_report]}" "${CPU[tl_count]}"
 ratio "wall: zcat | grep -F / tracelight .gz  [>= 3]" "${WALL[zcat_id]}" "${WALL[tl_gz_id]}"
 ratio "cpu: zcat | grep -F / tracelight .gz  [>= 3]" "${CPU[zcat_id]}" "${CPU[tl_gz_id]}"

@@ -567,6 +567,40 @@ async fn report_holds_the_figures_of_errors_and_slow_and_opens_in_a_browser() {
         all.iter().filter(|v| v["request_id"] == "req-0003").count()
     );
 
+    // One service's report: its figures are that service's, and its timelines still have the
+    // lines of both services.
+    let shop = dir.path().join("shop.html");
+    let r = run(&["report", "--service", "shop", "-o", shop.to_str().unwrap()]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let d = report_data(&fs::read_to_string(&shop).unwrap());
+    assert_eq!(
+        d["total_lines"],
+        all.iter().filter(|v| v["service"] == "shop").count()
+    );
+    let slow_shop: Value =
+        serde_json::from_slice(&run(&["slow", "--service", "shop", "--json"]).stdout).unwrap();
+    let slowest = d["slowest"].as_array().unwrap();
+    assert!(!slowest.is_empty());
+    assert_eq!(
+        slowest.len(),
+        slow_shop["slowest"].as_array().unwrap().len()
+    );
+    for (x, s) in slowest.iter().zip(slow_shop["slowest"].as_array().unwrap()) {
+        assert_eq!(x["duration_ms"], s["duration_ms"]);
+        assert_eq!(x["service"], "shop");
+    }
+    for t in d["timelines"].as_array().unwrap() {
+        let id = t["request_id"].as_str().unwrap();
+        let lines = all.iter().filter(|v| v["request_id"] == id).count();
+        assert_eq!(t["lines"].as_array().unwrap().len(), lines, "{id}");
+        assert_eq!(t["services"], serde_json::json!(["billing", "shop"]));
+    }
+
     // The report may not replace a file it reads; its directory must exist.
     let input = dir.path().join("shop").join("app.log");
     let before = fs::read(&input).unwrap();
@@ -615,4 +649,36 @@ async fn report_holds_the_figures_of_errors_and_slow_and_opens_in_a_browser() {
         Some(2),
         "{d}"
     );
+
+    // Lines laid out as tracelight writes them, one with its id escaped, are one timeline.
+    let escaped = tempfile::tempdir().unwrap();
+    fs::write(
+        escaped.path().join("app.log"),
+        concat!(
+            r#"{"timestamp":"2026-02-10T22:30:00.000000Z","level":"INFO","message":"start","request_id":"r-\u0032"}"#,
+            "\n",
+            r#"{"timestamp":"2026-02-10T22:30:00.100000Z","level":"INFO","message":"other","request_id":"r-3"}"#,
+            "\n",
+            r#"{"timestamp":"2026-02-10T22:30:00.300000Z","level":"INFO","message":"done","request_id":"r-2","duration_ms":300}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let escaped_out = escaped.path().join("r.html");
+    let r = Command::cargo_bin("tracelight")
+        .unwrap()
+        .args(["report", "-o", escaped_out.to_str().unwrap()])
+        .arg(escaped.path().join("app.log"))
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0));
+    let d = report_data(&fs::read_to_string(&escaped_out).unwrap());
+    assert_eq!(d["timelines"][0]["request_id"], "r-2", "{d}");
+    let messages: Vec<&str> = d["timelines"][0]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["start", "done"], "{d}");
 }

@@ -5,8 +5,8 @@
 //! under a Content-Security-Policy that allows its one script and one style by hash.
 //!
 //! The figures are those of `tracelight errors` and `tracelight slow` on the same files and
-//! filters: the same collectors, in one pass; the slowest requests' lines come from a second
-//! pass that looks for their request ids only.
+//! filters: the same collectors, in one pass over the files. That pass also notes where each
+//! line with a request id is, so that the drawn requests' lines are read again from there alone.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -23,8 +23,8 @@ use super::slow::{self, operation_name, Slow, SlowPart};
 use super::timeline::{dedup_lines, span_depth};
 use super::{build_filters, prepare, report};
 use crate::cli::ReportArgs;
-use crate::engine::collect::line_hash;
-use crate::engine::filter::{canonical_level, value_level, Level, Plan};
+use crate::engine::collect::{distinct, line_hash};
+use crate::engine::filter::{canonical_level, value_level, Compiled, Decision, Level, Plan};
 use crate::engine::scan::{self, Collector};
 use crate::engine::time;
 use crate::Outcome;
@@ -32,7 +32,7 @@ use crate::Outcome;
 const SCRIPT: &str = include_str!("../assets/report.js");
 const STYLE: &str = include_str!("../assets/report.css");
 
-/// What one pass keeps of one work item.
+/// What the pass keeps of one work item.
 #[derive(Debug, Default)]
 pub(crate) struct ReportPart {
     /// Every line: its time, the hash of its bytes, its level (0 = TRACE … 4 = ERROR, 5 = none).
@@ -42,11 +42,112 @@ pub(crate) struct ReportPart {
     error_times: Vec<(String, i64, u64)>,
     suppressed: Vec<(u64, String, u64)>,
     slow: SlowPart,
+    /// Where every line with a request id is, filtered or not. The drawn requests' lines are
+    /// read again from there.
+    requests: Vec<RequestPlace>,
+    /// The block being read: the address of its first byte, that byte's offset in the file,
+    /// and its length.
+    block: (usize, u64, usize),
+    /// Where the keys every line is looked at for are in the block: `"request_id"` and
+    /// `"duration_ms"`. Each is searched across the whole block at once rather than line by
+    /// line.
+    keys: [KeyHits; 2],
 }
 
-/// The collectors of `errors` and `slow`, and the levels over time, in one pass.
-struct Everything {
-    slow: Slow,
+/// Where a line with a request id is: the hash of the id, the byte offset of the line in its
+/// file, and its time.
+type RequestPlace = (u64, u64, i64);
+
+/// Indexes into [`ReportPart::keys`] and [`KEYS`].
+const REQUEST_ID: usize = 0;
+const DURATION: usize = 1;
+
+/// Where one key is in the current block (ascending offsets), and how far the lines asked
+/// about have come.
+#[derive(Debug, Default)]
+struct KeyHits {
+    at: Vec<usize>,
+    next: usize,
+}
+
+impl KeyHits {
+    /// The places of the key in the line at `start..end` of the block, relative to the line.
+    fn in_line(&mut self, start: usize, end: usize, key_len: usize) -> &[usize] {
+        if self.next > 0 && self.at[self.next - 1] >= start {
+            // Asked about an earlier line.
+            self.next = self.at.partition_point(|&a| a < start);
+        }
+        while self.at.get(self.next).is_some_and(|&a| a < start) {
+            self.next += 1;
+        }
+        let from = self.next;
+        let mut to = from;
+        while self.at.get(to).is_some_and(|&a| a + key_len <= end) {
+            to += 1;
+        }
+        &self.at[from..to]
+    }
+}
+
+impl ReportPart {
+    /// The file offset of `line`, a slice of the current block.
+    fn offset_of(&self, line: &[u8]) -> u64 {
+        self.block.1 + (line.as_ptr() as usize).wrapping_sub(self.block.0) as u64
+    }
+
+    /// Where `line` starts in the current block, when it is a slice of it (it is not when no
+    /// block was announced).
+    fn start_in_block(&self, line: &[u8]) -> Option<usize> {
+        let start = (line.as_ptr() as usize).wrapping_sub(self.block.0);
+        start
+            .checked_add(line.len())
+            .is_some_and(|end| end <= self.block.2)
+            .then_some(start)
+    }
+
+    /// Whether `"duration_ms"` is in `line`.
+    fn timed(&mut self, line: &[u8]) -> bool {
+        match self.start_in_block(line) {
+            Some(start) => !self.keys[DURATION]
+                .in_line(start, start + line.len(), KEYS[DURATION].needle().len())
+                .is_empty(),
+            None => KEYS[DURATION].find(line).is_some(),
+        }
+    }
+
+    /// Notes where a parsed line with a request id is.
+    fn note_request(&mut self, ts: Option<i64>, line: &[u8], v: &Value) {
+        if let Some(id) = v.get(key::REQUEST_ID).and_then(Value::as_str) {
+            let at = self.offset_of(line);
+            self.requests
+                .push((line_hash(id.as_bytes()), at, ts.unwrap_or(0)));
+        }
+    }
+
+    /// Notes where an unparsed line with a `"request_id":"…"` is, once for each id it holds
+    /// (the parsed line decides when it is read again).
+    fn note_raw_request(&mut self, ts: Option<i64>, line: &[u8]) {
+        let at = self.offset_of(line);
+        let ts = ts.unwrap_or(0);
+        let start = self.start_in_block(line);
+        let requests = &mut self.requests;
+        let mut last = None;
+        let each = |id: &[u8]| {
+            let h = line_hash(id);
+            if last != Some(h) {
+                last = Some(h);
+                requests.push((h, at, ts));
+            }
+        };
+        match start {
+            Some(start) => {
+                let key_len = KEYS[REQUEST_ID].needle().len();
+                let keys = self.keys[REQUEST_ID].in_line(start, start + line.len(), key_len);
+                raw_request_ids(line, keys.iter().map(|k| k - start), each);
+            }
+            None => raw_request_ids(line, KEYS[REQUEST_ID].find_iter(line), each),
+        }
+    }
 }
 
 fn level_index(l: Option<Level>) -> u8 {
@@ -60,8 +161,32 @@ fn level_index(l: Option<Level>) -> u8 {
     }
 }
 
-impl Everything {
+/// The collectors of `errors` and `slow`, the levels over time, and where each request's lines
+/// are, in one pass over every line. The report's filters are decided here rather than by the
+/// scan, since a drawn request's timeline has all its lines (other services', and those before
+/// `--since`).
+struct Everything<'a> {
+    slow: Slow,
+    filters: &'a [Compiled],
+    /// Several files are read: a line's hash tells a copy in another file.
+    several_files: bool,
+}
+
+impl Everything<'_> {
+    /// The hash of a line for counting it once, when a copy of it may be in another file.
+    fn copy_hash(&self, line: &[u8]) -> u64 {
+        if self.several_files {
+            line_hash(line)
+        } else {
+            0
+        }
+    }
+
     fn take(&self, part: &mut ReportPart, ts: Option<i64>, line: &[u8], v: &Value) {
+        part.note_request(ts, line, v);
+        if !self.filters.iter().all(|f| f.matches(v)) {
+            return;
+        }
         let level = value_level(v);
         let h = line_hash(line);
         part.lines
@@ -75,15 +200,33 @@ impl Everything {
         }
         self.slow.accept(&mut part.slow, ts, line, Some(v));
     }
+
+    fn parse_and_take(&self, part: &mut ReportPart, ts: Option<i64>, line: &[u8]) -> bool {
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v @ Value::Object(_)) => {
+                self.take(part, ts, line, &v);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
-impl Collector for Everything {
+impl Collector for Everything<'_> {
     type Part = ReportPart;
     fn wants_value(&self) -> bool {
         false
     }
     fn new_part(&self) -> ReportPart {
         ReportPart::default()
+    }
+    fn block_at(&self, part: &mut ReportPart, offset: u64, data: &[u8]) {
+        part.block = (data.as_ptr() as usize, offset, data.len());
+        for (hits, key) in part.keys.iter_mut().zip(KEYS.iter()) {
+            hits.at.clear();
+            hits.at.extend(key.find_iter(data));
+            hits.next = 0;
+        }
     }
     fn accept(&self, part: &mut ReportPart, ts: Option<i64>, line: &[u8], v: Option<&Value>) {
         match v {
@@ -96,127 +239,161 @@ impl Collector for Everything {
         }
     }
     fn accept_unparsed(&self, part: &mut ReportPart, ts: Option<i64>, line: &[u8]) -> bool {
+        // The filters first, from the line's bytes where they can be (as the scan decides).
+        let mut unknown = false;
+        for f in self.filters {
+            match f.fast(line) {
+                Decision::Accept => {}
+                Decision::Reject => {
+                    part.note_raw_request(ts, line);
+                    return true;
+                }
+                Decision::Unknown => unknown = true,
+            }
+        }
+        if unknown {
+            return self.parse_and_take(part, ts, line);
+        }
         let level = canonical_level(line);
         // Only the lines a figure reads are parsed: ERROR lines, timed lines and the error
-        // tracker's summaries; the others are only counted by level.
-        let timed = DURATION_KEY.find(line).is_some();
-        let parse = level == Some(Level::Error) || SUPPRESSED_KEY.find(line).is_some();
-        if timed && !parse {
+        // tracker's summaries (WARN lines); the others are only counted by level.
+        let timed = part.timed(line);
+        let parse = level == Some(Level::Error)
+            || (level == Some(Level::Warn) && SUPPRESSED_KEY.find(line).is_some());
+        if parse {
+            return self.parse_and_take(part, ts, line);
+        }
+        if timed {
             // A timed line read as `slow` reads it: the few fields it needs, borrowed.
             if !self.slow.accept_unparsed(&mut part.slow, ts, line) {
                 return false;
             }
-            part.lines
-                .push((ts.unwrap_or(i64::MIN), line_hash(line), level_index(level)));
-            return true;
-        }
-        if parse {
-            return match serde_json::from_slice::<Value>(line) {
-                Ok(v @ Value::Object(_)) => {
-                    self.take(part, ts, line, &v);
-                    true
-                }
-                _ => false,
-            };
         }
         // A line laid out as tracelight writes it, counted by its fixed-place time and level
         // without a parse (as `query --count` counts).
-        part.lines
-            .push((ts.unwrap_or(i64::MIN), line_hash(line), level_index(level)));
+        part.lines.push((
+            ts.unwrap_or(i64::MIN),
+            self.copy_hash(line),
+            level_index(level),
+        ));
+        part.note_raw_request(ts, line);
         true
     }
 }
 
-/// The lines of some requests, found by their ids in one pass: a line's `"request_id":"…"` is
-/// found with one vector search and its value looked up.
-struct RequestLines {
-    ids: Vec<String>,
-}
-
-static REQUEST_ID_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"request_id\""));
-static DURATION_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"duration_ms\""));
+/// The keys every line is looked at for, in the order of [`REQUEST_ID`] and [`DURATION`].
+static KEYS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
+    std::sync::LazyLock::new(|| {
+        [
+            memchr::memmem::Finder::new(b"\"request_id\""),
+            memchr::memmem::Finder::new(b"\"duration_ms\""),
+        ]
+    });
+/// The key of the error tracker's suppression lines, which are WARN lines.
 static SUPPRESSED_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"suppressed\""));
 
-impl RequestLines {
-    /// Whether the line may be one of the requests': a `"request_id":"…"` whose raw value is
-    /// one of the ids (the parsed line then decides).
-    fn candidate(&self, line: &[u8]) -> bool {
-        let mut from = 0;
-        while let Some(p) = REQUEST_ID_KEY.find(&line[from..]) {
-            // `"request_id"`, white space, `:`, white space, `"`: then the value.
-            let mut at = from + p + REQUEST_ID_KEY.needle().len();
-            let skip = |at: &mut usize| {
-                while line.get(*at).is_some_and(|b| b.is_ascii_whitespace()) {
-                    *at += 1;
-                }
-            };
-            skip(&mut at);
-            if line.get(at) != Some(&b':') {
-                from = at;
-                continue;
-            }
-            at += 1;
-            skip(&mut at);
-            if line.get(at) != Some(&b'"') {
-                from = at;
-                continue;
-            }
-            let start = at + 1;
-            let Some(len) = memchr::memchr(b'"', &line[start..]) else {
-                return false;
-            };
-            let value = &line[start..start + len];
-            // An escaped value: the parsed line decides.
-            if value.contains(&b'\\') || self.ids.iter().any(|id| id.as_bytes() == value) {
-                return true;
-            }
-            from = start + len;
+/// Gives the value of every `"request_id":"…"` in a raw line (white space allowed around the
+/// colon; an escaped value unescaped), from the places of the key in the line (ascending).
+fn raw_request_ids(
+    line: &[u8],
+    keys: impl IntoIterator<Item = usize>,
+    mut each: impl FnMut(&[u8]),
+) {
+    let key_len = KEYS[REQUEST_ID].needle().len();
+    let skip = |at: &mut usize| {
+        while line.get(*at).is_some_and(|b| b.is_ascii_whitespace()) {
+            *at += 1;
         }
-        false
-    }
-
-    fn take(&self, part: &mut Vec<(usize, i64, Vec<u8>)>, ts: Option<i64>, line: &[u8], v: &Value) {
-        let Some(id) = v.get(key::REQUEST_ID).and_then(Value::as_str) else {
+    };
+    // Past the last value read: a key found inside it is a part of it.
+    let mut from = 0;
+    for p in keys {
+        if p < from {
+            continue;
+        }
+        // `"request_id"`, white space, `:`, white space, `"`: then the value.
+        let mut at = p + key_len;
+        skip(&mut at);
+        if line.get(at) != Some(&b':') {
+            continue;
+        }
+        at += 1;
+        skip(&mut at);
+        if line.get(at) != Some(&b'"') {
+            continue;
+        }
+        let start = at + 1;
+        let Some(len) = memchr::memchr2(b'"', b'\\', &line[start..]) else {
             return;
         };
-        if let Some(i) = self.ids.iter().position(|x| x == id) {
-            part.push((i, ts.unwrap_or(0), line.to_vec()));
+        if line[start + len] == b'"' {
+            each(&line[start..start + len]);
+            from = start + len;
+            continue;
+        }
+        // An escaped value: read as a JSON string.
+        let mut strings = serde_json::Deserializer::from_slice(&line[at..])
+            .into_iter::<std::borrow::Cow<'_, str>>();
+        match strings.next() {
+            Some(Ok(id)) => {
+                each(id.as_bytes());
+                from = at + strings.byte_offset();
+            }
+            _ => return,
         }
     }
 }
 
-impl Collector for RequestLines {
-    type Part = Vec<(usize, i64, Vec<u8>)>;
-    fn wants_value(&self) -> bool {
-        false
-    }
-    fn new_part(&self) -> Self::Part {
-        Vec::new()
-    }
-    fn accept(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8], v: Option<&Value>) {
-        if !self.candidate(line) {
-            return;
-        }
-        match v {
-            Some(v) => self.take(part, ts, line, v),
-            None => {
-                if let Some(v) = crate::engine::preset::parse_line(line) {
-                    self.take(part, ts, line, &v);
-                }
+/// The lines of the requests `ids`, read again from where the pass found them: for each id,
+/// its (time, line) pairs.
+fn request_lines(
+    sources: &[crate::engine::source::Source],
+    results: &[(usize, Vec<RequestPlace>)],
+    ids: &[String],
+) -> Vec<Vec<(i64, Vec<u8>)>> {
+    let wanted: HashMap<u64, ()> = ids
+        .iter()
+        .map(|id| (line_hash(id.as_bytes()), ()))
+        .collect();
+    // Per file: (offset, time), ascending.
+    let mut at: BTreeMap<usize, Vec<(u64, i64)>> = BTreeMap::new();
+    for (source, requests) in results {
+        for &(h, off, ts) in requests {
+            if wanted.contains_key(&h) {
+                at.entry(*source).or_default().push((off, ts));
             }
         }
     }
-    fn accept_unparsed(&self, part: &mut Self::Part, ts: Option<i64>, line: &[u8]) -> bool {
-        if self.candidate(line) {
-            if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) {
-                self.take(part, ts, line, &v);
+    let mut by_id: Vec<Vec<(i64, Vec<u8>)>> = vec![Vec::new(); ids.len()];
+    for (source, mut places) in at {
+        places.sort_unstable();
+        places.dedup_by_key(|p| p.0);
+        let offsets: Vec<u64> = places.iter().map(|p| p.0).collect();
+        let lines = match scan::read_lines_at(&sources[source], &offsets) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "tracelight: could not read {} again for the timelines: {e}",
+                    sources[source].path.display()
+                );
+                continue;
+            }
+        };
+        for ((_, ts), line) in places.into_iter().zip(lines) {
+            // The parsed line decides (a hash may collide; an id may be a nested field's).
+            let Some(v) = crate::engine::preset::parse_line(&line) else {
+                continue;
+            };
+            let Some(id) = v.get(key::REQUEST_ID).and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(i) = ids.iter().position(|x| x == id) {
+                by_id[i].push((ts, line));
             }
         }
-        true
     }
+    by_id
 }
 
 #[derive(Serialize)]
@@ -395,44 +572,66 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
             );
         }
     }
-    let plan = Plan::new(filters);
+    // One pass over every line; the filters are the collector's.
+    let filters = Plan::new(filters).filters;
     let coll = Everything {
         slow: Slow { top: a.top },
+        filters: &filters,
+        several_files: p.sources.len() > 1,
     };
-    let results = scan::scan(&p.sources, &plan, &coll, &p.opts);
+    let results = scan::scan(&p.sources, &Plan::new(Vec::new()), &coll, &p.opts);
     report(&p.sources, &results);
 
-    // Lines by level: a line given by two files counts once (as `query --count` counts).
-    let mut lines: Vec<(i64, u64, u8, usize)> = Vec::new();
+    let mut line_parts = Vec::new();
     let mut error_parts = Vec::new();
     let mut error_times = Vec::new();
     let mut suppressed = Vec::new();
     let mut slow_parts = Vec::new();
+    let mut request_parts = Vec::new();
     for r in results {
-        let source = r.source;
         let part = r.part;
-        lines.extend(part.lines.into_iter().map(|(t, h, l)| (t, h, l, source)));
+        line_parts.push((r.source, part.lines));
         error_parts.push(part.errors);
         error_times.extend(part.error_times);
         suppressed.extend(part.suppressed);
         slow_parts.push(part.slow);
+        request_parts.push((r.source, part.requests));
     }
-    lines.sort_unstable();
-    let mut events: Vec<(i64, u8)> = Vec::new();
-    for group in lines.chunk_by(|x, y| x.0 == y.0 && x.1 == y.1) {
-        let most = group
-            .chunk_by(|x, y| x.3 == y.3)
-            .map(<[_]>::len)
-            .max()
-            .unwrap_or(0);
-        events.extend(std::iter::repeat_n((group[0].0, group[0].2), most));
-    }
-    let timed: Vec<i64> = events
+    // Lines by level: a line given by two files counts once (as `query --count` counts). The
+    // lines of one file need no sorting out.
+    let one_file = line_parts
         .iter()
-        .map(|e| e.0)
-        .filter(|t| *t != i64::MIN)
-        .collect();
-    let (first, last) = (timed.iter().min().copied(), timed.iter().max().copied());
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(s, _)| s)
+        .collect::<BTreeSet<_>>()
+        .len()
+        <= 1;
+    let distinct: Option<Vec<(i64, u8)>> = (!one_file).then(|| {
+        let mut lines: Vec<(i64, u64, usize, u8)> = Vec::new();
+        for (source, ls) in &line_parts {
+            lines.extend(ls.iter().map(|&(t, h, l)| (t, h, *source, l)));
+        }
+        let mut events = Vec::new();
+        distinct(&mut lines, |&(t, _, _, l), times| {
+            events.extend(std::iter::repeat_n((t, l), times));
+        });
+        events
+    });
+    // Each event's time and level.
+    let each_event = |f: &mut dyn FnMut(i64, u8)| match &distinct {
+        Some(events) => events.iter().for_each(|&(t, l)| f(t, l)),
+        None => line_parts
+            .iter()
+            .flat_map(|(_, ls)| ls)
+            .for_each(|&(t, _, l)| f(t, l)),
+    };
+    let mut first_last: Option<(i64, i64)> = None;
+    each_event(&mut |t, _| {
+        if t != i64::MIN {
+            first_last = Some(first_last.map_or((t, t), |(f, l)| (f.min(t), l.max(t))));
+        }
+    });
+    let (first, last) = first_last.unzip();
     let span = last.zip(first).map_or(0, |(l, f)| l - f);
     let bucket_us = bucket_width(span);
     let bucket_start = first.map_or(0, |f| f - f.rem_euclid(bucket_us));
@@ -446,14 +645,21 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
             .filter(|b| *b < buckets)
     };
     let names = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "other"];
-    let mut levels: BTreeMap<&'static str, Vec<u64>> = BTreeMap::new();
-    for (t, l) in &events {
-        if let Some(b) = bucket_of(*t) {
-            levels
-                .entry(names[usize::from(*l)])
-                .or_insert_with(|| vec![0; buckets])[b] += 1;
+    let mut per_level = vec![vec![0u64; buckets]; names.len()];
+    let mut total_lines = 0u64;
+    each_event(&mut |t, l| {
+        total_lines += 1;
+        if let Some(b) = bucket_of(t) {
+            per_level[usize::from(l)][b] += 1;
         }
-    }
+    });
+    drop(distinct);
+    drop(line_parts);
+    let levels: BTreeMap<&'static str, Vec<u64>> = names
+        .into_iter()
+        .zip(per_level)
+        .filter(|(_, counts)| counts.iter().any(|n| *n > 0))
+        .collect();
 
     let groups = finish_groups(error_parts, suppressed);
     let mut per_group: HashMap<String, BTreeMap<u64, i64>> = HashMap::new();
@@ -524,12 +730,7 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
     }
     let mut timelines = Vec::new();
     if !ids.is_empty() {
-        let coll = RequestLines { ids: ids.clone() };
-        let results = scan::scan(&p.sources, &Plan::new(Vec::new()), &coll, &p.opts);
-        let mut by_id: Vec<Vec<(i64, Vec<u8>)>> = vec![Vec::new(); ids.len()];
-        for (i, t, l) in results.into_iter().flat_map(|r| r.part) {
-            by_id[i].push((t, l));
-        }
+        let by_id = request_lines(&p.sources, &request_parts, &ids);
         for (id, mut ls) in ids.iter().zip(by_id) {
             ls.sort_by_key(|(t, _)| *t);
             dedup_lines(&mut ls);
@@ -603,7 +804,7 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
         bucket_us,
         buckets,
         levels,
-        total_lines: events.len() as u64,
+        total_lines,
         errors,
         operations,
         slowest,
@@ -648,6 +849,47 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ids_of(line: &str) -> Vec<String> {
+        let line = line.as_bytes();
+        let keys: Vec<usize> = KEYS[REQUEST_ID].find_iter(line).collect();
+        let mut out = Vec::new();
+        raw_request_ids(line, keys, |id| {
+            out.push(String::from_utf8(id.to_vec()).unwrap())
+        });
+        out
+    }
+
+    #[test]
+    fn raw_request_ids_reads_every_spelling() {
+        assert_eq!(ids_of(r#"{"request_id":"r-1","a":1}"#), ["r-1"]);
+        assert_eq!(ids_of(r#"{"request_id" : "r-1"}"#), ["r-1"]);
+        assert_eq!(ids_of(r#"{"request_id":"r-\u0031\"x"}"#), ["r-1\"x"]);
+        // A key inside a string value is not a key; a number is not an id.
+        assert!(ids_of(r#"{"m":"\"request_id\":\"r-2\"","request_id":7}"#).is_empty());
+        assert_eq!(
+            ids_of(r#"{"request_id":"a","span":{"request_id":"b"}}"#),
+            ["a", "b"]
+        );
+        assert!(ids_of(r#"{"request_id":"unterminated"#).is_empty());
+    }
+
+    #[test]
+    fn key_hits_answer_lines_in_any_order() {
+        let mut k = KeyHits {
+            at: vec![3, 10, 12, 40],
+            next: 0,
+        };
+        assert_eq!(k.in_line(0, 9, 2), &[3]);
+        assert_eq!(k.in_line(9, 20, 2), &[10, 12]);
+        assert_eq!(k.in_line(41, 50, 2), &[] as &[usize]);
+        assert_eq!(k.in_line(0, 5, 2), &[3], "an earlier line");
+        assert_eq!(
+            k.in_line(39, 41, 2),
+            &[] as &[usize],
+            "the key runs past the line"
+        );
+    }
 
     #[test]
     fn buckets_are_at_most_120() {

@@ -80,6 +80,9 @@ pub(crate) struct SlowPart {
     pub(crate) per_op: HashMap<String, Vec<(u64, f64)>>,
     /// The slowest lines (at most about 2 × top).
     pub(crate) top: Vec<SlowLine>,
+    /// Once `top` has been trimmed to `top` lines, the shortest duration among them: a line
+    /// shorter than that is not one of the slowest.
+    pub(crate) floor: Option<f64>,
 }
 
 /// Collects durations for `slow`.
@@ -128,10 +131,16 @@ struct SpanView<'a> {
 }
 
 impl Slow {
-    fn record(&self, part: &mut SlowPart, ts: Option<i64>, line: &[u8], op: String, d: f64) {
+    fn record(&self, part: &mut SlowPart, ts: Option<i64>, line: &[u8], op: Cow<'_, str>, d: f64) {
         let hash = line_hash(line);
-        part.per_op.entry(op).or_default().push((hash, d));
-        if self.top > 0 {
+        // The operation's name is copied only the first time it is seen.
+        match part.per_op.get_mut(op.as_ref()) {
+            Some(durations) => durations.push((hash, d)),
+            None => {
+                part.per_op.insert(op.into_owned(), vec![(hash, d)]);
+            }
+        }
+        if self.top > 0 && part.floor.is_none_or(|f| d >= f) {
             part.top.push(SlowLine {
                 duration: d,
                 ts: ts.unwrap_or(0),
@@ -140,6 +149,9 @@ impl Slow {
             });
             if part.top.len() >= 2 * self.top + 64 {
                 trim_top(&mut part.top, self.top);
+                if part.top.len() == self.top {
+                    part.floor = part.top.last().map(|s| s.duration);
+                }
             }
         }
     }
@@ -157,7 +169,7 @@ impl Collector for Slow {
         let Some(v) = v else { return };
         let Some(d) = duration_ms(v) else { return };
         let op = operation_name(v).unwrap_or_else(|| "-".into());
-        self.record(part, ts, line, op, d);
+        self.record(part, ts, line, Cow::Owned(op), d);
     }
     fn accept_unparsed(&self, part: &mut SlowPart, ts: Option<i64>, line: &[u8]) -> bool {
         let Ok(text) = std::str::from_utf8(line) else {
@@ -167,13 +179,15 @@ impl Collector for Slow {
             Ok(view) => {
                 if let Some(d) = view.duration_ms.filter(|d| d.is_finite()) {
                     let op = match view.route {
-                        Some(route) => with_method(view.method.as_deref(), route.into_owned()),
+                        Some(route) => {
+                            Cow::Owned(with_method(view.method.as_deref(), route.into_owned()))
+                        }
                         None => view
                             .operation
                             .or(view.span.and_then(|s| s.name))
                             .or(view.path)
                             .or(view.message)
-                            .map_or_else(|| "-".to_owned(), Cow::into_owned),
+                            .unwrap_or(Cow::Borrowed("-")),
                     };
                     self.record(part, ts, line, op, d);
                 }
@@ -356,4 +370,54 @@ pub(crate) fn slow(a: SlowArgs) -> Result<Outcome> {
     }
     out.finish()?;
     Ok(Outcome::Found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::filter::Plan;
+    use crate::engine::scan;
+
+    /// The slowest lines kept while reading (only those at least as slow as the part's slowest
+    /// `top` so far) are those of sorting every line, ties included, with lines in reverse time
+    /// order.
+    #[test]
+    fn the_slowest_lines_are_those_of_a_full_sort() {
+        let mut text = String::new();
+        let mut all = Vec::new();
+        let mut x = 7u64;
+        for i in 0..5000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Few distinct durations, so that many lines tie.
+            let d = ((x >> 33) % 300) as f64 / 4.0;
+            let line = format!(
+                r#"{{"timestamp":"2026-02-10T22:30:{:02}.{:06}Z","level":"INFO","message":"span_closed","operation":"op","duration_ms":{d},"n":{i}}}"#,
+                59 - i * 60 / 5000,
+                i
+            );
+            // In reverse time order: a later line that ties wins.
+            all.push((d, 59 - i * 60 / 5000, i));
+            text.push_str(&line);
+            text.push('\n');
+        }
+        for top in [1, 10, 100] {
+            let r = scan::scan_bytes(text.as_bytes(), &Plan::new(Vec::new()), &Slow { top });
+            let (got, ops) = finish([r.part], top);
+            let mut want = all.clone();
+            // Slowest first; ties by time.
+            want.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+            let want: Vec<(f64, u64)> = want.into_iter().take(top).map(|w| (w.0, w.2)).collect();
+            let got: Vec<(f64, u64)> = got
+                .iter()
+                .map(|s| {
+                    let v: Value = serde_json::from_slice(&s.line).unwrap();
+                    (s.duration, v["n"].as_u64().unwrap())
+                })
+                .collect();
+            assert_eq!(got, want, "top {top}");
+            assert_eq!(ops[0].count, 5000);
+        }
+    }
 }

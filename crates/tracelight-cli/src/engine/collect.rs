@@ -156,12 +156,24 @@ impl Collector for DistinctCount {
 /// The number of events among the lines of [`DistinctCount`]: lines with the same time and
 /// bytes in several files count once (as often as the file with the most of them has them).
 pub(crate) fn count_distinct(results: Vec<ItemResult<Vec<(i64, u64)>>>) -> u64 {
-    let mut all: Vec<(i64, u64, usize)> = Vec::new();
+    let mut all: Vec<(i64, u64, usize, ())> = Vec::new();
     for r in results {
-        all.extend(r.part.into_iter().map(|(t, h)| (t, h, r.source)));
+        all.extend(r.part.into_iter().map(|(t, h)| (t, h, r.source, ())));
     }
-    all.sort_unstable();
     let mut n = 0u64;
+    distinct(&mut all, |_, times| n += times as u64);
+    n
+}
+
+/// Sorts lines given as (time, hash of the bytes, file, what else is kept) and calls `each` once
+/// per group of copies with one of them and how many events the group is: lines with the same
+/// time and bytes in several files are one event (as often as the file with the most of them
+/// has them; identical lines in one file are separate events).
+pub(crate) fn distinct<T: Ord>(
+    all: &mut [(i64, u64, usize, T)],
+    mut each: impl FnMut(&(i64, u64, usize, T), usize),
+) {
+    all.sort_unstable();
     for group in all.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
         // `group` is sorted by file: the longest run of one file.
         let most = group
@@ -169,9 +181,8 @@ pub(crate) fn count_distinct(results: Vec<ItemResult<Vec<(i64, u64)>>>) -> u64 {
             .map(<[_]>::len)
             .max()
             .unwrap_or(0);
-        n += most as u64;
+        each(&group[0], most);
     }
-    n
 }
 
 /// Counts matching lines.

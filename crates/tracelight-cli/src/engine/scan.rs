@@ -11,7 +11,7 @@
 //! be. A line is only parsed when a fast check cannot decide it or when it matched.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -52,6 +52,11 @@ pub(crate) trait Collector: Sync {
         }
         valid
     }
+    /// Told where the block of lines handed over next starts: `offset` is the byte offset of
+    /// `data[0]` in its file (in the inflated stream of a `.gz`), and the lines given until the
+    /// next call are slices of `data`. A collector that keeps where lines are (to read a few
+    /// of them again later) takes it; the default ignores it.
+    fn block_at(&self, _part: &mut Self::Part, _offset: u64, _data: &[u8]) {}
 }
 
 /// The outcome of one work item.
@@ -134,6 +139,12 @@ impl<'a, C: Collector> LineSink<'a, C> {
             invalid: self.invalid,
             error,
         }
+    }
+
+    /// [`LineSink::block`] of `data`, which starts at byte `offset` of its file.
+    fn block_at(&mut self, data: &[u8], offset: u64) {
+        self.coll.block_at(&mut self.part, offset, data);
+        self.block(data);
     }
 
     /// Visits every line of `data` (complete lines; the last one may lack its newline).
@@ -792,14 +803,14 @@ impl PageBuf {
 }
 
 /// Reads the lines owned by the chunk `[start, end)` of `file` (those that start inside it) into
-/// `buf`, returning the range of `buf` that holds them.
+/// `buf`, returning the range of `buf` that holds them and the file offset of `buf[0]`.
 fn read_chunk(
     file: &File,
     start: u64,
     end: u64,
     limit: u64,
     buf: &mut PageBuf,
-) -> io::Result<std::ops::Range<usize>> {
+) -> io::Result<(std::ops::Range<usize>, u64)> {
     let from = start.saturating_sub(1);
     let base = from - from % PAGE;
     let pad = usize::try_from(from - base).unwrap_or(0);
@@ -817,7 +828,7 @@ fn read_chunk(
         }
     }
     if n <= pad {
-        return Ok(0..0);
+        return Ok((0..0, base));
     }
     let data = buf.get();
     let first = if start == 0 {
@@ -825,7 +836,7 @@ fn read_chunk(
     } else {
         match memchr(b'\n', &data[pad..n]) {
             Some(i) if from + (i as u64) + 1 < end => pad + i + 1,
-            _ => return Ok(0..0),
+            _ => return Ok((0..0, base)),
         }
     };
     let mut stop = n;
@@ -855,7 +866,7 @@ fn read_chunk(
             pos += k as u64;
         }
     }
-    Ok(first..stop)
+    Ok((first..stop, base))
 }
 
 /// The range of `data` (a whole mapped file) holding the lines that start in `[start, end)`.
@@ -947,7 +958,11 @@ fn scan_stream<C: Collector, R: Read + Send>(
                 }
             }
         });
+        // The unfinished last line of the blocks so far, and where it starts in the stream;
+        // and where the next block starts.
         let mut carry: Vec<u8> = Vec::new();
+        let mut carry_at = 0u64;
+        let mut pos = 0u64;
         for msg in rx {
             let block = match msg {
                 Ok(b) => b,
@@ -956,12 +971,14 @@ fn scan_stream<C: Collector, R: Read + Send>(
                     break;
                 }
             };
+            let block_pos = pos;
+            pos += block.len() as u64;
             let mut i = 0;
             if !carry.is_empty() {
                 match memchr(b'\n', &block) {
                     Some(nl) => {
                         carry.extend_from_slice(&block[..nl]);
-                        sink.block(&carry);
+                        sink.block_at(&carry, carry_at);
                         carry.clear();
                         i = nl + 1;
                     }
@@ -974,18 +991,66 @@ fn scan_stream<C: Collector, R: Read + Send>(
             }
             match memrchr(b'\n', &block[i..]) {
                 Some(last) => {
-                    sink.block(&block[i..i + last]);
+                    sink.block_at(&block[i..i + last], block_pos + i as u64);
                     carry.extend_from_slice(&block[i + last + 1..]);
+                    carry_at = block_pos + (i + last + 1) as u64;
                 }
-                None => carry.extend_from_slice(&block[i..]),
+                None => {
+                    carry.extend_from_slice(&block[i..]);
+                    carry_at = block_pos + i as u64;
+                }
             }
             let _ = back_tx.send(block);
         }
         if !carry.is_empty() {
-            sink.block(&carry);
+            sink.block_at(&carry, carry_at);
         }
     });
     error
+}
+
+/// Reads again the lines of `src` that start at `offsets` (ascending byte offsets that a
+/// collector took from [`Collector::block_at`]; in the inflated stream of a `.gz`), without
+/// their line terminators. A plain file is read only at those places; a `.gz` is inflated up
+/// to its last one.
+pub(crate) fn read_lines_at(src: &Source, offsets: &[u64]) -> io::Result<Vec<Vec<u8>>> {
+    let file = File::open(&src.path)?;
+    let limit = src.limit.unwrap_or(u64::MAX);
+    let mut out = Vec::with_capacity(offsets.len());
+    let mut line = Vec::new();
+    let finish = |line: &mut Vec<u8>, out: &mut Vec<Vec<u8>>| {
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        out.push(raw_line(line).to_vec());
+        line.clear();
+    };
+    if src.gz {
+        let mut r = BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)),
+        );
+        let mut pos = 0u64;
+        for &off in offsets {
+            if off < pos {
+                return Err(io::Error::other("offsets are not ascending"));
+            }
+            io::copy(&mut (&mut r).take(off - pos), &mut io::sink())?;
+            pos = off + r.read_until(b'\n', &mut line)? as u64;
+            finish(&mut line, &mut out);
+        }
+    } else {
+        let mut r = BufReader::with_capacity(1 << 16, file);
+        for &off in offsets {
+            if off >= limit {
+                break;
+            }
+            r.seek(io::SeekFrom::Start(off))?;
+            (&mut r).take(limit - off).read_until(b'\n', &mut line)?;
+            finish(&mut line, &mut out);
+        }
+    }
+    Ok(out)
 }
 
 /// A plain file opened for the scan.
@@ -1031,7 +1096,9 @@ fn run_item<C: Collector>(
     let error = match (item.kind, opened) {
         (ItemKind::Range { start, end }, Some(Opened::Map(map))) => {
             let to = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
-            sink.block(&map[chunk_of(map, to(start), to(end))]);
+            let range = chunk_of(map, to(start), to(end));
+            let at = range.start as u64;
+            sink.block_at(&map[range], at);
             progress.fetch_add(end - start, Ordering::Relaxed);
             None
         }
@@ -1040,8 +1107,9 @@ fn run_item<C: Collector>(
             let r = read_chunk(file, start, end, limit, buf);
             progress.fetch_add(end - start, Ordering::Relaxed);
             match r {
-                Ok(range) => {
-                    sink.block(&buf.get()[range]);
+                Ok((range, base)) => {
+                    let at = base + range.start as u64;
+                    sink.block_at(&buf.get()[range], at);
                     None
                 }
                 Err(e) => Some(e.to_string()),
@@ -1229,4 +1297,121 @@ pub(crate) fn scan_bytes<C: Collector>(data: &[u8], plan: &Plan, coll: &C) -> It
     let mut sink = LineSink::new(plan, coll);
     sink.block(data);
     sink.into_result(0, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    /// Keeps every line it is given with the offset [`Collector::block_at`] says it has.
+    struct Places;
+
+    #[derive(Default)]
+    struct Seen {
+        block: (usize, u64),
+        lines: Vec<(u64, Vec<u8>)>,
+    }
+
+    impl Collector for Places {
+        type Part = Seen;
+        fn wants_value(&self) -> bool {
+            false
+        }
+        fn new_part(&self) -> Seen {
+            Seen::default()
+        }
+        fn block_at(&self, part: &mut Seen, offset: u64, data: &[u8]) {
+            part.block = (data.as_ptr() as usize, offset);
+        }
+        fn accept(&self, part: &mut Seen, _: Option<i64>, line: &[u8], _: Option<&Value>) {
+            let at = part.block.1 + (line.as_ptr() as usize - part.block.0) as u64;
+            part.lines.push((at, line.to_vec()));
+        }
+    }
+
+    /// About 5 MB of lines of many lengths (some ending in `\r\n`, some blank, one far longer
+    /// than a chunk), so that chunks and the inflated stream's blocks end inside lines.
+    fn lines() -> Vec<String> {
+        let mut out = Vec::new();
+        for i in 0..40_000usize {
+            let pad = "x".repeat((i * 7919) % 250);
+            let end = if i % 5 == 0 { "\r" } else { "" };
+            out.push(format!(r#"{{"n":{i},"pad":"{pad}"}}{end}"#));
+            if i % 1000 == 0 {
+                out.push(String::new());
+            }
+        }
+        out.push(format!(r#"{{"n":"long","pad":"{}"}}"#, "y".repeat(3 << 20)));
+        out
+    }
+
+    fn check(src: &Source, opts: &ScanOptions, expected: usize) {
+        let results = scan(
+            std::slice::from_ref(src),
+            &Plan::new(Vec::new()),
+            &Places,
+            opts,
+        );
+        let seen: Vec<(u64, Vec<u8>)> = results.into_iter().flat_map(|r| r.part.lines).collect();
+        assert_eq!(seen.len(), expected);
+        let offsets: Vec<u64> = seen.iter().map(|s| s.0).collect();
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "in file order");
+        let again = read_lines_at(src, &offsets).unwrap();
+        assert_eq!(again.len(), seen.len());
+        for ((at, line), read) in seen.iter().zip(&again) {
+            assert_eq!(line, read, "the line at {at}");
+        }
+    }
+
+    /// The offsets a collector is told lead back to its lines, in a mapped file, in a file read
+    /// with `pread` in small chunks, and in a `.gz` of two members.
+    #[test]
+    fn block_offsets_lead_back_to_the_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = lines().join("\n") + "\n";
+        let expected = lines().iter().filter(|l| !l.is_empty()).count();
+        let plain = dir.path().join("app.log");
+        std::fs::write(&plain, &text).unwrap();
+        let size = text.len() as u64;
+        let src = Source {
+            path: plain,
+            size,
+            gz: false,
+            limit: None,
+        };
+        let small = ScanOptions {
+            threads: 2,
+            chunk_size: 64 << 10,
+            progress: false,
+            mmap: true,
+        };
+        check(&src, &small, expected);
+        check(
+            &src,
+            &ScanOptions {
+                mmap: false,
+                ..small.clone()
+            },
+            expected,
+        );
+
+        let gz = dir.path().join("app.log.1.gz");
+        let half = text[..text.len() / 2].rfind('\n').unwrap() + 1;
+        let mut f = std::fs::File::create(&gz).unwrap();
+        for part in [&text[..half], &text[half..]] {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(part.as_bytes()).unwrap();
+            f.write_all(&e.finish().unwrap()).unwrap();
+        }
+        drop(f);
+        let src = Source {
+            size: std::fs::metadata(&gz).unwrap().len(),
+            path: gz,
+            gz: true,
+            limit: None,
+        };
+        check(&src, &small, expected);
+    }
 }
