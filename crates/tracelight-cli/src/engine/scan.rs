@@ -208,17 +208,37 @@ impl<'a, C: Collector> LineSink<'a, C> {
         if !pair.canonical_only {
             return self.fused_bulk(data, pair);
         }
-        // Start of the current line, and whether the needle is in it.
-        let mut at = (0usize, false);
+        // `--level error`: a line tracelight wrote is decided by the level at its fixed place,
+        // so the newlines alone are searched (a needle's hit elsewhere in such a line decides
+        // nothing), and every other line is decided in full.
+        let mut start = 0;
         // SAFETY: AVX2 is available (checked by the caller).
         #[allow(unsafe_code)]
         unsafe {
-            avx2::newlines_and_pairs(data, pair, &mut |ev| {
-                self.fused_event(data, pair, &mut at, ev)
+            avx2::newlines(data, &mut |nl| {
+                self.level_line(&data[start..nl]);
+                start = nl + 1;
             });
         }
-        if at.0 < data.len() {
-            self.fused_event(data, pair, &mut at, avx2::Event::Newline(data.len()));
+        if start < data.len() {
+            self.level_line(&data[start..]);
+        }
+    }
+
+    /// A line of a `--level error` block: counted when it is not a JSON object; decided unless
+    /// the level at tracelight's fixed place is one of the four below ERROR.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn level_line(&mut self, raw: &[u8]) {
+        let line = raw_line(raw);
+        match shape(line) {
+            Shape::Malformed => self.malformed += 1,
+            Shape::Object => {
+                if canonical_level(line).is_none_or(|l| l == crate::engine::filter::Level::Error) {
+                    self.line(line)
+                }
+            }
+            Shape::Blank => {}
         }
     }
 
@@ -301,41 +321,6 @@ impl<'a, C: Collector> LineSink<'a, C> {
         let line = raw_line(&data[start..end]);
         if shape(line) == Shape::Object {
             self.line(line);
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    fn fused_event(
-        &mut self,
-        data: &[u8],
-        pair: &NeedlePair,
-        (line_start, pending): &mut (usize, bool),
-        ev: avx2::Event,
-    ) {
-        match ev {
-            avx2::Event::Hit(i) => {
-                if !*pending && data[i..].starts_with(&pair.needle) {
-                    *pending = true;
-                }
-            }
-            avx2::Event::Newline(nl) => {
-                let line = raw_line(&data[*line_start..nl]);
-                match shape(line) {
-                    Shape::Malformed => self.malformed += 1,
-                    // With a level needle, a line whose level is not one of the names at
-                    // tracelight's fixed place (another writer's line, `"level":"error"`) is
-                    // decided in full.
-                    Shape::Object
-                        if *pending || (pair.canonical_only && canonical_level(line).is_none()) =>
-                    {
-                        self.line(line)
-                    }
-                    _ => {}
-                }
-                *pending = false;
-                *line_start = nl + 1;
-            }
         }
     }
 
@@ -561,7 +546,7 @@ mod avx2 {
 
     use super::NeedlePair;
 
-    /// What [`newlines_and_pairs`] found, in the order of the data.
+    /// What [`suspect_blocks_and_pairs`] found, in the order of the data.
     #[derive(Debug, Clone, Copy)]
     pub(super) enum Event {
         /// A `\n` at this index.
@@ -639,76 +624,6 @@ mod avx2 {
             at += 64;
         }
         at
-    }
-
-    /// Calls `f` for every `\n` of `data` and every index where the pair's two bytes are at
-    /// their offsets (a place the needle may start), in index order.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn newlines_and_pairs(
-        data: &[u8],
-        pair: &NeedlePair,
-        f: &mut impl FnMut(Event),
-    ) {
-        let nl = _mm256_set1_epi8(b'\n' as i8);
-        let v1 = _mm256_set1_epi8(pair.b1 as i8);
-        let v2 = _mm256_set1_epi8(pair.b2 as i8);
-        let reach = pair.i2 + 64;
-        let p = data.as_ptr();
-        let mut at = 0;
-        while at + reach <= data.len() {
-            // SAFETY: every load reads 32 bytes at most `reach - 32` bytes past `at`, and
-            // `at + reach <= data.len()`.
-            let (a, b, c2, d2) = unsafe {
-                (
-                    _mm256_loadu_si256(p.add(at).cast::<__m256i>()),
-                    _mm256_loadu_si256(p.add(at + 32).cast::<__m256i>()),
-                    _mm256_loadu_si256(p.add(at + pair.i2).cast::<__m256i>()),
-                    _mm256_loadu_si256(p.add(at + pair.i2 + 32).cast::<__m256i>()),
-                )
-            };
-            let (na, nb) = (_mm256_cmpeq_epi8(a, nl), _mm256_cmpeq_epi8(b, nl));
-            let (h1, h2) = (
-                _mm256_and_si256(_mm256_cmpeq_epi8(a, v1), _mm256_cmpeq_epi8(c2, v2)),
-                _mm256_and_si256(_mm256_cmpeq_epi8(b, v1), _mm256_cmpeq_epi8(d2, v2)),
-            );
-            let any = _mm256_or_si256(_mm256_or_si256(na, nb), _mm256_or_si256(h1, h2));
-            // Most 64-byte blocks hold neither a newline nor a candidate.
-            if _mm256_testz_si256(any, any) == 0 {
-                let mut lines = u64::from(_mm256_movemask_epi8(na) as u32)
-                    | (u64::from(_mm256_movemask_epi8(nb) as u32) << 32);
-                let mut hits = u64::from(_mm256_movemask_epi8(h1) as u32)
-                    | (u64::from(_mm256_movemask_epi8(h2) as u32) << 32);
-                if hits == 0 {
-                    while lines != 0 {
-                        f(Event::Newline(at + lines.trailing_zeros() as usize));
-                        lines &= lines - 1;
-                    }
-                } else {
-                    while lines | hits != 0 {
-                        let l = lines.trailing_zeros();
-                        let h = hits.trailing_zeros();
-                        if h < l {
-                            f(Event::Hit(at + h as usize));
-                            hits &= hits - 1;
-                        } else {
-                            f(Event::Newline(at + l as usize));
-                            lines &= lines - 1;
-                        }
-                    }
-                }
-            }
-            at += 64;
-        }
-        for i in at..data.len() {
-            if data[i] == b'\n' {
-                f(Event::Newline(i));
-            } else if data[i..].starts_with(&pair.needle) {
-                f(Event::Hit(i));
-            }
-        }
     }
 
     /// Calls `f` with the index of every `\n` in `data`, in order.
