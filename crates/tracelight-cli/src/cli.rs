@@ -226,7 +226,7 @@ pub(crate) struct ReportArgs {
     /// Filters (with --request-id, the report is that request's).
     #[command(flatten)]
     pub(crate) filters: FilterArgs,
-    /// The HTML file to write.
+    /// The HTML file to write (`-` for standard output).
     #[arg(
         short = 'o',
         long = "output",

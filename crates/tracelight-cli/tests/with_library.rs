@@ -547,6 +547,52 @@ async fn report_holds_the_figures_of_errors_and_slow_and_opens_in_a_browser() {
     );
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report");
     browser_support::screenshot(&c, &shots, "report.png").await;
+
+    // Lines without a time, the report to standard output: no time axis (not one from 1970),
+    // and it opens without an error.
+    let untimed_dir = tempfile::tempdir().unwrap();
+    let untimed_log = untimed_dir.path().join("app.log");
+    fs::write(
+        &untimed_log,
+        "{\"level\":\"INFO\",\"message\":\"no time\"}\n",
+    )
+    .unwrap();
+    let r = Command::cargo_bin("tracelight")
+        .unwrap()
+        .args(["report", "-o", "-"])
+        .arg(&untimed_log)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&r.stderr)
+            .contains("(1 line from 1 file, 0 error groups, 0 timelines)"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let untimed = untimed_dir.path().join("r.html");
+    fs::write(&untimed, &r.stdout).unwrap();
+    assert!(report_data(&fs::read_to_string(&untimed).unwrap())["from"].is_null());
+    c.goto(&format!("file://{}", untimed.display()))
+        .await
+        .unwrap();
+    browser_support::until(
+        &c,
+        "the untimed report",
+        "return document.body.dataset.rendered === 'true'",
+    )
+    .await;
+    let levels = c
+        .execute(
+            "return [document.body.dataset.problems || '0', document.getElementById('levels').textContent]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(levels[0], "0", "no script error");
+    let text = levels[1].as_str().unwrap();
+    assert!(text.contains("No lines with a readable time."), "{text}");
+    assert!(!text.contains("1970"), "{text}");
     c.close().await.unwrap();
 
     // One request's report.

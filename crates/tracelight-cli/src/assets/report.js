@@ -74,7 +74,8 @@
   }
 
   // Summary.
-  const parts = [`${data.total_lines} lines from ${data.files} files`];
+  const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  const parts = [`${count(data.total_lines, 'line', 'lines')} from ${count(data.files, 'file', 'files')}`];
   if (data.from) parts.push(`${data.from} → ${data.to}`);
   if (data.filters.length) parts.push(data.filters.join(', '));
   parts.push(`generated ${data.generated_at}`);
@@ -83,6 +84,10 @@
   // Events by level over time: stacked bars.
   {
     const s = section('levels', 'Events by level over time');
+    if (!data.from) s.appendChild(el('p', 'No lines with a readable time.', 'muted'));
+  }
+  if (data.from) {
+    const s = document.getElementById('levels');
     const width = 1100, height = 160;
     const svg = svgEl('svg', { width: '100%', height, viewBox: `0 0 ${width} ${height + 16}`, preserveAspectRatio: 'none', role: 'img' });
     const totals = new Array(data.buckets).fill(0);

@@ -553,7 +553,11 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
     };
     // Before the files are read: the report may not replace one of them, and its directory
     // must be there.
-    let out_dir = a.out_file.parent().filter(|d| !d.as_os_str().is_empty());
+    let to_stdout = a.out_file.as_os_str() == "-";
+    let out_dir = a
+        .out_file
+        .parent()
+        .filter(|d| !to_stdout && !d.as_os_str().is_empty());
     if let Some(d) = out_dir.filter(|d| !d.is_dir()) {
         anyhow::bail!(
             "cannot write {}: no directory {}",
@@ -561,7 +565,10 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
             d.display()
         );
     }
-    if let Ok(out) = std::fs::canonicalize(&a.out_file) {
+    if let Some(out) = (!to_stdout)
+        .then(|| std::fs::canonicalize(&a.out_file).ok())
+        .flatten()
+    {
         if p.sources
             .iter()
             .any(|s| std::fs::canonicalize(&s.path).is_ok_and(|x| x == out))
@@ -831,17 +838,32 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
         title = escape_html(&title),
         data = script_safe_json(&data)?,
     );
-    std::fs::write(&a.out_file, html)
-        .with_context(|| format!("cannot write {}", a.out_file.display()))?;
+    let target = if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(html.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write the report to standard output")?;
+        "standard output".to_owned()
+    } else {
+        std::fs::write(&a.out_file, html)
+            .with_context(|| format!("cannot write {}", a.out_file.display()))?;
+        a.out_file.display().to_string()
+    };
+    let n = |count: usize, one: &str, many: &str| {
+        format!("{count} {}", if count == 1 { one } else { many })
+    };
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "tracelight: wrote {} ({} lines from {} files, {} error groups, {} timelines)",
-        a.out_file.display(),
-        data.total_lines,
-        data.files,
-        data.errors.len(),
-        data.timelines.len()
+        "tracelight: wrote {target} ({} from {}, {}, {})",
+        n(
+            usize::try_from(data.total_lines).unwrap_or(usize::MAX),
+            "line",
+            "lines"
+        ),
+        n(data.files, "file", "files"),
+        n(data.errors.len(), "error group", "error groups"),
+        n(data.timelines.len(), "timeline", "timelines"),
     );
     Ok(Outcome::Found)
 }
