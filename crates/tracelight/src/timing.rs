@@ -539,7 +539,15 @@ impl Timing {
             }
         }
         let ms = |ns: u64| ns as f64 / 1e6;
-        let us_ms = |us: u64| us as f64 / 1000.0;
+        // The histogram gives a bucket's highest value, which may pass the largest duration
+        // seen (or fall below the smallest): a percentile lies between the two.
+        let quantile_ms = |op: &Op, q: f64| {
+            if op.count == 0 {
+                return 0.0;
+            }
+            let us = op.hist.value_at_quantile(q) as f64 / 1000.0;
+            us.min(ms(op.max)).max(ms(op.min).min(ms(op.max)))
+        };
         let mut operations: Vec<OperationStats> = single
             .into_iter()
             .chain(merged_store.iter())
@@ -555,9 +563,9 @@ impl Timing {
                     op.sum as f64 / op.count as f64 / 1e6
                 },
                 sum_ms: op.sum as f64 / 1e6,
-                p50_ms: us_ms(op.hist.value_at_quantile(0.50)),
-                p90_ms: us_ms(op.hist.value_at_quantile(0.90)),
-                p99_ms: us_ms(op.hist.value_at_quantile(0.99)),
+                p50_ms: quantile_ms(op, 0.50),
+                p90_ms: quantile_ms(op, 0.90),
+                p99_ms: quantile_ms(op, 0.99),
                 threshold_ms: self.config.threshold_of(&op.name).as_secs_f64() * 1000.0,
                 slow_samples: op.samples.iter().cloned().collect(),
                 buckets: BUCKETS

@@ -486,4 +486,31 @@ async fn the_dashboard_in_a_real_browser() {
     );
     assert!(text.contains("\"event\":\"admin_logout\""));
     assert!(!text.contains(TOKEN), "the token is never written");
+
+    // Wrong tokens through the form: once throttled, the page says when to come back, and so
+    // does its `Retry-After` header.
+    let mut throttled = None;
+    for _ in 0..8 {
+        let r = no_redirect
+            .post(format!("{page}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=wrong")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            throttled = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), 401);
+    }
+    let r = throttled.expect("throttled within 8 wrong tokens");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let body = r.text().await.unwrap();
+    assert!(body.contains(&format!("try again in {retry} s")), "{body}");
 }

@@ -171,6 +171,19 @@ async fn performance_aggregates_and_slow_requests() {
         let v = checkout[key].as_f64().unwrap();
         assert!((40.0..10_000.0).contains(&v), "{key} = {v}");
     }
+    // A percentile lies between the shortest and the longest (the histogram's buckets are
+    // wider than one value).
+    let (min, max) = (
+        checkout["min_ms"].as_f64().unwrap(),
+        checkout["max_ms"].as_f64().unwrap(),
+    );
+    for key in ["p50_ms", "p90_ms", "p99_ms"] {
+        let v = checkout[key].as_f64().unwrap();
+        assert!(
+            (min..=max).contains(&v),
+            "{key} = {v}, min {min}, max {max}"
+        );
+    }
     let request = op("request");
     assert_eq!(request["count"], 1);
     assert_eq!(op(ODD_OPERATION)["slow"], 0);

@@ -824,12 +824,15 @@ async fn login(
             "Too many failed attempts: try again in {} s.",
             blocked.retry_after
         );
-        dashboard::login_page(
+        let mut page = dashboard::login_page(
             StatusCode::TOO_MANY_REQUESTS,
             service,
             &state.dashboard_path,
             Some(&text),
-        )
+        );
+        page.headers_mut()
+            .insert(RETRY_AFTER, http::HeaderValue::from(blocked.retry_after));
+        page
     };
     if let Some(blocked) = state.throttle.blocked(client, now) {
         return throttled_page(blocked);
