@@ -727,4 +727,39 @@ async fn report_holds_the_figures_of_errors_and_slow_and_opens_in_a_browser() {
         .map(|l| l["message"].as_str().unwrap())
         .collect();
     assert_eq!(messages, ["start", "done"], "{d}");
+
+    // A time written in another form where tracelight writes its own is still the line's time,
+    // with and without a filter on time.
+    let offset_dir = tempfile::tempdir().unwrap();
+    let offset_log = offset_dir.path().join("app.log");
+    fs::write(
+        &offset_log,
+        concat!(
+            r#"{"timestamp":"2026-02-10T23:30:00.1+01:00","level":"INFO","message":"a"}"#,
+            "\n",
+            r#"{"timestamp":"2026-02-10T22:31:00.000000Z","level":"INFO","message":"b"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    for since in [None, Some("2026-02-10T22:00:00Z")] {
+        let out = offset_dir.path().join("r.html");
+        let mut cmd = Command::cargo_bin("tracelight").unwrap();
+        cmd.args(["report", "-o", out.to_str().unwrap()]);
+        if let Some(s) = since {
+            cmd.args(["--since", s]);
+        }
+        let r = cmd.arg(&offset_log).output().unwrap();
+        assert_eq!(r.status.code(), Some(0), "{since:?}");
+        let d = report_data(&fs::read_to_string(&out).unwrap());
+        assert_eq!(d["total_lines"], 2, "{since:?}");
+        assert_eq!(d["from"], "2026-02-10T22:30:00.100000Z", "{since:?} {d}");
+        let bucketed: u64 = d["levels"]["INFO"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(bucketed, 2, "{since:?}");
+    }
 }

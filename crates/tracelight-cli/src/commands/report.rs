@@ -24,7 +24,9 @@ use super::timeline::{dedup_lines, span_depth};
 use super::{build_filters, prepare, report};
 use crate::cli::ReportArgs;
 use crate::engine::collect::{distinct, line_hash};
-use crate::engine::filter::{canonical_level, value_level, Compiled, Decision, Level, Plan};
+use crate::engine::filter::{
+    canonical_level, value_level, value_timestamp, Compiled, Decision, Level, Plan,
+};
 use crate::engine::scan::{self, Collector};
 use crate::engine::time;
 use crate::Outcome;
@@ -204,6 +206,9 @@ impl Everything<'_> {
     fn parse_and_take(&self, part: &mut ReportPart, ts: Option<i64>, line: &[u8]) -> bool {
         match serde_json::from_slice::<Value>(line) {
             Ok(v @ Value::Object(_)) => {
+                // A time the fixed place does not hold may still be a readable one (as the
+                // scan reads it).
+                let ts = ts.or_else(|| value_timestamp(&v));
                 self.take(part, ts, line, &v);
                 true
             }
@@ -251,7 +256,8 @@ impl Collector for Everything<'_> {
                 Decision::Unknown => unknown = true,
             }
         }
-        if unknown {
+        // A line whose time is not at the fixed place in the fixed form is parsed for it.
+        if unknown || ts.is_none() {
             return self.parse_and_take(part, ts, line);
         }
         let level = canonical_level(line);
@@ -370,16 +376,13 @@ fn request_lines(
         places.sort_unstable();
         places.dedup_by_key(|p| p.0);
         let offsets: Vec<u64> = places.iter().map(|p| p.0).collect();
-        let lines = match scan::read_lines_at(&sources[source], &offsets) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!(
-                    "tracelight: could not read {} again for the timelines: {e}",
-                    sources[source].path.display()
-                );
-                continue;
-            }
-        };
+        let (lines, error) = scan::read_lines_at(&sources[source], &offsets);
+        if let Some(e) = error {
+            eprintln!(
+                "tracelight: could not read all of {} again for the timelines: {e}",
+                sources[source].path.display()
+            );
+        }
         for ((_, ts), line) in places.into_iter().zip(lines) {
             // The parsed line decides (a hash may collide; an id may be a nested field's).
             let Some(v) = crate::engine::preset::parse_line(&line) else {

@@ -927,32 +927,43 @@ fn scan_stream<C: Collector, R: Read + Send>(
 /// Reads again the lines of `src` that start at `offsets` (ascending byte offsets that a
 /// collector took from [`Collector::block_at`]; in the inflated stream of a `.gz`), without
 /// their line terminators. A plain file is read only at those places; a `.gz` is inflated up
-/// to its last one.
-pub(crate) fn read_lines_at(src: &Source, offsets: &[u64]) -> io::Result<Vec<Vec<u8>>> {
+/// to its last one. An error stops the reading: the lines read until then come back with it
+/// (the one being read when it came, as far as it was read, as the scan gave it).
+pub(crate) fn read_lines_at(src: &Source, offsets: &[u64]) -> (Vec<Vec<u8>>, Option<io::Error>) {
+    let mut out = Vec::with_capacity(offsets.len());
+    let error = read_lines_into(src, offsets, &mut out).err();
+    (out, error)
+}
+
+fn read_lines_into(src: &Source, offsets: &[u64], out: &mut Vec<Vec<u8>>) -> io::Result<()> {
     let file = File::open(&src.path)?;
     let limit = src.limit.unwrap_or(u64::MAX);
-    let mut out = Vec::with_capacity(offsets.len());
     let mut line = Vec::new();
-    let finish = |line: &mut Vec<u8>, out: &mut Vec<Vec<u8>>| {
+    // Keeps the line read (all of it, or what came before an error).
+    let mut keep = |line: &mut Vec<u8>, read: io::Result<usize>| -> io::Result<usize> {
         if line.last() == Some(&b'\n') {
             line.pop();
         }
-        out.push(raw_line(line).to_vec());
+        if read.is_ok() || !line.is_empty() {
+            out.push(raw_line(line).to_vec());
+        }
         line.clear();
+        read
     };
+    // Where the reader is: offsets ascend, so it only moves forward.
+    let mut pos = 0u64;
     if src.gz {
         let mut r = BufReader::with_capacity(
             1 << 16,
             flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)),
         );
-        let mut pos = 0u64;
         for &off in offsets {
             if off < pos {
                 return Err(io::Error::other("offsets are not ascending"));
             }
             io::copy(&mut (&mut r).take(off - pos), &mut io::sink())?;
-            pos = off + r.read_until(b'\n', &mut line)? as u64;
-            finish(&mut line, &mut out);
+            let read = r.read_until(b'\n', &mut line);
+            pos = off + keep(&mut line, read)? as u64;
         }
     } else {
         let mut r = BufReader::with_capacity(1 << 16, file);
@@ -960,12 +971,18 @@ pub(crate) fn read_lines_at(src: &Source, offsets: &[u64]) -> io::Result<Vec<Vec
             if off >= limit {
                 break;
             }
-            r.seek(io::SeekFrom::Start(off))?;
-            (&mut r).take(limit - off).read_until(b'\n', &mut line)?;
-            finish(&mut line, &mut out);
+            // Within the buffer when the lines are near each other.
+            match i64::try_from(off.wrapping_sub(pos)) {
+                Ok(ahead) if off >= pos => r.seek_relative(ahead)?,
+                _ => {
+                    r.seek(io::SeekFrom::Start(off))?;
+                }
+            }
+            let read = (&mut r).take(limit - off).read_until(b'\n', &mut line);
+            pos = off + keep(&mut line, read)? as u64;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A plain file opened for the scan.
@@ -1273,7 +1290,8 @@ mod tests {
         assert_eq!(seen.len(), expected);
         let offsets: Vec<u64> = seen.iter().map(|s| s.0).collect();
         assert!(offsets.windows(2).all(|w| w[0] < w[1]), "in file order");
-        let again = read_lines_at(src, &offsets).unwrap();
+        let (again, error) = read_lines_at(src, &offsets);
+        assert!(error.is_none(), "{error:?}");
         assert_eq!(again.len(), seen.len());
         for ((at, line), read) in seen.iter().zip(&again) {
             assert_eq!(line, read, "the line at {at}");
@@ -1328,5 +1346,38 @@ mod tests {
             limit: None,
         };
         check(&src, &small, expected);
+
+        // A `.gz` cut short: the lines before the cut come back, with the error.
+        let whole = std::fs::read(&src.path).unwrap();
+        let cut = dir.path().join("cut.log.2.gz");
+        std::fs::write(&cut, &whole[..whole.len() / 4]).unwrap();
+        let cut = Source {
+            size: (whole.len() / 4) as u64,
+            path: cut,
+            gz: true,
+            limit: None,
+        };
+        let results = scan(
+            std::slice::from_ref(&cut),
+            &Plan::new(Vec::new()),
+            &Places,
+            &small,
+        );
+        let seen: Vec<(u64, Vec<u8>)> = results.into_iter().flat_map(|r| r.part.lines).collect();
+        assert!(seen.len() > 1000, "{}", seen.len());
+        let mut offsets: Vec<u64> = seen.iter().map(|s| s.0).collect();
+        // One more line than the file holds.
+        offsets.push(u64::MAX >> 1);
+        let (again, error) = read_lines_at(&cut, &offsets);
+        assert!(error.is_some());
+        assert!(
+            again.len() >= seen.len() - 1,
+            "{} of {}",
+            again.len(),
+            seen.len()
+        );
+        for (read, (_, line)) in again.iter().zip(&seen) {
+            assert_eq!(read, line);
+        }
     }
 }
