@@ -513,4 +513,79 @@ async fn the_dashboard_in_a_real_browser() {
     assert!(retry >= 1);
     let body = r.text().await.unwrap();
     assert!(body.contains(&format!("try again in {retry} s")), "{body}");
+
+    // The admin router inside a `RequestLayer`: a signed-in dashboard's polling writes no
+    // access line; a request with the bearer token does (and is an `admin_access` event).
+    let inner = tracelight::admin::AdminRouter::new(guard.handle())
+        .token(TOKEN)
+        .build()
+        .unwrap();
+    let wrapped = Router::new().merge(inner).layer(RequestLayer::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let wrapped_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            wrapped.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    // (Its throttle is its own: the lock-out above was the other router's.)
+    let wrapped_page = format!("http://{wrapped_addr}/admin/logs/dashboard");
+    let signed = no_redirect
+        .post(format!("{wrapped_page}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let session = signed.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let polled = format!("http://{wrapped_addr}/admin/logs/errors");
+    for _ in 0..5 {
+        let r = http
+            .get(&polled)
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let bearer = http
+        .get(format!("http://{wrapped_addr}/admin/logs/security"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+    let access_lines = |path: &str| {
+        let path = format!("\"path\":\"{path}\"");
+        lines
+            .contents()
+            .lines()
+            .filter(|l| l.contains("\"target\":\"tracelight::access\"") && l.contains(&path))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while access_lines("/admin/logs/security") == 0 && std::time::Instant::now() < deadline {
+        tracelight::flush();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        access_lines("/admin/logs/security"),
+        1,
+        "the bearer request has its line"
+    );
+    assert_eq!(
+        access_lines("/admin/logs/errors"),
+        0,
+        "the dashboard's polling has none"
+    );
 }

@@ -527,14 +527,20 @@ async fn authorize(State(state): State<Arc<AdminState>>, req: Request, next: Nex
     let client = auth::ClientKey::of(ip);
     let now = Instant::now();
     let path = parts.uri.path();
-    // A dashboard session: its sign-in was the security event; its polling is not logged. A
-    // request that changes something must carry the session's CSRF token.
+    // A dashboard session: its sign-in was the security event; its polling is not logged, nor
+    // given an access line by a `RequestLayer` around this router. A request that changes
+    // something must carry the session's CSRF token (and keeps its access line).
     if let Some(session) = state.sessions.check(&parts.headers, now) {
         let safe = matches!(
             parts.method,
             axum::http::Method::GET | axum::http::Method::HEAD
         );
-        if safe || dashboard::csrf_matches(&session, &parts.headers) {
+        if safe {
+            let mut response = next.run(Request::from_parts(parts, body)).await;
+            response.extensions_mut().insert(crate::http::QuietAccess);
+            return response;
+        }
+        if dashboard::csrf_matches(&session, &parts.headers) {
             return next.run(Request::from_parts(parts, body)).await;
         }
         crate::security_event!(

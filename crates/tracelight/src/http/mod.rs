@@ -75,6 +75,8 @@ pub use propagate::{headers, inject, PropagateLayer, PropagateService, Propagato
 pub use request_id::{InvalidRequestId, Rejection, RequestId, MAX_REQUEST_ID_LEN};
 #[cfg(feature = "reqwest")]
 pub use reqwest_ext::RequestBuilderExt;
+#[cfg(feature = "admin")]
+pub(crate) use server::QuietAccess;
 pub use server::{PeerAddr, RequestLayer, RequestService, ResponseBody, ResponseFuture};
 
 /// The default request id header, `x-request-id`.

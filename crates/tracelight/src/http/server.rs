@@ -473,6 +473,23 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
+/// A response extension that asks [`RequestService`] for no access line unless the response
+/// is a server error: the admin router sets it on a signed-in dashboard's own polling, which
+/// would otherwise write a line every few seconds.
+#[cfg(feature = "admin")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QuietAccess;
+
+/// Whether the response asked for no access line ([`QuietAccess`]).
+fn quiet(parts: &mut ::http::response::Parts) -> bool {
+    #[cfg(feature = "admin")]
+    if parts.extensions.remove::<QuietAccess>().is_some() {
+        return !parts.status.is_server_error();
+    }
+    let _ = parts;
+    false
+}
+
 /// What the access line needs, gathered when the request arrives.
 struct Access {
     start: Instant,
@@ -627,7 +644,7 @@ where
                         parts.headers.insert(this.config.header.clone(), id.into());
                     }
                 }
-                let access = access.map(|mut a| {
+                let access = access.filter(|_| !quiet(&mut parts)).map(|mut a| {
                     a.status = parts.status;
                     a.bodyless = a.method == Method::HEAD
                         || parts.status.is_informational()
