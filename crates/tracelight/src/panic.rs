@@ -33,18 +33,27 @@ pub(crate) fn install(installed_by: Arc<Shared>) {
         let shared = state.as_ref().map_or(&installed_by, |s| &s.shared);
         if tracing::enabled!(target: "panic", tracing::Level::ERROR) {
             match info.location() {
-                Some(loc) => tracing::error!(
-                    target: "panic",
-                    panic_file = loc.file(),
-                    panic_line = loc.line(),
-                    panic_column = loc.column(),
-                    panic_thread = thread,
-                    backtrace = backtrace.as_deref(),
-                    "panicked at {}:{}:{}: {}",
-                    loc.file(),
-                    loc.line(),
-                    loc.column(),
-                    message
+                // The line's `file` and `line` are the panic's, not this hook's.
+                Some(loc) => crate::event::reporting_at(
+                    match static_file(loc.file()) {
+                        Some(file) => (Some(file), Some(loc.line())),
+                        None => (None, None),
+                    },
+                    || {
+                        tracing::error!(
+                            target: "panic",
+                            panic_file = loc.file(),
+                            panic_line = loc.line(),
+                            panic_column = loc.column(),
+                            panic_thread = thread,
+                            backtrace = backtrace.as_deref(),
+                            "panicked at {}:{}:{}: {}",
+                            loc.file(),
+                            loc.line(),
+                            loc.column(),
+                            message
+                        )
+                    },
                 ),
                 None => tracing::error!(
                     target: "panic",
@@ -80,6 +89,24 @@ pub(crate) fn install(installed_by: Arc<Shared>) {
 
 /// Writes the panic line as a line of tracelight's own, with the request id of the current span
 /// when there is one.
+/// `file` as a `&'static str`, for the line's location: a panic's file name is the program's
+/// own (`Location::caller()`'s, static in practice, but not by its type), kept once. At most 256
+/// files are kept; past that the line shows no location of its own (the `panic_file` field
+/// still has it).
+fn static_file(file: &str) -> Option<&'static str> {
+    static FILES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut files = FILES.lock().ok()?;
+    if let Some(known) = files.iter().find(|f| **f == file) {
+        return Some(known);
+    }
+    if files.len() >= 256 {
+        return None;
+    }
+    let kept: &'static str = Box::leak(file.to_owned().into_boxed_str());
+    files.push(kept);
+    Some(kept)
+}
+
 fn write_unfiltered(
     shared: &Shared,
     state: Option<&crate::state::StateRef>,

@@ -203,14 +203,18 @@ fn https_with_the_ca_from_the_environment_over_both_transports() {
         );
         let marker = format!("ca-{}", protocol.replace('/', "-"));
         export(config, &marker);
-        let span = rotel.wait_span("tls_span");
-        assert!(
-            rotel
-                .spans()
-                .iter()
-                .any(|s| s.attr("marker") == Some(&*format!("Str({marker})"))),
-            "{}",
-            span.text
+        // This protocol's span (the first protocol's is there already).
+        let want = format!("Str({marker})");
+        otel_support::wait_until(
+            Duration::from_secs(30),
+            &format!("the span marked {marker} at the collector"),
+            || {
+                rotel
+                    .spans()
+                    .into_iter()
+                    .find(|s| s.name() == "tls_span" && s.attr("marker") == Some(&*want))
+            },
+            || rotel.output(),
         );
         rotel.wait_log(&format!("tls record {marker}"));
     }

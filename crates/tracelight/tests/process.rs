@@ -74,6 +74,13 @@ fn child_entry() {
             assert!(h.join().is_err());
             tracing::info!("after");
         }
+        "two_panics" => {
+            let _g = tracelight::init().expect("init");
+            let first = std::thread::spawn(|| panic!("first"));
+            assert!(first.join().is_err());
+            let second = std::thread::spawn(|| panic!("second"));
+            assert!(second.join().is_err());
+        }
         "twice" => {
             let _g = tracelight::init().expect("first init");
             let second = tracelight::init();
@@ -596,6 +603,9 @@ fn a_panic_is_logged_as_an_error_with_its_location() {
     assert_eq!(p["target"], "panic");
     assert_eq!(p["panic_file"], "crates/tracelight/tests/process.rs");
     assert!(p["panic_line"].as_u64().is_some());
+    // The line's own location is the panic's, not the hook's.
+    assert_eq!(p["file"], "crates/tracelight/tests/process.rs", "{p}");
+    assert_eq!(p["line"], p["panic_line"], "{p}");
     // The default hook still runs after ours.
     assert!(String::from_utf8_lossy(&out.stderr).contains("index out of bounds"));
 }
@@ -631,6 +641,28 @@ fn a_panic_is_logged_whatever_the_filter() {
         assert_eq!(p["file"], "crates/tracelight/tests/process.rs", "{p}");
         assert_eq!(p["request_id"], "req-panic", "{p}");
     }
+}
+
+#[test]
+fn two_panics_are_two_error_groups_at_their_own_places() {
+    let out = run_child("two_panics", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    let panics: Vec<&Value> = lines.iter().filter(|l| l["target"] == "panic").collect();
+    assert_eq!(panics.len(), 2, "{lines:?}");
+    for p in &panics {
+        assert_eq!(p["file"], "crates/tracelight/tests/process.rs", "{p}");
+        assert_eq!(p["line"], p["panic_line"], "{p}");
+    }
+    assert_ne!(panics[0]["line"], panics[1]["line"]);
+    assert_ne!(
+        panics[0]["error_fingerprint"], panics[1]["error_fingerprint"],
+        "a group per place, not one for the hook"
+    );
 }
 
 #[test]

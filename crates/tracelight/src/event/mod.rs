@@ -168,7 +168,24 @@ pub(crate) fn on_event<S>(
         } else {
             s.capture.record(event, None, opts);
         }
-        if !recording && !plan.admit_error(shared, meta, s.capture.error_type(), &s.capture.message)
+        // tracelight's own events report on something else (a span's callsite, a panic's
+        // place).
+        let location = if meta.target().starts_with("tracelight::") || meta.target() == "panic" {
+            REPORTED_LOCATION
+                .try_with(std::cell::Cell::get)
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        if !recording
+            && !plan.admit_error(
+                shared,
+                meta,
+                location,
+                s.capture.error_type(),
+                &s.capture.message,
+            )
         {
             // A repeat the error tracker suppresses still fails its unit.
             if let (Some(r), Some(unit)) = (&shared.recorder, unit) {
@@ -183,15 +200,6 @@ pub(crate) fn on_event<S>(
                 None => crate::fields::write_str(&mut s.thread, &format!("{:?}", t.id())),
             }
         }
-        // tracelight's own events report on something else (a span's callsite).
-        let location = if meta.target().starts_with("tracelight::") {
-            REPORTED_LOCATION
-                .try_with(std::cell::Cell::get)
-                .ok()
-                .flatten()
-        } else {
-            None
-        };
         let ev = render::Event {
             meta,
             location,

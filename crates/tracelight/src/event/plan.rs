@@ -145,28 +145,28 @@ impl Plan<'_> {
         &mut self,
         shared: &Shared,
         meta: &Metadata<'_>,
+        location: Option<super::Location>,
         error_type: Option<&str>,
         message: &[u8],
     ) -> bool {
         if *meta.level() != Level::ERROR {
             return true;
         }
-        // Fingerprint: the callsite and the error type, never the message's variable parts.
-        let fingerprint =
-            crate::errors::fingerprint_u64(meta.target(), meta.file(), meta.line(), error_type);
+        // Fingerprint: the callsite (or the place the line reports on: a panic's) and the error
+        // type, never the message's variable parts.
+        let (file, line) = location.unwrap_or((meta.file(), meta.line()));
+        let fingerprint = crate::errors::fingerprint_u64(meta.target(), file, line, error_type);
         self.fingerprint = Some(fingerprint);
-        let decision = shared.tracker.record(
-            fingerprint,
-            (meta.target(), meta.file(), meta.line()),
-            error_type,
-            || {
-                let mut quoted = Vec::with_capacity(message.len() + 2);
-                quoted.push(b'"');
-                quoted.extend_from_slice(message);
-                quoted.push(b'"');
-                crate::context::json_to_string(&quoted)
-            },
-        );
+        let decision =
+            shared
+                .tracker
+                .record(fingerprint, (meta.target(), file, line), error_type, || {
+                    let mut quoted = Vec::with_capacity(message.len() + 2);
+                    quoted.push(b'"');
+                    quoted.extend_from_slice(message);
+                    quoted.push(b'"');
+                    crate::context::json_to_string(&quoted)
+                });
         decision != crate::errors::Decision::Suppress
     }
 }

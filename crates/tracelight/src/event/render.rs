@@ -356,7 +356,13 @@ mod tests {
                     text: true,
                 };
                 cap.record(event, Some(&mut keys), opts);
-                assert!(p.admit_error(shared, event.metadata(), cap.error_type(), &cap.message));
+                assert!(p.admit_error(
+                    shared,
+                    event.metadata(),
+                    None,
+                    cap.error_type(),
+                    &cap.message
+                ));
                 let snapshot = Snapshot::default();
                 let ev = Event {
                     meta: event.metadata(),
