@@ -6,6 +6,7 @@
 #![cfg(all(feature = "admin", feature = "http", feature = "axum"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_support;
 mod browser_support;
 
 use std::net::SocketAddr;
@@ -67,17 +68,7 @@ async fn service() -> (SocketAddr, tracelight::Guard, MemoryWriter) {
         )
         .layer(RequestLayer::new())
         .merge(admin);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    (addr, guard, lines)
+    (admin_support::serve(app).await, guard, lines)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -521,16 +512,7 @@ async fn the_dashboard_in_a_real_browser() {
         .build()
         .unwrap();
     let wrapped = Router::new().merge(inner).layer(RequestLayer::new());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let wrapped_addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            wrapped.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let wrapped_addr = admin_support::serve(wrapped).await;
     // (Its throttle is its own: the lock-out above was the other router's.)
     let wrapped_page = format!("http://{wrapped_addr}/admin/logs/dashboard");
     let signed = no_redirect

@@ -608,15 +608,8 @@ pub(crate) fn report_command(a: ReportArgs) -> Result<Outcome> {
         request_parts.push((r.source, part.requests));
     }
     // Lines by level: a line given by two files counts once (as `query --count` counts). The
-    // lines of one file need no sorting out.
-    let one_file = line_parts
-        .iter()
-        .filter(|(_, l)| !l.is_empty())
-        .map(|(s, _)| s)
-        .collect::<BTreeSet<_>>()
-        .len()
-        <= 1;
-    let distinct: Option<Vec<(i64, u8)>> = (!one_file).then(|| {
+    // lines of one file need no sorting out (nor were they hashed).
+    let distinct: Option<Vec<(i64, u8)>> = coll.several_files.then(|| {
         let mut lines: Vec<(i64, u64, usize, u8)> = Vec::new();
         for (source, ls) in &line_parts {
             lines.extend(ls.iter().map(|&(t, h, l)| (t, h, *source, l)));
